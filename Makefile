@@ -1,0 +1,54 @@
+# papersuite: the two commands a reviewer needs.
+#   make run   - bootstrap .venv, then run every enabled paper at the configured scale (tiny by default)
+#   make test  - bootstrap .venv, then format check, lint, dry-runs (tiny and full/slurm), pytest
+# Both need only python3 >= 3.11 on the PATH; the first call installs everything into .venv.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+# Reinstall when the dependency list changes.
+STAMP := $(VENV)/.installed
+CORES ?= all
+
+# Snakemake's jobs find the venv's python and tools first.
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run test install dry-run dry-run-full lint format report clean
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+		|| { echo "papersuite needs Python >= 3.11; found $$($(PYTHON) --version)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# torch is pinned to 2.13.0, the CPU build; see pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[workflow,dev]"
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/snakefmt --check workflow
+	$(BIN)/snakemake --lint
+
+dry-run: $(STAMP)
+	$(BIN)/snakemake --dry-run --quiet rules
+
+# The cluster profile at full scale; --sdm env-modules replaces the profile's conda so that no
+# conda binary is needed to check the DAG and the resolved resources.
+dry-run-full: $(STAMP)
+	$(BIN)/snakemake --dry-run --quiet rules --profile profiles/slurm --sdm env-modules
+
+test: lint dry-run dry-run-full
+	$(BIN)/python -m pytest
+
+format: $(STAMP)
+	$(BIN)/snakefmt workflow
+
+report: $(STAMP)
+	$(BIN)/snakemake --cores 1 --report results/report.zip
+
+clean:
+	rm -rf results logs benchmarks .snakemake

@@ -1,0 +1,1 @@
+"""papersuite: reproductions of ten ML papers as one Snakemake workflow."""

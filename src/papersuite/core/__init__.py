@@ -1,0 +1,1 @@
+"""Shared services every paper builds on: files, records, tables, claims, downloads, runtime."""

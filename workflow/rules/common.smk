@@ -1,0 +1,162 @@
+"""Config validation, scale selection and path helpers shared by every wing."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+from snakemake.exceptions import WorkflowError
+import yaml
+from snakemake.utils import validate
+
+validate(config, "../schemas/config.schema.yaml")
+
+SCALE = config["scale"]
+PAPERS = config["papers"]
+SEEDS = config["seeds"]
+
+# Wall-clock limits and GPU needs differ by scale; cluster specifics live in profiles/.
+ON_GPU = SCALE == "full"
+
+
+wildcard_constraints:
+    scale=SCALE,
+    seed=r"\d+",
+
+
+def load_paper_config(paper):
+    """Read config/<paper>.yaml, validate it against its schema, return the block for SCALE."""
+    path = Path(config["paper_config_dir"]) / f"{paper}.yaml"
+    if not path.exists():
+        raise WorkflowError(
+            f"{path}: missing; paper '{paper}' is listed in config 'papers'"
+        )
+    with open(path) as handle:
+        try:
+            paper_config = yaml.safe_load(handle)
+        except yaml.YAMLError as error:
+            raise WorkflowError(f"{path}: not valid YAML: {error}")
+    schema_path = Path(workflow.basedir) / "schemas" / f"{paper}.schema.yaml"
+    with open(schema_path) as handle:
+        schema = yaml.safe_load(handle)
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(paper_config), key=lambda e: list(e.path))
+    if errors:
+        lines = [
+            f"  {'.'.join(str(p) for p in error.path) or '<top>'}: {error.message}"
+            for error in errors
+        ]
+        raise WorkflowError(f"{path}: invalid config\n" + "\n".join(lines))
+    return paper_config[SCALE]
+
+
+PAPER_CONFIG = {paper: load_paper_config(paper) for paper in PAPERS}
+
+
+def references_path(paper):
+    """The paper's reported numbers and claims."""
+    return str(Path(config["references_dir"]) / f"{paper}.yaml")
+
+
+def gpu_count(wildcards):
+    """GPUs a training job asks for: one at full scale, none at tiny."""
+    return 1 if ON_GPU else 0
+
+
+def checkpoint_dir(paper, *parts):
+    """Undeclared directory for resumable checkpoints (survives failed or killed jobs)."""
+    return str(Path("results", SCALE, paper, "ckpt", *parts))
+
+
+# ---------------------------------------------------------------- socm
+
+
+def socm_setting(wildcards):
+    return PAPER_CONFIG["socm"]["settings"][wildcards.setting]
+
+
+def socm_problem(wildcards):
+    return socm_setting(wildcards)["problem"]
+
+
+def socm_train_params(wildcards):
+    return socm_setting(wildcards)["train"]
+
+
+def socm_evaluate_params(wildcards):
+    return socm_setting(wildcards)["evaluate"]
+
+
+def socm_checkpoint_dir(wildcards):
+    return checkpoint_dir(
+        "socm", wildcards.setting, wildcards.method, f"seed{wildcards.seed}"
+    )
+
+
+def socm_runs():
+    """(setting, method, seed) for every training run at this scale."""
+    settings = PAPER_CONFIG.get("socm", {}).get("settings", {})
+    return [
+        (setting, method, seed)
+        for setting, block in settings.items()
+        for method in block["methods"]
+        for seed in SEEDS
+    ]
+
+
+def socm_run_files(pattern):
+    return [
+        pattern.format(scale=SCALE, setting=setting, method=method, seed=seed)
+        for setting, method, seed in socm_runs()
+    ]
+
+
+def socm_records(wildcards=None):
+    return socm_run_files(
+        "results/{scale}/socm/metrics/{setting}/{method}/seed{seed}.json"
+    )
+
+
+def socm_curves(wildcards=None):
+    return socm_run_files(
+        "results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv"
+    )
+
+
+# ---------------------------------------------------------------- cross-paper
+
+PAPER_RECORDS = {"socm": socm_records}
+
+PAPER_OUTPUTS = {
+    "socm": [
+        f"results/{SCALE}/socm/tables/{name}.{ext}"
+        for name in ("control_l2_error", "time_per_iteration", "control_objective")
+        for ext in ("csv", "md")
+    ]
+    + [
+        f"results/{SCALE}/socm/figures/{name}.png"
+        for name in ("control_l2_error", "normalized_iw_std")
+    ],
+}
+
+
+def paper_outputs(paper):
+    return PAPER_OUTPUTS[paper]
+
+
+def all_records(wildcards=None):
+    return [record for paper in PAPERS for record in PAPER_RECORDS[paper]()]
+
+
+def all_references(wildcards=None):
+    return [references_path(paper) for paper in PAPERS]
+
+
+def final_outputs():
+    """Every enabled paper's tables and figures, plus the cross-paper claims and summary."""
+    outputs = [path for paper in PAPERS for path in paper_outputs(paper)]
+    outputs += [
+        f"results/{SCALE}/claims.md",
+        f"results/{SCALE}/claims.json",
+        f"results/{SCALE}/summary.md",
+    ]
+    return outputs

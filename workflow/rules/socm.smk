@@ -1,0 +1,120 @@
+# Stochastic Optimal Control Matching (Domingo-Enrich et al., NeurIPS 2024).
+# prepare (problem + reference control) -> train (per setting, method, seed)
+# -> evaluate (control objective, metrics record) -> table (tables, figures).
+# SOCM has no external data: its problems are drawn from a seed at both scales.
+
+
+rule socm_prepare:
+    output:
+        problem="results/{scale}/socm/data/{setting}.npz",
+        summary="results/{scale}/socm/data/{setting}.json",
+    log:
+        "logs/{scale}/socm/prepare/{setting}.log",
+    conda:
+        "../envs/socm.yaml"
+    params:
+        problem=socm_problem,
+    script:
+        "../scripts/socm/prepare.py"
+
+
+rule socm_train:
+    input:
+        problem="results/{scale}/socm/data/{setting}.npz",
+    output:
+        model="results/{scale}/socm/models/{setting}/{method}/seed{seed}/model.pt",
+        curve="results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv",
+    log:
+        "logs/{scale}/socm/train/{setting}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/socm/train/{setting}/{method}/seed{seed}.tsv"
+    retries: 1
+    conda:
+        "../envs/socm.yaml"
+    threads: 1
+    resources:
+        gpu=gpu_count,
+    params:
+        train=socm_train_params,
+        checkpoint_dir=socm_checkpoint_dir,
+    script:
+        "../scripts/socm/train.py"
+
+
+rule socm_evaluate:
+    input:
+        problem="results/{scale}/socm/data/{setting}.npz",
+        model="results/{scale}/socm/models/{setting}/{method}/seed{seed}/model.pt",
+        curve="results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv",
+    output:
+        record="results/{scale}/socm/metrics/{setting}/{method}/seed{seed}.json",
+    log:
+        "logs/{scale}/socm/evaluate/{setting}/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/socm/evaluate/{setting}/{method}/seed{seed}.tsv"
+    conda:
+        "../envs/socm.yaml"
+    threads: 1
+    resources:
+        gpu=gpu_count,
+    params:
+        evaluate=socm_evaluate_params,
+        scale=SCALE,
+    script:
+        "../scripts/socm/evaluate.py"
+
+
+rule socm_table:
+    input:
+        records=socm_records,
+        curves=socm_curves,
+        references=references_path("socm"),
+    output:
+        l2_csv=report(
+            "results/{scale}/socm/tables/control_l2_error.csv",
+            caption="../report/socm_table_l2.rst",
+            category="socm",
+            labels={"table": "final control L2 error"},
+        ),
+        l2_md="results/{scale}/socm/tables/control_l2_error.md",
+        time_csv=report(
+            "results/{scale}/socm/tables/time_per_iteration.csv",
+            caption="../report/socm_table_time.rst",
+            category="socm",
+            labels={"table": "time per iteration (Table 1)"},
+        ),
+        time_md="results/{scale}/socm/tables/time_per_iteration.md",
+        objective_csv=report(
+            "results/{scale}/socm/tables/control_objective.csv",
+            caption="../report/socm_table_objective.rst",
+            category="socm",
+            labels={"table": "control objective"},
+        ),
+        objective_md="results/{scale}/socm/tables/control_objective.md",
+        l2_figure=report(
+            "results/{scale}/socm/figures/control_l2_error.png",
+            caption="../report/socm_figure_l2.rst",
+            category="socm",
+            labels={"figure": "control L2 error vs iteration"},
+        ),
+        iw_figure=report(
+            "results/{scale}/socm/figures/normalized_iw_std.png",
+            caption="../report/socm_figure_iw.rst",
+            category="socm",
+            labels={"figure": "normalized importance-weight std"},
+        ),
+    log:
+        "logs/{scale}/socm/table.log",
+    localrule: True
+    conda:
+        "../envs/socm.yaml"
+    params:
+        scale=SCALE,
+    script:
+        "../scripts/socm/table.py"
+
+
+rule socm:
+    default_target: False
+    input:
+        paper_outputs("socm"),
