@@ -1,0 +1,144 @@
+"""Resumable training checkpoints: ``ckpt_dir/step_{step:08d}.pt`` with the RNG state.
+
+Files are our own, but are still read with ``torch.load(weights_only=True)``: a checkpoint
+directory is just a path on a shared filesystem, and weights_only never executes pickled code.
+Everything stored is therefore tensors, numbers, strings, lists and dicts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import random
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .io import atomic_path
+
+__all__ = [
+    "checkpoint_path",
+    "clear_checkpoints",
+    "list_checkpoints",
+    "load_latest_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "set_rng_state",
+]
+
+log = logging.getLogger("papersuite.checkpoint")
+
+_NAME = re.compile(r"^step_(\d+)\.pt$")
+
+
+def rng_state() -> dict:
+    """Python ``random``, numpy global and torch (CPU, CUDA if present) RNG states, weights_only-safe."""
+    version, internal, gauss_next = random.getstate()
+    name, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
+    state: dict[str, Any] = {
+        "python": {
+            "version": int(version),
+            "internal": torch.tensor(internal, dtype=torch.int64),  # 625 values < 2**32
+            "gauss_next": gauss_next,  # float or None
+        },
+        "numpy": {
+            "name": str(name),
+            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),  # uint32 has no torch peer
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Restore the states captured by :func:`rng_state`."""
+    py = state["python"]
+    internal = tuple(int(v) for v in py["internal"].tolist())
+    random.setstate((py["version"], internal, py["gauss_next"]))
+    npy = state["numpy"]
+    keys = np.asarray(npy["keys"].cpu().numpy(), dtype=np.uint32)
+    np.random.set_state((npy["name"], keys, npy["pos"], npy["has_gauss"], npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"].cpu().to(torch.uint8))
+    if "cuda" in state and torch.cuda.is_available():
+        cuda = state["cuda"]
+        if len(cuda) != torch.cuda.device_count():
+            log.warning("checkpoint has %d CUDA RNG states, %d devices present; restoring the overlap",
+                        len(cuda), torch.cuda.device_count())
+        for i, s in enumerate(cuda[: torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(s.cpu(), device=i)
+
+
+def checkpoint_path(ckpt_dir: str | Path, step: int) -> Path:
+    """``ckpt_dir/step_{step:08d}.pt``."""
+    return Path(ckpt_dir) / f"step_{step:08d}.pt"
+
+
+def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
+    """``(step, path)`` of every ``step_*.pt`` in ``ckpt_dir``, oldest step first."""
+    ckpt_dir = Path(ckpt_dir)
+    if not ckpt_dir.is_dir():
+        return []
+    found = []
+    for p in ckpt_dir.iterdir():
+        m = _NAME.match(p.name)
+        if m and p.is_file():
+            found.append((int(m.group(1)), p))
+    return sorted(found)
+
+
+def save_checkpoint(ckpt_dir: str | Path, step: int, state: dict, keep: int = 2) -> Path:
+    """Write ``state`` plus ``"rng"`` and ``"step"`` to ``ckpt_dir/step_{step:08d}.pt`` atomically.
+
+    Keeps the ``keep`` highest steps and deletes older ones. The keys ``"rng"`` and ``"step"`` are
+    set here and override entries of the same name in ``state``.
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be >= 1, got {keep}")
+    ckpt_dir = Path(ckpt_dir)
+    path = checkpoint_path(ckpt_dir, step)
+    payload = {**state, "rng": rng_state(), "step": int(step)}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    # Temp files of a job killed mid-save (SIGKILL skips atomic_path's cleanup) would pile up.
+    for stale in ckpt_dir.glob(".step_*.pt.tmp-*"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+    for _, old in list_checkpoints(ckpt_dir)[:-keep]:
+        with contextlib.suppress(FileNotFoundError):
+            old.unlink()
+    log.debug("checkpoint saved: %s", path)
+    return path
+
+
+def load_latest_checkpoint(ckpt_dir: str | Path) -> dict | None:
+    """The newest loadable checkpoint in ``ckpt_dir`` (on CPU), or None if there is none.
+
+    A file that fails to load (truncated, corrupt) is skipped with a warning and the next older
+    one is tried. The caller restores its state and calls ``set_rng_state(ckpt["rng"])``.
+    """
+    for step, path in reversed(list_checkpoints(ckpt_dir)):
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - any load failure means "try the older one"
+            log.warning("skipping unreadable checkpoint %s: %s: %s", path, type(exc).__name__, exc)
+            continue
+        if not isinstance(ckpt, dict) or "rng" not in ckpt:
+            log.warning("skipping checkpoint %s: not a papersuite checkpoint", path)
+            continue
+        log.info("resuming from checkpoint %s (step %d)", path, step)
+        return ckpt
+    return None
+
+
+def clear_checkpoints(ckpt_dir: str | Path) -> None:
+    """Remove ``ckpt_dir`` and everything in it (after the final outputs are written)."""
+    shutil.rmtree(ckpt_dir, ignore_errors=True)

@@ -1,0 +1,106 @@
+"""papersuite.core.checkpoint: round trip with RNG state, pruning, corrupt-file fallback."""
+
+import logging
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from papersuite.core import checkpoint as ck
+
+
+def _draws():
+    return torch.randn(4), np.random.standard_normal(3), np.random.rand(2), random.random(), random.gauss(0, 1)
+
+
+def _model_and_opt():
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model(torch.randn(5, 3)).sum().backward()
+    opt.step()
+    return model, opt
+
+
+def test_round_trip_state_and_rng(tmp_path):
+    model, opt = _model_and_opt()
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    # leave cached gaussians behind: python's gauss_next and numpy's has_gauss must be restored too
+    random.gauss(0, 1)
+    np.random.standard_normal(1)
+    path = ck.save_checkpoint(tmp_path / "ck", 7, {"model": model.state_dict(), "opt": opt.state_dict(),
+                                                   "curve": [1.0, 0.5], "meta": {"name": "x"}})
+    assert path.name == "step_00000007.pt"
+    expected = _draws()
+
+    random.seed(99)
+    np.random.seed(99)
+    torch.manual_seed(99)
+    ckpt = ck.load_latest_checkpoint(tmp_path / "ck")
+    assert ckpt is not None and ckpt["step"] == 7
+    ck.set_rng_state(ckpt["rng"])
+    got = _draws()
+    assert torch.equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(got[2], expected[2])
+    assert got[3] == expected[3] and got[4] == expected[4]
+
+    model2, opt2 = torch.nn.Linear(3, 2), None
+    model2.load_state_dict(ckpt["model"])
+    for a, b in zip(model.state_dict().values(), model2.state_dict().values()):
+        assert torch.equal(a, b)
+    opt2 = torch.optim.Adam(model2.parameters(), lr=1e-2)
+    opt2.load_state_dict(ckpt["opt"])
+    assert torch.equal(opt2.state_dict()["state"][0]["exp_avg"], opt.state_dict()["state"][0]["exp_avg"])
+    assert ckpt["curve"] == [1.0, 0.5] and ckpt["meta"] == {"name": "x"}
+
+
+def test_file_loads_with_weights_only(tmp_path):
+    path = ck.save_checkpoint(tmp_path, 1, {"w": torch.ones(2)})
+    raw = torch.load(path, weights_only=True, map_location="cpu")
+    assert torch.equal(raw["w"], torch.ones(2)) and set(raw["rng"]) >= {"python", "numpy", "torch"}
+
+
+def test_keep_prunes_older(tmp_path):
+    for step in (1, 2, 3, 10):
+        ck.save_checkpoint(tmp_path, step, {"s": step}, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["step_00000003.pt", "step_00000010.pt"]
+    assert ck.load_latest_checkpoint(tmp_path)["s"] == 10
+
+
+def test_corrupt_newest_falls_back(tmp_path, caplog):
+    ck.save_checkpoint(tmp_path, 1, {"s": 1})
+    newest = ck.save_checkpoint(tmp_path, 2, {"s": 2})
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 2])  # a job killed while copying, a bad disk block
+    with caplog.at_level(logging.WARNING, logger="papersuite.checkpoint"):
+        ckpt = ck.load_latest_checkpoint(tmp_path)
+    assert ckpt["s"] == 1 and ckpt["step"] == 1
+    assert "step_00000002.pt" in caplog.text
+
+
+def test_unsafe_pickle_is_refused(tmp_path):
+    # a checkpoint holding an arbitrary object cannot be loaded with weights_only=True: skipped
+    torch.save({"rng": {}, "obj": _Custom()}, tmp_path / "step_00000005.pt")
+    assert ck.load_latest_checkpoint(tmp_path) is None
+
+
+class _Custom:
+    pass
+
+
+def test_missing_or_empty_dir_and_clear(tmp_path):
+    assert ck.load_latest_checkpoint(tmp_path / "nope") is None
+    assert ck.load_latest_checkpoint(tmp_path) is None
+    ck.save_checkpoint(tmp_path / "c", 1, {})
+    ck.clear_checkpoints(tmp_path / "c")
+    assert not (tmp_path / "c").exists()
+    ck.clear_checkpoints(tmp_path / "c")  # no error when already gone
+
+
+def test_keep_must_be_positive(tmp_path):
+    with pytest.raises(ValueError, match="keep"):
+        ck.save_checkpoint(tmp_path, 1, {}, keep=0)

@@ -1,0 +1,145 @@
+"""papersuite.core.claims: rank, ratio, threshold checks and NOT APPLICABLE cases."""
+
+import pytest
+
+from papersuite.core import claims as C
+from papersuite.core.records import make_record, records_frame
+
+# seed-means on experiment e1: A=1, B=2, C=3, D=4 (lower is better); on e2 the order is reversed
+MEANS = {"e1": {"A": 1.0, "B": 2.0, "C": 3.0, "D": 4.0}, "e2": {"A": 4.0, "B": 3.0, "C": 2.0, "D": 1.0}}
+
+
+def _frame():
+    recs = []
+    for exp, means in MEANS.items():
+        for method, mean in means.items():
+            for seed, delta in ((0, -0.1), (1, 0.1)):
+                recs.append(make_record(paper="p", experiment=exp, method=method, seed=seed, scale="tiny",
+                                        metrics={"err": mean + delta}, wall_s=1.0, device="cpu", config={}))
+    # another paper's record must not take part in p's claims
+    recs.append(make_record(paper="q", experiment="e1", method="Z", seed=0, scale="tiny",
+                            metrics={"err": -100.0}, wall_s=1.0, device="cpu", config={}))
+    return records_frame(recs)
+
+
+def _refs(check, applies_at=("tiny", "full"), reasons=None, cid="c1"):
+    claim = {"id": cid, "statement": "s", "source": "paper", "verified": False,
+             "applies_at": list(applies_at), "check": check}
+    if reasons:
+        claim["not_applicable_reason"] = reasons
+    return {"paper": "p", "title": "t", "citation": "c", "numbers": [], "claims": [claim]}
+
+
+def _run(check, scale="tiny", **kw):
+    (res,) = C.check_claims(_refs(check, **kw), _frame(), scale)
+    return res
+
+
+def _rank(subjects, ranks, **extra):
+    return {"kind": "rank", "metric": "err", "where": {"experiment": "e1"}, "among": "method",
+            "subjects": subjects, "ranks": ranks, "lower_is_better": True, **extra}
+
+
+def test_rank_pass_and_fail():
+    res = _run(_rank(["A"], [1]))
+    assert res["status"] == "PASS", res
+    assert res["evidence"]["rank A"] == 1 and res["evidence"]["A"] == pytest.approx(1.0)
+    assert set(res) == {"paper", "id", "statement", "status", "evidence", "reason", "source", "verified"}
+    assert _run(_rank(["B"], [1]))["status"] == "FAIL"
+    # the where filter matters: on e2 D is best
+    assert _run({**_rank(["D"], [1]), "where": {"experiment": "e2"}})["status"] == "PASS"
+    assert _run(_rank(["D"], [1], lower_is_better=False))["status"] == "PASS"
+
+
+def test_rank_set_of_ranks():
+    assert _run(_rank(["B", "C"], [2, 3]))["status"] == "PASS"
+    assert _run(_rank(["B", "C"], [3, 2]))["status"] == "PASS"
+    assert _run(_rank(["B", "C"], [1, 2]))["status"] == "FAIL"
+    assert _run(_rank(["B", "D"], [2, 3]))["status"] == "FAIL"
+
+
+def test_ratio_best_of_with_exclude():
+    check = {"kind": "ratio", "metric": "err", "where": {"experiment": "e1"},
+             "numerator": {"where": {"method": "A"}},
+             "denominator": {"best_of": {"where": {}}, "exclude": ["A"]}, "op": "<=", "value": 0.6}
+    res = _run(check)
+    assert res["status"] == "PASS", res
+    assert res["evidence"]["ratio"] == pytest.approx(0.5)
+    assert any("best method: B" in k for k in res["evidence"])
+    assert _run({**check, "value": 0.4})["status"] == "FAIL"
+    # excluding B too makes C the best other: 1/3
+    res = _run({**check, "denominator": {"best_of": {"where": {}, "exclude": ["A", "B"]}}})
+    assert res["evidence"]["ratio"] == pytest.approx(1 / 3)
+    # best_of given directly as the where-mapping
+    res = _run({**check, "denominator": {"best_of": {"method": ["C", "D"]}}})
+    assert res["evidence"]["ratio"] == pytest.approx(1 / 3)
+
+
+def test_ratio_plain_denominator():
+    check = {"kind": "ratio", "metric": "err", "where": {"experiment": "e1"},
+             "numerator": {"where": {"method": "A"}}, "denominator": {"where": {"method": "D"}},
+             "op": "<", "value": 0.3}
+    res = _run(check)
+    assert res["status"] == "PASS" and res["evidence"]["ratio"] == pytest.approx(0.25)
+
+
+def test_threshold_reducers():
+    base = {"kind": "threshold", "metric": "err", "where": {"experiment": "e1"}, "op": "<"}
+    assert _run({**base, "value": 4.2, "reduce": "all"})["status"] == "PASS"
+    res = _run({**base, "value": 4.0, "reduce": "all"})  # D's seed 1 has 4.1
+    assert res["status"] == "FAIL" and res["evidence"]["rows failing"] == 1
+    assert _run({**base, "value": 2.6, "reduce": "mean"})["status"] == "PASS"
+    assert _run({**base, "value": 2.4, "reduce": "mean"})["status"] == "FAIL"
+    assert _run({**base, "value": 1.0, "reduce": "min"})["status"] == "PASS"
+    assert _run({**base, "value": 4.1, "reduce": "max"})["status"] == "FAIL"
+
+
+def test_not_applicable_by_scale():
+    res = _run(_rank(["A"], [1]), applies_at=["full"], reasons={"tiny": "needs d=20"})
+    assert res["status"] == "NOT APPLICABLE" and res["reason"] == "needs d=20"
+    assert _run(_rank(["A"], [1]), scale="full")["status"] == "NOT APPLICABLE"  # no full-scale rows
+
+
+def test_not_applicable_by_empty_filter():
+    res = _run({**_rank(["A"], [1]), "where": {"experiment": "nope"}})
+    assert res["status"] == "NOT APPLICABLE" and "experiment=nope" in res["reason"]
+    res = _run(_rank(["X"], [1]))
+    assert res["status"] == "NOT APPLICABLE" and "method=X" in res["reason"]
+    res = _run({**_rank(["A"], [1]), "metric": "not_a_metric"})
+    assert res["status"] == "NOT APPLICABLE" and "not_a_metric" in res["reason"]
+
+
+@pytest.mark.parametrize("check", [
+    {"kind": "rnak", "metric": "err"},
+    {"kind": "rank", "subjects": ["A"], "ranks": [1]},
+    {"kind": "rank", "metric": "err", "subjects": ["A"], "ranks": [0]},
+    {"kind": "rank", "metric": "err", "subjects": ["A", "B"], "ranks": [1]},
+    {"kind": "threshold", "metric": "err", "op": "=<", "value": 1},
+    {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "reduce": "median"},
+    {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "subjects": ["A"]},
+    {"kind": "ratio", "metric": "err", "numerator": {"where": {}}, "op": "<", "value": 1},
+    "not a mapping",
+])
+def test_malformed_check_names_claim_id(check):
+    with pytest.raises(ValueError, match="my_claim_id"):
+        C.check_claims(_refs(check, cid="my_claim_id"), _frame(), "tiny")
+    # also when the claim would not run at this scale
+    with pytest.raises(ValueError, match="my_claim_id"):
+        C.check_claims(_refs(check, applies_at=["full"], reasons={"tiny": "r"}, cid="my_claim_id"),
+                       _frame(), "tiny")
+
+
+def test_unknown_where_column_is_malformed():
+    with pytest.raises(ValueError, match="c1.*colour"):
+        _run({**_rank(["A"], [1]), "where": {"colour": "red"}})
+
+
+def test_render_markdown():
+    refs = _refs(_rank(["A"], [1]))
+    refs["claims"].append({**refs["claims"][0], "id": "c2", "check": _rank(["B"], [1]), "verified": True})
+    results = C.check_claims(refs, _frame(), "tiny")
+    md = C.render_claims_markdown(results, "tiny")
+    assert md.startswith("# Claims at scale `tiny`")
+    assert "1 PASS, 1 FAIL, 0 NOT APPLICABLE (2 claims)" in md
+    assert "## p" in md and "| claim | status | evidence | reason |" in md
+    assert "| c1: s (unverified) | PASS |" in md and "| c2: s | FAIL |" in md

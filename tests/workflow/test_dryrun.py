@@ -1,0 +1,67 @@
+"""Config validation and dry-runs at both scales (no jobs run)."""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+
+from conftest import REPO, snakemake
+
+
+def test_lint_is_clean():
+    result = snakemake("--lint")
+    assert "Congratulations" in result.stdout
+
+
+def test_tiny_dry_run_lists_every_socm_run():
+    result = snakemake("-n", "--quiet", "rules")
+    socm = yaml.safe_load((REPO / "config" / "socm.yaml").read_text())
+    runs = sum(len(block["methods"]) for block in socm["tiny"]["settings"].values())
+    assert _job_count(result.stdout, "socm_train") == runs
+
+
+def test_full_dry_run_through_slurm_profile_requests_gpus_fast():
+    start = time.perf_counter()
+    result = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules")
+    wall = time.perf_counter() - start
+    out = result.stdout
+    assert "results/full/socm/models/" in out
+    train_blocks = [b for b in out.split("rule ") if b.startswith("socm_train:")]
+    assert train_blocks, out[-3000:]
+    for block in train_blocks:
+        assert "gpu=1" in block and "gpu_model=" in block and "cpus_per_gpu=" in block
+    # Measured 1.5-1.9 s for the SOCM DAG on a 2-core VM; the issue's bar is 5 s for ten papers.
+    assert wall <= 5.0, f"full-scale dry-run took {wall:.1f} s"
+
+
+def test_unknown_config_key_fails_before_any_job(repo_copy):
+    result = snakemake("-n", "--config", "sclae=tiny", cwd=repo_copy, check=False)
+    assert result.returncode != 0
+    assert "sclae" in result.stdout
+
+
+def test_bad_scale_value_fails_naming_the_value(repo_copy):
+    result = snakemake("-n", "--config", "scale=huge", cwd=repo_copy, check=False)
+    assert result.returncode != 0
+    assert "huge" in result.stdout
+
+
+def test_bad_paper_config_names_file_and_key(repo_copy):
+    path = repo_copy / "config" / "socm.yaml"
+    socm = yaml.safe_load(path.read_text())
+    first = next(iter(socm["tiny"]["settings"]))
+    socm["tiny"]["settings"][first]["train"]["iterations"] = -5
+    path.write_text(yaml.safe_dump(socm))
+    result = snakemake("-n", cwd=repo_copy, check=False)
+    assert result.returncode != 0
+    assert "config/socm.yaml" in result.stdout
+    assert f"tiny.settings.{first}.train.iterations" in result.stdout
+
+
+def _job_count(stdout: str, rule: str) -> int:
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[0] == rule:
+            return int(parts[1])
+    raise AssertionError(f"{rule} not in job stats:\n{stdout[-2000:]}")
