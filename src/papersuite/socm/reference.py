@@ -1,0 +1,336 @@
+"""Ground-truth optimal controls and optimal costs V(0, x0) of the four settings (spec B3).
+
+- Quadratic OU (LQ): V = xᵀF(t)x + c(t) with the Riccati equation
+  dF/dt = −AᵀF − FA + 2FσσᵀF − P, F(T) = Q, and u* = −2σᵀF(t)x (closed form for isotropic
+  problems, an accurate ODE solve otherwise; the original code's backward Euler on the training
+  grid is kept for comparison).
+- Linear OU: u*(t) = −σᵀ exp(Aᵀ(T−t)) ω, independent of x; V(0,x0) = ωᵀe^{AT}x0 − ½∫|u*|²dt.
+- Double well: separable; each 1-D ψ(t,x) = E[exp(−g_i(X_T)/λ) | X_t = x] solves the backward
+  Kolmogorov equation ∂_tψ + b∂_xψ + ½λσ²∂_x²ψ = 0, discretised by a symmetrised finite-volume
+  scheme (tridiagonal, Neumann boundaries) and implicit Euler in time (scipy solve_banded).
+  u* = λσ ∂_x log ψ.
+
+All numerics here are float64 numpy; the lookup classes return torch tensors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import scipy.integrate
+import scipy.linalg
+import torch
+from torch import Tensor
+
+from .problems import ControlProblem
+
+__all__ = [
+    "riccati_isotropic",
+    "riccati_backward_euler",
+    "riccati_solution",
+    "lq_optimal_cost",
+    "linear_ou_optimal_control",
+    "linear_ou_optimal_cost",
+    "double_well_psi_1d",
+    "double_well_value_1d",
+    "double_well_control_tables",
+    "build_reference",
+    "LinearFeedbackControl",
+    "OpenLoopControl",
+    "TabulatedSeparableControl",
+    "optimal_control_from_arrays",
+]
+
+
+# ============================================================================ LQ (quadratic OU)
+def riccati_isotropic(a: float, p: float, q: float, t: np.ndarray | float, T: float = 1.0) -> np.ndarray:
+    """Closed-form scalar F(t) of dF/dt = −2aF + 2F² − p, F(T) = q (σ = I; spec B3).
+
+    Δ = √(a² + 2p), r± = (a ± Δ)/2, k(τ) = (q − r₊)/(q − r₋)·e^{−2Δτ}, F = (r₊ − r₋k)/(1 − k), τ = T − t.
+    """
+    tau = T - np.asarray(t, dtype=np.float64)
+    delta = np.sqrt(a * a + 2.0 * p)
+    r_plus, r_minus = (a + delta) / 2.0, (a - delta) / 2.0
+    k = (q - r_plus) / (q - r_minus) * np.exp(-2.0 * delta * tau)
+    return (r_plus - r_minus * k) / (1.0 - k)
+
+
+def riccati_backward_euler(A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """The original code's explicit Euler, backward from F(T) = Q on the grid ts; returns (N+1, d, d)."""
+    R = sigma @ sigma.T
+    F = [np.asarray(Q, dtype=np.float64)]
+    for t0, t1 in zip(ts[:-1][::-1], ts[1:][::-1]):
+        Fn = F[-1]
+        F.append(Fn - (t1 - t0) * (-A.T @ Fn - Fn @ A + 2.0 * Fn @ R @ Fn - P))
+    return np.stack(F[::-1])
+
+
+def _is_isotropic(M: np.ndarray) -> bool:
+    return bool(np.allclose(M, M[0, 0] * np.eye(M.shape[0]), atol=0.0, rtol=0.0))
+
+
+def riccati_solution(
+    A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, ts: np.ndarray, T: float
+) -> np.ndarray:
+    """Accurate F(t) on ts, (N+1, d, d): closed form when A, P, Q are multiples of I and σ = I, else an ODE solve."""
+    d = A.shape[0]
+    ts = np.asarray(ts, dtype=np.float64)
+    if all(_is_isotropic(M) for M in (A, P, Q)) and np.allclose(sigma, np.eye(d), atol=0.0, rtol=0.0):
+        f = riccati_isotropic(A[0, 0], P[0, 0], Q[0, 0], ts, T)
+        return f[:, None, None] * np.eye(d)
+    R = sigma @ sigma.T
+
+    def rhs(t: float, y: np.ndarray) -> np.ndarray:
+        F = y.reshape(d, d)
+        return (-A.T @ F - F @ A + 2.0 * F @ R @ F - P).ravel()
+
+    sol = scipy.integrate.solve_ivp(rhs, (T, 0.0), np.asarray(Q, float).ravel(), t_eval=ts[::-1],
+                                    rtol=1e-11, atol=1e-13, method="DOP853")
+    return sol.y.T[::-1].reshape(len(ts), d, d)
+
+
+def lq_optimal_cost(
+    A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, x0: np.ndarray, lam: float, T: float,
+    n_quad: int = 20001,
+) -> dict[str, float]:
+    """V(0,x0) = x0ᵀF(0)x0 + λ∫_0^T tr(σσᵀF) dt (spec B3; = F(0)|x0|² + λd∫F for σ = I)."""
+    tq = np.linspace(0.0, T, n_quad)
+    F = riccati_solution(A, P, Q, sigma, tq, T)
+    R = sigma @ sigma.T
+    trace_RF = np.einsum("ij,kji->k", R, F)
+    integral = scipy.integrate.simpson(trace_RF, x=tq)
+    F0 = F[0]
+    return {
+        "V0": float(x0 @ F0 @ x0 + lam * integral),
+        "F0": float(F0[0, 0]),
+        "int_F": float(scipy.integrate.simpson(F[:, 0, 0], x=tq)),
+    }
+
+
+# ============================================================================ linear OU
+def linear_ou_optimal_control(A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, ts: np.ndarray, T: float) -> np.ndarray:
+    """u*(t) = −σᵀ exp(Aᵀ(T − t)) ω on ts, (len(ts), d) (spec B3)."""
+    return np.stack([-sigma.T @ scipy.linalg.expm(A.T * (T - t)) @ omega for t in np.asarray(ts, float)])
+
+
+def linear_ou_optimal_cost(
+    A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, x0: np.ndarray, T: float, n_quad: int = 2001
+) -> float:
+    """V(0,x0) = ωᵀe^{AT}x0 − ½∫_0^T |u*(t)|² dt (spec B3; negative for x0 = 0)."""
+    tq = np.linspace(0.0, T, n_quad)
+    u = linear_ou_optimal_control(A, sigma, omega, tq, T)
+    return float(omega @ scipy.linalg.expm(A * T) @ x0 - 0.5 * scipy.integrate.simpson((u**2).sum(1), x=tq))
+
+
+# ============================================================================ double well
+def double_well_psi_1d(
+    kappa: float, nu: float, lam: float = 1.0, T: float = 1.0, dx: float = 0.01, dt: float = 0.005,
+    xb: float = 2.75, sigma: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """ψ(t,x) on the grid x_i = −xb + iΔx, t_n = nΔt; returns (x (nx,), t (nt+1,), log ψ (nt+1, nx)).
+
+    Generator L = ½λσ² e^{βΨ} ∂_x(e^{−βΨ} ∂_x ·), β = 2/(λσ²), Ψ = κ(x² − 1)², so that
+    Lψ = −Ψ'ψ' + ½λσ²ψ''. Finite volumes with zero flux at ±xb give a tridiagonal L with
+    off-diagonals ½λσ² exp(β(Ψ_i − Ψ_{i±½}))/Δx²; implicit Euler (I − ΔtL)ψⁿ = ψⁿ⁺¹ with
+    ψ(T) = exp(−g/λ). Each step is one banded solve: O(nx) memory, never a dense nx² matrix.
+    """
+    nx = int(round(2.0 * xb / dx)) + 1
+    nt = int(round(T / dt))
+    if abs(nt * dt - T) > 1e-9 * T:
+        raise ValueError(f"T={T} is not a multiple of dt={dt}")
+    x = np.linspace(-xb, xb, nx)
+    dx = x[1] - x[0]
+    beta = 2.0 / (lam * sigma**2)
+    diff = 0.5 * lam * sigma**2 / dx**2
+
+    def psi_pot(z: np.ndarray) -> np.ndarray:
+        return kappa * (z**2 - 1.0) ** 2
+
+    pot = psi_pot(x)
+    pot_half = psi_pot(0.5 * (x[1:] + x[:-1]))  # Ψ at the nx−1 cell faces
+    upper = diff * np.exp(beta * (pot[:-1] - pot_half))  # L_{i,i+1}, i = 0..nx−2
+    lower = diff * np.exp(beta * (pot[1:] - pot_half))  # L_{i,i−1}, i = 1..nx−1
+    diag = np.zeros(nx)
+    diag[:-1] -= upper
+    diag[1:] -= lower
+    # banded storage of (I − Δt L) for solve_banded((1, 1), ...)
+    band = np.zeros((3, nx))
+    band[0, 1:] = -dt * upper
+    band[1, :] = 1.0 - dt * diag
+    band[2, :-1] = -dt * lower
+    log_psi = np.empty((nt + 1, nx))
+    log_psi[nt] = -nu * (x**2 - 1.0) ** 2 / lam
+    psi = np.exp(log_psi[nt])
+    # Rescale each step by the max to stay far from underflow; keep the log of the scale.
+    log_scale = 0.0
+    for n in range(nt - 1, -1, -1):
+        psi = scipy.linalg.solve_banded((1, 1), band, psi, check_finite=False)
+        m = psi.max()
+        psi = psi / m
+        log_scale += np.log(m)
+        log_psi[n] = np.log(psi) + log_scale
+    return x, np.linspace(0.0, T, nt + 1), log_psi
+
+
+def double_well_value_1d(kappa: float, nu: float, x0: float = 0.0, **pde: Any) -> float:
+    """V_1D(0, x0) = −λ log ψ(0, x0) (linear interpolation in x)."""
+    lam = float(pde.get("lam", 1.0))
+    x, _, log_psi = double_well_psi_1d(kappa, nu, **pde)
+    return float(-lam * np.interp(x0, x, log_psi[0]))
+
+
+def double_well_control_tables(
+    kappa: np.ndarray, nu: np.ndarray, lam: float, T: float, ts: np.ndarray, dx: float, dt: float, xb: float,
+    sigma_diag: np.ndarray | None = None, x0: np.ndarray | None = None,
+) -> dict[str, np.ndarray]:
+    """u*_i(t_k, x) = λσ_i ∂_x log ψ_i at the cell faces for every distinct (κ_i, ν_i, σ_i), on the grid ts.
+
+    Returns x_mid (nx−1,), u_tables (len(ts), nx−1, n_unique), dim_table (d,) mapping each
+    dimension to its table, v0_dims (d,) the per-dimension V_i(0, x0_i).
+    """
+    d = len(kappa)
+    sigma_diag = np.ones(d) if sigma_diag is None else np.asarray(sigma_diag, float)
+    x0 = np.zeros(d) if x0 is None else np.asarray(x0, float)
+    keys: list[tuple[float, float, float]] = []
+    dim_table = np.zeros(d, dtype=np.int64)
+    for i in range(d):
+        key = (float(kappa[i]), float(nu[i]), float(sigma_diag[i]))
+        if key not in keys:
+            keys.append(key)
+        dim_table[i] = keys.index(key)
+    ts = np.asarray(ts, float)
+    t_index = np.rint(ts / dt).astype(np.int64)
+    if np.max(np.abs(t_index * dt - ts)) > 1e-6 * max(T, 1.0):
+        raise ValueError(f"training grid (Δt={ts[1] - ts[0]:g}) is not a multiple of the PDE step dt={dt:g}")
+    tables, log_psi0 = [], []
+    x = None
+    for kap, n_, sig in keys:
+        x, _, log_psi = double_well_psi_1d(kap, n_, lam=lam, T=T, dx=dx, dt=dt, xb=xb, sigma=sig)
+        grad_log_psi = np.diff(log_psi[t_index], axis=1) / (x[1] - x[0])  # (K, nx−1), forward difference
+        tables.append(lam * sig * grad_log_psi)
+        log_psi0.append(log_psi[0])
+    v0_dims = np.array([-lam * np.interp(x0[i], x, log_psi0[dim_table[i]]) for i in range(d)])
+    return {
+        "x_mid": 0.5 * (x[1:] + x[:-1]),
+        "u_tables": np.stack(tables, axis=-1),
+        "dim_table": dim_table,
+        "v0_dims": v0_dims,
+    }
+
+
+# ============================================================================ per-problem build
+def build_reference(problem: ControlProblem, pde: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Reference arrays (prefixed 'ref_') on the training grid and a JSON-able summary for one problem."""
+    ts = problem.time_grid().double().cpu().numpy()
+    x0 = problem.x0.double().cpu().numpy()
+    sigma = problem.sigma.double().cpu().numpy()
+    T, lam = problem.T, problem.lam
+    arrays: dict[str, np.ndarray] = {"ref_ts": ts}
+    summary: dict[str, Any] = {}
+    if problem.kind == "ou_quadratic":
+        A, P, Q = (getattr(problem, k).double().cpu().numpy() for k in ("A", "P", "Q"))
+        F = riccati_solution(A, P, Q, sigma, ts, T)
+        F_euler = riccati_backward_euler(A, P, Q, sigma, ts)
+        cost = lq_optimal_cost(A, P, Q, sigma, x0, lam, T)
+        arrays["ref_feedback"] = -2.0 * np.einsum("ji,kjl->kil", sigma, F)  # u* = K(t) x, K = −2σᵀF
+        arrays["ref_F"] = F
+        arrays["ref_F_euler"] = F_euler
+        arrays["ref_V0"] = np.array(cost["V0"])
+        summary.update(V0_analytic=cost["V0"], F0=float(F[0, 0, 0]), F0_euler=float(F_euler[0, 0, 0]),
+                       int_F=cost["int_F"], V0_euler_grid=float(x0 @ F_euler[0] @ x0
+                                                               + lam * np.trapezoid(np.einsum("ij,kji->k", sigma @ sigma.T, F_euler), ts)))
+    elif problem.kind == "linear_ou":
+        A = problem.A.double().cpu().numpy()
+        omega = problem.omega.double().cpu().numpy()
+        u = linear_ou_optimal_control(A, sigma, omega, ts, T)
+        v0 = linear_ou_optimal_cost(A, sigma, omega, x0, T)
+        arrays["ref_open_loop"] = u
+        arrays["ref_V0"] = np.array(v0)
+        summary.update(V0_analytic=v0)
+    else:
+        pde = dict(pde or {})
+        dx, dt, xb = float(pde.get("dx", 0.01)), float(pde.get("dt", 0.005)), float(pde.get("xb", 2.75))
+        if not np.allclose(sigma, np.diag(np.diag(sigma))):
+            raise ValueError("the double-well reference needs a diagonal σ (the problem must separate)")
+        tabs = double_well_control_tables(problem.kappa.double().cpu().numpy(), problem.nu.double().cpu().numpy(),
+                                          lam, T, ts, dx, dt, xb, sigma_diag=np.diag(sigma), x0=x0)
+        arrays.update({f"ref_{k}": v for k, v in tabs.items()})
+        arrays["ref_V0"] = np.array(float(tabs["v0_dims"].sum()))
+        summary.update(V0_pde=float(tabs["v0_dims"].sum()), V0_pde_dims=tabs["v0_dims"].tolist(),
+                       pde={"dx": dx, "dt": dt, "xb": xb})
+    return arrays, summary
+
+
+# ============================================================================ lookups (torch)
+def _grid_index(t: Tensor, N: int, T: float) -> Tensor:
+    """Nearest training-grid index of times t (…,)."""
+    return torch.clamp(torch.round(t * (N / T)).long(), 0, N)
+
+
+@dataclass
+class LinearFeedbackControl:
+    """u*(t_k, x) = K_k x on the training grid (LQ: K = −2σᵀF)."""
+
+    gain: Tensor  # (N+1, d, d)
+    T: float
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        k = _grid_index(t, self.gain.shape[0] - 1, self.T)
+        return torch.einsum("kij,kbj->kbi", self.gain[k], x)
+
+
+@dataclass
+class OpenLoopControl:
+    """u*(t_k, x) = u_k, independent of x (linear OU)."""
+
+    values: Tensor  # (N+1, d)
+    T: float
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        k = _grid_index(t, self.values.shape[0] - 1, self.T)
+        return self.values[k].unsqueeze(1).expand_as(x)
+
+
+@dataclass
+class TabulatedSeparableControl:
+    """u*_i(t_k, x_i) from per-dimension 1-D tables at the cell faces, linear interpolation in x (double well)."""
+
+    x_mid: Tensor  # (nm,)
+    tables: Tensor  # (N+1, nm, n_unique)
+    dim_table: Tensor  # (d,) long
+    T: float
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        k = _grid_index(t, self.tables.shape[0] - 1, self.T)  # (K,)
+        nm = self.x_mid.shape[0]
+        h = self.x_mid[1] - self.x_mid[0]
+        pos = ((x - self.x_mid[0]) / h).clamp(0.0, nm - 1.0)  # (K, B, d)
+        i0 = pos.floor().long().clamp(max=nm - 2)
+        w = pos - i0.to(pos.dtype)
+        tab = self.tables[k][:, :, self.dim_table]  # (K, nm, d)
+        tab = tab.unsqueeze(1).expand(-1, x.shape[1], -1, -1)  # (K, B, nm, d)
+        u0 = torch.gather(tab, 2, i0.unsqueeze(2)).squeeze(2)
+        u1 = torch.gather(tab, 2, (i0 + 1).unsqueeze(2)).squeeze(2)
+        return (1.0 - w) * u0 + w * u1
+
+
+def optimal_control_from_arrays(
+    arrays: Mapping[str, np.ndarray], T: float, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+):
+    """The u* lookup stored by build_reference (npz arrays with 'ref_' keys)."""
+    def tens(key: str) -> Tensor:
+        return torch.as_tensor(np.asarray(arrays[key]), dtype=dtype, device=device)
+
+    if "ref_feedback" in arrays:
+        return LinearFeedbackControl(tens("ref_feedback"), T)
+    if "ref_open_loop" in arrays:
+        return OpenLoopControl(tens("ref_open_loop"), T)
+    if "ref_u_tables" in arrays:
+        return TabulatedSeparableControl(tens("ref_x_mid"), tens("ref_u_tables"),
+                                         torch.as_tensor(np.asarray(arrays["ref_dim_table"]), dtype=torch.long, device=device), T)
+    raise KeyError("no reference control in the arrays (expected ref_feedback, ref_open_loop or ref_u_tables)")

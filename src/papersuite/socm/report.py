@@ -1,0 +1,198 @@
+"""Tables and figures of the SOCM reproduction: final L2 errors with ranks, Table 1 timings beside the
+paper's, control objectives beside the optimal cost, and the paper's main figure (EMA L2 error curves)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from papersuite.core import plotting, records as core_records, references as core_references, runtime, tables
+
+from .losses import METHOD_LABELS, METHODS
+
+__all__ = ["SETTING_LABELS", "SETTINGS", "build_report", "parse_curve_path", "l2_error_table"]
+
+log = logging.getLogger("papersuite.socm.report")
+
+SETTINGS = ("ou_quadratic_easy", "ou_quadratic_hard_warm", "ou_quadratic_hard", "linear_ou", "double_well")
+SETTING_LABELS = {
+    "ou_quadratic_easy": "Quadratic OU (easy)",
+    "ou_quadratic_hard_warm": "Quadratic OU (hard, warm start)",
+    "ou_quadratic_hard": "Quadratic OU (hard, no warm start)",
+    "linear_ou": "Linear OU",
+    "double_well": "Double well",
+}
+TIMING_SETTING = "ou_quadratic_easy"
+
+
+def parse_curve_path(path: str | Path) -> tuple[str, str, int]:
+    """(setting, method, seed) from '.../{setting}/{method}/seed{seed}/curve.csv'."""
+    parts = Path(path).parent.parts
+    if len(parts) < 3:
+        raise ValueError(f"{path}: expected .../<setting>/<method>/seed<N>/<file>")
+    m = re.fullmatch(r"seed(\d+)", parts[-1])
+    if m is None:
+        raise ValueError(f"{path}: the folder above the curve must be 'seed<N>', got {parts[-1]!r}")
+    return parts[-3], parts[-2], int(m.group(1))
+
+
+def _order(values: Iterable[str], preferred: Iterable[str]) -> list[str]:
+    values = list(dict.fromkeys(values))
+    pref = [v for v in preferred if v in values]
+    return pref + sorted(v for v in values if v not in pref)
+
+
+def _load_records(recs: Iterable[Any]) -> list[dict]:
+    out = []
+    for r in recs:
+        if isinstance(r, Mapping):
+            out.append(core_records.validate_record(r))
+        else:
+            out.extend(core_records.load_records(r))
+    return [r for r in out if r["paper"] == "socm"]
+
+
+def l2_error_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Seed-mean final EMA control L2 error per (setting, method) and its rank within the setting (1 = lowest);
+    also the raw L2 error averaged over the last 10% of iterations (column last_window, when recorded)."""
+    metrics = ["control_l2_error"] + (["last_window"] if "last_window" in frame.columns else [])
+    summary = tables.summarize(frame, ["experiment", "method"], metrics)
+    summary["rank"] = summary.groupby("experiment")["control_l2_error"].rank(method="min").astype("Int64")
+    if "last_window" in frame.columns:
+        summary["rank_last_window"] = summary.groupby("experiment")["last_window"].rank(method="min").astype("Int64")
+    summary.insert(2, "label", summary["method"].map(METHOD_LABELS).fillna(summary["method"]))
+    order_s = {s: i for i, s in enumerate(_order(summary["experiment"], SETTINGS))}
+    summary = summary.sort_values(["experiment", "rank"], key=lambda c: c.map(order_s) if c.name == "experiment" else c)
+    return summary.rename(columns={"experiment": "setting"}).reset_index(drop=True)
+
+
+def _plot_curves(curves: pd.DataFrame, column: str, ylabel: str, path: Path, title: str) -> None:
+    import matplotlib.pyplot as plt
+
+    plotting.apply_style()
+    settings = _order(curves["setting"], SETTINGS)
+    colors = plotting.method_colors(METHODS)
+    n = max(len(settings), 1)
+    ncol = min(n, 3)
+    nrow = math.ceil(n / ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
+    for ax, setting in zip(axes.flat, settings):
+        sub = curves[curves["setting"] == setting]
+        for method in _order(sub["method"], METHODS):
+            mean = sub[sub["method"] == method].groupby("iteration")[column].mean()
+            mean = mean[mean > 0]
+            if len(mean):
+                ax.plot(mean.index, mean.values, label=METHOD_LABELS.get(method, method),
+                        color=colors.get(method))
+        ax.set_yscale("log")
+        ax.set_title(SETTING_LABELS.get(setting, setting))
+        ax.set_xlabel("iteration")
+        ax.set_ylabel(ylabel)
+    for ax in list(axes.flat)[len(settings):]:
+        ax.axis("off")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    if handles:
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    plotting.save_figure(fig, path)
+
+
+def build_report(
+    records: list,
+    curves: list,
+    references: Any,
+    scale: str,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    log_path: str | Path | None = None,
+) -> None:
+    """Write the SOCM tables (control_l2_error, time_per_iteration, control_objective) and figures
+    (control_l2_error.png, normalized_iw_std.png). `records`: dicts or record paths; `curves`: CSV
+    paths '.../{setting}/{method}/seed{seed}/curve.csv'; `references`: path, dict or None."""
+    runtime.setup_logging(log_path)
+    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
+    recs = _load_records(records)
+    if not recs:
+        raise ValueError("build_report: no socm records given")
+    frame = core_records.records_frame(recs)
+    if "control_l2_error_last_window" in frame.columns:
+        frame["last_window"] = frame["control_l2_error_last_window"]
+    refs = core_references.load_references(references) if isinstance(references, (str, Path)) else references
+    numbers = core_references.paper_numbers(refs) if refs else pd.DataFrame(
+        columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
+    scale_note = (f"scale: {scale}; final EMA (coefficient 0.01) of the importance-sampled control L2 error "
+                  "E_{P^u*}[(1/T)∫|u_θ − u*|² dt], mean over seeds")
+
+    # --- control L2 error with ranks
+    l2 = l2_error_table(frame)
+    tables.write_table(l2, tables_dir / "control_l2_error.csv", tables_dir / "control_l2_error.md",
+                       "SOCM: final control L2 error (rank 1 = lowest within the setting)", notes=[
+                           scale_note,
+                           "last_window: the raw per-iteration L2 error averaged over the last 10% of iterations. "
+                           "With few iterations (tiny) the EMA still carries the early transient (its running "
+                           "mean over the first 100 iterations decays only as 0.99^k), so compare both columns"])
+
+    # --- time per iteration (Table 1)
+    timing = tables.summarize(frame[frame["experiment"] == TIMING_SETTING], ["experiment", "method"],
+                              ["time_per_iteration_s"]) if (frame["experiment"] == TIMING_SETTING).any() else \
+        pd.DataFrame(columns=["experiment", "method", "time_per_iteration_s", "time_per_iteration_s_std", "n_seeds"])
+    timing = tables.beside_paper(timing, numbers, on=("experiment", "method"), metric="time_per_iteration_s")
+    timing.insert(2, "label", timing["method"].map(METHOD_LABELS).fillna(timing["method"]))
+    order_m = {m: i for i, m in enumerate(METHODS)}
+    timing = timing.sort_values("method", key=lambda c: c.map(lambda m: order_m.get(m, 99))).reset_index(drop=True)
+    device = ", ".join(sorted(frame["device"].astype(str).unique()))
+    tables.write_table(timing, tables_dir / "time_per_iteration.csv", tables_dir / "time_per_iteration.md",
+                       "SOCM Table 1: time per iteration (s), quadratic OU easy", notes=[
+                           f"ours: mean wall time per training iteration on {device} at scale {scale} "
+                           "(tiny: d=2, small networks, 1 CPU thread); the paper's: 16 GB V100 GPU, d=20",
+                           "paper values are unverified: they come from a secondary source (a third-party "
+                           "summary of the paper), not from the PDF",
+                           "compare ratios between methods, not absolute values"])
+
+    # --- control objective beside the optimal cost
+    obj = tables.summarize(frame, ["experiment", "method"],
+                           ["control_objective", "control_objective_se", "optimal_cost", "objective_gap"])
+    obj = obj[["experiment", "method", "control_objective", "control_objective_se", "optimal_cost", "objective_gap",
+               "n_seeds"]]
+    obj.insert(2, "label", obj["method"].map(METHOD_LABELS).fillna(obj["method"]))
+    obj = obj.rename(columns={"experiment": "setting"})
+    tables.write_table(obj, tables_dir / "control_objective.csv", tables_dir / "control_objective.md",
+                       "SOCM: control objective of the trained control vs the optimal cost V(0, x0)", notes=[
+                           "control_objective: Monte Carlo mean of Σ(½|u|² + f)Δt + g(X_T), "
+                           "± control_objective_se (standard error, mean over seeds)",
+                           "optimal_cost: Riccati (quadratic OU), closed form (linear OU), 1-D PDE (double well); "
+                           "Euler–Maruyama with the training Δt biases the objective by O(Δt)"])
+
+    # --- figures
+    frames = []
+    for path in curves:
+        setting, method, seed = parse_curve_path(path)
+        c = pd.read_csv(path)
+        c["setting"], c["method"], c["seed"] = setting, method, seed
+        frames.append(c)
+    if frames:
+        allc = pd.concat(frames, ignore_index=True)
+        _plot_curves(allc, "control_l2_error", "control L2 error (EMA)", figures_dir / "control_l2_error.png",
+                     f"SOCM: control L2 error vs iteration ({scale})")
+        _plot_curves(allc, "normalized_iw_std", "normalised IW std (EMA)", figures_dir / "normalized_iw_std.png",
+                     f"SOCM: normalised importance-weight std ({scale})")
+    else:
+        log.warning("no curves given: the figures are empty")
+        for name in ("control_l2_error.png", "normalized_iw_std.png"):
+            _plot_curves(pd.DataFrame(columns=["setting", "method", "iteration", "control_l2_error",
+                                               "normalized_iw_std"]), "control_l2_error", "", figures_dir / name,
+                         "no curves")
+    log.info("SOCM report written to %s and %s (%d records, %d curves)", tables_dir, figures_dir, len(recs),
+             len(curves))
