@@ -14,16 +14,16 @@ def test_lint_is_clean():
     assert "Congratulations" in result.stdout
 
 
-def test_tiny_dry_run_lists_every_socm_run():
-    result = snakemake("-n", "--quiet", "rules")
+def test_tiny_dry_run_lists_every_socm_run(repo_copy):
+    result = snakemake("-n", "--quiet", "rules", cwd=repo_copy)
     socm = yaml.safe_load((REPO / "config" / "socm.yaml").read_text())
     runs = sum(len(block["methods"]) for block in socm["tiny"]["settings"].values())
     assert _job_count(result.stdout, "socm_train") == runs
 
 
-def test_full_dry_run_through_slurm_profile_requests_gpus_fast():
+def test_full_dry_run_through_slurm_profile_requests_gpus_fast(repo_copy):
     start = time.perf_counter()
-    result = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules")
+    result = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules", cwd=repo_copy)
     wall = time.perf_counter() - start
     out = result.stdout
     assert "results/full/socm/models/" in out
