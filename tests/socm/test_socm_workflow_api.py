@@ -195,3 +195,24 @@ def test_bad_method_and_config_fail_clearly(prepared, tmp_path):
         _train(prepared, "ou_quadratic_easy", "SOCM_exp", MICRO_TRAIN)
     with pytest.raises(ValueError, match="iterations"):
         _train(prepared, "ou_quadratic_easy", "SOCM", {"batch": 8})
+
+
+def test_warm_start_fitted_once_equals_warm_start_fitted_inline(prepared, tmp_path):
+    """The workflow fits the warm start in its own job; training from that file matches an inline fit."""
+    from papersuite.socm.warm_start import fit_warm_start
+
+    setting, method = "ou_quadratic_hard_warm", "cross_entropy"
+    train = {**MICRO_TRAIN, "warm_start": MICRO_WARM}
+    _copy_data(prepared, tmp_path / "inline", setting)
+    inline = _train(tmp_path / "inline", setting, method, train)
+    warm_file = tmp_path / "warm_start.pt"
+    fit_warm_start(prepared / "data" / f"{setting}.npz", MICRO_WARM, 0, warm_file)
+    run = _run_dir(tmp_path / "from_file", setting, method)
+    train_control(prepared / "data" / f"{setting}.npz", setting, method, train, 0, run / "model.pt",
+                  run / "curve.csv", tmp_path / "ckpt_from_file", warm_start_path=warm_file)
+    ours = torch.load(run / "model.pt", weights_only=True)
+    theirs = torch.load(inline / "model.pt", weights_only=True)
+    for name, tensor in theirs["control"].items():
+        assert torch.equal(ours["control"][name], tensor), name
+    for name, tensor in theirs["warm_start"].items():
+        assert torch.equal(ours["warm_start"][name], tensor), name

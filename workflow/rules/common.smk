@@ -82,6 +82,20 @@ def socm_train_params(wildcards):
     return socm_setting(wildcards)["train"]
 
 
+def socm_warm_start_params(wildcards):
+    return socm_train_params(wildcards)["warm_start"]
+
+
+def socm_train_inputs(wildcards):
+    """The problem, plus the fitted warm start where the setting has one (fitted once per seed)."""
+    inputs = {"problem": f"results/{SCALE}/socm/data/{wildcards.setting}.npz"}
+    if socm_train_params(wildcards).get("warm_start"):
+        inputs["warm_start"] = (
+            f"results/{SCALE}/socm/models/{wildcards.setting}/warm_start/seed{wildcards.seed}.pt"
+        )
+    return inputs
+
+
 def socm_evaluate_params(wildcards):
     return socm_setting(wildcards)["evaluate"]
 

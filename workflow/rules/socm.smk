@@ -18,9 +18,29 @@ rule socm_prepare:
         "../scripts/socm/prepare.py"
 
 
-rule socm_train:
+rule socm_warm_start:
     input:
         problem="results/{scale}/socm/data/{setting}.npz",
+    output:
+        "results/{scale}/socm/models/{setting}/warm_start/seed{seed}.pt",
+    log:
+        "logs/{scale}/socm/warm_start/{setting}/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/socm/warm_start/{setting}/seed{seed}.tsv"
+    conda:
+        "../envs/socm.yaml"
+    threads: 1
+    resources:
+        gpu=gpu_count,
+    params:
+        warm_start=socm_warm_start_params,
+    script:
+        "../scripts/socm/warm_start.py"
+
+
+rule socm_train:
+    input:
+        unpack(socm_train_inputs),
     output:
         model="results/{scale}/socm/models/{setting}/{method}/seed{seed}/model.pt",
         curve="results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv",

@@ -45,7 +45,13 @@ from .optim import Adam
 from .problems import ControlProblem, load_problem
 from .reference import optimal_control_from_arrays
 from .sde import Paths, simulate
-from .warm_start import GaussianPathWarmStart, fit_gaussian_path, warm_start_from_state
+from .warm_start import (
+    WARM_START_SEED_OFFSET,
+    GaussianPathWarmStart,
+    fit_gaussian_path,
+    load_warm_start,
+    warm_start_from_state,
+)
 
 __all__ = [
     "CURVE_COLUMNS",
@@ -182,8 +188,13 @@ def train_control(
     ckpt_dir: str | Path,
     threads: int = 1,
     log_path: str | Path | None = None,
+    warm_start_path: str | Path | None = None,
 ) -> None:
-    """Train one method on one setting; write the model (torch.save) and the EMA curve (CSV), resumably."""
+    """Train one method on one setting; write the model (torch.save) and the EMA curve (CSV), resumably.
+
+    With `train["warm_start"]` set, the warm start is loaded from `warm_start_path` (written once per
+    setting and seed by fit_warm_start) or, without one, fitted here.
+    """
     runtime.setup_logging(log_path)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -235,8 +246,11 @@ def train_control(
         start = int(ckpt["step"])
     else:
         t_setup = time.perf_counter()
-        if ws_cfg:
-            ws_gen = torch.Generator(device=device).manual_seed(int(seed) + 7919)
+        if ws_cfg and warm_start_path is not None:
+            control.warm_start = load_warm_start(problem, warm_start_path)
+            control.warm_start.tabulate(problem.time_grid())
+        elif ws_cfg:
+            ws_gen = torch.Generator(device=device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
             control.warm_start = fit_gaussian_path(problem, int(ws_cfg["iterations"]), int(ws_cfg["batch"]),
                                                    int(ws_cfg["knots"]), float(ws_cfg["lr"]),
                                                    int(ws_cfg["time_points"]), ws_gen)

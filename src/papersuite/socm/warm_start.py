@@ -12,13 +12,21 @@ detached, to the network's control during training; the network learns the resid
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 from torch import Tensor, nn
 
-from .problems import ControlProblem
+from papersuite.core import io, runtime
 
-__all__ = ["GaussianPathWarmStart", "fit_gaussian_path", "warm_start_from_state"]
+from .problems import ControlProblem, load_problem
+
+__all__ = ["GaussianPathWarmStart", "fit_gaussian_path", "fit_warm_start", "load_warm_start", "warm_start_from_state"]
+
+# Offset of the warm start's generator seed from the training seed, so the fit does not share
+# random numbers with the training paths of the same seed.
+WARM_START_SEED_OFFSET = 7919
 
 log = logging.getLogger("papersuite.socm.warm_start")
 
@@ -157,3 +165,31 @@ def warm_start_from_state(problem: ControlProblem, state: dict[str, Tensor]) -> 
     path.load_state_dict(state)
     path.requires_grad_(False)
     return path
+
+
+def fit_warm_start(
+    problem_npz: str | Path,
+    warm_start: Mapping[str, Any],
+    seed: int,
+    out_path: str | Path,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """Fit the warm start once per (setting, seed) and save its state_dict; every method's run loads it."""
+    runtime.setup_logging(log_path)
+    device = runtime.choose_device(threads)
+    problem = load_problem(problem_npz, device=device)
+    generator = torch.Generator(device=device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
+    path = fit_gaussian_path(
+        problem, int(warm_start["iterations"]), int(warm_start["batch"]), int(warm_start["knots"]),
+        float(warm_start["lr"]), int(warm_start["time_points"]), generator,
+    )
+    state = {name: tensor.detach().cpu() for name, tensor in path.state_dict().items()}
+    with io.atomic_path(out_path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_warm_start(problem: ControlProblem, path: str | Path) -> GaussianPathWarmStart:
+    """A warm start written by fit_warm_start (our own file, still loaded with weights_only=True)."""
+    state = torch.load(path, map_location=problem.sigma.device, weights_only=True)
+    return warm_start_from_state(problem, state)

@@ -19,4 +19,5 @@ train_control(
     ckpt_dir=snakemake.params.checkpoint_dir,
     threads=snakemake.threads,
     log_path=snakemake.log[0],
+    warm_start_path=getattr(snakemake.input, "warm_start", None),
 )
