@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to 2.13.0, the CPU build; see pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[workflow,dev]"
+	$(BIN)/python -m pip install --quiet -e ".[workflow,dev,all-papers]"
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -136,9 +136,145 @@ def socm_curves(wildcards=None):
     )
 
 
+# ---------------------------------------------------------------- ttg
+
+
+def ttg_config():
+    return PAPER_CONFIG.get("ttg", {})
+
+
+def ttg_world_params(wildcards):
+    return ttg_config()["world"]
+
+
+def ttg_requests_params(wildcards):
+    return ttg_config()["requests"]
+
+
+def ttg_render_params(wildcards):
+    return ttg_config()["render"]
+
+
+def ttg_translator_params(wildcards):
+    return ttg_config()["translator"]
+
+
+def ttg_train_params(wildcards):
+    """The training schedule; the curve runs train at least curve.min_steps optimizer steps."""
+    train = dict(ttg_config()["train"])
+    if wildcards.run != "translator":
+        train["min_steps"] = ttg_config()["curve"].get("min_steps", 0)
+    return train
+
+
+def ttg_evaluate_params(wildcards):
+    return ttg_config()["evaluate"]
+
+
+def ttg_threads(step):
+    """Threads (processes for the request solver) of one TTG step, from config/ttg.yaml."""
+    return ttg_config().get("threads", {}).get(step, 1)
+
+
+def ttg_gpu_count(wildcards):
+    """GPUs of a translator job: none at tiny; at full, the translator's `gpus` (a 70B LLM needs several)."""
+    return gpu_count(wildcards) * ttg_config().get("translator", {}).get("gpus", 1)
+
+
+def ttg_hub_dir():
+    """Local snapshot of the hub model (full scale), fetched by ttg_download_model."""
+    model = ttg_config()["translator"]["hub_model"]
+    return f"resources/ttg/hub/{'--'.join(Path(model).parts)}"
+
+
+def ttg_hub_inputs():
+    """The hub snapshot where the translator is a hub LLM; nothing for the tiny seq2seq."""
+    if ttg_config().get("translator", {}).get("kind") == "hub_lora":
+        return [ttg_hub_dir()]
+    return []
+
+
+def ttg_hub_model(wildcards):
+    return ttg_config()["translator"]["hub_model"]
+
+
+def ttg_hub_revision(wildcards):
+    return ttg_config()["translator"].get("hub_revision", "main")
+
+
+def ttg_runs():
+    """Translator runs: "translator" on every training pair, "translator_n<N>" for the EM-vs-size curve."""
+    cfg = ttg_config()
+    if not cfg:
+        return []
+    total = cfg["requests"]["n_train"] * cfg["render"]["renders_per_request"]
+    sizes = sorted(n for n in cfg["curve"]["train_pairs"] if n < total)
+    return [f"translator_n{n}" for n in sizes] + ["translator"]
+
+
+def ttg_run_pairs(wildcards):
+    """Training pairs of a run: None (all) for the main translator."""
+    run = wildcards.run
+    return None if run == "translator" else int(run.removeprefix("translator_n"))
+
+
+def ttg_method(wildcards):
+    return wildcards.run
+
+
+def ttg_decoded_methods():
+    """Extra evaluation rows of the main translator: grammar-constrained decoding (seq2seq only)."""
+    if ttg_config().get("translator", {}).get("kind") == "seq2seq":
+        return ["translator_constrained"]
+    return []
+
+
+def ttg_solve(wildcards):
+    """Only the main translator's translations are solved (cost ratio, latency); curve runs report EM."""
+    return wildcards.run == "translator"
+
+
+def ttg_priority(wildcards):
+    """The main translator first: it is the longest job, the curve runs fill the other cores."""
+    return 1 if wildcards.run == "translator" else 0
+
+
+def ttg_checkpoint_dir(wildcards):
+    return checkpoint_dir("ttg", wildcards.run, f"seed{wildcards.seed}")
+
+
+def ttg_records(wildcards=None):
+    runs = ttg_runs()
+    if not runs:
+        return []
+    return [
+        f"results/{SCALE}/ttg/metrics/{run}/seed{seed}/{experiment}.json"
+        for run in runs + ttg_decoded_methods() + ["rule_parser"]
+        for seed in SEEDS
+        for experiment in ("in_template", "held_out")
+    ]
+
+
+def ttg_predictions(wildcards=None):
+    """Per-example outputs of the main translator (latency histogram)."""
+    return [
+        f"results/{SCALE}/ttg/predictions/translator/seed{seed}/{experiment}.jsonl"
+        for seed in SEEDS
+        for experiment in ("in_template", "held_out")
+    ]
+
+
+def ttg_curves(wildcards=None):
+    return [
+        f"results/{SCALE}/ttg/models/{run}/seed{seed}/curve.csv"
+        for run in ttg_runs()
+        for seed in SEEDS
+    ]
+
+
 # ---------------------------------------------------------------- cross-paper
 
-PAPER_RECORDS = {"socm": socm_records}
+PAPER_RECORDS = {"socm": socm_records, "ttg": ttg_records}
 
 PAPER_OUTPUTS = {
     "socm": [
@@ -149,6 +285,15 @@ PAPER_OUTPUTS = {
     + [
         f"results/{SCALE}/socm/figures/{name}.png"
         for name in ("control_l2_error", "normalized_iw_std")
+    ],
+    "ttg": [
+        f"results/{SCALE}/ttg/tables/{name}.{ext}"
+        for name in ("em_cost_ratio", "em_vs_train_size", "field_accuracy", "latency")
+        for ext in ("csv", "md")
+    ]
+    + [
+        f"results/{SCALE}/ttg/figures/{name}.png"
+        for name in ("em_vs_train_size", "latency_hist", "training_curves")
     ],
 }
 

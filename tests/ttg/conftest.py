@@ -1,0 +1,29 @@
+"""Fixtures of the TTG tests: a small seeded world, shared by every test module."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from papersuite.ttg.world import generate_world, tables_from_world
+
+SMALL_WORLD = {"n_cities": 8, "n_days": 40, "flights_per_route_day": 1.5, "hotels_per_city": [2, 5]}
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    """The suite's budget is measured on 2 cores; restore the thread count afterwards."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture(scope="session")
+def small_world():
+    return generate_world(SMALL_WORLD, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tables(small_world):
+    return tables_from_world(small_world)
