@@ -91,3 +91,20 @@ def test_read_yaml_safe_and_error_names_file(tmp_path):
     unsafe.write_text("a: !!python/object/apply:os.system ['true']\n")
     with pytest.raises(ValueError, match="unsafe.yaml"):
         io.read_yaml(unsafe)
+
+
+def test_atomic_dir_replaces_whole_and_cleans_up_on_error(tmp_path):
+    from papersuite.core.io import atomic_dir
+
+    target = tmp_path / "model"
+    target.mkdir()
+    (target / "old.bin").write_text("old")
+    with atomic_dir(target) as tmp:
+        (tmp / "new.bin").write_text("new")
+    assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "half.bin").write_text("x")
+            raise RuntimeError("crash mid-save")
+    assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

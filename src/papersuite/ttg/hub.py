@@ -8,8 +8,6 @@ a manifest naming the repository, the requested revision and the resolved commit
 from __future__ import annotations
 
 import logging
-import shutil
-import tempfile
 from pathlib import Path
 
 from papersuite.core import io, runtime
@@ -34,19 +32,11 @@ def download_hub_model(repo_id: str, revision: str, out_dir, log_path=None) -> P
     out_dir = Path(out_dir)
     commit = HfApi().model_info(repo_id, revision=revision).sha
     log.info("downloading %s at %s (commit %s) to %s", repo_id, revision, commit, out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with io.atomic_dir(out_dir) as tmp:
         snapshot_download(repo_id=repo_id, revision=commit, local_dir=tmp, allow_patterns=ALLOW_PATTERNS)
         files = sorted(p for p in tmp.rglob("*") if p.is_file() and ".cache" not in p.parts)
         io.write_json(tmp / "papersuite_manifest.json", {
             "repo_id": repo_id, "revision": revision, "commit": commit,
             "files": {str(p.relative_to(tmp)): p.stat().st_size for p in files}})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     log.info("%s: %d files", out_dir, len(files))
     return out_dir

@@ -348,22 +348,10 @@ def _train_seq2seq(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv,
 
 def _save(out_dir, out_curve_csv, rows, meta, model, tokenizer) -> None:
     """save_pretrained into a temporary sibling directory, then rename: no half-written model dir."""
-    import shutil
-    import tempfile
-
-    out_dir = Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with io.atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         io.write_json(tmp / "translator.json", meta)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     io.write_csv(out_curve_csv, pd.DataFrame(rows, columns=CURVE_COLUMNS))
 
 
