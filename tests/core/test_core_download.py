@@ -3,12 +3,13 @@
 import collections
 import hashlib
 import http.server
+import json
 import os
 import threading
 
 import pytest
 
-from papersuite.core.download import ChecksumMismatchError, DownloadError, download
+from papersuite.core.download import ChecksumMismatchError, DownloadError, download, fetch_source, package_file
 
 BODY = bytes(range(256)) * 800  # 204800 bytes: several chunks at chunk=16384
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -154,3 +155,39 @@ def test_size_mismatch(server, tmp_path):
 def test_bad_sha256_argument(tmp_path):
     with pytest.raises(ValueError, match="64 hex"):
         download("http://127.0.0.1:1/x", tmp_path / "x", sha256="abc")
+
+
+# ---- fetch_source: the one entry point of every <id>_download rule
+
+
+def test_fetch_source_url_writes_manifest(server, tmp_path):
+    base, _ = server
+    info = fetch_source({"url": f"{base}/good", "sha256": SHA}, tmp_path / "raw.bin", manifest=tmp_path / "raw.json")
+    assert (tmp_path / "raw.bin").read_bytes() == BODY
+    recorded = json.loads((tmp_path / "raw.json").read_text())
+    assert recorded == info
+    assert info["kind"] == "url" and info["pinned"] is True and info["size_bytes"] == len(BODY)
+
+
+def test_fetch_source_package_file_copies_and_records_version(tmp_path):
+    info = fetch_source({"package": "yaml", "resource": "__init__.py"}, tmp_path / "copy.py")
+    original = package_file("yaml", "__init__.py")
+    assert (tmp_path / "copy.py").read_bytes() == original.read_bytes()
+    assert info["kind"] == "package" and info["pinned"] is False
+    assert info["sha256"] == hashlib.sha256(original.read_bytes()).hexdigest()
+    assert info["package_version"]  # PyYAML's distribution is found from the import name
+
+
+def test_fetch_source_package_checksum_mismatch_names_file_and_digests(tmp_path):
+    with pytest.raises(ChecksumMismatchError, match=r"yaml:__init__.py .*expected 0{64}, got [0-9a-f]{64}"):
+        fetch_source({"package": "yaml", "resource": "__init__.py", "sha256": "0" * 64}, tmp_path / "copy.py")
+    assert not (tmp_path / "copy.py").exists()
+
+
+def test_fetch_source_missing_package_or_file(tmp_path):
+    with pytest.raises(DownloadError, match="not installed"):
+        fetch_source({"package": "no_such_package_xyz", "resource": "a"}, tmp_path / "x")
+    with pytest.raises(DownloadError, match="has no file 'missing.txt'"):
+        fetch_source({"package": "yaml", "resource": "missing.txt"}, tmp_path / "x")
+    with pytest.raises(ValueError, match="needs 'url', or 'package' and 'resource'"):
+        fetch_source({"resource": "a"}, tmp_path / "x")

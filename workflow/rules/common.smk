@@ -272,9 +272,143 @@ def ttg_curves(wildcards=None):
     ]
 
 
+# ---------------------------------------------------------------- wfm
+
+WFM_FAMILIES = ("gaussians", "clouds", "niches")
+# The prepared data of each family: AnnData for Gaussians and niches, npz for point clouds.
+WFM_DATA_EXT = {"gaussians": "h5ad", "clouds": "npz", "niches": "h5ad"}
+
+
+def wfm_config():
+    return PAPER_CONFIG.get("wfm", {})
+
+
+def wfm_family(family):
+    return wfm_config().get(family, {"experiments": {}, "methods": []})
+
+
+def wfm_experiment(wildcards):
+    return wfm_family(wildcards.family)["experiments"][wildcards.experiment]
+
+
+def wfm_source_file(source):
+    """The raw input of a source named in config/wfm.yaml, placed by wfm_download."""
+    return f"resources/wfm/{source}/{wfm_config()['sources'][source]['file']}"
+
+
+def wfm_source_params(wildcards):
+    """The source block minus `file` (where it lands): url or package/resource, sha256."""
+    block = dict(wfm_config()["sources"][wildcards.source])
+    if block.pop("file") != wildcards.file:
+        raise WorkflowError(
+            f"config/wfm.yaml: sources.{wildcards.source}.file is not {wildcards.file!r}"
+        )
+    return block
+
+
+def wfm_prepare_inputs(family):
+    """The raw input of an experiment (none for synthetic data)."""
+
+    def inputs(wildcards):
+        source = wfm_family(family)["experiments"][wildcards.experiment]["source"]
+        return {"source": wfm_source_file(source)} if source else {}
+
+    return inputs
+
+
+def wfm_data_params(family):
+    def params(wildcards):
+        return wfm_family(family)["experiments"][wildcards.experiment]["data"]
+
+    return params
+
+
+def wfm_data_file(wildcards):
+    family = wildcards.family
+    return f"results/{SCALE}/wfm/data/{family}/{wildcards.experiment}.{WFM_DATA_EXT[family]}"
+
+
+def wfm_train_params(wildcards):
+    return wfm_experiment(wildcards)["train"]
+
+
+def wfm_evaluate_params(wildcards):
+    return wfm_family(wildcards.family)["evaluate"]
+
+
+def wfm_threads(wildcards=None):
+    return wfm_config().get("threads", 1)
+
+
+def wfm_checkpoint_dir(wildcards):
+    return checkpoint_dir(
+        "wfm",
+        wildcards.family,
+        wildcards.experiment,
+        wildcards.method,
+        f"seed{wildcards.seed}",
+    )
+
+
+def wfm_runs():
+    """(family, experiment, method, seed) of every training run at this scale."""
+    return [
+        (family, experiment, method, seed)
+        for family in WFM_FAMILIES
+        for experiment in wfm_family(family)["experiments"]
+        for method in wfm_family(family)["methods"]
+        for seed in SEEDS
+    ]
+
+
+def wfm_run_files(pattern):
+    return [
+        pattern.format(
+            scale=SCALE, family=family, experiment=experiment, method=method, seed=seed
+        )
+        for family, experiment, method, seed in wfm_runs()
+    ]
+
+
+def wfm_records(wildcards=None):
+    return wfm_run_files(
+        "results/{scale}/wfm/metrics/{family}/{experiment}/{method}/seed{seed}.json"
+    )
+
+
+def wfm_samples(wildcards=None):
+    return wfm_run_files(
+        "results/{scale}/wfm/samples/{family}/{experiment}/{method}/seed{seed}.npz"
+    )
+
+
+def wfm_curves(wildcards=None):
+    return wfm_run_files(
+        "results/{scale}/wfm/models/{family}/{experiment}/{method}/seed{seed}/curve.csv"
+    )
+
+
+def wfm_data_files(wildcards=None):
+    return [
+        f"results/{SCALE}/wfm/data/{family}/{experiment}.{WFM_DATA_EXT[family]}"
+        for family in WFM_FAMILIES
+        for experiment in wfm_family(family)["experiments"]
+    ]
+
+
+# Every scale runs all three families (the schema requires them), so the outputs are fixed.
+WFM_TABLES = ("bw_vs_euclidean", "point_clouds", "niches")
+WFM_FIGURES = (
+    "generated_gaussians",
+    "generated_clouds",
+    "generated_niches",
+    "training_curves",
+)
+
+
 # ---------------------------------------------------------------- cross-paper
 
-PAPER_RECORDS = {"socm": socm_records, "ttg": ttg_records}
+PAPER_RECORDS = {"socm": socm_records, "ttg": ttg_records, "wfm": wfm_records}
 
 PAPER_OUTPUTS = {
     "socm": [
@@ -295,6 +429,12 @@ PAPER_OUTPUTS = {
         f"results/{SCALE}/ttg/figures/{name}.png"
         for name in ("em_vs_train_size", "latency_hist", "training_curves")
     ],
+    "wfm": [
+        f"results/{SCALE}/wfm/tables/{name}.{ext}"
+        for name in WFM_TABLES
+        for ext in ("csv", "md")
+    ]
+    + [f"results/{SCALE}/wfm/figures/{name}.png" for name in WFM_FIGURES],
 }
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.metadata
+import importlib.resources
+import shutil
 import http.client
 import logging
 import re
@@ -15,9 +18,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .io import atomic_path, sha256_file
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["ChecksumMismatchError", "DownloadError", "download"]
+from .io import atomic_path, sha256_file, write_json
+
+__all__ = ["ChecksumMismatchError", "DownloadError", "download", "fetch_source", "package_file"]
 
 log = logging.getLogger("papersuite.download")
 
@@ -148,3 +154,65 @@ def download(
                  url, dest, n, elapsed, n / 1e6 / elapsed, actual)
         return dest
     raise DownloadError(f"{url}: failed after {attempts} attempt(s): {last}") from last
+
+
+def package_file(package: str, resource: str) -> Path:
+    """Path of a data file shipped inside an installed package, e.g. ("scanpy", "datasets/x.h5ad")."""
+    try:
+        root = importlib.resources.files(package)
+    except ModuleNotFoundError as exc:
+        raise DownloadError(f"package {package!r} is not installed (needed for its file {resource!r})") from exc
+    path = Path(str(root.joinpath(resource)))
+    if not path.is_file():
+        raise DownloadError(f"package {package!r} has no file {resource!r} (looked at {path})")
+    return path
+
+
+def _package_version(package: str) -> str | None:
+    # the import name (sklearn) and the distribution name (scikit-learn) can differ
+    dists = importlib.metadata.packages_distributions().get(package, [package])
+    for dist in dists:
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            return importlib.metadata.version(dist)
+    return None
+
+
+def fetch_source(source: Mapping[str, Any], dest: str | Path, manifest: str | Path | None = None,
+                 log_path: str | Path | None = None) -> dict:
+    """Place one raw input at ``dest`` and describe it in a manifest (JSON at ``manifest`` when given).
+
+    ``source`` is either ``{"url", "sha256"?, "size"?}`` (a checksummed :func:`download`) or
+    ``{"package", "resource", "sha256"?}`` (a copy of a file shipped inside an installed package, so a
+    package update that changes the data fails here instead of silently changing results). Without a
+    sha256 the file is accepted and its digest recorded with ``pinned: false``, to be written into
+    the config. ``log_path``: also log to this file (a rule's log).
+    """
+    if log_path is not None:
+        from .runtime import setup_logging
+
+        setup_logging(log_path)
+    dest = Path(dest)
+    expected = source.get("sha256")
+    if "url" in source:
+        download(source["url"], dest, sha256=expected, size=source.get("size"))
+        info: dict[str, Any] = {"kind": "url", "url": source["url"]}
+    elif "package" in source and "resource" in source:
+        src = package_file(source["package"], source["resource"])
+        actual = sha256_file(src)
+        if expected is not None and actual != expected.strip().lower():
+            raise ChecksumMismatchError(f"{source['package']}:{source['resource']} ({src})", expected, actual)
+        with atomic_path(dest) as tmp:
+            shutil.copyfile(src, tmp)
+        info = {"kind": "package", "package": source["package"], "resource": source["resource"],
+                "package_version": _package_version(source["package"])}
+    else:
+        raise ValueError(f"a source needs 'url', or 'package' and 'resource'; got keys {sorted(source)}")
+    digest = sha256_file(dest)
+    info.update({"path": str(dest), "sha256": digest, "size_bytes": dest.stat().st_size,
+                 "pinned": expected is not None})
+    if expected is None:
+        log.warning("%s: no sha256 in the config; got %s. Pin it in the config so a changed file is caught.",
+                    dest, digest)
+    if manifest is not None:
+        write_json(manifest, info)
+    return info

@@ -21,6 +21,7 @@ from papersuite.core.io import atomic_path, sha256_file
 __all__ = [
     "spiral_gaussians",
     "pbmc68k_gaussians",
+    "pbmc68k_path",
     "knn_gaussians",
     "split_indices",
     "sample_noise",
@@ -61,21 +62,32 @@ def knn_gaussians(coords: np.ndarray, k: int, dims: int, ridge: float) -> tuple[
     return means, covs
 
 
-def pbmc68k_gaussians(k: int = 16, dims: int = 5, ridge: float = 1e-3) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """pbmc68k_reduced (scanpy wheel) Gaussians (spec A5.1): kNN (k) in the 50-PC X_pca space, PCs 1..dims divided
-    by one global std (of the pooled PC 1..dims coordinates of all cells), + ridge·I.
+def pbmc68k_path() -> Path:
+    """The pbmc68k_reduced .h5ad shipped inside the scanpy wheel."""
+    from papersuite.core.download import package_file
 
-    Returns means (700, dims), covs (700, dims, dims), bulk_labels (700,) and the packaged file's sha256."""
-    import scanpy as sc
-    from scanpy import datasets as scd
+    return package_file("scanpy", "datasets/10x_pbmc68k_reduced.h5ad")
 
-    adata = sc.datasets.pbmc68k_reduced()
-    src = Path(scd.__file__).parent / "10x_pbmc68k_reduced.h5ad"
-    sha = sha256_file(src) if src.exists() else ""
+
+def pbmc68k_gaussians(k: int = 16, dims: int = 5, ridge: float = 1e-3, path: str | Path | None = None
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+    """pbmc68k_reduced Gaussians (spec A5.1): kNN (k) in the 50-PC X_pca space, PCs 1..dims divided by one global
+    std (of the pooled PC 1..dims coordinates of all cells), + ridge·I. `path`: the .h5ad (default: scanpy's copy).
+
+    Returns means (700, dims), covs (700, dims, dims), bulk_labels (700,) and the file's sha256."""
+    import anndata as ad
+
+    path = Path(path) if path is not None else pbmc68k_path()
+    adata = ad.read_h5ad(path)
+    for key in ("X_pca",):
+        if key not in adata.obsm:
+            raise ValueError(f"{path}: no obsm[{key!r}]; expected scanpy's pbmc68k_reduced")
+    if "bulk_labels" not in adata.obs:
+        raise ValueError(f"{path}: no obs['bulk_labels']; expected scanpy's pbmc68k_reduced")
     pca = np.asarray(adata.obsm["X_pca"], dtype=np.float64)  # (700, 50)
     pca = pca / pca[:, :dims].std()  # one global scale; kNN is invariant to it
     means, covs = knn_gaussians(pca, k=k, dims=dims, ridge=ridge)
-    return means, covs, np.asarray(adata.obs["bulk_labels"].astype(str)), sha
+    return means, covs, np.asarray(adata.obs["bulk_labels"].astype(str)), sha256_file(path)
 
 
 def split_indices(n: int, n_train: int, seed: int) -> np.ndarray:
@@ -143,8 +155,9 @@ def read_gaussians(path: str | Path, split: str | None = None) -> dict:
     }
 
 
-def prepare_gaussians(out_h5ad: str | Path, params: dict, seed: int) -> None:
-    """Build a Gaussians data set and write it as .h5ad (future rule `wfm_prepare`).
+def prepare_gaussians(out_h5ad: str | Path, params: dict, seed: int, source: str | Path | None = None) -> None:
+    """Build a Gaussians data set and write it as .h5ad (rule wfm_prepare_gaussians); `source` is the raw
+    pbmc68k .h5ad (default: scanpy's copy).
 
     params["dataset"] = "spiral": n (128), n_train (default 3/4 of n);
     params["dataset"] = "pbmc68k": k (16), dims (5), ridge (1e-3), n_train (560 of 700).
@@ -157,7 +170,7 @@ def prepare_gaussians(out_h5ad: str | Path, params: dict, seed: int) -> None:
         n_train = int(params.get("n_train", (3 * n) // 4))
     elif dataset == "pbmc68k":
         means, covs, labels, sha = pbmc68k_gaussians(int(params.get("k", 16)), int(params.get("dims", 5)),
-                                                     float(params.get("ridge", 1e-3)))
+                                                     float(params.get("ridge", 1e-3)), path=source)
         n_train = int(params.get("n_train", 560))
         meta["source_sha256"] = sha
     else:

@@ -80,22 +80,24 @@ def _loss(out: tuple[Tensor, Tensor], m_dot: Tensor, S_dot: Tensor, Sigma: Tenso
 
 
 def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, method: str = "bw",
-               ckpt_dir: str | Path | None = None) -> tuple[TwoTower, dict]:
+               ckpt_dir: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[TwoTower, dict]:
     """Train BW-FM (method="bw") or the Euclidean baseline on training Gaussians means (n,d), covs (n,d,d).
 
     Adam, lr·decay^(step // decay_every). Every step: B data Gaussians (without replacement), B noise Gaussians
     (A1.2 noise from the training data's statistics), Hungarian pairing on BW², s ~ U[0,1], regression on the
-    path's velocity. With ckpt_dir and ckpt_every > 0 the run saves/resumes core.checkpoint files.
+    path's velocity. With ckpt_dir and ckpt_every > 0 the run saves/resumes core.checkpoint files. Random draws
+    are made on the CPU, so a run's data stream is the same on every device.
     Returns the model (eval mode) and {"losses": [...], "noise_stats": (mean_std, cov_scale), "resumed_from"}."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     p = _params(params)
-    means, covs = means.float(), covs.float()
+    device = torch.device(device)
+    means, covs = means.float().to(device), covs.float().to(device)
     n, d = means.shape
     B = min(p["batch"], n)
     stats = noise_stats(means, covs)
     seed_everything(seed)
-    model = build_model(d, p)
+    model = build_model(d, p).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
     losses: list[float] = []
     start = 0
@@ -110,12 +112,13 @@ def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, meth
     for step in progress(range(start, p["steps"]), total=p["steps"] - start, desc=f"wfm {method}-FM", logger=log):
         for group in opt.param_groups:
             group["lr"] = p["lr"] * p["decay"] ** (step // p["decay_every"])
-        idx = torch.randperm(n)[:B]
+        idx = torch.randperm(n)[:B].to(device)
         m_y, S_y = means[idx], covs[idx]
-        m_x, S_x = sample_noise(B, d, *stats, mean_scale=p["mean_scale"], df_scale=p["df_scale"])
+        m_x, S_x = (t.to(device) for t in sample_noise(B, d, *stats, mean_scale=p["mean_scale"],
+                                                        df_scale=p["df_scale"]))
         perm = bw.pair_by_assignment(m_y, S_y, m_x, S_x)  # data i <-> noise perm[i]
         m_x, S_x = m_x[perm], S_x[perm]
-        s = torch.rand(B)
+        s = torch.rand(B).to(device)
         m_s, S_s, m_dot, S_dot = flow_targets(m_x, S_x, m_y, S_y, s, method)
         loss = _loss(model(m_s, S_s, s), m_dot, S_dot, S_s, method)
         opt.zero_grad(set_to_none=True)
@@ -136,7 +139,9 @@ def sample(model: TwoTower, n: int, stats: tuple[float, float], seed: int, metho
     """Generate n Gaussians from noise (A1.2 sampling): Euler on s: 0 → 1 with bures.exp_step (bw) or
     bures.euclidean_step (euclidean, no projection). Returns {"means", "covs", "noise_means", "noise_covs"}."""
     g = torch.Generator().manual_seed(seed)
-    m0, S0 = sample_noise(n, model.d, *stats, generator=g, mean_scale=mean_scale, df_scale=df_scale)
+    device = next(model.parameters()).device
+    m0, S0 = (t.to(device) for t in sample_noise(n, model.d, *stats, generator=g, mean_scale=mean_scale,
+                                                  df_scale=df_scale))
     step = bw.exp_step if method == "bw" else bw.euclidean_step
     m1, S1 = bw.integrate(lambda m, S, s: model(m, S, s), m0, S0, n_steps, step=step)
     return {"means": m1, "covs": S1, "noise_means": m0, "noise_covs": S0}

@@ -1,0 +1,105 @@
+"""The wfm rules' entry points on Gaussians: prepare -> train -> evaluate writes a valid record, samples and a
+model that loads with weights_only; a killed training resumes; bad input names the problem."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from papersuite.core import records
+from papersuite.wfm import experiments, report
+
+SMALL = {"steps": 40, "batch": 16, "lr": 3e-3, "decay": 0.97, "decay_every": 100, "embed": 16, "hidden": 32,
+         "n_blocks": 1, "n_freq": 4, "ckpt_every": 20}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def spiral_h5ad(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "spiral.h5ad"
+    experiments.prepare("gaussians", path, {"dataset": "spiral", "n": 64, "n_train": 48, "seed": 3})
+    return path
+
+
+def test_prepare_gaussians_uses_the_split_seed(spiral_h5ad, tmp_path):
+    import anndata as ad
+
+    adata = ad.read_h5ad(spiral_h5ad)
+    assert (adata.obs["split"] == "train").sum() == 48
+    experiments.prepare("gaussians", tmp_path / "other.h5ad", {"dataset": "spiral", "n": 64, "n_train": 48, "seed": 4})
+    other = ad.read_h5ad(tmp_path / "other.h5ad")
+    assert not np.array_equal(np.asarray(adata.obs["split"]), np.asarray(other.obs["split"]))
+
+
+def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_path):
+    model_path, curve, ckpt = tmp_path / "model.pt", tmp_path / "curve.csv", tmp_path / "ckpt"
+    experiments.train_run("gaussians", spiral_h5ad, "euclidean_fm", SMALL, 0, model_path, curve, ckpt)
+    assert not ckpt.exists() or not any(ckpt.iterdir())  # checkpoints cleared after success
+    model, state = experiments.load_gaussian_model(model_path)
+    assert state["method"] == "euclidean_fm" and state["d"] == 2 and len(state["noise_stats"]) == 2
+    assert len(curve.read_text().splitlines()) == SMALL["steps"] + 1
+    rec_path, samples = tmp_path / "rec.json", tmp_path / "samples.npz"
+    experiments.evaluate_run("gaussians", spiral_h5ad, model_path, "spiral", "euclidean_fm", {"sample_steps": 10}, 0,
+                             "tiny", rec_path, samples)
+    rec = records.validate_record(json.loads(rec_path.read_text()))
+    m = rec["metrics"]
+    assert rec["extra"]["family"] == "gaussians" and rec["extra"]["data_kind"] == "synthetic"
+    assert m["w2_ratio_to_noise"] == pytest.approx(m["w2_gen"] / m["w2_noise"])
+    assert m["psd_frac"] == pytest.approx(1 - m["non_psd_frac"])
+    with np.load(samples) as npz:
+        assert npz["means"].shape == (16, 2) and npz["covs"].shape == (16, 2, 2)
+        assert np.allclose(npz["min_eig"], np.linalg.eigvalsh(npz["covs"])[:, 0])
+        assert np.mean(npz["min_eig"] < 0) == pytest.approx(m["non_psd_frac"])
+    # evaluation is deterministic: a rerun writes the same metrics
+    experiments.evaluate_run("gaussians", spiral_h5ad, model_path, "spiral", "euclidean_fm", {"sample_steps": 10}, 0,
+                             "tiny", tmp_path / "rec2.json", tmp_path / "s2.npz")
+    again = json.loads((tmp_path / "rec2.json").read_text())["metrics"]
+    assert {k: v for k, v in again.items() if not k.endswith("_s")} == \
+        {k: v for k, v in m.items() if not k.endswith("_s")}
+
+
+def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path):
+    full, curve = tmp_path / "full.pt", tmp_path / "full.csv"
+    experiments.train_gaussians(spiral_h5ad, "bw_fm", SMALL, 1, full, curve, tmp_path / "ck_full")
+    # a first attempt that stopped after its first checkpoint (step 20) leaves that checkpoint behind
+    from papersuite.wfm import train as bw_train
+    from papersuite.wfm.data import read_gaussians
+
+    data = read_gaussians(spiral_h5ad, split="train")
+    bw_train.train_flow(torch.from_numpy(data["means"]), torch.from_numpy(data["covs"]), {**SMALL, "steps": 20}, 1,
+                        method="bw", ckpt_dir=tmp_path / "ck_resume")
+    resumed = tmp_path / "resumed.pt"
+    experiments.train_gaussians(spiral_h5ad, "bw_fm", SMALL, 1, resumed, tmp_path / "resumed.csv",
+                                tmp_path / "ck_resume")
+    a = torch.load(full, weights_only=True)
+    b = torch.load(resumed, weights_only=True)
+    assert b["resumed_from"] == 20 and a["resumed_from"] == 0
+    for key in a["state_dict"]:
+        assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
+    assert (tmp_path / "resumed.csv").read_text() == curve.read_text()
+
+
+def test_unknown_family_and_method_are_named():
+    with pytest.raises(ValueError, match="unknown wfm family 'shapes'"):
+        experiments.prepare("shapes", "x.h5ad", {})
+    with pytest.raises(ValueError, match="unknown Gaussian method 'bw'"):
+        experiments.train_gaussians("missing.h5ad", "bw", SMALL, 0, "m.pt", "c.csv", "ck")
+
+
+def test_parse_run_path():
+    assert report.parse_run_path("r/tiny/wfm/metrics/gaussians/pbmc68k/bw_fm/seed3.json") == \
+        ("gaussians", "pbmc68k", "bw_fm", 3)
+    assert report.parse_run_path("r/tiny/wfm/models/clouds/digits/wfm/seed0/curve.csv") == \
+        ("clouds", "digits", "wfm", 0)
+    with pytest.raises(ValueError, match="expected"):
+        report.parse_run_path("curve.csv")
