@@ -31,8 +31,37 @@ def test_full_dry_run_through_slurm_profile_requests_gpus_fast(repo_copy):
     assert train_blocks, out[-3000:]
     for block in train_blocks:
         assert "gpu=1" in block and "gpu_model=" in block and "cpus_per_gpu=" in block
+    wfm_blocks = [b for b in out.split("rule ") if b.startswith(("wfm_train:", "wfm_evaluate:"))]
+    assert len(wfm_blocks) == 2 * _wfm_runs("full"), out[-3000:]
+    for block in wfm_blocks:
+        assert "gpu=1" in block and "gpu_model=" in block and "cpus_per_gpu=" in block
+    # the full-scale raw data are real downloads (URL + checksum rule), not package files
+    assert "resources/wfm/shapenet/ShapeNetCore.v2.PC15k.zip" in out
+    assert "resources/wfm/merfish/st_data.h5ad" in out
     # Measured 1.5-1.9 s for the SOCM DAG on a 2-core VM; the bar is 5 s for ten papers.
     assert wall <= 5.0, f"full-scale dry-run took {wall:.1f} s"
+
+
+def _wfm_runs(scale: str) -> int:
+    wfm = yaml.safe_load((REPO / "config" / "wfm.yaml").read_text())[scale]
+    return sum(len(wfm[family]["methods"]) * len(wfm[family]["experiments"])
+               for family in ("gaussians", "clouds", "niches"))
+
+
+def test_tiny_dry_run_lists_every_wfm_run(repo_copy):
+    result = snakemake("wfm", "-n", "--quiet", "rules", cwd=repo_copy)
+    assert _job_count(result.stdout, "wfm_train") == _wfm_runs("tiny") == 6
+
+
+def test_bad_wfm_config_names_file_and_key(repo_copy):
+    path = repo_copy / "config" / "wfm.yaml"
+    wfm = yaml.safe_load(path.read_text())
+    wfm["tiny"]["clouds"]["experiments"]["digits"]["train"]["pairing"] = "hungarian"
+    path.write_text(yaml.safe_dump(wfm))
+    result = snakemake("-n", cwd=repo_copy, check=False)
+    assert result.returncode != 0
+    assert "config/wfm.yaml" in result.stdout
+    assert "tiny.clouds.experiments.digits.train.pairing" in result.stdout
 
 
 def test_unknown_config_key_fails_before_any_job(repo_copy):
