@@ -104,3 +104,42 @@ def test_missing_or_empty_dir_and_clear(tmp_path):
 def test_keep_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="keep"):
         ck.save_checkpoint(tmp_path, 1, {}, keep=0)
+
+
+def _loop(ckpt_dir, total, stop_after=None):
+    """A tiny training loop checkpointed every 3 steps; optionally "killed" after stop_after steps."""
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    start, losses = ck.resume_training(ckpt_dir, model, opt)
+    for step in range(start, total):
+        if stop_after is not None and step == stop_after:
+            break
+        x = torch.randn(8, 3)  # the global RNG: restored on resume
+        loss = ((model(x) - x.sum(1, keepdim=True)) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+        ck.save_training(ckpt_dir, step + 1, 3, total, model, opt, losses)
+    return model, losses, start
+
+
+def test_resume_training_continues_bit_identically(tmp_path):
+    ref_model, ref_losses, _ = _loop(tmp_path / "ref", 10)
+    _loop(tmp_path / "run", 10, stop_after=7)  # killed at step 7: the newest checkpoint is step 6
+    assert [s for s, _ in ck.list_checkpoints(tmp_path / "run")] == [3, 6]
+    model, losses, start = _loop(tmp_path / "run", 10)
+    assert start == 6 and losses == ref_losses
+    assert torch.equal(model.weight, ref_model.weight)
+    assert [s for s, _ in ck.list_checkpoints(tmp_path / "run")][-1] == 10  # the last step is always saved
+
+
+def test_resume_training_without_checkpoint_and_save_training_off(tmp_path):
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    assert ck.resume_training(None, model, opt) == (0, [])
+    assert ck.resume_training(tmp_path / "empty", model, opt) == (0, [])
+    ck.save_training(tmp_path / "off", 5, 0, 5, model, opt, [1.0])
+    ck.save_training(None, 5, 1, 5, model, opt, [1.0])
+    assert not (tmp_path / "off").exists()

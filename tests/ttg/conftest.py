@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from papersuite.ttg.world import generate_world, tables_from_world
-
-SMALL_WORLD = {"n_cities": 8, "n_days": 40, "flights_per_route_day": 1.5, "hotels_per_city": [2, 5]}
+from ttg_helpers import SMALL_WORLD
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from papersuite.core.io import sha256_file
 from papersuite.ttg.sampling import generate_requests
 from papersuite.ttg.world import build_world, generate_world
 
-from conftest import SMALL_WORLD
+from ttg_helpers import SMALL_WORLD
 
 SMALL_REQUESTS = {"n_train": 12, "n_test": 4, "min_nights": [1, 3], "max_width": 1, "start_window_days": 20}
 

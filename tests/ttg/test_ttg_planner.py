@@ -19,7 +19,7 @@ from papersuite.ttg.solver import OPTIMAL, solve
 from papersuite.ttg.translator import Translator, train_translator
 from papersuite.ttg.world import build_world, load_tables
 
-from conftest import SMALL_WORLD
+from ttg_helpers import SMALL_WORLD
 
 MICRO_MODEL = {"kind": "seq2seq", "arch": "t5", "d_model": 16, "layers": 1, "heads": 2, "ffn": 32, "dropout": 0.0,
                "max_source_len": 160, "max_target_len": 64}

@@ -7,6 +7,8 @@ import pandas as pd
 from papersuite.ttg.world import Tables
 
 BASE = "2025-06-01"
+# The seeded world of the conftest fixtures (small_world, tables).
+SMALL_WORLD = {"n_cities": 8, "n_days": 40, "flights_per_route_day": 1.5, "hotels_per_city": [2, 5]}
 
 
 def hand_tables(flights: list[tuple], hotels: list[tuple], cities=("Home", "Alpha", "Beta")) -> Tables:

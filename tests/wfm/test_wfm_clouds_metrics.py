@@ -12,14 +12,6 @@ import torch
 from papersuite.wfm import clouds, metrics
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits():
     return clouds.digits_clouds()

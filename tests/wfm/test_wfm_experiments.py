@@ -16,14 +16,6 @@ SMALL = {"steps": 40, "batch": 16, "lr": 3e-3, "decay": 0.97, "decay_every": 100
          "n_blocks": 1, "n_freq": 4, "ckpt_every": 20}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def spiral_h5ad(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "spiral.h5ad"

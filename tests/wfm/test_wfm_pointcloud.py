@@ -15,14 +15,6 @@ METHODS = pc.PAIRINGS  # "sinkhorn" (ε = 0.002 max-scaled + rounding) and "exac
 SMALL = {"steps": 30, "batch": 8, "hidden": 16, "n_layers": 1, "n_heads": 2, "n_freq": 4, "ckpt_every": 10}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # spec A5: tiny models are faster single-threaded
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits():
     points, weights, labels = clouds.digits_clouds()

@@ -17,14 +17,6 @@ def spiral():
     return torch.tensor(m), torch.tensor(S)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # spec A5: tiny models are faster single-threaded
-    yield
-    torch.set_num_threads(n)
-
-
 def _weights(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 

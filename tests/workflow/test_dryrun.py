@@ -6,7 +6,7 @@ import time
 
 import yaml
 
-from conftest import REPO, snakemake
+from workflow_helpers import REPO, snakemake
 
 
 def test_lint_is_clean():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import REPO
+from workflow_helpers import REPO
 
 
 def conda_paths() -> list[Path]:

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, copy_repo, snakemake
+from workflow_helpers import REPO, copy_repo, snakemake
 
 PAPERS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["papers"]
 # Wall-time budgets of the tiny runs with --cores 2, from each paper's issue.

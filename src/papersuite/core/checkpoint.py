@@ -25,8 +25,10 @@ __all__ = [
     "clear_checkpoints",
     "list_checkpoints",
     "load_latest_checkpoint",
+    "resume_training",
     "rng_state",
     "save_checkpoint",
+    "save_training",
     "set_rng_state",
 ]
 
@@ -142,3 +144,25 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> dict | None:
 def clear_checkpoints(ckpt_dir: str | Path) -> None:
     """Remove ``ckpt_dir`` and everything in it (after the final outputs are written)."""
     shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+
+def resume_training(ckpt_dir: str | Path | None, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
+    """Restore model, optimizer, per-step losses and RNG state from the newest checkpoint of a
+    loop saved with :func:`save_training`; return (steps done, losses). (0, []) when there is none."""
+    ckpt = load_latest_checkpoint(ckpt_dir) if ckpt_dir is not None else None
+    if ckpt is None:
+        return 0, []
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"])
+    return int(ckpt["step"]), [float(v) for v in ckpt["losses"].tolist()]
+
+
+def save_training(ckpt_dir: str | Path | None, step: int, every: int, total: int, model: torch.nn.Module,
+                  optimizer: torch.optim.Optimizer, losses: list[float]) -> None:
+    """Checkpoint a training loop after ``step`` steps when ``every`` > 0 divides it, and at the last step."""
+    if ckpt_dir is None or every <= 0 or (step % every and step != total):
+        return
+    save_checkpoint(ckpt_dir, step, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                     "losses": torch.tensor(losses, dtype=torch.float64)})

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from papersuite.core.checkpoint import load_latest_checkpoint, save_checkpoint, set_rng_state
+from papersuite.core.checkpoint import resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 from papersuite.core.sinkhorn import greedy_round, log_sinkhorn_plan
@@ -243,15 +243,7 @@ def train_pointcloud(points: Tensor, weights: Tensor, params: dict | None, seed:
     seed_everything(seed)
     model = build_model(d, p, n_labels).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
-    losses: list[float] = []
-    start = 0
-    ckpt = load_latest_checkpoint(ckpt_dir) if ckpt_dir is not None else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        losses = [float(v) for v in ckpt["losses"].tolist()]
-        start = int(ckpt["step"])
-        set_rng_state(ckpt["rng"])
+    start, losses = resume_training(ckpt_dir, model, opt)
     minibatch = "none" if conditional else p["minibatch"]
     model.train()
     t0 = time.perf_counter()
@@ -271,10 +263,7 @@ def train_pointcloud(points: Tensor, weights: Tensor, params: dict | None, seed:
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        done = step + 1
-        if ckpt_dir is not None and p["ckpt_every"] > 0 and (done % p["ckpt_every"] == 0 or done == p["steps"]):
-            save_checkpoint(ckpt_dir, done, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                             "losses": torch.tensor(losses, dtype=torch.float64)})
+        save_training(ckpt_dir, step + 1, p["ckpt_every"], p["steps"], model, opt, losses)
     train_s = time.perf_counter() - t0
     model.eval()
     return model, {"losses": losses, "noise": noise, "resumed_from": start, "train_s": train_s,

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from papersuite.core.checkpoint import load_latest_checkpoint, save_checkpoint, set_rng_state
+from papersuite.core.checkpoint import resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
@@ -99,15 +99,7 @@ def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, meth
     seed_everything(seed)
     model = build_model(d, p).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
-    losses: list[float] = []
-    start = 0
-    ckpt = load_latest_checkpoint(ckpt_dir) if ckpt_dir is not None else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        losses = [float(v) for v in ckpt["losses"].tolist()]
-        start = int(ckpt["step"])
-        set_rng_state(ckpt["rng"])
+    start, losses = resume_training(ckpt_dir, model, opt)
     model.train()
     for step in progress(range(start, p["steps"]), total=p["steps"] - start, desc=f"wfm {method}-FM", logger=log):
         for group in opt.param_groups:
@@ -125,10 +117,7 @@ def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, meth
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        done = step + 1
-        if ckpt_dir is not None and p["ckpt_every"] > 0 and (done % p["ckpt_every"] == 0 or done == p["steps"]):
-            save_checkpoint(ckpt_dir, done, {"model": model.state_dict(), "optimizer": opt.state_dict(),
-                                             "losses": torch.tensor(losses, dtype=torch.float64)})
+        save_training(ckpt_dir, step + 1, p["ckpt_every"], p["steps"], model, opt, losses)
     model.eval()
     return model, {"losses": losses, "noise_stats": stats, "resumed_from": start}
 
