@@ -225,30 +225,30 @@ def test_prepare_niches_rejects_bad_params(tmp_path):
 
 # --- W2 and label recovery --------------------------------------------------------------------------------
 
-def test_w2_known_answers():
-    """W2(x, x+c) = ‖c‖; W2(x, permuted x) = 0; agrees with POT emd2; pairwise/nearest consistent."""
+def test_nearest_niche_is_exact():
+    """Nearest niche under W2 = argmin of the full pairwise matrix (POT emd2); W2(x, x+c) = ‖c‖."""
     ot = pytest.importorskip("ot")
+    from papersuite.wfm import metrics
+
     rng = np.random.default_rng(0)
     x = rng.normal(size=(8, 8))
     c = rng.normal(size=8)
-    assert N.w2_uniform(x, x + c) == pytest.approx(np.linalg.norm(c), rel=1e-10)
-    assert N.w2_uniform(x, x[rng.permutation(8)]) == pytest.approx(0.0, abs=1e-7)
+    _, w = N.nearest_niche((x + c)[None], x[None])
+    assert w[0] == pytest.approx(np.linalg.norm(c), rel=1e-10)
     a, b = rng.normal(size=(6, 8, 3)), rng.normal(size=(9, 8, 3))
-    W = N.pairwise_w2(a, b, chunk=4)
     pot = np.sqrt([[ot.emd2([], [], ot.dist(p, q)) for q in b] for p in a])
-    np.testing.assert_allclose(W, pot, rtol=1e-9, atol=1e-12)
     idx, w = N.nearest_niche(a, b)
-    np.testing.assert_array_equal(idx, W.argmin(1))
-    np.testing.assert_allclose(w, W.min(1), rtol=1e-12)
+    np.testing.assert_array_equal(idx, pot.argmin(1))
+    np.testing.assert_allclose(w, pot.min(1), rtol=1e-9)
     # branch and bound stays exact where the moment bound is tight (clouds spread out by their means)
     refs = rng.normal(size=(300, 8, 4)) * 0.5 + rng.normal(size=(300, 1, 4)) * 2
     queries = refs[:40] + rng.normal(size=(40, 8, 4))
     idx, w = N.nearest_niche(queries, refs)
-    W = N.pairwise_w2(queries, refs)
+    W = metrics.pairwise("w2", N._uniform(queries), N._uniform(refs))
     np.testing.assert_array_equal(idx, W.argmin(1))
     np.testing.assert_allclose(w, W.min(1), rtol=1e-12)
     with pytest.raises(ValueError, match="equal k"):
-        N.pairwise_w2(a, rng.normal(size=(2, 7, 3)))
+        N.nearest_niche(a, rng.normal(size=(2, 7, 3)))
 
 
 def test_chance_level():

@@ -48,8 +48,6 @@ __all__ = [
     "write_niches",
     "read_niches",
     "prepare_niches",
-    "w2_uniform",
-    "pairwise_w2",
     "nearest_niche",
     "label_recovery",
     "chance_level",
@@ -505,82 +503,22 @@ def prepare_niches(out_h5ad: str | Path, params: dict, seed: int, source: str | 
 
 # --- evaluation: exact W2 between uniform clouds and label recovery ------------------------------------
 
-def _check_clouds(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(n,k,d) and (m,k,d) float64 arrays of equal cloud size k and dimension d."""
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    if a.ndim != 3 or b.ndim != 3 or a.shape[1:] != b.shape[1:]:
-        raise ValueError(f"need (n,k,d) and (m,k,d) clouds of equal k and d, got {a.shape} and {b.shape}")
-    return a, b
-
-
-def _cost_blocks(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Squared-Euclidean costs (n, m, k, k) between the points of every pair of clouds, via one matmul
-    (‖x‖² + ‖y‖² − 2x·y; 20× faster than broadcasting the differences), clipped at 0 against round-off."""
-    n, k, d = a.shape
-    m = b.shape[0]
-    cross = a.reshape(n * k, d) @ b.reshape(m * k, d).T  # (n·k, m·k)
-    sq = (a ** 2).sum(-1).reshape(n * k, 1) + (b ** 2).sum(-1).reshape(1, m * k) - 2.0 * cross
-    return np.maximum(sq, 0.0).reshape(n, k, m, k).transpose(0, 2, 1, 3)
-
-
-def _assignment_cost(cost: np.ndarray) -> float:
-    """W2² of two uniform k-point clouds from their (k, k) squared cost: the optimal assignment's mean cost."""
-    from scipy.optimize import linear_sum_assignment
-
-    r, c = linear_sum_assignment(cost)
-    return float(cost[r, c].mean())
-
-
-def w2_uniform(x: np.ndarray, y: np.ndarray) -> float:
-    """Exact W2 between uniform clouds x, y (k, d) of equal size (A3: sqrt of OT with squared cost)."""
-    a, b = _check_clouds(np.asarray(x)[None], np.asarray(y)[None])
-    return float(np.sqrt(_assignment_cost(_cost_blocks(a, b)[0, 0])))
-
-
-def pairwise_w2(a: np.ndarray, b: np.ndarray, chunk: int = 64) -> np.ndarray:
-    """Exact W2 matrix (n, m) between clouds a (n,k,d) and b (m,k,d); costs built in chunks of `chunk` rows."""
-    a, b = _check_clouds(a, b)
-    out = np.empty((len(a), len(b)))
-    for start in range(0, len(a), chunk):
-        block = _cost_blocks(a[start:start + chunk], b)  # (c, m, k, k)
-        for i, row in enumerate(block):
-            out[start + i] = [_assignment_cost(c) for c in row]
-    return np.sqrt(out)
-
-
-def _moment_bound(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Lower bound (n, m) on W2²: ‖m_a − m_b‖² + (s_a − s_b)², s = RMS distance to the cloud mean.
-    W2² splits into the squared mean shift plus W2² of the centred clouds, and W2(ã, b̃) ≥ |s_a − s_b| by the
-    triangle inequality through the Dirac at 0."""
-    ma, mb = a.mean(1), b.mean(1)  # (n, d), (m, d)
-    sa = np.sqrt(((a - ma[:, None]) ** 2).sum(-1).mean(1))  # (n,)
-    sb = np.sqrt(((b - mb[:, None]) ** 2).sum(-1).mean(1))  # (m,)
-    shift = (ma ** 2).sum(1)[:, None] + (mb ** 2).sum(1)[None] - 2.0 * ma @ mb.T
-    return np.maximum(shift, 0.0) + (sa[:, None] - sb[None]) ** 2
+def _uniform(clouds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A set of equal-size niches (n,k,d) as the (points, weights) pair of wfm.metrics."""
+    clouds = np.asarray(clouds, dtype=np.float64)
+    if clouds.ndim != 3:
+        raise ValueError(f"niches must be (n, k, d), got shape {clouds.shape}")
+    return clouds, np.full(clouds.shape[:2], 1.0 / clouds.shape[1])
 
 
 def nearest_niche(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Index (n,) of each query cloud's nearest reference cloud under exact W2, and that W2 (n,).
+    """Index (n,) of each query niche's nearest reference niche under exact W2, and that W2 (n,)."""
+    if np.shape(queries)[1:] != np.shape(refs)[1:]:
+        raise ValueError(f"need (n,k,d) and (m,k,d) niches of equal k and d, got {np.shape(queries)} and "
+                         f"{np.shape(refs)}")
+    from . import metrics  # imports torch: not needed to prepare niches
 
-    Exact branch and bound: references are visited in increasing order of a moment lower bound and the search
-    stops once the bound exceeds the best W2² found, so most assignments are never solved. Ties go to the
-    lowest reference index, as np.argmin over pairwise_w2 would."""
-    q, r = _check_clouds(queries, refs)
-    bound = _moment_bound(q, r)  # (n, m)
-    best_idx = np.empty(len(q), dtype=np.int64)
-    best_sq = np.empty(len(q))
-    for i in range(len(q)):
-        costs = _cost_blocks(q[i:i + 1], r)[0]  # (m, k, k): one matmul, cheaper than per-pair costs
-        order = np.lexsort((np.arange(len(r)), bound[i]))
-        best, arg = np.inf, -1
-        for j in order:
-            if bound[i, j] > best * (1 + 1e-9) + 1e-12:  # slack: the bound and W2² round differently
-                break
-            w = _assignment_cost(costs[j])
-            if w < best or (w == best and j < arg):
-                best, arg = w, j
-        best_idx[i], best_sq[i] = arg, best
-    return best_idx, np.sqrt(best_sq)
+    return metrics.nearest_cloud(_uniform(queries), _uniform(refs))
 
 
 def label_recovery(generated: np.ndarray, generated_labels: np.ndarray, real_niches: np.ndarray,
