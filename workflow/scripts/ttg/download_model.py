@@ -6,7 +6,7 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.hub import download_hub_model
+from papersuite.core.hub import download_hub_model
 
 download_hub_model(
     repo_id=snakemake.params.hub_model,

@@ -1,4 +1,4 @@
-"""Fetch the full-scale translator's base LLM from the Hugging Face hub (login node only).
+"""Fetch a model snapshot from the Hugging Face hub for a full-scale run (login node only).
 
 Compute jobs never download: they read the snapshot written here, with ``HF_HUB_OFFLINE=1``.
 The snapshot goes to a temporary sibling directory and is renamed into place when complete, with
@@ -10,11 +10,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from papersuite.core import io, runtime
+from . import io, runtime
 
 __all__ = ["download_hub_model"]
 
-log = logging.getLogger("papersuite.ttg.hub")
+log = logging.getLogger("papersuite.hub")
 
 # weights, tokenizer and configs; no original checkpoints (consolidated.*.pth) or GGUF copies
 ALLOW_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
@@ -23,8 +23,8 @@ ALLOW_PATTERNS = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt"]
 def download_hub_model(repo_id: str, revision: str, out_dir, log_path=None) -> Path:
     """Snapshot ``repo_id`` at ``revision`` into ``out_dir`` (atomic rename); returns ``out_dir``.
 
-    Gated models (Llama 3) need the licence accepted on the hub and a token (``hf auth login`` or
-    ``HF_TOKEN``) on the login node.
+    Gated models (Llama 3, CodeLlama) need the licence accepted on the hub and a token (``hf auth login``
+    or ``HF_TOKEN``) on the login node.
     """
     from huggingface_hub import HfApi, snapshot_download
 
