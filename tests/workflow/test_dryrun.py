@@ -94,3 +94,18 @@ def _job_count(stdout: str, rule: str) -> int:
         if len(parts) == 2 and parts[0] == rule:
             return int(parts[1])
     raise AssertionError(f"{rule} not in job stats:\n{stdout[-2000:]}")
+
+
+def test_bytelm_dry_runs_at_both_scales(repo_copy):
+    """bytelm is not in the default papers yet (its tiny run is over budget): its rules still resolve."""
+    tiny = snakemake("bytelm", "-n", "--quiet", "rules", "--config", "papers=[bytelm]", cwd=repo_copy)
+    assert _job_count(tiny.stdout, "bytelm_train_code") == 2
+    assert _job_count(tiny.stdout, "bytelm_convert_smollm2") == 1
+    full = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules", "--config", "scale=full",
+                     "papers=[bytelm]", cwd=repo_copy)
+    assert "resources/bytelm/hub/codellama--CodeLlama-7b-hf" in full.stdout
+    blocks = [b for b in full.stdout.split("rule ")
+              if b.startswith(("bytelm_train_toy:", "bytelm_train_code:", "bytelm_midtoken:"))]
+    assert len(blocks) == 4
+    for block in blocks:
+        assert "gpu=1" in block and "gpu_model=" in block

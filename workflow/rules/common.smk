@@ -406,9 +406,158 @@ WFM_FIGURES = (
 )
 
 
+# ---------------------------------------------------------------- bytelm
+
+BYTELM_METHODS = ("naive", "token_healing", "byte_level")
+# The exact-oracle tables: one per tokenizer of the Markov source (spec A5, A-T1).
+BYTELM_ORACLE_EXPERIMENTS = ("oracle_mpe", "oracle_bpe")
+
+
+def bytelm_config():
+    return PAPER_CONFIG.get("bytelm", {})
+
+
+def bytelm_threads(wildcards=None):
+    return bytelm_config().get("threads", 1)
+
+
+def bytelm_source_file(source):
+    return f"resources/bytelm/{source}/{bytelm_config()['sources'][source]['file']}"
+
+
+def bytelm_source_params(wildcards):
+    block = dict(bytelm_config()["sources"][wildcards.source])
+    if block.pop("file") != wildcards.file:
+        raise WorkflowError(
+            f"config/bytelm.yaml: sources.{wildcards.source}.file is not {wildcards.file!r}"
+        )
+    return block
+
+
+def bytelm_humaneval_file(wildcards):
+    return bytelm_source_file("humaneval")
+
+
+def bytelm_model_block():
+    return bytelm_config()["midtoken"]["model"]
+
+
+def bytelm_gguf_file(wildcards):
+    return bytelm_source_file(bytelm_model_block()["source"])
+
+
+def bytelm_hub_dir():
+    return f"resources/bytelm/hub/{'--'.join(Path(bytelm_model_block()['hub_model']).parts)}"
+
+
+def bytelm_hub_model(wildcards):
+    return bytelm_model_block()["hub_model"]
+
+
+def bytelm_hub_revision(wildcards):
+    return bytelm_model_block().get("hub_revision", "main")
+
+
+def bytelm_midtoken_model_dir(wildcards):
+    """SmolLM2 converted from the GGUF of its wheel (tiny), or a hub snapshot (full)."""
+    if bytelm_model_block()["kind"] == "hub":
+        return bytelm_hub_dir()
+    return f"results/{SCALE}/bytelm/models/smollm2"
+
+
+def bytelm_oracle_params(wildcards):
+    return bytelm_config()["oracle"]
+
+
+def bytelm_oracle_records_pattern():
+    return [
+        f"results/{{scale}}/bytelm/metrics/{experiment}/{method}/seed0.json"
+        for experiment in BYTELM_ORACLE_EXPERIMENTS
+        for method in BYTELM_METHODS
+    ]
+
+
+def bytelm_toy_params(wildcards):
+    return bytelm_config()["toy"]
+
+
+def bytelm_checkpoint_dir(name):
+    def ckpt(wildcards):
+        return checkpoint_dir("bytelm", name, f"seed{wildcards.seed}")
+
+    return ckpt
+
+
+def bytelm_code_checkpoint_dir(wildcards):
+    return checkpoint_dir("bytelm", "code", wildcards.member, f"seed{wildcards.seed}")
+
+
+def bytelm_corpus_params(wildcards):
+    return bytelm_config()["corpus"]
+
+
+def bytelm_member_names(wildcards=None):
+    return list(bytelm_config().get("ensemble", {}).get("members", {}))
+
+
+def bytelm_member_params(wildcards):
+    ensemble = bytelm_config()["ensemble"]
+    return {**ensemble["train"], **ensemble["members"][wildcards.member]}
+
+
+def bytelm_member_dirs(wildcards):
+    return [
+        f"results/{SCALE}/bytelm/models/code/{member}/seed{wildcards.seed}"
+        for member in bytelm_member_names()
+    ]
+
+
+def bytelm_ensemble_evaluate_params(wildcards):
+    return bytelm_config()["ensemble"]["evaluate"]
+
+
+def bytelm_ensemble_records_pattern():
+    return [
+        f"results/{{scale}}/bytelm/metrics/ensemble/{method}/seed{{seed}}.json"
+        for method in bytelm_member_names() + ["ensemble"]
+    ]
+
+
+def bytelm_midtoken_params(wildcards):
+    return {k: v for k, v in bytelm_config()["midtoken"].items() if k != "model"}
+
+
+def bytelm_toy_tables(wildcards=None):
+    return [
+        f"results/{SCALE}/bytelm/data/toy/seed{seed}/transitions.csv" for seed in SEEDS
+    ]
+
+
+def bytelm_records(wildcards=None):
+    if not bytelm_config():
+        return []
+    oracle = [path.format(scale=SCALE) for path in bytelm_oracle_records_pattern()]
+    seeded = [
+        f"results/{SCALE}/bytelm/metrics/{experiment}/{method}/seed{seed}.json"
+        for seed in SEEDS
+        for experiment, methods in (
+            ("toy", BYTELM_METHODS),
+            ("midtoken", BYTELM_METHODS),
+            ("ensemble", bytelm_member_names() + ["ensemble"]),
+        )
+        for method in methods
+    ]
+    return oracle + seeded
+
+
 # ---------------------------------------------------------------- cross-paper
 
-PAPER_RECORDS = {"socm": socm_records, "ttg": ttg_records, "wfm": wfm_records}
+PAPER_RECORDS = {
+    "socm": socm_records,
+    "ttg": ttg_records,
+    "wfm": wfm_records,
+    "bytelm": bytelm_records,
+}
 
 PAPER_OUTPUTS = {
     "socm": [
@@ -435,6 +584,17 @@ PAPER_OUTPUTS = {
         for ext in ("csv", "md")
     ]
     + [f"results/{SCALE}/wfm/figures/{name}.png" for name in WFM_FIGURES],
+    "bytelm": [
+        f"results/{SCALE}/bytelm/tables/{name}.{ext}"
+        for name in (
+            "tokenization_bias",
+            "learned_toy",
+            "midtoken_completion",
+            "ensemble",
+        )
+        for ext in ("csv", "md")
+    ]
+    + [f"results/{SCALE}/bytelm/figures/learned_toy_error.png"],
 }
 
 

@@ -75,7 +75,7 @@ rule ttg_download_model:
         hub_model=ttg_hub_model,
         revision=ttg_hub_revision,
     script:
-        "../scripts/ttg/download_model.py"
+        "../scripts/common/download_hub_model.py"
 
 
 rule ttg_train:

@@ -19,7 +19,7 @@ rule wfm_download:
     params:
         source=wfm_source_params,
     script:
-        "../scripts/wfm/download.py"
+        "../scripts/common/fetch_source.py"
 
 
 rule wfm_prepare_gaussians:

@@ -1,4 +1,4 @@
-"""Snakemake adapter: fetch the hub LLM of the full-scale translator (login node, with internet)."""
+"""Snakemake adapter: the Python standard library code corpus with its manifest (A-T4)."""
 
 import sys
 from pathlib import Path
@@ -6,11 +6,10 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.core.hub import download_hub_model
+from papersuite.bytelm.experiments import build_corpus_run
 
-download_hub_model(
-    repo_id=snakemake.params.hub_model,
-    revision=snakemake.params.revision,
+build_corpus_run(
+    params=dict(snakemake.params.corpus),
     out_dir=snakemake.output[0],
     log_path=snakemake.log[0],
 )

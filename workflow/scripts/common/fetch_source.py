@@ -1,4 +1,5 @@
-"""Snakemake adapter: place one raw input of the wfm wing (package file or checksummed download)."""
+"""Snakemake adapter of every <id>_download rule: place one raw input (a file shipped in an installed
+package, or a checksummed download) and write its manifest."""
 
 import sys
 from pathlib import Path

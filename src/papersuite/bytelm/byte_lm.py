@@ -1,0 +1,331 @@
+"""Exact next-byte probabilities from a token LM: cover encodings, the BTR lemma and the one-call-per-byte
+recursion (Phan et al. 2025 §4, spec bytelm_bounds.md A1 "Cover encodings", "Efficient recursion").
+
+For bytes x_1^n, cover(x_1^n) = valid token sequences whose last token starts at or before byte n and
+reaches byte n. BTR lemma: P(x_1^n) = Σ_{c ∈ cover} P(c). The covers split into the *flush* covers F_n,
+which decode exactly to x_1^n, and the *overhanging* covers O_n, whose next byte is already known:
+
+    P(x_1^n b) = Σ_{c ∈ O_n, c_{n+1} = b} P(c) + Σ_{f ∈ F_n} P(f) Σ_{t valid after f, first byte b} P(t | f),
+
+so each byte costs one model call per flush cover plus bookkeeping. "Valid" means prefix-valid (a prefix of
+the canonical encoding of some text, ByteTokenizer.is_prefix_valid). For prefix-closed tokenizers (MPE,
+BPE without pre-tokenizer, SentencePiece) F_n = {encode(x_1^n)}, the paper's single flush encoding e_n;
+GPT-2-style regex pre-tokenizers also admit a second flush when x ends in a whitespace run (the run splits
+once a non-space follows), so such bytes cost two calls. All weights
+are kept relative to the tokens before the stable boundary (they cancel in ratios) and renormalised to
+sum to one after each byte, so they are conditional probabilities given the bytes seen.
+
+Modes: "masked" (default) zeroes invalid next tokens and renormalises — a proper distribution for any
+model; "raw" uses the model's P(t|e_n) on valid tokens unnormalised — the exact lemma ratio, which sums
+to one only for a model with no mass on invalid tokens (and telescopes to the token likelihood of the
+canonical encoding for any model). `check_mass` < 1 checks validity only for the most likely next tokens
+covering that much probability and assumes the rest valid (an approximation for very large vocabularies:
+error ≤ 1 − check_mass per step; flush covers are re-checked exactly and invalid ones dropped, and covers
+broken by an assumed-valid token are dropped at the next boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .lm import TokenLM
+from .tokenizer import EOS, N_SYMBOLS, ByteTokenizer
+
+__all__ = ["ByteLM", "State", "CoverGroup", "covers_bruteforce", "sample_byte", "generate_bytes"]
+
+
+@dataclass(frozen=True)
+class CoverGroup:
+    """Overhanging covers parent + (t,) for t in ids: all last tokens start at byte `start` (relative to the
+    boundary) and extend past the bytes seen."""
+
+    parent: tuple[int, ...]  # valid token ids after the boundary, decoding to data[boundary:boundary+start]
+    start: int
+    ids: np.ndarray  # (k,) last-token ids
+    logw: np.ndarray  # (k,) log P(cover | bytes seen)
+
+
+@dataclass
+class State:
+    """Sampler state after bytes `data` (A1 "SamplerState"): covers relative to the stable boundary."""
+
+    data: bytes
+    boundary: int
+    prefix_ids: tuple[int, ...]  # encode(data[:boundary]), shared by every cover
+    groups: tuple[CoverGroup, ...]  # overhanging covers O_n
+    flushes: tuple[tuple[int, ...], ...]  # covers decoding exactly to data[boundary:] (e_n first if present)
+    flush_logw: np.ndarray  # (len(flushes),) log P(flush | bytes seen)
+    byte_logprob: float = 0.0  # log P(last byte | bytes before it)
+    ended: bool = False
+    _next_logq: dict = field(default_factory=dict, repr=False)  # flush index -> (V,) log q(t | flush)
+
+    @property
+    def tail(self) -> bytes:
+        """Bytes after the stable boundary."""
+        return self.data[self.boundary:]
+
+    @property
+    def n_covers(self) -> int:
+        """|cover(x_1^n)| with positive weight."""
+        return sum(len(g.ids) for g in self.groups) + len(self.flushes)
+
+
+def _logsumexp(a: np.ndarray) -> float:
+    if a.size == 0:
+        return -np.inf
+    m = float(np.max(a))
+    if m == -np.inf:
+        return -np.inf
+    return m + float(np.log(np.sum(np.exp(a - m))))
+
+
+class ByteLM:
+    """Byte-level LM P(b | x_1^n) over 256 bytes + EOS from a token LM and its tokenizer (A1)."""
+
+    def __init__(self, lm: TokenLM, tok: ByteTokenizer, mode: str = "masked", check_mass: float = 1.0):
+        if mode not in ("masked", "raw"):
+            raise ValueError(f"mode must be 'masked' or 'raw', got {mode!r}")
+        if lm.vocab_size < tok.vocab_size:
+            raise ValueError(f"model vocabulary {lm.vocab_size} < tokenizer vocabulary {tok.vocab_size}")
+        self.lm, self.tok, self.mode, self.check_mass = lm, tok, mode, check_mass
+        self._V = tok.vocab_size
+
+    # ---------------------------------------------------------------- next-token step
+    def _logq(self, ctx: tuple[int, ...], tail: bytes, tail_ids: tuple[int, ...]) -> np.ndarray:
+        """(V,) log q(t | prefix + tail_ids): model log-probs on tokens valid after tail_ids (mode-normalised),
+        −inf on invalid ones; ctx = prefix + tail_ids, tail = decode(tail_ids) starts at the stable boundary."""
+        logp = np.asarray(self.lm.next_token_logprobs(ctx), dtype=np.float64)[: self._V]
+        if self.check_mass < 1.0:  # check the likeliest tokens only; assume the rest (tiny mass) valid
+            order = np.argsort(-logp)
+            mass = np.cumsum(np.exp(logp[order]))
+            cand = order[: int(np.searchsorted(mass, self.check_mass * mass[-1])) + 1]
+            valid = self.tok.valid_next_mask(tail, tail_ids, cand)  # (V,)
+            unchecked = self.tok.is_byte_token.copy()
+            unchecked[cand] = False
+            valid |= unchecked
+        else:
+            valid = self.tok.valid_next_mask(tail, tail_ids)  # (V,)
+        logq = np.where(valid, logp, -np.inf)
+        if self.mode == "masked":
+            z = _logsumexp(logq)
+            logq = logq - z if z > -np.inf else np.full(self._V, -np.inf)
+        return logq
+
+    def _flush_logq(self, state: State, i: int) -> np.ndarray:
+        if i not in state._next_logq:
+            f = state.flushes[i]
+            state._next_logq[i] = self._logq(state.prefix_ids + f, state.tail, f)
+        return state._next_logq[i]
+
+    # ---------------------------------------------------------------- prompt
+    def prompt_state(self, prompt: bytes) -> State:
+        """Covers of the prompt (A1 "Initialization"): start at the stable boundary B, where the only cover is
+        the empty continuation of encode(x_1^B), and run the recursion over x_{B+1..n} — O(n − B) model calls,
+        and by construction the same covers and weights as byte-by-byte advancing."""
+        prompt = bytes(prompt)
+        B = self.tok.stable_boundary(prompt)
+        state = State(prompt[:B], B, tuple(self.tok.encode(prompt[:B])), (), ((),), np.zeros(1))
+        total = 0.0
+        for b in prompt[B:]:
+            state = self.advance(state, b)
+            total += state.byte_logprob
+        state.byte_logprob = total if B < len(prompt) else 0.0  # log P(x_{B+1..n} | x_1^B)
+        return state
+
+    def _normalised(self, data: bytes, B: int, prefix: tuple[int, ...], groups: list[CoverGroup],
+                    flushes: list[tuple[tuple[int, ...], float]]) -> State:
+        """Build a state whose cover weights sum to one; byte_logprob = log of their sum before."""
+        flushes = [f for f in flushes if f[1] > -np.inf]
+        canonical = tuple(self.tok.encode(data[B:])) if len(flushes) > 1 or self.check_mass < 1.0 else None
+        flushes.sort(key=lambda f: f[0] != canonical)  # the canonical encoding first
+        fw = np.array([w for _, w in flushes])
+        total = _logsumexp(np.concatenate([g.logw for g in groups] + [fw]))
+        if total == -np.inf:
+            return State(data, B, prefix, (), (), np.zeros(0), -np.inf)
+        norm = total
+        if self.check_mass < 1.0:
+            # assumed-valid (unchecked) tokens can create invalid flushes, each costing a model call: verify the
+            # flushes (one short re-encoding each) and drop the invalid ones (mass ≤ 1 − check_mass)
+            keep = [i for i, (f, _) in enumerate(flushes) if f == canonical or self.tok.is_prefix_valid(f)]
+            if len(keep) < len(flushes):
+                flushes, fw = [flushes[i] for i in keep], fw[keep]
+                norm = _logsumexp(np.concatenate([g.logw for g in groups] + [fw]))
+                if norm == -np.inf:
+                    return State(data, B, prefix, (), (), np.zeros(0), total)
+        groups = [CoverGroup(g.parent, g.start, g.ids, g.logw - norm) for g in groups]
+        state = State(data, B, prefix, tuple(groups), tuple(f for f, _ in flushes), fw - norm, total)
+        return self._rebase(state)
+
+    def _rebase(self, s: State) -> State:
+        """Move the boundary to the stable boundary of s.data: the covers share encode(data[B:B']), which is
+        stripped and appended to the prefix (its probability cancels in every ratio)."""
+        B2 = self.tok.stable_boundary(s.data)
+        if B2 <= s.boundary or s.ended:
+            return s
+        shift = B2 - s.boundary
+        common = tuple(self.tok.encode(s.data[s.boundary:B2]))
+        k = len(common)
+        strict = self.check_mass >= 1.0  # with unchecked (assumed-valid) tokens, drop covers that break
+        groups = []
+        for g in s.groups:
+            if g.parent[:k] != common or g.start < shift:
+                if strict:
+                    raise AssertionError(f"cover crosses the stable boundary at {B2}: boundary rule is wrong")
+                continue
+            groups.append(CoverGroup(g.parent[k:], g.start - shift, g.ids, g.logw))
+        keep = [i for i, f in enumerate(s.flushes) if f[:k] == common]
+        if strict and len(keep) < len(s.flushes):
+            raise AssertionError(f"flush encoding crosses the stable boundary at {B2}")
+        flushes = tuple(s.flushes[i][k:] for i in keep)
+        return State(s.data, B2, s.prefix_ids + common, tuple(groups), flushes, s.flush_logw[keep], s.byte_logprob)
+
+    # ---------------------------------------------------------------- recursion
+    def next_byte_distribution(self, state: State) -> np.ndarray:
+        """(257,) P(b | x_1^n) for bytes 0..255 and EOS=256 (raw mode: the unnormalised lemma ratio)."""
+        dist = np.zeros(N_SYMBOLS)
+        if state.ended:
+            return dist
+        n = len(state.data) - state.boundary
+        bm = self.tok.byte_matrix
+        for g in state.groups:
+            dist += np.bincount(bm[g.ids, n - g.start], weights=np.exp(g.logw), minlength=N_SYMBOLS)
+        for i, fw in enumerate(state.flush_logw):
+            logq = self._flush_logq(state, i)
+            ok = np.flatnonzero(logq > -np.inf)
+            dist += np.bincount(self.tok.first_symbol[ok], weights=np.exp(fw + logq[ok]), minlength=N_SYMBOLS)
+        return dist
+
+    def advance(self, state: State, byte: int) -> State:
+        """Condition on x_{n+1} = byte: keep the overhanging covers that continue with it, add f·t for each
+        flush f and valid t starting with it, renormalise; state.byte_logprob = log P(byte | x_1^n)."""
+        if state.ended:
+            raise ValueError("cannot advance past EOS")
+        byte = int(byte)
+        n = len(state.data) - state.boundary
+        tok = self.tok
+        if byte == EOS:
+            lps = [fw + float(self._flush_logq(state, i)[tok.eos_id])
+                   for i, fw in enumerate(state.flush_logw)] if tok.eos_id is not None else []
+            lp = _logsumexp(np.array(lps))
+            return State(state.data, state.boundary, state.prefix_ids, (), (), np.zeros(0), lp, ended=True)
+        if not 0 <= byte < 256:
+            raise ValueError(f"byte must be in 0..256, got {byte}")
+        bm = tok.byte_matrix
+        groups: list[CoverGroup] = []
+        flushes: list[tuple[tuple[int, ...], float]] = []
+        for g in state.groups:
+            pos = n - g.start
+            keep = bm[g.ids, pos] == byte
+            if not keep.any():
+                continue
+            ids, logw = g.ids[keep], g.logw[keep]
+            ends = tok.token_len[ids] == pos + 1
+            for t, w in zip(ids[ends], logw[ends]):
+                flushes.append((g.parent + (int(t),), float(w)))
+            if (~ends).any():
+                groups.append(CoverGroup(g.parent, g.start, ids[~ends], logw[~ends]))
+        for i, (f, fw) in enumerate(zip(state.flushes, state.flush_logw)):
+            logq = self._flush_logq(state, i)
+            ids = np.flatnonzero((tok.first_symbol == byte) & (logq > -np.inf))
+            logw = fw + logq[ids]
+            ends = tok.token_len[ids] == 1
+            for t, w in zip(ids[ends], logw[ends]):
+                flushes.append((f + (int(t),), float(w)))
+            if (~ends).any():
+                groups.append(CoverGroup(f, n, ids[~ends], logw[~ends]))
+        return self._normalised(state.data + bytes([byte]), state.boundary, state.prefix_ids, groups, flushes)
+
+    def covers(self, state: State) -> set[tuple[int, ...]]:
+        """The full cover sequences (prefix tokens included) with positive weight (for tests)."""
+        out = {state.prefix_ids + g.parent + (int(t),) for g in state.groups for t in g.ids}
+        out.update(state.prefix_ids + f for f in state.flushes)
+        return out
+
+    # ---------------------------------------------------------------- scoring and sampling
+    def logprob(self, data: bytes, eos: bool = True, prompt: bytes = b"") -> float:
+        """Σ log P(x_{i+1} | prompt, x_1^i) over the bytes of data (+ log P(EOS | ...) if eos), natural log."""
+        return float(np.sum(self.byte_logprobs(data, eos, prompt)))
+
+    def byte_logprobs(self, data: bytes, eos: bool = True, prompt: bytes = b"") -> np.ndarray:
+        """(len(data) [+1],) per-byte log P(x_{i+1} | prompt, x_1^i) (bits-per-byte evaluations)."""
+        state = self.prompt_state(prompt)
+        out = []
+        for b in bytes(data):
+            state = self.advance(state, b)
+            out.append(state.byte_logprob)
+        if eos:
+            out.append(self.advance(state, EOS).byte_logprob)
+        return np.array(out)
+
+    def generate(self, prompt: bytes, max_bytes: int, temperature: float = 0.0, top_p: float = 1.0,
+                 seed: int = 0, stop: Callable[[bytes], bool] | None = None) -> bytes:
+        """Sample up to max_bytes bytes after prompt, byte by byte (greedy when temperature < 0.1, as the code).
+        Stops at EOS, or after the byte for which stop(generated) is true."""
+        return generate_bytes(self, prompt, max_bytes, temperature, top_p, seed, stop)
+
+
+def sample_byte(dist: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    """Pick a symbol from a (257,) distribution: argmax if temperature < 0.1, else p^(1/T) renormalised,
+    nucleus-truncated to top_p (A1 "Sampling controls")."""
+    p = np.clip(np.asarray(dist, dtype=np.float64), 0.0, None)
+    if p.sum() <= 0:
+        raise ValueError("next-byte distribution has no mass")
+    if temperature < 0.1:
+        return int(np.argmax(p))
+    with np.errstate(divide="ignore"):
+        logp = np.log(p) / temperature
+    p = np.exp(logp - logp.max())
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p)
+        cum = np.cumsum(p[order])
+        keep = order[: int(np.searchsorted(cum, top_p)) + 1]
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def generate_bytes(model, prompt: bytes, max_bytes: int, temperature: float = 0.0, top_p: float = 1.0,
+                   seed: int = 0, stop: Callable[[bytes], bool] | None = None) -> bytes:
+    """Byte-by-byte generation for anything with prompt_state / next_byte_distribution / advance."""
+    rng = np.random.default_rng(seed)
+    state = model.prompt_state(prompt)
+    out = bytearray()
+    while len(out) < max_bytes:
+        b = sample_byte(model.next_byte_distribution(state), temperature, top_p, rng)
+        if b == EOS:
+            break
+        out.append(b)
+        if stop is not None and stop(bytes(out)):
+            break
+        if len(out) < max_bytes:
+            state = model.advance(state, b)
+    return bytes(out)
+
+
+def covers_bruteforce(tok: ByteTokenizer, prefix: bytes) -> set[tuple[int, ...]]:
+    """All prefix-valid token sequences t with decode(t[:-1]) a proper prefix of `prefix` and `prefix` a prefix of
+    decode(t), by exhaustive segmentation (A6 check 4); {()} for the empty prefix."""
+    x = bytes(prefix)
+    n = len(x)
+    if n == 0:
+        return {()}
+    out: set[tuple[int, ...]] = set()
+    byte_ids = [i for i, tb in enumerate(tok.token_bytes) if tb]
+
+    def walk(i: int, seq: tuple[int, ...]) -> None:
+        rest = x[i:]
+        for t in byte_ids:
+            tb = tok.token_bytes[t]
+            if tb.startswith(rest):  # last token reaches byte n
+                if tok.is_prefix_valid(seq + (t,)):
+                    out.add(seq + (t,))
+            elif rest.startswith(tb):  # token inside the prefix, ends before n
+                walk(i + len(tb), seq + (t,))
+
+    walk(0, ())
+    return out

@@ -1,0 +1,283 @@
+"""A-T3: mid-token line completion on HumanEval with SmolLM2 (spec bytelm_bounds.md A5 experiment 3, A1 "FIM use").
+
+Each task's canonical solution is cut inside a line (`humaneval.midtoken_tasks`); the model sees the task
+prompt and the solution up to the cut and completes the line greedily (stop at a newline, a byte cap).
+Three ways to condition on a prompt that ends mid-token:
+
+- naive: encode the prompt, decode tokens greedily (the tokenization-bias baseline, A1 "Tokenization bias");
+- token_healing: back off the last prompt token and constrain the first generated one (A1 "Token-healing");
+- byte_level: the exact byte-level distribution from cover encodings, greedy byte by byte (A1, the paper).
+
+The prompt's stable prefix is prefilled once per task and its KV cache is shared by the three methods
+(`HFTokenLM` crops its cache to the longest common prefix), so the per-method numbers are generation costs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from papersuite.core import io, records, runtime
+from papersuite.core.progress import progress
+
+from . import humaneval as he
+from .tokenizer import EOS
+
+__all__ = [
+    "DEFAULT_PARAMS",
+    "METHODS",
+    "SmolSession",
+    "complete",
+    "evaluate_midtoken",
+    "greedy_byte_level",
+    "load_session",
+    "run_midtoken",
+    "summarize",
+]
+
+log = logging.getLogger("papersuite.bytelm.midtoken")
+
+METHODS = ("naive", "token_healing", "byte_level")
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "n_tasks": 32,              # HumanEval tasks sampled (seeded)
+    "min_chars": 8,             # a cut line has at least this many non-space characters
+    "max_bytes": 48,            # completion cap in bytes (raised to target length + slack for long lines)
+    "slack_bytes": 8,           # bytes allowed past a long target, so no method is cut off before its newline
+    "timeout": 3.0,             # seconds per test run
+    "byte_mode": "raw",         # ByteLM mode for byte_level: "raw" (exact lemma ratio) or "masked"
+    "check_mass": 1.0,          # validity-check only the top next tokens holding this much mass (1.0: all, exact)
+    "context_token": "<|endoftext|>",  # the leading context token SmolLM2 sees (document separator)
+    "eos_token": "<|endoftext|>",      # the token that ends a document (byte-level EOS)
+    "methods": list(METHODS),
+}
+
+NEWLINE = 0x0A
+
+
+def _stop_at_newline(out: bytes) -> bool:
+    return b"\n" in out
+
+
+class SmolSession:
+    """SmolLM2 with its byte tokenizer and one KV-cached token LM, shared by every method and task."""
+
+    def __init__(self, model: Any, hf_tokenizer: Any, params: Mapping[str, Any]):
+        from .lm import HFTokenLM
+        from .tokenizer import ByteTokenizer
+
+        self.model = model
+        self.hf_tokenizer = hf_tokenizer
+        self.tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=params["eos_token"])
+        bos_id = hf_tokenizer.get_vocab().get(params["context_token"])
+        if bos_id is None:
+            raise ValueError(f"SmolLM2 tokenizer has no token {params['context_token']!r}")
+        self.lm = HFTokenLM(model, bos_id)
+        self.byte_mode = params["byte_mode"]
+        self.check_mass = float(params["check_mass"])
+
+    def byte_lm(self, mode: str | None = None):
+        """A ByteLM over this session's token LM."""
+        from .byte_lm import ByteLM
+
+        return ByteLM(self.lm, self.tok, mode=mode or self.byte_mode, check_mass=self.check_mass)
+
+    def forget_results(self) -> None:
+        """Drop memoised next-token results (keeping the KV cache), so each method pays for its own calls."""
+        memo = getattr(self.lm, "_memo", None)
+        if memo is not None:
+            memo.clear()
+
+
+def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None) -> SmolSession:
+    """Load the converted SmolLM2 checkpoint (smollm2.load_model) as a SmolSession."""
+    from .smollm2 import load_model
+
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    model, hf_tokenizer = load_model(model_dir)
+    return SmolSession(model, hf_tokenizer, params)
+
+
+def greedy_byte_level(byte_lm: Any, prompt: bytes, max_bytes: int,
+                      stop: Callable[[bytes], bool] = _stop_at_newline) -> tuple[bytes, int]:
+    """Greedy decoding from the exact next-byte distribution (A1 "Efficient recursion"); returns
+    (bytes, model calls spent on the prompt's covers). Ends at EOS, when `stop(out)` or at `max_bytes`."""
+    lm = byte_lm.lm
+    before = lm.calls
+    state = byte_lm.prompt_state(prompt)
+    prompt_calls = lm.calls - before
+    out = bytearray()
+    while len(out) < max_bytes:
+        dist = byte_lm.next_byte_distribution(state)  # (257,)
+        b = int(np.argmax(dist))
+        if b == EOS:
+            break
+        out.append(b)
+        if stop(bytes(out)) or len(out) == max_bytes:
+            break
+        state = byte_lm.advance(state, b)
+    return bytes(out), prompt_calls
+
+
+def complete(session: SmolSession, method: str, prompt: bytes, max_bytes: int) -> dict:
+    """Greedy completion of `prompt` by one method up to a newline: bytes, model calls, wall time."""
+    from .healing import generate_naive, generate_token_healing
+
+    lm = session.lm
+    session.forget_results()
+    calls0, t0 = lm.calls, time.perf_counter()
+    prompt_calls = 0
+    if method == "naive":
+        out = generate_naive(lm, session.tok, prompt, max_bytes, stop=_stop_at_newline)
+    elif method == "token_healing":
+        out = generate_token_healing(lm, session.tok, prompt, max_bytes, stop=_stop_at_newline)
+    elif method == "byte_level":
+        out, prompt_calls = greedy_byte_level(session.byte_lm(), prompt, max_bytes)
+    else:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    wall = time.perf_counter() - t0
+    line = out.split(b"\n", 1)[0][:max_bytes]
+    return {"completion": line, "calls": lm.calls - calls0, "prompt_calls": prompt_calls, "wall_s": wall,
+            "n_bytes": len(line)}
+
+
+def _prefill(session: SmolSession, prompt: bytes) -> tuple[float, int]:
+    """Run the prompt up to its stable boundary through the model once (shared by all methods)."""
+    boundary = session.tok.stable_boundary(prompt)
+    ids = session.tok.encode(prompt[:boundary])
+    t0 = time.perf_counter()
+    session.lm.next_token_logprobs(ids)
+    return time.perf_counter() - t0, len(ids)
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+def evaluate_midtoken(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str = "tiny",
+    threads: int | None = None,
+    session: SmolSession | None = None,
+) -> tuple[dict[str, dict], list[dict]]:
+    """Run A-T3: sample mid-line cuts, complete them with every method, run the tests.
+
+    Returns ({method: metrics record}, per-(task, method) rows). `session` reuses an already loaded model.
+    """
+    params = {**DEFAULT_PARAMS, **params}
+    methods = list(params["methods"])
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; expected a subset of {METHODS}")
+    start = time.perf_counter()
+    device = runtime.choose_device(threads, prefer="cpu")
+    load_t0 = time.perf_counter()
+    session = session or load_session(model_dir, params)
+    load_s = time.perf_counter() - load_t0
+    tasks = he.load_humaneval(tasks_path)
+    by_id = {t["task_id"]: t for t in tasks}
+    cuts = he.midtoken_tasks(tasks, int(params["n_tasks"]), seed, int(params["min_chars"]), session.hf_tokenizer)
+    log.info("A-T3: %d cuts (%d mid-token) from %s, methods %s, byte mode %s, model loaded in %.1f s",
+             len(cuts), sum(bool(c.mid_token) for c in cuts), tasks_path, methods, session.byte_mode, load_s)
+    outcomes: dict[str, bool] = {}  # program sha -> tests passed (identical completions run once)
+    rows: list[dict] = []
+    test_s = 0.0
+    for cut in progress(cuts, desc="A-T3 mid-token completion", logger=log):
+        task = by_id[cut.task_id]
+        prompt = cut.prefix.encode("utf-8")
+        target_bytes = len(cut.target.encode("utf-8"))
+        cap = max(int(params["max_bytes"]), target_bytes + int(params["slack_bytes"]))
+        prefill_s, prefill_tokens = _prefill(session, prompt)
+        for method in methods:
+            res = complete(session, method, prompt, cap)
+            text = _decode(res["completion"])
+            program = he.splice(task, cut, text)
+            key = he.program_sha(program)
+            if key not in outcomes:
+                t0 = time.perf_counter()
+                outcomes[key] = he.run_tests(program, task, timeout=float(params["timeout"]))
+                test_s += time.perf_counter() - t0
+            rows.append({
+                "task_id": cut.task_id, "line_index": cut.line_index, "col": cut.col,
+                "mid_token": cut.mid_token, "line_prefix": cut.line_prefix, "target": cut.target,
+                "method": method, "completion": text, "passed": outcomes[key],
+                "exact_match": he.exact_line_match(cut, text), "edit_similarity": he.edit_similarity(cut, text),
+                "calls": res["calls"], "prompt_calls": res["prompt_calls"], "n_bytes": res["n_bytes"],
+                "cap": cap, "wall_s": res["wall_s"], "prefill_s": prefill_s, "prefill_tokens": prefill_tokens,
+            })
+    total_s = time.perf_counter() - start
+    log.info("A-T3 done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, test_s)
+    summary = summarize(rows)
+    recs = {}
+    for method in methods:
+        s = summary[method]
+        recs[method] = records.make_record(
+            paper="bytelm", experiment="midtoken", method=method, seed=seed, scale=scale,
+            metrics={k: s[k] for k in ("pass_at_1", "exact_match", "edit_similarity", "pass_at_1_mid_token",
+                                        "calls_per_task", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s")},
+            wall_s=s["wall_s"], device=device, config=params,
+            extra={"n_tasks": s["n_tasks"], "n_mid_token": s["n_mid_token"], "mean_bytes": s["mean_bytes"],
+                   "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s, "model_load_s": load_s,
+                   "test_s": test_s, "byte_mode": session.byte_mode, "model_dir": str(model_dir)},
+        )
+    return recs, rows
+
+
+def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
+    """Per-method means over tasks: pass@1, exact match, edit similarity, calls, calls/byte, bytes/s."""
+    out = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        rs = [r for r in rows if r["method"] == method]
+        mid = [r for r in rs if r["mid_token"]]
+        n_bytes = sum(r["n_bytes"] for r in rs)
+        calls = sum(r["calls"] for r in rs)
+        gen_calls = calls - sum(r["prompt_calls"] for r in rs)
+        wall = sum(r["wall_s"] for r in rs)
+        out[method] = {
+            "n_tasks": len(rs),
+            "n_mid_token": len(mid),
+            "pass_at_1": float(np.mean([r["passed"] for r in rs])),
+            "pass_at_1_mid_token": float(np.mean([r["passed"] for r in mid])) if mid else None,
+            "exact_match": float(np.mean([r["exact_match"] for r in rs])),
+            "edit_similarity": float(np.mean([r["edit_similarity"] for r in rs])),
+            "calls_per_task": calls / len(rs),
+            "calls_per_byte": calls / max(n_bytes, 1),
+            "gen_calls_per_byte": gen_calls / max(n_bytes, 1),
+            "bytes_per_s": n_bytes / wall if wall > 0 else None,
+            "mean_bytes": n_bytes / len(rs),
+            "wall_s": wall,
+            "prefill_s_mean": float(np.mean([r["prefill_s"] for r in rs])),
+        }
+    return out
+
+
+def run_midtoken(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str,
+    out_records: Mapping[str, str | Path],
+    out_rows: str | Path,
+    threads: int | None = None,
+    log_path: str | Path | None = None,
+) -> None:
+    """Entry point of the rule: evaluate A-T3 and write one record per method and the per-task rows (CSV)."""
+    import pandas as pd
+
+    runtime.setup_logging(log_path)
+    recs, rows = evaluate_midtoken(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
+    missing = set(out_records) - set(recs)
+    if missing:
+        raise ValueError(f"no results for methods {sorted(missing)}; ran {sorted(recs)}")
+    for method, path in out_records.items():
+        records.write_record(path, recs[method])
+    io.write_csv(out_rows, pd.DataFrame(rows))

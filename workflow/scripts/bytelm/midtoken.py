@@ -1,0 +1,21 @@
+"""Snakemake adapter: mid-token HumanEval completion by naive, token-healing and byte-level decoding (A-T3)."""
+
+import sys
+from pathlib import Path
+
+# This checkout's code, also inside a conda env that holds only the dependencies.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+
+from papersuite.bytelm.experiments import midtoken_run
+
+midtoken_run(
+    model_dir=snakemake.input.model,
+    tasks=snakemake.input.tasks,
+    params=dict(snakemake.params.midtoken),
+    seed=int(snakemake.wildcards.seed),
+    scale=snakemake.params.scale,
+    out_rows=snakemake.output.rows,
+    out_records={m: getattr(snakemake.output, m) for m in ("naive", "token_healing", "byte_level")},
+    threads=snakemake.threads,
+    log_path=snakemake.log[0],
+)

@@ -1,0 +1,18 @@
+"""Snakemake adapter: train the tiny GPT-2 of the learned toy (A-T2), resuming from checkpoints."""
+
+import sys
+from pathlib import Path
+
+# This checkout's code, also inside a conda env that holds only the dependencies.
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
+
+from papersuite.bytelm.experiments import train_toy_run
+
+train_toy_run(
+    params=dict(snakemake.params.toy),
+    seed=int(snakemake.wildcards.seed),
+    out_dir=snakemake.output[0],
+    ckpt_dir=snakemake.params.checkpoint_dir,
+    threads=snakemake.threads,
+    log_path=snakemake.log[0],
+)
