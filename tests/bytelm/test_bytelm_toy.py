@@ -9,14 +9,6 @@ from papersuite.bytelm import models
 from papersuite.core.checkpoint import list_checkpoints
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models are deterministic and fastest single-threaded; restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 ARCH = {"n_layer": 1, "n_embd": 16, "n_head": 2, "n_ctx": 12}
 TRAIN = {"steps": 12, "batch": 4, "lr": 1e-2, "warmup": 3, "ckpt_every": 4}

@@ -57,14 +57,6 @@ EVAL_DEFAULTS: dict[str, Any] = {
 LN2 = math.log(2.0)
 
 
-def _merge(defaults: Mapping[str, Any], params: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
-    params = dict(params or {})
-    unknown = sorted(set(params) - set(defaults))
-    if unknown:
-        raise ValueError(f"unknown {what} parameter(s) {unknown}; allowed: {sorted(defaults)}")
-    return {**defaults, **params}
-
-
 def train_code_lm(corpus_dir: str | Path, vocab_size: int, params: Mapping[str, Any] | None, seed: int,
                   out_dir: str | Path, ckpt_dir: str | Path | None = None) -> dict[str, Any]:
     """Train a ``vocab_size`` byte-level BPE on the corpus' training documents, then a tiny GPT-2 on them.
@@ -72,7 +64,7 @@ def train_code_lm(corpus_dir: str | Path, vocab_size: int, params: Mapping[str, 
     The BPE training is deterministic and repeated on resume; the LM resumes from ``ckpt_dir``. Writes the
     model directory (weights, tokenizer.json, metadata with the training curve) and returns the metadata.
     """
-    p = _merge(CODE_LM_DEFAULTS, params, "code-LM")
+    p = models.merge_params(CODE_LM_DEFAULTS, params, "code-LM")
     t0 = time.perf_counter()
     docs = corpus.load_documents(corpus_dir, "train")
     tok = bpe.train_bpe(docs, int(vocab_size), kind="code", min_frequency=int(p["min_frequency"]))
@@ -154,7 +146,7 @@ def evaluate_ensemble(model_dirs: Sequence[str | Path], corpus_dir: str | Path, 
     from .ensemble import ByteEnsemble
     from .tokenizer import EOS
 
-    p = _merge(EVAL_DEFAULTS, params, "ensemble evaluation")
+    p = models.merge_params(EVAL_DEFAULTS, params, "ensemble evaluation")
     rows = corpus.load_rows(corpus_dir, "heldout")
     if p["max_docs"]:
         rows = rows[: int(p["max_docs"])]

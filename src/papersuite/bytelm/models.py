@@ -41,7 +41,8 @@ MODEL_META = "papersuite_meta.json"
 TOKENIZER_FILE = "tokenizer.json"
 
 
-def _merge(defaults: Mapping[str, Any], params: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
+    """``params`` over ``defaults``; an unknown key fails, naming ``what`` and the allowed keys."""
     params = dict(params or {})
     unknown = sorted(set(params) - set(defaults))
     if unknown:
@@ -54,7 +55,7 @@ def build_gpt2(vocab_size: int, arch: Mapping[str, int] | None = None, seed: int
     """A randomly initialised ``GPT2LMHeadModel`` (no dropout); seeded when ``seed`` is given."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    a = _merge(ARCH_DEFAULTS, arch, "architecture")
+    a = merge_params(ARCH_DEFAULTS, arch, "architecture")
     if a["n_embd"] % a["n_head"]:
         raise ValueError(f"n_embd={a['n_embd']} is not divisible by n_head={a['n_head']}")
     config = GPT2Config(vocab_size=int(vocab_size), n_positions=a["n_ctx"], n_embd=a["n_embd"],
@@ -113,7 +114,7 @@ def train_lm(model: torch.nn.Module, sample_batch: Callable[[int], Tensor], para
     Seeds the global RNGs with ``seed`` (call after building the model), resumes from ``ckpt_dir`` when a
     checkpoint exists and saves every ``ckpt_every`` steps. Returns {"losses", "resumed_from", "wall_s"}.
     """
-    p = _merge(TRAIN_DEFAULTS, params, "training")
+    p = merge_params(TRAIN_DEFAULTS, params, "training")
     seed_everything(seed)
     decay = [w for n, w in model.named_parameters() if w.dim() >= 2]
     no_decay = [w for n, w in model.named_parameters() if w.dim() < 2]

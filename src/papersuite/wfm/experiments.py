@@ -41,8 +41,15 @@ def _gaussian_method(method: str) -> str:
     return GAUSSIAN_METHODS[method]
 
 
-def _curve(losses: list[float]) -> pd.DataFrame:
-    return pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": np.asarray(losses, dtype=float)})
+def _finish_run(state: dict, losses: list[float], out_model: str | Path, out_curve: str | Path,
+                ckpt_dir: str | Path) -> None:
+    """Write a trained run's weights and metadata (torch.save, read back with weights_only) and its loss curve,
+    atomically; then drop its checkpoints."""
+    with io.atomic_path(out_model) as tmp:
+        torch.save(state, tmp)
+    curve = pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": np.asarray(losses, dtype=float)})
+    io.write_csv(out_curve, curve)
+    clear_checkpoints(ckpt_dir)
 
 
 def train_gaussians(
@@ -78,10 +85,7 @@ def train_gaussians(
         "train_wall_s": float(wall_s),
         "resumed_from": int(info["resumed_from"]),
     }
-    with io.atomic_path(out_model) as tmp:
-        torch.save(state, tmp)
-    io.write_csv(out_curve, _curve(info["losses"]))
-    clear_checkpoints(ckpt_dir)
+    _finish_run(state, info["losses"], out_model, out_curve, ckpt_dir)
     log.info("done in %.1f s; final loss %.4g", wall_s, info["losses"][-1] if info["losses"] else float("nan"))
 
 
@@ -261,10 +265,7 @@ def train_clouds(family: str, data_path: str | Path, method: str, train: Mapping
         "method": method, "seed": int(seed), "noise": info["noise"], "train_wall_s": float(wall_s),
         "step_s": float(info["step_s"]), "resumed_from": int(info["resumed_from"]),
     }
-    with io.atomic_path(out_model) as tmp:
-        torch.save(state, tmp)
-    io.write_csv(out_curve, _curve(info["losses"]))
-    clear_checkpoints(ckpt_dir)
+    _finish_run(state, info["losses"], out_model, out_curve, ckpt_dir)
     log.info("done in %.1f s (%.1f ms/step); final loss %.4g", wall_s, 1e3 * info["step_s"],
              info["losses"][-1] if info["losses"] else float("nan"))
 
