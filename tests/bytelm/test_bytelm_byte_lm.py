@@ -66,6 +66,25 @@ def test_masked_sums_to_one_with_truncated_check(tiny):
     assert blm.next_byte_distribution(state).sum() == pytest.approx(1.0, abs=1e-12)
 
 
+def test_fast_mode_bounds(tiny):
+    """Fast mode (check_mass < 1, raw): its covers contain the exact ones and differ only by unchecked tokens;
+    its next-byte distribution counts checked valid covers only (≤ exact's where weights agree); per-byte
+    log-probs stay near the exact ones (random model, check_mass 0.9 and 0.5: measured max diff 0.0 nats)."""
+    tok, lm = tiny
+    exact, fast = ByteLM(lm, tok, mode="raw"), ByteLM(lm, tok, mode="raw", check_mass=0.9)
+    data = b"def add(a, b):\n    return a  + b\n"
+    diff = np.abs(fast.byte_logprobs(data) - exact.byte_logprobs(data))
+    assert diff.max() < 0.1
+    for cut in (3, 9, 20, 26):
+        se, sf = exact.prompt_state(data[:cut]), fast.prompt_state(data[:cut])
+        extra = fast.covers(sf) - exact.covers(se)
+        assert exact.covers(se) <= fast.covers(sf)
+        unchecked = {sf.prefix_ids + g.parent + (int(t),) for g in sf.groups if g.checked is not None
+                     for t in g.ids[~g.checked]}
+        assert extra <= unchecked
+        assert fast.next_byte_distribution(sf).sum() <= 1.0 + 1e-12
+
+
 @pytest.mark.parametrize("mode", ["raw", "masked"])
 def test_prompt_then_data_equals_whole(tiny, mode):
     """Cover extraction for a prompt continues exactly like byte-by-byte advancing."""

@@ -75,7 +75,7 @@ def test_byte_tokenizer_matches_hf_and_round_trips_bytes(smol):
 
     _, hf = smol
     tok = ByteTokenizer.from_hf(hf, eos_token="<|endoftext|>")
-    assert tok.boundary_rule == "whitespace_boundary" and tok.eos_id == 0
+    assert tok.boundary_rule == "indent_boundary" and tok.eos_id == 0
     for task in he.load_humaneval(he.default_humaneval())[:40]:
         text = task["prompt"] + task["canonical_solution"]
         ids = tok.encode(text.encode())

@@ -15,6 +15,7 @@ from papersuite.bytelm.tokenizer import (
     EOS,
     ByteTokenizer,
     check_stable_boundary,
+    indent_boundary,
     whitespace_boundary,
 )
 
@@ -109,12 +110,16 @@ def test_gpt2_regex_breaks_strict_prefix_closure(toks):
 
 
 def test_boundary_rules(toks):
-    assert toks["bytelevel"].boundary_rule == "whitespace_boundary"
-    assert toks["digits"].boundary_rule == "whitespace_boundary"
+    assert toks["bytelevel"].boundary_rule == "indent_boundary"
+    assert toks["digits"].boundary_rule == "indent_boundary"
     assert toks["llama3"].boundary_rule == "space_boundary"  # ':\n' is one pre-token there
     assert toks["plain"].boundary_rule == "no_boundary" and toks["mpe"].stable_boundary(b"ab c") == 0
     assert not check_stable_boundary(toks["llama3"].encode, whitespace_boundary, [b"x):\n  y"])
     assert whitespace_boundary(b"a  b\n") == 4 and whitespace_boundary(b"  ab") == 0
+    # indentation before a word falls before the boundary; before a digit (split individually) it does not
+    assert indent_boundary(b"f():\n        fact_") == 12 and whitespace_boundary(b"f():\n        fact_") == 4
+    assert indent_boundary(b"a\n   1") == 1 and indent_boundary(b"a\n\tfoo") == 2 and indent_boundary(b"x  ") == 1
+    assert toks["bytelevel"].context_free_boundary(b"f():\n        fact_") == 4
 
 
 @pytest.mark.parametrize("name", ["bytelevel", "digits", "llama3"])
@@ -149,7 +154,7 @@ def test_smollm2_tokenizer():
     """SmolLM2 (byte-level BPE, GGUF vocab): round trips, emulator agreement, boundary, prefix closure."""
     tok = ByteTokenizer.from_hf(_smollm2_tokenizer())
     assert tok.vocab_size == 49152 and tok.token_bytes[tok.eos_id] is None
-    assert tok.boundary_rule == "whitespace_boundary"
+    assert tok.boundary_rule == "indent_boundary"
     code = b'def f(x):\n    """Doc."""\n    return x + 12345  # caf\xc3\xa9\n'
     assert tok.decode(tok.encode(code)) == code and tok.encode_emulated(code) == tok.encode(code)
     assert tok.decode(tok.encode(code[:-3])) == code[:-3]  # ends inside the 2-byte é

@@ -97,15 +97,24 @@ def _job_count(stdout: str, rule: str) -> int:
 
 
 def test_bytelm_dry_runs_at_both_scales(repo_copy):
-    """bytelm is not in the default papers yet (its tiny run is over budget): its rules still resolve."""
+    """bytelm alone at both scales: two code LMs and one SmolLM2 conversion at tiny; at full the hub model, the
+    FIM benchmark and GPU resources on every training and generation job."""
     tiny = snakemake("bytelm", "-n", "--quiet", "rules", "--config", "papers=[bytelm]", cwd=repo_copy)
     assert _job_count(tiny.stdout, "bytelm_train_code") == 2
     assert _job_count(tiny.stdout, "bytelm_convert_smollm2") == 1
+    # no FIM at tiny: SmolLM2 has no FIM tokens
+    assert "bytelm_fim" not in tiny.stdout and "infilling" not in tiny.stdout.lower()
     full = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules", "--config", "scale=full",
                      "papers=[bytelm]", cwd=repo_copy)
     assert "resources/bytelm/hub/codellama--CodeLlama-7b-hf" in full.stdout
+    # FIM at full: the infilling benchmark's download, the FIM job on the GPU with the hub model, its table
+    assert "resources/bytelm/humaneval_infilling_random_span/HumanEval-RandomSpanInfilling.jsonl.gz" in full.stdout
+    assert "results/full/bytelm/tables/fim.md" in full.stdout
     blocks = [b for b in full.stdout.split("rule ")
-              if b.startswith(("bytelm_train_toy:", "bytelm_train_code:", "bytelm_midtoken:"))]
-    assert len(blocks) == 4
+              if b.startswith(("bytelm_train_toy:", "bytelm_train_code:", "bytelm_midtoken:", "bytelm_fim:"))]
+    assert len(blocks) == 5
     for block in blocks:
         assert "gpu=1" in block and "gpu_model=" in block
+    fim_block = next(b for b in blocks if b.startswith("bytelm_fim:"))
+    assert "resources/bytelm/hub/codellama--CodeLlama-7b-hf" in fim_block
+    assert "HumanEval-RandomSpanInfilling.jsonl.gz" in fim_block

@@ -3,7 +3,7 @@
 # oracle (Markov sources, exact token LMs: the tokenization-bias table) ; toy (a tiny GPT-2 trained on
 # tokenized Markov samples) ; ensemble (two tiny GPT-2s with different BPE vocabularies trained on the
 # Python standard library) ; midtoken (HumanEval lines cut mid-token, completed by SmolLM2 at tiny, by
-# a hub code LM at full) -> table.
+# a hub code LM at full) ; fim (full only: HumanEval infilling with the hub FIM code LM) -> table.
 
 
 rule bytelm_download:
@@ -47,6 +47,8 @@ rule bytelm_convert_smollm2:
         "logs/{scale}/bytelm/convert_smollm2.log",
     benchmark:
         "benchmarks/{scale}/bytelm/convert_smollm2.tsv"
+    # the conversion and the mid-token run are the longest chain: start it first, the rest fills the cores
+    priority: 1
     conda:
         "../envs/bytelm.yaml"
     script:
@@ -180,6 +182,7 @@ rule bytelm_midtoken:
         "logs/{scale}/bytelm/midtoken/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/midtoken/seed{seed}.tsv"
+    priority: 1
     conda:
         "../envs/bytelm.yaml"
     threads: bytelm_threads
@@ -190,6 +193,53 @@ rule bytelm_midtoken:
         scale=SCALE,
     script:
         "../scripts/bytelm/midtoken.py"
+
+
+rule bytelm_fim:
+    input:
+        model=bytelm_fim_model_dir,
+        tasks=bytelm_fim_tasks_file,
+    output:
+        rows="results/{scale}/bytelm/data/fim/seed{seed}/infills.csv",
+        naive="results/{scale}/bytelm/metrics/fim/naive/seed{seed}.json",
+        token_healing="results/{scale}/bytelm/metrics/fim/token_healing/seed{seed}.json",
+        byte_level="results/{scale}/bytelm/metrics/fim/byte_level/seed{seed}.json",
+    log:
+        "logs/{scale}/bytelm/fim/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/bytelm/fim/seed{seed}.tsv"
+    conda:
+        "../envs/bytelm.yaml"
+    threads: bytelm_threads
+    resources:
+        gpu=gpu_count,
+    params:
+        fim=bytelm_fim_params,
+        scale=SCALE,
+    script:
+        "../scripts/bytelm/fim.py"
+
+
+rule bytelm_fim_table:
+    input:
+        records=bytelm_fim_records,
+    output:
+        csv=report(
+            "results/{scale}/bytelm/tables/fim.csv",
+            caption="../report/bytelm_table_fim.rst",
+            category="bytelm",
+            labels={"table": "fill-in-the-middle (HumanEval infilling)"},
+        ),
+        md="results/{scale}/bytelm/tables/fim.md",
+    log:
+        "logs/{scale}/bytelm/fim_table.log",
+    localrule: True
+    conda:
+        "../envs/bytelm.yaml"
+    params:
+        scale=SCALE,
+    script:
+        "../scripts/bytelm/fim_table.py"
 
 
 rule bytelm_table:

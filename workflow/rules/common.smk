@@ -527,6 +527,52 @@ def bytelm_midtoken_params(wildcards):
     return {k: v for k, v in bytelm_config()["midtoken"].items() if k != "model"}
 
 
+def bytelm_fim_config():
+    """The FIM block (full scale), or None where the scale's model has no FIM tokens (tiny)."""
+    return bytelm_config().get("fim")
+
+
+def bytelm_fim_tasks_file(wildcards):
+    """The HumanEval infilling benchmark named by fim.benchmark (sources.humaneval_infilling_<name>)."""
+    source = f"humaneval_infilling_{bytelm_fim_config()['benchmark']}"
+    if source not in bytelm_config()["sources"]:
+        raise WorkflowError(
+            f"config/bytelm.yaml: fim.benchmark needs a source sources.{source}"
+        )
+    return bytelm_source_file(source)
+
+
+def bytelm_fim_model_dir(wildcards):
+    """The FIM code LM: the hub snapshot of midtoken.model (SmolLM2 has no FIM tokens)."""
+    if bytelm_model_block()["kind"] != "hub":
+        raise WorkflowError(
+            "config/bytelm.yaml: fim needs midtoken.model of kind 'hub' (a FIM code LM)"
+        )
+    return bytelm_hub_dir()
+
+
+def bytelm_fim_params(wildcards):
+    return bytelm_fim_config()
+
+
+def bytelm_fim_records(wildcards=None):
+    """One FIM record per method and seed, where fim is configured."""
+    if not bytelm_fim_config():
+        return []
+    return [
+        f"results/{SCALE}/bytelm/metrics/fim/{method}/seed{seed}.json"
+        for seed in SEEDS
+        for method in BYTELM_METHODS
+    ]
+
+
+def bytelm_fim_outputs():
+    """The FIM table where fim is configured (full scale)."""
+    if not bytelm_fim_config():
+        return []
+    return [f"results/{SCALE}/bytelm/tables/fim.{ext}" for ext in ("csv", "md")]
+
+
 def bytelm_toy_tables(wildcards=None):
     return [
         f"results/{SCALE}/bytelm/data/toy/seed{seed}/transitions.csv" for seed in SEEDS
@@ -547,7 +593,7 @@ def bytelm_records(wildcards=None):
         )
         for method in methods
     ]
-    return oracle + seeded
+    return oracle + seeded + bytelm_fim_records()
 
 
 # ---------------------------------------------------------------- cross-paper
@@ -594,7 +640,8 @@ PAPER_OUTPUTS = {
         )
         for ext in ("csv", "md")
     ]
-    + [f"results/{SCALE}/bytelm/figures/learned_toy_error.png"],
+    + [f"results/{SCALE}/bytelm/figures/learned_toy_error.png"]
+    + bytelm_fim_outputs(),
 }
 
 

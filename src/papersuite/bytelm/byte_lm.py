@@ -18,10 +18,12 @@ sum to one after each byte, so they are conditional probabilities given the byte
 Modes: "masked" (default) zeroes invalid next tokens and renormalises — a proper distribution for any
 model; "raw" uses the model's P(t|e_n) on valid tokens unnormalised — the exact lemma ratio, which sums
 to one only for a model with no mass on invalid tokens (and telescopes to the token likelihood of the
-canonical encoding for any model). `check_mass` < 1 checks validity only for the most likely next tokens
-covering that much probability and assumes the rest valid (an approximation for very large vocabularies:
-error ≤ 1 − check_mass per step; flush covers are re-checked exactly and invalid ones dropped, and covers
-broken by an assumed-valid token are dropped at the next boundary).
+canonical encoding for any model). `check_mass` < 1 is the fast mode for large vocabularies (the exact
+validity mask re-encodes the whole vocabulary for every new context): after a flush cover only the
+likeliest next tokens holding `check_mass` of its probability are checked; the others are kept unchecked,
+left out of next-byte distributions, and checked once the bytes seen match them and they end or at most
+DEFER_LIMIT are left. The next-byte distribution misses at most 1 − check_mass of each flush cover's mass,
+and covers' weights may include unchecked invalid tokens of at most that mass until they are checked.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class CoverGroup:
     start: int
     ids: np.ndarray  # (k,) last-token ids
     logw: np.ndarray  # (k,) log P(cover | bytes seen)
+    checked: np.ndarray | None = None  # (k,) validity known (fast mode defers it); None: all checked
 
 
 @dataclass
@@ -60,7 +63,7 @@ class State:
     flush_logw: np.ndarray  # (len(flushes),) log P(flush | bytes seen)
     byte_logprob: float = 0.0  # log P(last byte | bytes before it)
     ended: bool = False
-    _next_logq: dict = field(default_factory=dict, repr=False)  # flush index -> (V,) log q(t | flush)
+    _next_logq: dict = field(default_factory=dict, repr=False)  # flush index -> ((V,) log q(t | flush), checked)
 
     @property
     def tail(self) -> bytes:
@@ -85,6 +88,8 @@ def _logsumexp(a: np.ndarray) -> float:
 class ByteLM:
     """Byte-level LM P(b | x_1^n) over 256 bytes + EOS from a token LM and its tokenizer (A1)."""
 
+    DEFER_LIMIT = 256  # fast mode: unchecked overhanging tokens are checked once at most this many match
+
     def __init__(self, lm: TokenLM, tok: ByteTokenizer, mode: str = "masked", check_mass: float = 1.0):
         if mode not in ("masked", "raw"):
             raise ValueError(f"mode must be 'masked' or 'raw', got {mode!r}")
@@ -94,31 +99,46 @@ class ByteLM:
         self._V = tok.vocab_size
 
     # ---------------------------------------------------------------- next-token step
-    def _logq(self, ctx: tuple[int, ...], tail: bytes, tail_ids: tuple[int, ...]) -> np.ndarray:
-        """(V,) log q(t | prefix + tail_ids): model log-probs on tokens valid after tail_ids (mode-normalised),
-        −inf on invalid ones; ctx = prefix + tail_ids, tail = decode(tail_ids) starts at the stable boundary."""
+    def _logq(self, ctx: tuple[int, ...], tail: bytes, tail_ids: tuple[int, ...]
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """((V,) log q(t | prefix + tail_ids), checked): model log-probs, mode-normalised, −inf on tokens known
+        to be invalid after tail_ids; ctx = prefix + tail_ids, tail = decode(tail_ids) starts at the stable
+        boundary. Fast mode checks the likeliest tokens only and says which (checked (V,)); exact: None."""
         logp = np.asarray(self.lm.next_token_logprobs(ctx), dtype=np.float64)[: self._V]
-        if self.check_mass < 1.0:  # check the likeliest tokens only; assume the rest (tiny mass) valid
+        checked = None
+        if self.check_mass < 1.0:
             order = np.argsort(-logp)
             mass = np.cumsum(np.exp(logp[order]))
-            cand = order[: int(np.searchsorted(mass, self.check_mass * mass[-1])) + 1]
-            valid = self.tok.valid_next_mask(tail, tail_ids, cand)  # (V,)
-            unchecked = self.tok.is_byte_token.copy()
-            unchecked[cand] = False
-            valid |= unchecked
+            candidates = order[: int(np.searchsorted(mass, self.check_mass * mass[-1])) + 1]
+            checked = np.zeros(self._V, dtype=bool)
+            checked[candidates] = True
+            valid = self.tok.valid_next_mask(tail, tail_ids, candidates)
+            valid |= ~checked & self.tok.is_byte_token  # unchecked byte tokens: undecided, checked when matched
+            if self.tok.eos_id is not None:  # valid_next_mask always decides EOS
+                checked[self.tok.eos_id] = True
         else:
             valid = self.tok.valid_next_mask(tail, tail_ids)  # (V,)
         logq = np.where(valid, logp, -np.inf)
         if self.mode == "masked":
-            z = _logsumexp(logq)
+            z = _logsumexp(logq if checked is None else np.where(checked, logq, -np.inf))
             logq = logq - z if z > -np.inf else np.full(self._V, -np.inf)
-        return logq
+        return logq, checked
 
-    def _flush_logq(self, state: State, i: int) -> np.ndarray:
+    def _flush_logq(self, state: State, i: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """_logq after flush cover i (cached on the state)."""
         if i not in state._next_logq:
             f = state.flushes[i]
             state._next_logq[i] = self._logq(state.prefix_ids + f, state.tail, f)
         return state._next_logq[i]
+
+    def _check(self, tail: bytes, parent: tuple[int, ...], ids: np.ndarray, todo: np.ndarray) -> np.ndarray:
+        """(k,) bool: False where a token of `ids` flagged in `todo` is invalid after `parent` (which decodes
+        to `tail`); only those are re-encoded."""
+        ok = np.ones(len(ids), dtype=bool)
+        if todo.any():
+            check = ids[todo]
+            ok[todo] = self.tok.valid_next_mask(tail, parent, check)[check]
+        return ok
 
     # ---------------------------------------------------------------- prompt
     def prompt_state(self, prompt: bytes) -> State:
@@ -126,7 +146,9 @@ class ByteLM:
         the empty continuation of encode(x_1^B), and run the recursion over x_{B+1..n} — O(n − B) model calls,
         and by construction the same covers and weights as byte-by-byte advancing."""
         prompt = bytes(prompt)
-        B = self.tok.stable_boundary(prompt)
+        # masked mode normalises over every valid next token, so it needs the validity of tokens that disagree
+        # with the prompt too: start where that is context-free (raw mode only weighs tokens that agree)
+        B = self.tok.stable_boundary(prompt) if self.mode == "raw" else self.tok.context_free_boundary(prompt)
         state = State(prompt[:B], B, tuple(self.tok.encode(prompt[:B])), (), ((),), np.zeros(1))
         total = 0.0
         for b in prompt[B:]:
@@ -139,23 +161,14 @@ class ByteLM:
                     flushes: list[tuple[tuple[int, ...], float]]) -> State:
         """Build a state whose cover weights sum to one; byte_logprob = log of their sum before."""
         flushes = [f for f in flushes if f[1] > -np.inf]
-        canonical = tuple(self.tok.encode(data[B:])) if len(flushes) > 1 or self.check_mass < 1.0 else None
+        canonical = tuple(self.tok.encode(data[B:])) if len(flushes) > 1 else None
         flushes.sort(key=lambda f: f[0] != canonical)  # the canonical encoding first
         fw = np.array([w for _, w in flushes])
         total = _logsumexp(np.concatenate([g.logw for g in groups] + [fw]))
         if total == -np.inf:
             return State(data, B, prefix, (), (), np.zeros(0), -np.inf)
         norm = total
-        if self.check_mass < 1.0:
-            # assumed-valid (unchecked) tokens can create invalid flushes, each costing a model call: verify the
-            # flushes (one short re-encoding each) and drop the invalid ones (mass ≤ 1 − check_mass)
-            keep = [i for i, (f, _) in enumerate(flushes) if f == canonical or self.tok.is_prefix_valid(f)]
-            if len(keep) < len(flushes):
-                flushes, fw = [flushes[i] for i in keep], fw[keep]
-                norm = _logsumexp(np.concatenate([g.logw for g in groups] + [fw]))
-                if norm == -np.inf:
-                    return State(data, B, prefix, (), (), np.zeros(0), total)
-        groups = [CoverGroup(g.parent, g.start, g.ids, g.logw - norm) for g in groups]
+        groups = [CoverGroup(g.parent, g.start, g.ids, g.logw - norm, g.checked) for g in groups]
         state = State(data, B, prefix, tuple(groups), tuple(f for f, _ in flushes), fw - norm, total)
         return self._rebase(state)
 
@@ -168,16 +181,16 @@ class ByteLM:
         shift = B2 - s.boundary
         common = tuple(self.tok.encode(s.data[s.boundary:B2]))
         k = len(common)
-        strict = self.check_mass >= 1.0  # with unchecked (assumed-valid) tokens, drop covers that break
         groups = []
         for g in s.groups:
             if g.parent[:k] != common or g.start < shift:
-                if strict:
+                # a valid cover cannot cross a stable boundary; fast mode's unchecked ones can, and are invalid
+                if g.checked is None or g.checked.any():
                     raise AssertionError(f"cover crosses the stable boundary at {B2}: boundary rule is wrong")
                 continue
-            groups.append(CoverGroup(g.parent[k:], g.start - shift, g.ids, g.logw))
+            groups.append(CoverGroup(g.parent[k:], g.start - shift, g.ids, g.logw, g.checked))
         keep = [i for i, f in enumerate(s.flushes) if f[:k] == common]
-        if strict and len(keep) < len(s.flushes):
+        if len(keep) < len(s.flushes):
             raise AssertionError(f"flush encoding crosses the stable boundary at {B2}")
         flushes = tuple(s.flushes[i][k:] for i in keep)
         return State(s.data, B2, s.prefix_ids + common, tuple(groups), flushes, s.flush_logw[keep], s.byte_logprob)
@@ -191,10 +204,11 @@ class ByteLM:
         n = len(state.data) - state.boundary
         bm = self.tok.byte_matrix
         for g in state.groups:
-            dist += np.bincount(bm[g.ids, n - g.start], weights=np.exp(g.logw), minlength=N_SYMBOLS)
+            w = np.exp(g.logw) if g.checked is None else np.where(g.checked, np.exp(g.logw), 0.0)
+            dist += np.bincount(bm[g.ids, n - g.start], weights=w, minlength=N_SYMBOLS)
         for i, fw in enumerate(state.flush_logw):
-            logq = self._flush_logq(state, i)
-            ok = np.flatnonzero(logq > -np.inf)
+            logq, checked = self._flush_logq(state, i)
+            ok = np.flatnonzero((logq > -np.inf) if checked is None else (logq > -np.inf) & checked)
             dist += np.bincount(self.tok.first_symbol[ok], weights=np.exp(fw + logq[ok]), minlength=N_SYMBOLS)
         return dist
 
@@ -207,35 +221,41 @@ class ByteLM:
         n = len(state.data) - state.boundary
         tok = self.tok
         if byte == EOS:
-            lps = [fw + float(self._flush_logq(state, i)[tok.eos_id])
+            lps = [fw + float(self._flush_logq(state, i)[0][tok.eos_id])
                    for i, fw in enumerate(state.flush_logw)] if tok.eos_id is not None else []
             lp = _logsumexp(np.array(lps))
             return State(state.data, state.boundary, state.prefix_ids, (), (), np.zeros(0), lp, ended=True)
         if not 0 <= byte < 256:
             raise ValueError(f"byte must be in 0..256, got {byte}")
         bm = tok.byte_matrix
+        tail = state.tail
         groups: list[CoverGroup] = []
         flushes: list[tuple[tuple[int, ...], float]] = []
+
+        def extend(parent: tuple[int, ...], start: int, ids: np.ndarray, logw: np.ndarray,
+                   checked: np.ndarray | None, pos: int) -> None:
+            # covers parent + (t,) whose byte `pos` of t is `byte`: those ending there become flushes
+            ends = tok.token_len[ids] == pos + 1
+            if checked is not None:  # fast mode: check deferred tokens once they end or few are left
+                todo = ~checked & (ends | (np.count_nonzero(~checked) <= self.DEFER_LIMIT))
+                ok = self._check(tail[:start], parent, ids, todo)
+                ids, logw, ends, checked = ids[ok], logw[ok], ends[ok], (checked | todo)[ok]
+            for t, w in zip(ids[ends], logw[ends]):
+                flushes.append((parent + (int(t),), float(w)))
+            if (~ends).any():
+                groups.append(CoverGroup(parent, start, ids[~ends], logw[~ends],
+                                         None if checked is None else checked[~ends]))
+
         for g in state.groups:
             pos = n - g.start
             keep = bm[g.ids, pos] == byte
-            if not keep.any():
-                continue
-            ids, logw = g.ids[keep], g.logw[keep]
-            ends = tok.token_len[ids] == pos + 1
-            for t, w in zip(ids[ends], logw[ends]):
-                flushes.append((g.parent + (int(t),), float(w)))
-            if (~ends).any():
-                groups.append(CoverGroup(g.parent, g.start, ids[~ends], logw[~ends]))
+            if keep.any():
+                extend(g.parent, g.start, g.ids[keep], g.logw[keep], None if g.checked is None else g.checked[keep],
+                       pos)
         for i, (f, fw) in enumerate(zip(state.flushes, state.flush_logw)):
-            logq = self._flush_logq(state, i)
+            logq, checked = self._flush_logq(state, i)
             ids = np.flatnonzero((tok.first_symbol == byte) & (logq > -np.inf))
-            logw = fw + logq[ids]
-            ends = tok.token_len[ids] == 1
-            for t, w in zip(ids[ends], logw[ends]):
-                flushes.append((f + (int(t),), float(w)))
-            if (~ends).any():
-                groups.append(CoverGroup(f, n, ids[~ends], logw[~ends]))
+            extend(f, n, ids, fw + logq[ids], None if checked is None else checked[ids], 0)
         return self._normalised(state.data + bytes([byte]), state.boundary, state.prefix_ids, groups, flushes)
 
     def covers(self, state: State) -> set[tuple[int, ...]]:

@@ -3,8 +3,9 @@ table model (spec bytelm_bounds.md A1 "Token LM", A4 `custom_base_model.py`).
 
 Every model returns natural-log next-token probabilities as float64 arrays of shape (V,). The empty prefix
 asks for the first-token distribution: HF models are given a leading context token (`bos_id`; for
-GPT-2-style models trained on documents separated by EOS/`<|endoftext|>`, that separator), table models
-store it directly.
+GPT-2-style models trained on documents separated by EOS/`<|endoftext|>`, that separator) or a fixed
+multi-token context (a FIM prompt's special tokens and suffix, spec A1 "FIM use"), table models store it
+directly.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["TokenLM", "HFTokenLM", "TableTokenLM", "log_softmax64"]
+__all__ = ["TokenLM", "HFTokenLM", "TableTokenLM", "load_causal_lm", "log_softmax64", "torch_dtype"]
 
 
 @runtime_checkable
@@ -41,18 +42,21 @@ def log_softmax64(logits: np.ndarray) -> np.ndarray:
 class HFTokenLM:
     """A transformers causal LM as a TokenLM, reusing one KV cache across calls (A1 "Efficient recursion").
 
-    A call with context c = [bos] + prefix crops the cache to the longest common prefix with the previous
+    A call with context c = context_ids + prefix crops the cache to the longest common prefix with the previous
     context and runs only the new tokens, so the byte sampler's per-byte query (the flush encoding, which
     usually extends or re-merges the last one or two tokens) costs one short forward. Results of the most
     recent contexts are memoised (`memo_size`), so repeated queries are free and not counted in `calls`.
+
+    `bos_id` is the fixed context every prefix is appended to: one token id (the usual BOS / document
+    separator), a sequence of ids (e.g. FIM's [bos, <PRE>, <SUF>] + suffix + [<MID>], A1 "FIM use"), or
+    None. `set_context` swaps it between prompts while keeping the KV cache of the shared start.
     """
 
-    def __init__(self, model, bos_id: int | None, vocab_size: int | None = None, memo_size: int = 256,
-                 device: str | None = None):
+    def __init__(self, model, bos_id: int | Sequence[int] | None, vocab_size: int | None = None,
+                 memo_size: int = 256, device: str | None = None):
         import torch
 
         self.model = model.eval()
-        self.bos_id = bos_id
         self.device = device or next(model.parameters()).device
         self.vocab_size = int(vocab_size or model.config.vocab_size)
         self.max_positions = getattr(model.config, "n_positions", None) or getattr(
@@ -66,6 +70,26 @@ class HFTokenLM:
         self._torch = torch
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"  # renamed in transformers 5.x
+        self.context_ids: tuple[int, ...] = ()
+        self.bos_id: int | None = None
+        self.set_context(bos_id)
+
+    def set_context(self, context: int | Sequence[int] | None) -> None:
+        """Make `context` (one id, a sequence of ids, or None) the fixed start of every query (A1 "FIM use").
+
+        The memo is keyed by the prefix after the context, so it is dropped when the context changes; the KV
+        cache is kept and cropped to the longest common prefix at the next call (tasks share [bos, <PRE>, ...]).
+        `bos_id` stays the first context id, or None without a context, for callers that read it."""
+        if context is None:
+            ids: tuple[int, ...] = ()
+        elif isinstance(context, (int, np.integer)):
+            ids = (int(context),)
+        else:
+            ids = tuple(int(t) for t in context)
+        if ids != self.context_ids:
+            self._memo.clear()
+        self.context_ids = ids
+        self.bos_id = ids[0] if ids else None
 
     def reset(self) -> None:
         """Drop the KV cache and memo (e.g. between unrelated prompts, to free memory)."""
@@ -73,7 +97,7 @@ class HFTokenLM:
         self._memo.clear()
 
     def _context(self, prefix: Sequence[int]) -> list[int]:
-        ctx = ([self.bos_id] if self.bos_id is not None else []) + [int(t) for t in prefix]
+        ctx = list(self.context_ids) + [int(t) for t in prefix]
         if not ctx:
             raise ValueError("empty context: give the model a bos_id to get the first-token distribution")
         if self.max_positions is not None and len(ctx) > self.max_positions:
@@ -112,7 +136,7 @@ class HFTokenLM:
             self._memo.popitem(last=False)
 
     def next_token_logprobs(self, prefix: Sequence[int]) -> np.ndarray:
-        """(V,) float64 log P(next token | bos + prefix)."""
+        """(V,) float64 log P(next token | context + prefix)."""
         key = tuple(int(t) for t in prefix)
         hit = self._memo.get(key)
         if hit is not None:
@@ -128,7 +152,7 @@ class HFTokenLM:
         return [self.next_token_logprobs(p) for p in prefixes]
 
     def sequence_logprobs(self, prefix: Sequence[int], ids: Sequence[int]) -> np.ndarray:
-        """(len(ids),) log P(ids[i] | bos + prefix + ids[:i]) by one teacher-forced forward."""
+        """(len(ids),) log P(ids[i] | context + prefix + ids[:i]) by one teacher-forced forward."""
         ids = [int(t) for t in ids]
         if not ids:
             return np.zeros(0)
@@ -168,3 +192,31 @@ class TableTokenLM:
             if s > 0:
                 table[k] = np.asarray(m, dtype=np.float64) / s
         return cls(table, vocab_size)
+
+
+def torch_dtype(name: str, device):
+    """The weights' dtype: "auto" is bfloat16 on CUDA and float32 on CPU; else float32 | bfloat16 | float16."""
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if getattr(device, "type", str(device)) == "cuda" else torch.float32
+    try:
+        return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+    except KeyError:
+        raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {name!r}") from None
+
+
+def load_causal_lm(model_dir, dtype: str = "float32", device="cpu"):
+    """(model in eval mode without gradients, HF tokenizer) from a local checkpoint directory, offline."""
+    from pathlib import Path
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir}: no config.json (fetch the hub model or convert the GGUF first)")
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch_dtype(dtype, device))
+    model.to(device).eval()
+    for w in model.parameters():
+        w.requires_grad_(False)
+    return model, AutoTokenizer.from_pretrained(model_dir, local_files_only=True)

@@ -31,7 +31,7 @@ from .tokenizer import EOS
 __all__ = [
     "DEFAULT_PARAMS",
     "METHODS",
-    "SmolSession",
+    "CompletionSession",
     "complete",
     "evaluate_midtoken",
     "greedy_byte_level",
@@ -64,8 +64,9 @@ def _stop_at_newline(out: bytes) -> bool:
     return b"\n" in out
 
 
-class SmolSession:
-    """SmolLM2 with its byte tokenizer and one KV-cached token LM, shared by every method and task."""
+class CompletionSession:
+    """A causal LM (SmolLM2 at tiny, a hub code LM at full) with its byte tokenizer and one KV-cached token LM,
+    shared by every method and task."""
 
     def __init__(self, model: Any, hf_tokenizer: Any, params: Mapping[str, Any]):
         from .lm import HFTokenLM
@@ -76,7 +77,7 @@ class SmolSession:
         self.tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=params["eos_token"])
         bos_id = hf_tokenizer.get_vocab().get(params["context_token"])
         if bos_id is None:
-            raise ValueError(f"SmolLM2 tokenizer has no token {params['context_token']!r}")
+            raise ValueError(f"midtoken.context_token: the tokenizer has no token {params['context_token']!r}")
         self.lm = HFTokenLM(model, bos_id)
         self.byte_mode = params["byte_mode"]
         self.check_mass = float(params["check_mass"])
@@ -94,13 +95,19 @@ class SmolSession:
             memo.clear()
 
 
-def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None) -> SmolSession:
-    """Load the converted SmolLM2 checkpoint (smollm2.load_model) as a SmolSession."""
-    from .smollm2 import load_model
+def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None, device: Any = "cpu"
+                 ) -> CompletionSession:
+    """Load the model of A-T3: the converted SmolLM2 (smollm2.load_model, float32 CPU) or a hub snapshot
+    (bfloat16 on CUDA), as a CompletionSession."""
+    from .lm import load_causal_lm
+    from .smollm2 import MANIFEST, load_model
 
     params = {**DEFAULT_PARAMS, **(params or {})}
-    model, hf_tokenizer = load_model(model_dir)
-    return SmolSession(model, hf_tokenizer, params)
+    if (Path(model_dir) / MANIFEST).is_file():
+        model, hf_tokenizer = load_model(model_dir)
+    else:
+        model, hf_tokenizer = load_causal_lm(model_dir, "auto", device)
+    return CompletionSession(model, hf_tokenizer, params)
 
 
 def greedy_byte_level(byte_lm: Any, prompt: bytes, max_bytes: int,
@@ -124,7 +131,7 @@ def greedy_byte_level(byte_lm: Any, prompt: bytes, max_bytes: int,
     return bytes(out), prompt_calls
 
 
-def complete(session: SmolSession, method: str, prompt: bytes, max_bytes: int) -> dict:
+def complete(session: CompletionSession, method: str, prompt: bytes, max_bytes: int) -> dict:
     """Greedy completion of `prompt` by one method up to a newline: bytes, model calls, wall time."""
     from .healing import generate_naive, generate_token_healing
 
@@ -146,7 +153,7 @@ def complete(session: SmolSession, method: str, prompt: bytes, max_bytes: int) -
             "n_bytes": len(line)}
 
 
-def _prefill(session: SmolSession, prompt: bytes) -> tuple[float, int]:
+def _prefill(session: CompletionSession, prompt: bytes) -> tuple[float, int]:
     """Run the prompt up to its stable boundary through the model once (shared by all methods)."""
     boundary = session.tok.stable_boundary(prompt)
     ids = session.tok.encode(prompt[:boundary])
@@ -166,7 +173,7 @@ def evaluate_midtoken(
     seed: int,
     scale: str = "tiny",
     threads: int | None = None,
-    session: SmolSession | None = None,
+    session: CompletionSession | None = None,
 ) -> tuple[dict[str, dict], list[dict]]:
     """Run A-T3: sample mid-line cuts, complete them with every method, run the tests.
 
@@ -178,9 +185,9 @@ def evaluate_midtoken(
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; expected a subset of {METHODS}")
     start = time.perf_counter()
-    device = runtime.choose_device(threads, prefer="cpu")
+    device = runtime.choose_device(threads)
     load_t0 = time.perf_counter()
-    session = session or load_session(model_dir, params)
+    session = session or load_session(model_dir, params, device)
     load_s = time.perf_counter() - load_t0
     tasks = he.load_humaneval(tasks_path)
     by_id = {t["task_id"]: t for t in tasks}
@@ -226,7 +233,7 @@ def evaluate_midtoken(
             wall_s=s["wall_s"], device=device, config=params,
             extra={"n_tasks": s["n_tasks"], "n_mid_token": s["n_mid_token"], "mean_bytes": s["mean_bytes"],
                    "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s, "model_load_s": load_s,
-                   "test_s": test_s, "byte_mode": session.byte_mode, "model_dir": str(model_dir)},
+                   "test_s": test_s, "byte_mode": session.byte_mode, "check_mass": session.check_mass, "model_dir": str(model_dir)},
         )
     return recs, rows
 

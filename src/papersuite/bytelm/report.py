@@ -1,5 +1,6 @@
 """Tables and the figure of the bytelm reproduction: the tokenization-bias table (exact oracle), the learned
-toy's errors, mid-token code completion and the cross-vocabulary ensemble (spec bytelm_bounds.md A3, A5).
+toy's errors, mid-token code completion, the cross-vocabulary ensemble and, at full scale, fill-in-the-middle
+on HumanEval infilling (spec bytelm_bounds.md A2 "FIM", A3, A5).
 
 The paper's table cells were not retrieved (spec A3, D1): config/references/bytelm.yaml lists no number, so the
 tables show ours; the abstract's numbers are claims in claims.md."""
@@ -15,14 +16,14 @@ import pandas as pd
 
 from papersuite.core import plotting, records as core_records, runtime, tables
 
-__all__ = ["build_report", "METHOD_LABELS"]
+__all__ = ["build_report", "build_fim_table", "METHOD_LABELS"]
 
 log = logging.getLogger("papersuite.bytelm.report")
 
 METHOD_LABELS = {
     "naive": "naive (condition on the prompt's tokens)",
     "token_healing": "token healing (back off one token)",
-    "byte_level": "byte-level (exact, BTR lemma)",
+    "byte_level": "byte-level (BTR lemma)",
     "ensemble": "byte-level ensemble of the members",
 }
 METHOD_ORDER = ("naive", "token_healing", "byte_level")
@@ -34,6 +35,8 @@ TABLE_METRICS = {
                  "pass_at_1_minus_token_healing", "calls_per_byte", "bytes_per_s", "n_tasks", "n_midtoken"],
     "ensemble": ["bits_per_byte", "token_bits_per_byte", "bpb_minus_best_member", "bytes_per_token",
                  "calls_per_byte", "bytes_per_s", "vocab_size", "train_wall_s"],
+    "fim": ["pass_at_1", "exact_match", "edit_similarity", "pass_at_1_minus_naive", "pass_at_1_minus_token_healing",
+            "pass_at_1_mid_token", "cap_rate", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s", "n_tasks"],
 }
 NOTES = {
     "toy": ["|P̂ − P_true| over every one-step transition (prefix, next symbol) of the Markov source; ratio_to_naive = "
@@ -46,20 +49,32 @@ NOTES = {
     "ensemble": ["bits per byte on held-out Python standard-library files (byte-level, masked mode, with EOS); "
                  "token_bits_per_byte: the token log-likelihood of the canonical encoding over bytes",
                  "ensemble: the uniform byte-level mixture of the members, which share nothing but bytes"],
+    "fim": ["HumanEval infilling (Bavarian et al. 2022): the model writes the middle between a prefix and a suffix "
+            "in CodeLlama's FIM prompt layout, greedily until the end-of-infill token or the byte cap; pass@1 runs "
+            "the task's tests on prefix + middle + suffix (subprocess, timeout); exact_match: the middle equals the "
+            "canonical one; cap_rate: middles cut by the byte cap",
+            "pass_at_1_minus_*: byte-level minus the other method on the same tasks (in pass@1 fractions; the "
+            "abstract's \"about 18%\" is read as points, unverified); pass_at_1_mid_token: tasks whose prefix ends "
+            "inside a token of the canonical encoding of prefix + middle"],
 }
 TITLES = {
     "toy": "bytelm: learned toy — error of next-byte estimates from a tiny GPT-2 trained on tokenized Markov samples",
     "midtoken": "bytelm: mid-token code completion (HumanEval lines cut mid-token)",
     "ensemble": "bytelm: cross-vocabulary byte-level ensemble (bits per byte)",
+    "fim": "bytelm: fill-in-the-middle on HumanEval infilling (pass@1)",
 }
 FILES = {"toy": "learned_toy", "midtoken": "midtoken_completion", "ensemble": "ensemble"}
 
 
-def _frame(records: Iterable[Any]) -> pd.DataFrame:
+def _records(records: Iterable[Any]) -> list[dict]:
     recs = []
     for r in records:
         recs.extend([core_records.validate_record(r)] if isinstance(r, Mapping) else core_records.load_records(r))
-    recs = [r for r in recs if r["paper"] == "bytelm"]
+    return [r for r in recs if r["paper"] == "bytelm"]
+
+
+def _frame(records: Iterable[Any]) -> pd.DataFrame:
+    recs = _records(records)
     if not recs:
         raise ValueError("build_report: no bytelm records given")
     return core_records.records_frame(recs)
@@ -73,6 +88,16 @@ def _experiment_table(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
     table = table.sort_values("method", key=lambda c: c.map(lambda m: order.get(m, 10 if m == "ensemble" else 5)))
     table.insert(2, "label", table["method"].map(METHOD_LABELS).fillna(table["method"]))
     return table.reset_index(drop=True)
+
+
+def _byte_level_note(records: Iterable[Any], experiment: str) -> list[str]:
+    """How the byte-level rows were computed: ByteLM mode and check_mass (exact or fast mode), from the records."""
+    settings = sorted({(str(r.get("extra", {}).get("byte_mode", "?")),
+                         float(r.get("extra", {}).get("check_mass", 1.0)))
+                       for r in _records(records) if r["experiment"] == experiment and r["method"] == "byte_level"})
+    return [f"byte_level: {mode} mode, " + ("exact validity masks" if mass >= 1.0 else
+            f"fast mode (check_mass {mass:g}: next-byte distributions count the next tokens holding {mass:g} of the "
+            "mass; tokens matching the generated bytes are always checked)") for mode, mass in settings]
 
 
 def _bias_table(oracle_csv: str | Path) -> pd.DataFrame:
@@ -121,6 +146,22 @@ def build_report(records: list, oracle_table: str | Path, toy_tables: list, refe
                            "p_prompt_cover: P(prompt) summed over its cover encodings (BTR lemma), beside the truth"])
     for experiment, name in FILES.items():
         tables.write_table(_experiment_table(frame, experiment), tables_dir / f"{name}.csv", tables_dir / f"{name}.md",
-                           TITLES[experiment], notes=[scale_note] + NOTES[experiment])
+                           TITLES[experiment], notes=[scale_note] + NOTES[experiment] + _byte_level_note(records, experiment))
     _plot_toy(toy_tables, figures_dir / "learned_toy_error.png")
     log.info("wrote bytelm tables to %s and the figure to %s", tables_dir, figures_dir)
+
+
+def build_fim_table(records: list, scale: str, out_csv: str | Path, out_md: str | Path,
+                    log_path: str | Path | None = None) -> None:
+    """Write the FIM table (method × metric, mean over seeds) from the bytelm_fim records (A2 "FIM", A3)."""
+    runtime.setup_logging(log_path)
+    frame = _frame(records)
+    if not (frame["experiment"] == "fim").any():
+        raise ValueError("build_fim_table: no records of experiment 'fim'")
+    benchmark = sorted({r.get("extra", {}).get("benchmark", "?") for r in _records(records)
+                        if r["experiment"] == "fim"})
+    notes = [f"scale: {scale}; benchmark: {', '.join(benchmark)}; mean over seeds (n_seeds), _std the sample std; "
+             "the paper's table cells were not retrieved, so no paper number is shown"] + NOTES["fim"] + \
+        _byte_level_note(records, "fim")
+    tables.write_table(_experiment_table(frame, "fim"), out_csv, out_md, TITLES["fim"], notes=notes)
+    log.info("wrote the FIM table to %s", out_csv)

@@ -152,17 +152,12 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> dict:
 
 def load_model(model_dir: str | Path) -> tuple[torch.nn.Module, Any]:
     """Load the converted SmolLM2 checkpoint offline: (float32 model in eval mode, HF tokenizer)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from .lm import load_causal_lm
 
     model_dir = Path(model_dir)
     if not (model_dir / MANIFEST).is_file():
         raise FileNotFoundError(f"{model_dir}: no {MANIFEST}; convert the GGUF first (smollm2.convert_gguf)")
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, local_files_only=True)
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return model, tokenizer
+    return load_causal_lm(model_dir, "float32", "cpu")
 
 
 def _byte_chars() -> dict[int, str]:

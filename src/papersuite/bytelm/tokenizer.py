@@ -13,6 +13,10 @@ Constructors:
   ByteTokenizer.from_encode_fn   — any encode function.
 The boundary rule of from_hf is checked on probe strings at construction and weakened (whitespace →
 space only → none) until it holds, so a tokenizer whose pre-tokenizer joins e.g. ":\n" stays exact.
+
+encode/encode_batch raise ValueError when the ids would not decode to the input (a byte with no token of its
+own, e.g. 21 byte values in SmolLM2's vocabulary, which the HF tokenizer silently drops); validity checks
+use the unchecked encoder, since a lossy encoding simply never equals the ids being checked.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ __all__ = [
     "N_SYMBOLS",
     "ByteTokenizer",
     "bytes_to_unicode",
+    "indent_boundary",
     "whitespace_boundary",
     "space_boundary",
     "no_boundary",
@@ -42,6 +47,7 @@ EOS = 256  # byte-alphabet id of end-of-document
 N_SYMBOLS = 257  # 256 bytes + EOS
 
 _WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
+_WORD_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
 
 # Continuations that realise the end-of-text pre-token contexts of regex pre-tokenizers (is_prefix_valid):
 # whitespace, letter, digit, punctuation, and a rarely merged byte.
@@ -54,6 +60,7 @@ BOUNDARY_PROBES: tuple[str, ...] = (
     "caf\u00e9 na\u00efve \u00fcber \u4e2d\u6587 \U0001f600 emoji  end.\n",
     "a):\n b\t\tc )\n\n)\r\nd 'll 's 're 7e-3 __init__(self, *args, **kw):\n",
     "  leading spaces\n\n\nthree newlines   trailing   ",
+    "class A:\n    def f_(self):\n        x_1 = 2\n\t\tif y:\n  \t  z\n   1\n   (a)\n    _b  c\n        return",
 )
 
 
@@ -88,6 +95,17 @@ def whitespace_boundary(data: bytes) -> int:
         if data[i] in _WHITESPACE and data[i - 1] not in _WHITESPACE:
             return i
     return 0
+
+
+def indent_boundary(data: bytes) -> int:
+    r"""whitespace_boundary, or later: the offset of the last byte of the last whitespace run that an ASCII letter
+    or "_" follows. GPT-2-style `\s+(?!\S)` ends such a run's piece one byte early and that byte starts the
+    word's piece, so a code line's indentation falls before the boundary (fewer covers to track)."""
+    b = whitespace_boundary(data)
+    for i in range(len(data) - 2, b, -1):
+        if data[i] in _WHITESPACE and data[i + 1] in _WORD_START:
+            return i
+    return b
 
 
 def space_boundary(data: bytes) -> int:
@@ -146,6 +164,12 @@ class ByteTokenizer:
             first[eos_id] = EOS
         self.first_symbol = first  # (V,)
         self.token_len = np.array([len(tb) if tb else 0 for tb in self.token_bytes], dtype=np.int64)  # (V,)
+        self._bytes_or_empty = [tb or b"" for tb in self.token_bytes]  # decode without a None branch
+        singles = {tb[0] for tb in self.token_bytes if tb is not None and len(tb) == 1}
+        # BPE reaches a byte only through its single-byte token (merges are built from those; SentencePiece's
+        # <0xNN> fallbacks are single-byte tokens too), so these bytes make encode() raise and get P = 0 —
+        # except inside a character that is a piece of its own in a vocabulary without byte fallback
+        self.unencodable_bytes: frozenset[int] = frozenset(set(range(256)) - singles)
         self.is_byte_token = np.array([tb is not None and len(tb) > 0 for tb in self.token_bytes])  # (V,)
         # sorted byte strings for "tokens whose bytes start with q" (the code's supertoken search)
         order = sorted((tb, i) for i, tb in enumerate(self.token_bytes) if tb)
@@ -163,22 +187,75 @@ class ByteTokenizer:
 
     # ---------------------------------------------------------------- encoding
     def encode(self, data: bytes) -> list[int]:
-        """Canonical token ids of raw bytes (no special tokens added, special-token text is plain text)."""
-        return list(self._encode_fn(bytes(data))) if data else []
+        """Canonical token ids of raw bytes (no special tokens added, special-token text is plain text);
+        ValueError naming the byte values and offsets if the vocabulary cannot represent the input."""
+        data = bytes(data)
+        ids = self._encode_raw(data)
+        if self.decode(ids) != data:
+            raise self.lossy_error(data, ids)
+        return ids
 
     def encode_batch(self, datas: Sequence[bytes]) -> list[list[int]]:
         """encode() over many byte strings (the wrapped tokenizer's batch path when it has one)."""
+        datas = [bytes(d) for d in datas]
+        encs = self._encode_batch_raw(datas)
+        for d, e in zip(datas, encs):  # ~0.5 µs a string: a few % of the HF batch call (valid_next_mask skips it)
+            if self.decode(e) != d:
+                raise self.lossy_error(d, e)
+        return encs
+
+    def _encode_raw(self, data: bytes) -> list[int]:
+        """The wrapped encoder without the round-trip check (validity tests: lossy ids never match)."""
+        return list(self._encode_fn(data)) if data else []
+
+    def _encode_batch_raw(self, datas: list[bytes]) -> list[list[int]]:
+        """_encode_raw over many byte strings."""
         if self._encode_batch_fn is not None:
-            return self._encode_batch_fn(list(datas))
-        return [self.encode(d) for d in datas]
+            return self._encode_batch_fn(datas)
+        return [self._encode_raw(d) for d in datas]
+
+    def _encode_lenient(self, data: bytes) -> list[int] | None:
+        """_encode_raw, or None where the encoder itself refuses the bytes (MPE, a missing <0xNN> token)."""
+        try:
+            return self._encode_raw(data)
+        except ValueError:
+            return None
+
+    def _encode_batch_lenient(self, datas: list[bytes]) -> list[list[int] | None]:
+        """_encode_batch_raw, with None for the strings the encoder refuses (validity: never valid); one
+        refusal sends the whole batch down the per-string path (also when the wrapped encoder is another
+        ByteTokenizer's checked encode_batch, as in fim.fim_byte_tokenizer)."""
+        try:
+            return self._encode_batch_raw(datas)
+        except ValueError:
+            return [self._encode_lenient(d) for d in datas]
+
+    def lossy_error(self, data: bytes, ids: Sequence[int]) -> ValueError:
+        """The error for ids that do not decode to data: the unencodable bytes with their offsets when the
+        loss starts at one (a dropped byte), else the first offset where the decoded bytes differ (a character
+        outside a vocabulary without byte fallback, or one a normaliser rewrote)."""
+        got = self.decode(ids)
+        i = next((k for k, (a, b) in enumerate(zip(data, got)) if a != b), min(len(data), len(got)))
+        bad = [(k, b) for k, b in enumerate(data) if b in self.unencodable_bytes]
+        if bad and bad[0][0] == i:
+            where = ", ".join(f"{b:#04x} at offset {k}" for k, b in bad[:8]) + (" ..." if len(bad) > 8 else "")
+            return ValueError(f"{self.name or 'tokenizer'} has no token for byte(s) {where} "
+                              f"({len(bad)} in all); the encoding would drop them")
+        return ValueError(f"{self.name or 'tokenizer'} cannot encode {data[i:i + 8]!r} at offset {i}: "
+                          f"its tokens decode to {got[i:i + 8]!r} there")
 
     def decode(self, ids: Iterable[int]) -> bytes:
         """Concatenated bytes of the tokens; special tokens (EOS included) contribute nothing."""
-        return b"".join(self.token_bytes[i] or b"" for i in ids)
+        return b"".join(map(self._bytes_or_empty.__getitem__, ids))
 
     def stable_boundary(self, data: bytes) -> int:
         """Offset B ≤ len(data) before which the tokenization of every extension of data is fixed (A1)."""
         return self._boundary_fn(data)
+
+    def context_free_boundary(self, data: bytes) -> int:
+        """A stable boundary after which which tokens are valid does not depend on the bytes before it, even for
+        tokens that disagree with data (indent_boundary's is not: its last byte would join a longer run)."""
+        return whitespace_boundary(data) if self._boundary_fn is indent_boundary else self._boundary_fn(data)
 
     def is_valid(self, ids: Sequence[int]) -> bool:
         """Canonical: encode(decode(ids)) == ids, ignoring a trailing EOS (A1 "Validity")."""
@@ -187,7 +264,7 @@ class ByteTokenizer:
             ids = ids[:-1]
         if any(self.token_bytes[i] is None for i in ids):
             return False
-        return self.encode(self.decode(ids)) == ids
+        return self._encode_lenient(self.decode(ids)) == ids
 
     def is_prefix_valid(self, ids: Sequence[int]) -> bool:
         r"""ids is a prefix of the canonical encoding of some text: canonical, or a probe continuation y of
@@ -203,7 +280,8 @@ class ByteTokenizer:
         if self.is_valid(ids):
             return True
         data = self.decode(ids)
-        return any(self.encode(data + y)[: len(ids)] == ids for y in self.probe_continuations(data))
+        encs = (self._encode_lenient(data + y) for y in self.probe_continuations(data))
+        return any(e is not None and e[: len(ids)] == ids for e in encs)
 
     def probe_continuations(self, data: bytes) -> list[bytes]:
         """Continuations that realise the contexts the end of `data` can be in: PREFIX_PROBES after trailing
@@ -280,20 +358,22 @@ class ByteTokenizer:
         if len(todo):
             n, want = len(local_ids), list(local_ids)
             texts = [local + self.token_bytes[i] for i in todo]
-            encs = self.encode_batch(texts)
-            ok = np.array([len(e) == n + 1 and e[n] == i and e[:n] == want for e, i in zip(encs, todo.tolist())],
-                          dtype=bool)
+            # unchecked encoder: a lossy encoding never equals want + [i], and e.g. a SentencePiece tail
+            # ending in b"\xe2\x96" + <0x81> (U+2581, read back as a space) must give False, not raise
+            encs = self._encode_batch_lenient(texts)
+            ok = np.array([e is not None and len(e) == n + 1 and e[n] == i and e[:n] == want
+                           for e, i in zip(encs, todo.tolist())], dtype=bool)
             retry = [(j, y) for j in np.flatnonzero(~ok) for y in self.probe_continuations(texts[j])]
             if retry:  # prefix of the canonical encoding of a longer text?
-                encs = self.encode_batch([texts[j] + y for j, y in retry])
+                encs = self._encode_batch_lenient([texts[j] + y for j, y in retry])
                 for (j, _), e in zip(retry, encs):
-                    if not ok[j] and e[: n + 1] == want + [int(todo[j])]:
+                    if not ok[j] and e is not None and e[: n + 1] == want + [int(todo[j])]:
                         ok[j] = True
             valid[todo] = ok
             checked[todo] = True
         out = valid & cand
         if self.eos_id is not None:
-            out[self.eos_id] = local_ids == tuple(self.encode(local))  # a document ends canonically
+            out[self.eos_id] = local_ids == tuple(self._encode_lenient(local) or ())  # ends canonically
         return out
 
     # ---------------------------------------------------------------- constructors
@@ -470,8 +550,19 @@ def _is_raw_tokenizers(tokenizer) -> bool:
 
 
 def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> ByteTokenizer:
+    from tokenizers import Tokenizer
+
     backend = _backend(tokenizer)
     spec = json.loads(backend.to_str())
+    pre = spec.get("pre_tokenizer")
+    # ensure_ascii=False: json.dumps would write "▁" as the escape \u2581, hiding a Llama-style normaliser
+    pre_json, decoder, normalizer = (json.dumps(spec.get(k), ensure_ascii=False)
+                                     for k in ("pre_tokenizer", "decoder", "normalizer"))
+    sentencepiece = "Metaspace" in pre_json or "\u2581" in normalizer or "Metaspace" in decoder \
+        or '"Replace"' in decoder and "\u2581" in decoder
+    byte_level = "ByteLevel" in pre_json or "ByteLevel" in decoder
+    if sentencepiece:  # same tokenizer without the dummy-prefix "▁" (the byte stream must not gain a space)
+        backend = Tokenizer.from_str(json.dumps(_strip_dummy_prefix(spec)))
     backend.encode_special_tokens = True  # "<|endoftext|>" inside raw text is ordinary text
     backend.no_truncation()
     backend.no_padding()
@@ -479,13 +570,8 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
     vocab_size = backend.get_vocab_size(with_added_tokens=True)
     special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special", True)}
     model = spec["model"]
-    pre = spec.get("pre_tokenizer")
-    decoder = json.dumps(spec.get("decoder"))
-    normalizer = json.dumps(spec.get("normalizer"))
-
-    sentencepiece = "Metaspace" in json.dumps(pre) or "\u2581" in normalizer or "Metaspace" in decoder \
-        or '"Replace"' in decoder and "\u2581" in decoder
-    byte_level = "ByteLevel" in json.dumps(pre) or "ByteLevel" in decoder
+    if model.get("unk_token") is not None and backend.token_to_id(model["unk_token"]) is not None:
+        special.add(backend.token_to_id(model["unk_token"]))  # stands for lost text, never for "<unk>"
 
     token_bytes: list[bytes | None] = [None] * vocab_size
     if byte_level:
@@ -507,7 +593,6 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
             token_bytes[i] = s.encode("utf-8")
 
     if sentencepiece:
-        _strip_dummy_prefix(backend, spec)
         split, rule = None, "space"
     else:
         split, mapped, rule = _pre_tokenizer_fn(pre)
@@ -517,22 +602,37 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
     def encode_valid(text: str) -> list[int]:
         return backend.encode(text, add_special_tokens=False).ids
 
+    fallback = [backend.token_to_id(f"<0x{b:02X}>") for b in range(256)]
+
     def encode(data: bytes) -> list[int]:
         try:
             return encode_valid(data.decode("utf-8"))
         except UnicodeDecodeError:
             pass
-        if sentencepiece:
-            # valid UTF-8 head, then each trailing byte as its <0xNN> fallback token
-            head = _longest_valid_utf8(data)
-            ids = encode_valid(data[:head].decode("utf-8"))
-            for b in data[head:]:
-                j = backend.token_to_id(f"<0x{b:02X}>")
+        return encode_sp(data) if sentencepiece else encode_emulated(data)
+
+    def encode_sp(data: bytes) -> list[int]:
+        """SentencePiece-style encoding of any bytes: valid UTF-8 runs through the HF tokenizer, each byte of
+        an invalid or unfinished sequence as its <0xNN> token — what byte fallback does for a character
+        outside the vocabulary (no merge involves a fallback piece, so runs tokenize independently)."""
+        ids: list[int] = []
+        pos = 0
+        while pos < len(data):
+            try:
+                ids.extend(encode_valid(data[pos:].decode("utf-8")))
+                break
+            except UnicodeDecodeError as err:
+                start, end = pos + err.start, pos + err.end
+            if start > pos:
+                ids.extend(encode_valid(data[pos:start].decode("utf-8")))
+            for k in range(start, end):
+                j = fallback[data[k]]
                 if j is None:
-                    raise ValueError(f"no byte-fallback token for byte {b:#04x}")
+                    raise ValueError(f"no byte-fallback token <0x{data[k]:02X}> for byte {data[k]:#04x} "
+                                     f"at offset {k}")
                 ids.append(j)
-            return ids
-        return encode_emulated(data)
+            pos = end
+        return ids
 
     def encode_emulated(data: bytes) -> list[int]:
         """Python pre-tokenizer + the HF BPE model per piece; defined for any bytes (lone bytes of a broken
@@ -558,8 +658,9 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
             out[k] = encode(datas[k])
         return out
 
-    rules = {"whitespace": whitespace_boundary, "space": space_boundary, "none": no_boundary}
-    order = ["whitespace", "space", "none"][["whitespace", "space", "none"].index(rule):]
+    rules = {"indent": indent_boundary, "whitespace": whitespace_boundary, "space": space_boundary,
+             "none": no_boundary}
+    order = list(rules)[list(rules).index("indent" if rule == "whitespace" else rule):]
     boundary = no_boundary
     probes = []
     for text in BOUNDARY_PROBES:  # a vocabulary without byte fallback may not encode every probe
@@ -573,7 +674,6 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
             boundary = rules[r]
             break
     local_start = None
-    pre_json = json.dumps(pre)
     if split is not None and pre is not None and "(?<" not in pre_json and '"Removed"' not in pre_json:
         def local_start(tail: bytes) -> int:
             pieces = split(tail.decode("utf-8", "surrogateescape"))
@@ -583,36 +683,41 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
               local_start_fn=local_start, prefix_probes=PREFIX_PROBES if split is not None and pre else ())
     tok.boundary_rule = boundary.__name__
     tok.hf_backend = backend
-    tok.encode_emulated = None if sentencepiece else encode_emulated
+    if not sentencepiece:
+        def encode_emulated_checked(data: bytes) -> list[int]:
+            """encode_emulated with encode()'s round-trip check (ValueError on unencodable bytes)."""
+            ids = encode_emulated(bytes(data))
+            if tok.decode(ids) != data:
+                raise tok.lossy_error(bytes(data), ids)
+            return ids
+
+    tok.encode_emulated = None if sentencepiece else encode_emulated_checked
     return tok
 
 
-def _longest_valid_utf8(data: bytes) -> int:
-    """Length of the longest prefix of data that decodes as UTF-8."""
-    for cut in range(len(data), max(len(data) - 4, 0) - 1, -1):
-        try:
-            data[:cut].decode("utf-8")
-            return cut
-        except UnicodeDecodeError:
-            continue
-    raise ValueError("byte string is not UTF-8 before its last 4 bytes")
+def _strip_dummy_prefix(spec: dict) -> dict:
+    """A copy of a SentencePiece-style tokenizer spec that does not prepend "▁" to the text: Prepend
+    normalisers dropped, Metaspace pre-tokenizers set to prepend_scheme "never"; all else kept as is."""
+    spec = json.loads(json.dumps(spec))
 
+    def normalizer(n: dict | None) -> dict | None:
+        if n is None or n.get("type") == "Prepend":
+            return None
+        if n.get("type") == "Sequence":
+            kept = [m for m in (normalizer(x) for x in n["normalizers"]) if m is not None]
+            return {**n, "normalizers": kept} if kept else None
+        return n
 
-def _strip_dummy_prefix(backend, spec: dict) -> None:
-    """SentencePiece-style tokenizers prepend "▁" to the text; the byte stream must not gain a space."""
-    from tokenizers import normalizers, pre_tokenizers
+    def pre_tokenizer(p: dict | None) -> dict | None:
+        if p is None:
+            return None
+        if p.get("type") == "Metaspace":
+            q = {k: v for k, v in p.items() if k != "add_prefix_space"}  # legacy spelling of the scheme
+            return {**q, "prepend_scheme": "never"}
+        if p.get("type") == "Sequence":
+            return {**p, "pretokenizers": [pre_tokenizer(x) for x in p["pretokenizers"]]}
+        return p
 
-    pre = spec.get("pre_tokenizer")
-    if pre and pre.get("type") == "Metaspace":
-        backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="never",
-                                                         split=pre.get("split", True))
-    norm = spec.get("normalizer")
-    if norm and norm.get("type") == "Sequence":
-        kept = [n for n in norm["normalizers"] if n.get("type") != "Prepend"]
-        rebuilt = []
-        for n in kept:
-            if n["type"] == "Replace":
-                rebuilt.append(normalizers.Replace(n["pattern"]["String"], n["content"]))
-            elif n["type"] == "NFKC":
-                rebuilt.append(normalizers.NFKC())
-        backend.normalizer = normalizers.Sequence(rebuilt) if rebuilt else None
+    spec["normalizer"] = normalizer(spec.get("normalizer"))
+    spec["pre_tokenizer"] = pre_tokenizer(spec.get("pre_tokenizer"))
+    return spec

@@ -1,0 +1,451 @@
+"""Fill-in-the-middle on the HumanEval infilling benchmarks with a FIM code LM (spec bytelm_bounds.md A1 "FIM use",
+A2 "FIM", A3; full scale only: the tiny SmolLM2 has no FIM tokens).
+
+A task (Bavarian et al. 2022) gives a prefix (`prompt`), a `suffix` and the removed middle (`canonical_solution`);
+the model writes the middle, and prefix + middle + suffix must pass the task's tests. The FIM prompt follows
+CodeLlama's `infilling_prompt_tokens` (facebookresearch/codellama, llama/generation.py):
+
+    PSM: [bos, <PRE>] + encode(prefix) + [<SUF>] + encode_infilling(suffix) + [<MID>]   → middle, then <EOT>
+    SPM: [bos, <PRE>, <SUF>] + encode_infilling(suffix) + [<MID>] + encode(prefix)      → middle, then <EOT>
+
+`encode` is SentencePiece with its dummy prefix (a leading "▁", i.e. a space in the byte stream), while
+`encode_infilling` drops it. In SPM the prefix and the middle are one jointly tokenized byte stream after a fixed
+special-token context, so a prefix cut at an arbitrary character is the mid-token problem of A-T3: the byte-level
+method conditions on the prefix's bytes and generates the middle byte by byte until <EOT> (the byte-level EOS)
+or a byte cap. In PSM the middle starts right after <MID>, at a fixed token boundary (its byte prompt is empty).
+
+Methods (all greedy): naive (decode tokens after encode(prefix)), token_healing (back off the prefix's last token)
+and byte_level (exact next-byte distribution, A1). Metrics: pass@1 of the spliced program, exact middle match, edit
+similarity, model calls per byte and bytes per second.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from papersuite.core import io, records, runtime
+from papersuite.core.progress import progress
+
+from . import humaneval as he
+from .tokenizer import ByteTokenizer
+
+__all__ = [
+    "BENCHMARKS",
+    "DEFAULT_PARAMS",
+    "FimLayout",
+    "FimSession",
+    "INFILLING_KEYS",
+    "METHODS",
+    "evaluate_fim",
+    "fim_byte_tokenizer",
+    "fim_layout",
+    "fim_prompt",
+    "infill",
+    "load_infilling",
+    "load_session",
+    "middle_edit_similarity",
+    "mid_token",
+    "reference_prompt_ids",
+    "run_fim",
+    "splice",
+]
+
+log = logging.getLogger("papersuite.bytelm.fim")
+
+METHODS = ("naive", "token_healing", "byte_level")
+INFILLING_KEYS = ("task_id", "entry_point", "prompt", "suffix", "canonical_solution", "test")
+# The four benchmarks of human-eval-infilling (Bavarian et al. 2022; task counts from the HF dataset card, spec A2).
+BENCHMARKS = {
+    "single_line": "HumanEval-SingleLineInfilling.jsonl.gz",         # 1033 tasks
+    "multi_line": "HumanEval-MultiLineInfilling.jsonl.gz",           # 5815 tasks
+    "random_span": "HumanEval-RandomSpanInfilling.jsonl.gz",         # 1640 tasks
+    "random_span_light": "HumanEval-RandomSpanInfillingLight.jsonl.gz",  # 164 tasks
+}
+
+DEFAULT_PARAMS: dict[str, Any] = {
+    "benchmark": "random_span",   # which of BENCHMARKS the tasks file holds (recorded only)
+    "mode": "spm",                # "spm" (prefix and middle tokenized jointly: the mid-token case) or "psm"
+    # CodeLlama's FIM special tokens as named in its HF tokenizer config (ids 32007..32010 in CodeLlamaTokenizer);
+    # taken from the CodeLlama tokenizer config, not verified offline here.
+    "bos_token": "<s>",
+    "prefix_token": "\u2581<PRE>",
+    "suffix_token": "\u2581<SUF>",
+    "middle_token": "\u2581<MID>",
+    "eot_token": "\u2581<EOT>",
+    "dummy_prefix": "auto",       # encode(prefix) starts with SentencePiece's "▁": auto-detected from the tokenizer
+    "n_tasks": 0,                 # 0: every task; else a seeded sample of this many
+    "max_bytes": 256,             # cap on the generated middle, in bytes
+    "timeout": 5.0,               # seconds per test run
+    "byte_mode": "raw",           # ByteLM mode: "raw" (exact lemma ratio) or "masked"
+    "check_mass": 1.0,            # validity-check only the likeliest next tokens holding this mass (1.0: exact)
+    "dtype": "auto",              # weights: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16 | float16
+    "methods": list(METHODS),
+}
+
+
+def _never(out: bytes) -> bool:
+    """FIM generation ends only at <EOT> or the byte cap (no newline stop, middles span lines)."""
+    return False
+
+
+# -------------------------------------------------------------------- data
+def load_infilling(path: str | Path) -> list[dict]:
+    """Read HumanEval-infilling tasks from .jsonl or .jsonl.gz; every row needs INFILLING_KEYS (A2 "FIM")."""
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    tasks = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{lineno}: a task must be a JSON object, got {type(row).__name__}")
+                missing = [k for k in INFILLING_KEYS if k not in row]
+                if missing:
+                    raise ValueError(f"{path}:{lineno}: infilling task lacks key(s) {missing}")
+                bad = [k for k in INFILLING_KEYS if not isinstance(row[k], str)]
+                if bad:
+                    raise ValueError(f"{path}:{lineno}: key(s) {bad} must be strings")
+                tasks.append(row)
+    except (OSError, EOFError) as exc:  # a truncated or non-gzip file
+        raise ValueError(f"{path}: cannot read infilling tasks: {exc}") from exc
+    if not tasks:
+        raise ValueError(f"{path}: no infilling tasks")
+    return tasks
+
+
+def splice(task: Mapping[str, Any], middle: str) -> str:
+    """The program human-eval-infilling runs: prefix + middle + suffix (its tests are appended by run_tests)."""
+    return task["prompt"] + middle + task["suffix"]
+
+
+def middle_edit_similarity(got: str, want: str) -> float:
+    """1 − Levenshtein(got, want) / max(len) over the whole middle (1.0 = exact)."""
+    denom = max(len(got), len(want))
+    return 1.0 if denom == 0 else 1.0 - he.levenshtein(got, want) / denom
+
+
+# -------------------------------------------------------------------- prompt layout
+@dataclass(frozen=True)
+class FimLayout:
+    """FIM prompt layout (A1 "FIM use"): the order and the ids of the special tokens, and the bytes `encode`
+    puts before the prefix (SentencePiece's dummy-prefix space; empty for byte-level BPE)."""
+
+    mode: str                  # "spm" | "psm"
+    bos_id: int | None
+    prefix_id: int
+    suffix_id: int
+    middle_id: int
+    eot_id: int
+    lead: bytes = b""
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("spm", "psm"):
+            raise ValueError(f"FIM mode must be 'spm' or 'psm', got {self.mode!r}")
+
+
+def _vocab(hf_tokenizer: Any) -> dict[str, int]:
+    return dict(hf_tokenizer.get_vocab())
+
+
+def _dummy_prefix(hf_tokenizer: Any, tok: ByteTokenizer) -> bytes:
+    """b" " if the HF tokenizer's own encoding adds SentencePiece's dummy prefix (ByteTokenizer strips it)."""
+    from tokenizers import Tokenizer
+
+    probe = "def"
+    enc = hf_tokenizer.encode(probe, add_special_tokens=False)
+    ids = list(enc.ids) if isinstance(hf_tokenizer, Tokenizer) else list(enc)
+    if ids == tok.encode(probe.encode()):
+        return b""
+    if ids == tok.encode(b" " + probe.encode()):
+        return b" "
+    raise ValueError(f"cannot tell the tokenizer's dummy prefix: {probe!r} encodes to {ids}, the byte tokenizer "
+                     f"gives {tok.encode(probe.encode())} without and {tok.encode(b' ' + probe.encode())} with a space")
+
+
+def fim_layout(hf_tokenizer: Any, params: Mapping[str, Any], tok: ByteTokenizer | None = None) -> FimLayout:
+    """Look up the FIM special tokens in the HF tokenizer's vocabulary; a missing one fails naming it (A1)."""
+    p = {**DEFAULT_PARAMS, **params}
+    vocab = _vocab(hf_tokenizer)
+    ids = {}
+    for key in ("prefix_token", "suffix_token", "middle_token", "eot_token", "bos_token"):
+        name = p[key]
+        if name is None and key == "bos_token":
+            ids[key] = None
+            continue
+        if name not in vocab:
+            raise ValueError(f"FIM {key} {name!r} is not in the tokenizer's vocabulary "
+                             f"({len(vocab)} tokens); this model may not be trained for fill-in-the-middle")
+        ids[key] = int(vocab[name])
+    dummy = p["dummy_prefix"]
+    if dummy == "auto":
+        if tok is None:
+            raise ValueError("dummy_prefix 'auto' needs the byte tokenizer to compare encodings")
+        lead = _dummy_prefix(hf_tokenizer, tok)
+    elif isinstance(dummy, bool):
+        lead = b" " if dummy else b""
+    else:
+        raise ValueError(f"dummy_prefix must be 'auto', true or false, got {dummy!r}")
+    return FimLayout(p["mode"], ids["bos_token"], ids["prefix_token"], ids["suffix_token"], ids["middle_token"],
+                     ids["eot_token"], lead)
+
+
+def fim_byte_tokenizer(hf_tokenizer: Any, layout: FimLayout) -> ByteTokenizer:
+    """ByteTokenizer whose EOS is <EOT> (the end of the middle) and in which every FIM token is special.
+
+    A vocabulary may list the FIM tokens as ordinary pieces ("▁<EOT>" would then be the bytes " <EOT>"); they
+    must never be byte tokens, or generation would write them into the middle, so they are re-marked here."""
+    eot_name = {i: name for name, i in _vocab(hf_tokenizer).items()}[layout.eot_id]
+    tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=eot_name)
+    if tok.eos_id != layout.eot_id:
+        raise ValueError(f"byte tokenizer EOS {tok.eos_id} is not the end-of-infill token {layout.eot_id}")
+    fim_ids = [i for i in (layout.prefix_id, layout.suffix_id, layout.middle_id, layout.eot_id, layout.bos_id)
+               if i is not None]
+    if all(tok.token_bytes[i] is None for i in fim_ids):
+        return tok
+    token_bytes = list(tok.token_bytes)
+    for i in fim_ids:
+        token_bytes[i] = None
+    out = ByteTokenizer(token_bytes, tok.encode, tok.eos_id, tok.stable_boundary, tok.encode_batch,
+                        name=tok.name, local_start_fn=tok.local_context_start, prefix_probes=tok.prefix_probes)
+    out.boundary_rule = tok.boundary_rule
+    out.hf_backend = tok.hf_backend
+    out.encode_emulated = tok.encode_emulated
+    return out
+
+
+def fim_prompt(layout: FimLayout, tok: ByteTokenizer, prefix: str, suffix: str) -> tuple[list[int], bytes]:
+    """(fixed context ids, byte prompt) of one task: the tokens before the jointly tokenized byte stream in which
+    the middle is generated, and that stream's visible start (A1 "FIM use").
+
+    SPM: context [bos, <PRE>, <SUF>] + encode_infilling(suffix) + [<MID>], byte prompt lead + prefix.
+    PSM: context [bos, <PRE>] + encode(lead + prefix) + [<SUF>] + encode_infilling(suffix) + [<MID>],
+         byte prompt b"" (the middle starts at a token boundary)."""
+    bos = [layout.bos_id] if layout.bos_id is not None else []
+    suf = tok.encode(suffix.encode("utf-8"))  # encode_infilling: no dummy prefix (ByteTokenizer never adds one)
+    pre = layout.lead + prefix.encode("utf-8")
+    if layout.mode == "spm":
+        return bos + [layout.prefix_id, layout.suffix_id] + suf + [layout.middle_id], pre
+    return bos + [layout.prefix_id] + tok.encode(pre) + [layout.suffix_id] + suf + [layout.middle_id], b""
+
+
+def reference_prompt_ids(layout: FimLayout, tok: ByteTokenizer, prefix: str, suffix: str) -> list[int]:
+    """The whole token prompt the naive method feeds the model (CodeLlama's infilling_prompt_tokens)."""
+    ctx, prompt = fim_prompt(layout, tok, prefix, suffix)
+    return ctx + tok.encode(prompt)
+
+
+def mid_token(tok: ByteTokenizer, prompt: bytes, middle: bytes) -> bool:
+    """The prompt ends strictly inside a token of the canonical encoding of prompt + middle."""
+    ends = np.cumsum([0] + [len(tok.token_bytes[i]) for i in tok.encode(prompt + middle)])
+    return len(prompt) not in set(ends.tolist())
+
+
+# -------------------------------------------------------------------- model session
+class FimSession:
+    """A FIM code LM with its byte tokenizer (EOS = <EOT>), prompt layout and one KV-cached token LM."""
+
+    def __init__(self, model: Any, hf_tokenizer: Any, params: Mapping[str, Any]):
+        from .lm import HFTokenLM
+
+        p = {**DEFAULT_PARAMS, **params}
+        self.model = model
+        self.hf_tokenizer = hf_tokenizer
+        # the special-token ids give the byte tokenizer, which the dummy-prefix detection compares against
+        self.tok = fim_byte_tokenizer(hf_tokenizer, fim_layout(hf_tokenizer, {**p, "dummy_prefix": False}))
+        self.layout = fim_layout(hf_tokenizer, p, self.tok)
+        self.lm = HFTokenLM(model, None)  # the context is set per task (start_task)
+        self.byte_mode = p["byte_mode"]
+        self.check_mass = float(p["check_mass"])
+
+    def byte_lm(self):
+        """A ByteLM over this session's token LM (its context is the current task's FIM context)."""
+        from .byte_lm import ByteLM
+
+        return ByteLM(self.lm, self.tok, mode=self.byte_mode, check_mass=self.check_mass)
+
+    def start_task(self, prefix: str, suffix: str) -> bytes:
+        """Set the task's FIM context on the token LM; returns the byte prompt."""
+        ctx, prompt = fim_prompt(self.layout, self.tok, prefix, suffix)
+        self.lm.set_context(ctx)
+        return prompt
+
+    def forget_results(self) -> None:
+        """Drop memoised next-token results (keeping the KV cache), so each method pays for its own calls."""
+        memo = getattr(self.lm, "_memo", None)
+        if memo is not None:
+            memo.clear()
+
+
+def load_session(model_dir: str | Path, params: Mapping[str, Any], device: Any = "cpu") -> FimSession:
+    """Load a hub snapshot (written by the download rule; no network: local files only) as a FimSession."""
+    from .lm import load_causal_lm
+
+    p = {**DEFAULT_PARAMS, **params}
+    model, tokenizer = load_causal_lm(model_dir, p["dtype"], device)
+    return FimSession(model, tokenizer, p)
+
+
+# -------------------------------------------------------------------- generation
+def infill(session: FimSession, method: str, prefix: str, suffix: str, max_bytes: int) -> dict:
+    """Greedy middle for one task by one method, ending at <EOT> or `max_bytes`: bytes, calls, wall time."""
+    from .healing import generate_naive, generate_token_healing
+    from .midtoken import greedy_byte_level
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    prompt = session.start_task(prefix, suffix)
+    lm, tok = session.lm, session.tok
+    session.forget_results()
+    calls0, t0 = lm.calls, time.perf_counter()
+    prompt_calls = 0
+    if method == "naive":
+        out = generate_naive(lm, tok, prompt, max_bytes)
+    elif method == "token_healing":
+        out = generate_token_healing(lm, tok, prompt, max_bytes)
+    else:
+        out, prompt_calls = greedy_byte_level(session.byte_lm(), prompt, max_bytes, stop=_never)
+    wall = time.perf_counter() - t0
+    out = out[:max_bytes]
+    return {"middle": out, "calls": lm.calls - calls0, "prompt_calls": prompt_calls, "wall_s": wall,
+            "n_bytes": len(out), "hit_cap": len(out) >= max_bytes}
+
+
+def _prefill(session: FimSession, prompt: bytes) -> tuple[float, int]:
+    """Run the FIM context and the byte prompt up to its stable boundary once (shared by every method)."""
+    ids = session.tok.encode(prompt[: session.tok.stable_boundary(prompt)])
+    t0 = time.perf_counter()
+    session.lm.next_token_logprobs(ids)
+    return time.perf_counter() - t0, len(session.lm.context_ids) + len(ids)
+
+
+def _select(tasks: list[dict], n: int, seed: int) -> list[dict]:
+    """Every task (n = 0) or a seeded sample of n, in file order."""
+    if n <= 0 or n >= len(tasks):
+        return tasks
+    keep = np.sort(np.random.default_rng(seed).permutation(len(tasks))[:n])
+    return [tasks[int(i)] for i in keep]
+
+
+def evaluate_fim(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str = "full",
+    threads: int | None = None,
+    session: FimSession | None = None,
+) -> tuple[dict[str, dict], list[dict]]:
+    """Infill every selected task with every method and run its tests (A2 "FIM", metric pass@1).
+
+    Returns ({method: metrics record}, per-(task, method) rows); the byte-level record also carries
+    pass_at_1_minus_{naive,token_healing} on the same tasks (the claims' metric). `session` reuses a loaded model."""
+    from .midtoken import summarize
+
+    params = {**DEFAULT_PARAMS, **params}
+    unknown = sorted(set(params) - set(DEFAULT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown FIM parameter(s) {unknown}; allowed: {sorted(DEFAULT_PARAMS)}")
+    methods = list(params["methods"])
+    for m in methods:
+        if m not in METHODS:
+            raise ValueError(f"unknown method {m!r}; expected a subset of {METHODS}")
+    start = time.perf_counter()
+    device = runtime.choose_device(threads)
+    load_t0 = time.perf_counter()
+    session = session or load_session(model_dir, params, device)
+    load_s = time.perf_counter() - load_t0
+    tasks = _select(load_infilling(tasks_path), int(params["n_tasks"]), seed)
+    log.info("FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
+             params["benchmark"], session.layout.mode, len(tasks), tasks_path, methods, session.byte_mode,
+             session.layout.lead, load_s)
+    outcomes: dict[str, bool] = {}  # program sha -> tests passed (identical programs run once)
+    rows: list[dict] = []
+    test_s = 0.0
+    cap = int(params["max_bytes"])
+    for task in progress(tasks, desc=f"FIM {params['benchmark']}", logger=log):
+        prompt = session.start_task(task["prompt"], task["suffix"])
+        target = task["canonical_solution"]
+        is_mid = mid_token(session.tok, prompt, target.encode("utf-8"))
+        prefill_s, prefill_tokens = _prefill(session, prompt)
+        for method in methods:
+            res = infill(session, method, task["prompt"], task["suffix"], cap)
+            middle = res["middle"].decode("utf-8", errors="replace")
+            program = splice(task, middle)
+            key = he.program_sha(program)
+            if key not in outcomes:
+                t0 = time.perf_counter()
+                outcomes[key] = he.run_tests(program, task, timeout=float(params["timeout"]))
+                test_s += time.perf_counter() - t0
+            rows.append({
+                "task_id": task["task_id"], "method": method, "mid_token": is_mid, "target": target,
+                "completion": middle, "passed": outcomes[key], "exact_match": middle == target,
+                "edit_similarity": middle_edit_similarity(middle, target), "hit_cap": res["hit_cap"],
+                "calls": res["calls"], "prompt_calls": res["prompt_calls"], "n_bytes": res["n_bytes"], "cap": cap,
+                "wall_s": res["wall_s"], "prefill_s": prefill_s, "prefill_tokens": prefill_tokens,
+            })
+    total_s = time.perf_counter() - start
+    log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, test_s)
+    summary = summarize(rows)
+    recs = {}
+    for method in methods:
+        s = summary[method]
+        rs = [r for r in rows if r["method"] == method]
+        metrics = {k: s[k] for k in ("pass_at_1", "exact_match", "edit_similarity", "pass_at_1_mid_token",
+                                     "calls_per_task", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s")}
+        metrics["cap_rate"] = float(np.mean([r["hit_cap"] for r in rs]))
+        metrics["n_tasks"] = s["n_tasks"]
+        recs[method] = records.make_record(
+            paper="bytelm", experiment="fim", method=method, seed=seed, scale=scale, metrics=metrics,
+            wall_s=s["wall_s"], device=device, config=params,
+            extra={"benchmark": params["benchmark"], "mode": session.layout.mode, "n_mid_token": s["n_mid_token"],
+                   "mean_bytes": s["mean_bytes"], "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s,
+                   "model_load_s": load_s, "test_s": test_s, "byte_mode": session.byte_mode,
+                   "check_mass": session.check_mass,
+                   "model_dir": str(model_dir)},
+        )
+    if "byte_level" in recs:  # the claims compare methods on the same tasks
+        for other in ("naive", "token_healing"):
+            if other in recs:
+                recs["byte_level"]["metrics"][f"pass_at_1_minus_{other}"] = (
+                    summary["byte_level"]["pass_at_1"] - summary[other]["pass_at_1"])
+    return recs, rows
+
+
+def run_fim(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str,
+    out_records: Mapping[str, str | Path],
+    out_rows: str | Path,
+    threads: int | None = None,
+    log_path: str | Path | None = None,
+) -> None:
+    """Entry point of the bytelm_fim rule: evaluate FIM and write one record per method and the per-task rows."""
+    import pandas as pd
+
+    runtime.setup_logging(log_path)
+    recs, rows = evaluate_fim(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
+    missing = set(out_records) - set(recs)
+    if missing:
+        raise ValueError(f"no results for methods {sorted(missing)}; ran {sorted(recs)}")
+    for method, path in out_records.items():
+        records.write_record(path, recs[method])
+    io.write_csv(out_rows, pd.DataFrame(rows))
+    log.info("FIM pass@1: %s", {m: round(r["metrics"]["pass_at_1"], 3) for m, r in recs.items()})
