@@ -129,6 +129,8 @@ def test_ordinary_fim_tokens_are_made_special():
     assert tok.eos_id == eot and tok.first_symbol[eot] == 256
     text = b"def f(x):\n    return x\n"
     assert tok.encode(text) == plain.encode(text) and tok.stable_boundary(text) == plain.stable_boundary(text)
+    with pytest.raises(ValueError, match="'<nope>' is not in the tokenizer"):
+        fim.ByteTokenizer.from_hf(tk, special_tokens=["<nope>"])
 
 
 # ------------------------------------------------------------------ exactness
@@ -170,11 +172,13 @@ class ScriptedLM:
         self.vocab_size = tok.vocab_size
         self.calls = 0
         self.context_ids: tuple[int, ...] = ()
-        self._memo: dict = {}
         self.x_id = tok.encode(b"x")[0]
 
     def set_context(self, ctx) -> None:
         self.context_ids = tuple(ctx)
+
+    def forget_results(self) -> None:
+        """Nothing is memoised."""
 
     def next_token_logprobs(self, prefix) -> np.ndarray:
         self.calls += 1

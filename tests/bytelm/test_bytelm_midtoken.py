@@ -52,7 +52,7 @@ def test_summarize_known_rows():
 
 
 def test_complete_rejects_an_unknown_method():
-    session = types.SimpleNamespace(lm=types.SimpleNamespace(calls=0), forget_results=lambda: None)
+    session = types.SimpleNamespace(lm=types.SimpleNamespace(calls=0, forget_results=lambda: None))
     with pytest.raises(ValueError, match="unknown method"):
         midtoken.complete(session, "beam", b"x = ", 8)
 

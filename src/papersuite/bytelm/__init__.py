@@ -8,5 +8,6 @@ Core (A1):
   oracle    — Markov-chain sources, exact token LMs by enumeration, the tokenization-bias table (A-T1);
   healing   — token healing and plain token decoding baselines;
   ensemble  — ByteEnsemble: byte-level mixture of models with different vocabularies.
-Experiments: toy, corpus, ensemble_eval (A-T2, A-T4); smollm2, humaneval, midtoken (A-T3).
+Experiments: toy, corpus, ensemble_eval (A-T2, A-T4); smollm2, humaneval, midtoken (A-T3); fim (FIM, full scale).
+Decisions where the paper or the spec leaves room: NOTES.md.
 """

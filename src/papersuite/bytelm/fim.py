@@ -209,23 +209,14 @@ def fim_byte_tokenizer(hf_tokenizer: Any, layout: FimLayout) -> ByteTokenizer:
 
     A vocabulary may list the FIM tokens as ordinary pieces ("▁<EOT>" would then be the bytes " <EOT>"); they
     must never be byte tokens, or generation would write them into the middle, so they are re-marked here."""
-    eot_name = {i: name for name, i in _vocab(hf_tokenizer).items()}[layout.eot_id]
-    tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=eot_name)
-    if tok.eos_id != layout.eot_id:
-        raise ValueError(f"byte tokenizer EOS {tok.eos_id} is not the end-of-infill token {layout.eot_id}")
+    names = {i: name for name, i in _vocab(hf_tokenizer).items()}
     fim_ids = [i for i in (layout.prefix_id, layout.suffix_id, layout.middle_id, layout.eot_id, layout.bos_id)
                if i is not None]
-    if all(tok.token_bytes[i] is None for i in fim_ids):
-        return tok
-    token_bytes = list(tok.token_bytes)
-    for i in fim_ids:
-        token_bytes[i] = None
-    out = ByteTokenizer(token_bytes, tok.encode, tok.eos_id, tok.stable_boundary, tok.encode_batch,
-                        name=tok.name, local_start_fn=tok.local_context_start, prefix_probes=tok.prefix_probes)
-    out.boundary_rule = tok.boundary_rule
-    out.hf_backend = tok.hf_backend
-    out.encode_emulated = tok.encode_emulated
-    return out
+    tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=names[layout.eot_id],
+                                special_tokens=[names[i] for i in fim_ids])
+    if tok.eos_id != layout.eot_id:
+        raise ValueError(f"byte tokenizer EOS {tok.eos_id} is not the end-of-infill token {layout.eot_id}")
+    return tok
 
 
 def fim_prompt(layout: FimLayout, tok: ByteTokenizer, prefix: str, suffix: str) -> tuple[list[int], bytes]:
@@ -284,12 +275,6 @@ class FimSession:
         self.lm.set_context(ctx)
         return prompt
 
-    def forget_results(self) -> None:
-        """Drop memoised next-token results (keeping the KV cache), so each method pays for its own calls."""
-        memo = getattr(self.lm, "_memo", None)
-        if memo is not None:
-            memo.clear()
-
 
 def load_session(model_dir: str | Path, params: Mapping[str, Any], device: Any = "cpu") -> FimSession:
     """Load a hub snapshot (written by the download rule; no network: local files only) as a FimSession."""
@@ -310,7 +295,7 @@ def infill(session: FimSession, method: str, prefix: str, suffix: str, max_bytes
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     prompt = session.start_task(prefix, suffix)
     lm, tok = session.lm, session.tok
-    session.forget_results()
+    session.lm.forget_results()
     calls0, t0 = lm.calls, time.perf_counter()
     prompt_calls = 0
     if method == "naive":

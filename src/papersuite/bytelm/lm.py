@@ -91,6 +91,10 @@ class HFTokenLM:
         self.context_ids = ids
         self.bos_id = ids[0] if ids else None
 
+    def forget_results(self) -> None:
+        """Drop the memoised next-token results but keep the KV cache, so the next caller pays for its own calls."""
+        self._memo.clear()
+
     def reset(self) -> None:
         """Drop the KV cache and memo (e.g. between unrelated prompts, to free memory)."""
         self._ids, self._cache = [], None

@@ -88,12 +88,6 @@ class CompletionSession:
 
         return ByteLM(self.lm, self.tok, mode=mode or self.byte_mode, check_mass=self.check_mass)
 
-    def forget_results(self) -> None:
-        """Drop memoised next-token results (keeping the KV cache), so each method pays for its own calls."""
-        memo = getattr(self.lm, "_memo", None)
-        if memo is not None:
-            memo.clear()
-
 
 def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None, device: Any = "cpu"
                  ) -> CompletionSession:
@@ -136,7 +130,7 @@ def complete(session: CompletionSession, method: str, prompt: bytes, max_bytes: 
     from .healing import generate_naive, generate_token_healing
 
     lm = session.lm
-    session.forget_results()
+    session.lm.forget_results()
     calls0, t0 = lm.calls, time.perf_counter()
     prompt_calls = 0
     if method == "naive":

@@ -408,11 +408,13 @@ class ByteTokenizer:
         return cls(token_bytes, encode, len(vocab) if eos else None, no_boundary, name="mpe")
 
     @classmethod
-    def from_hf(cls, tokenizer, eos_token: str | None = None, check_boundary: bool = True) -> ByteTokenizer:
+    def from_hf(cls, tokenizer, eos_token: str | None = None, check_boundary: bool = True,
+                special_tokens: Sequence[str] = ()) -> ByteTokenizer:
         """Wrap a `tokenizers.Tokenizer` or a transformers fast tokenizer (byte-level BPE, SentencePiece-style
         BPE, or a plain model without pre-tokenizer). eos_token: the document-end token (default
-        `<|endoftext|>` when present, else the tokenizer's eos token)."""
-        return _from_hf(cls, tokenizer, eos_token, check_boundary)
+        `<|endoftext|>` when present, else the tokenizer's eos token); special_tokens: more tokens that must
+        never stand for bytes (e.g. FIM markers a vocabulary lists as ordinary pieces)."""
+        return _from_hf(cls, tokenizer, eos_token, check_boundary, special_tokens)
 
 
 # -------------------------------------------------------------------- Hugging Face adapters
@@ -549,7 +551,8 @@ def _is_raw_tokenizers(tokenizer) -> bool:
     return isinstance(tokenizer, Tokenizer)
 
 
-def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> ByteTokenizer:
+def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool,
+             special_tokens: Sequence[str] = ()) -> ByteTokenizer:
     from tokenizers import Tokenizer
 
     backend = _backend(tokenizer)
@@ -569,6 +572,10 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool) -> Byt
     eos_id = _pick_eos(backend, tokenizer, eos_token)
     vocab_size = backend.get_vocab_size(with_added_tokens=True)
     special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special", True)}
+    for name in special_tokens:
+        if backend.token_to_id(name) is None:
+            raise ValueError(f"special token {name!r} is not in the tokenizer's vocabulary")
+        special.add(backend.token_to_id(name))
     model = spec["model"]
     if model.get("unk_token") is not None and backend.token_to_id(model["unk_token"]) is not None:
         special.add(backend.token_to_id(model["unk_token"]))  # stands for lost text, never for "<unk>"
