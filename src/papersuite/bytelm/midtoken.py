@@ -38,6 +38,7 @@ __all__ = [
     "load_session",
     "run_midtoken",
     "summarize",
+    "write_results",
 ]
 
 log = logging.getLogger("papersuite.bytelm.midtoken")
@@ -272,13 +273,19 @@ def run_midtoken(
     log_path: str | Path | None = None,
 ) -> None:
     """Entry point of the rule: evaluate A-T3 and write one record per method and the per-task rows (CSV)."""
-    import pandas as pd
-
     runtime.setup_logging(log_path)
     recs, rows = evaluate_midtoken(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
+    write_results(recs, rows, out_records, out_rows)
+
+
+def write_results(recs: Mapping[str, dict], rows: Sequence[Mapping[str, Any]], out_records: Mapping[str, str | Path],
+                  out_rows: str | Path) -> None:
+    """One record per method to out_records[method] and the per-(task, method) rows as CSV (A-T3 and FIM)."""
+    import pandas as pd
+
     missing = set(out_records) - set(recs)
     if missing:
         raise ValueError(f"no results for methods {sorted(missing)}; ran {sorted(recs)}")
     for method, path in out_records.items():
         records.write_record(path, recs[method])
-    io.write_csv(out_rows, pd.DataFrame(rows))
+    io.write_csv(out_rows, pd.DataFrame(list(rows)))
