@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run faster single-threaded (spec bytelm_bounds.md A5); restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture
-def two_threads():
-    """SmolLM2 (135M) runs faster on both cores (modules opt in with usefixtures); restore the count afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(n)
+def _threads(one_thread):
+    """Tiny models run faster single-threaded (spec bytelm_bounds.md A5; tests/conftest.py). SmolLM2 (135M)
+    runs faster on both cores: its modules opt in with usefixtures("two_threads")."""
 
 
 @pytest.fixture(scope="session")

@@ -12,12 +12,7 @@ from papersuite.core.sinkhorn import greedy_round, log_sinkhorn, log_sinkhorn_pl
 D64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _clouds(B: int, n: int, m: int, d: int = 2, seed: int = 0, dtype=D64):

@@ -13,7 +13,7 @@ from typing import Any
 from papersuite.core import io, records, runtime
 
 __all__ = ["METHODS", "run_oracle", "train_toy_run", "evaluate_toy_run", "build_corpus_run", "train_code_run",
-           "evaluate_ensemble_run", "convert_smollm2_run", "midtoken_run"]
+           "evaluate_ensemble_run", "convert_smollm2_run"]
 
 log = logging.getLogger("papersuite.bytelm.experiments")
 
@@ -147,23 +147,3 @@ def convert_smollm2_run(gguf: str | Path, out_dir: str | Path, log_path: str | P
 
     runtime.setup_logging(log_path)
     smollm2.convert_gguf(gguf, out_dir)
-
-
-def midtoken_run(model_dir: str | Path, tasks: str | Path, params: Mapping[str, Any], seed: int, scale: str,
-                 out_rows: str | Path, out_records: Mapping[str, str | Path], threads: int = 1,
-                 log_path: str | Path | None = None) -> None:
-    """A-T3: HumanEval lines cut mid-token, completed greedily by naive prompting, token healing and byte-level
-    decoding; pass@1 by running the tests, exact line match, edit similarity; one record per method."""
-    from . import midtoken
-
-    midtoken.run_midtoken(model_dir, tasks, dict(params), seed, scale, out_records=dict(out_records),
-                          out_rows=out_rows, threads=threads, log_path=log_path)
-    # the claims compare methods on the same problems: the byte-level record carries its differences
-    recs = {m: records.load_records(out_records[m])[0] for m in METHODS}
-    byte_level = dict(recs["byte_level"])
-    metrics = dict(byte_level["metrics"])
-    for other in ("naive", "token_healing"):
-        metrics[f"pass_at_1_minus_{other}"] = metrics["pass_at_1"] - recs[other]["metrics"]["pass_at_1"]
-    byte_level["metrics"] = metrics
-    records.write_record(out_records["byte_level"], byte_level)
-    log.info("mid-token pass@1: %s", {m: round(recs[m]["metrics"]["pass_at_1"], 3) for m in METHODS})

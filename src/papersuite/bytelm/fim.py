@@ -34,6 +34,7 @@ from papersuite.core import records, runtime
 from papersuite.core.progress import progress
 
 from . import humaneval as he
+from .midtoken import METHODS, add_differences, greedy_byte_level, summarize, write_results
 from .tokenizer import ByteTokenizer
 
 __all__ = [
@@ -59,7 +60,6 @@ __all__ = [
 
 log = logging.getLogger("papersuite.bytelm.fim")
 
-METHODS = ("naive", "token_healing", "byte_level")
 INFILLING_KEYS = ("task_id", "entry_point", "prompt", "suffix", "canonical_solution", "test")
 # The four benchmarks of human-eval-infilling (Bavarian et al. 2022; task counts from the HF dataset card, spec A2).
 BENCHMARKS = {
@@ -262,7 +262,6 @@ def load_session(model_dir: str | Path, params: Mapping[str, Any], device: Any =
 def infill(session: FimSession, method: str, prefix: str, suffix: str, max_bytes: int) -> dict:
     """Greedy middle for one task by one method, ending at <EOT> or `max_bytes`: bytes, calls, wall time."""
     from .healing import generate_naive, generate_token_healing
-    from .midtoken import greedy_byte_level
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
@@ -312,7 +311,6 @@ def evaluate_fim(
 
     Returns ({method: metrics record}, per-(task, method) rows); the byte-level record also carries
     pass_at_1_minus_{naive,token_healing} on the same tasks (the claims' metric). `session` reuses a loaded model."""
-    from .midtoken import summarize
 
     params = {**DEFAULT_PARAMS, **params}
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
@@ -331,9 +329,8 @@ def evaluate_fim(
     log.info("FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
              params["benchmark"], session.layout.mode, len(tasks), tasks_path, methods, session.byte_mode,
              session.layout.lead, load_s)
-    outcomes: dict[str, bool] = {}  # program sha -> tests passed (identical programs run once)
+    tests = he.CachedTests(params["timeout"])
     rows: list[dict] = []
-    test_s = 0.0
     cap = int(params["max_bytes"])
     for task in progress(tasks, desc=f"FIM {params['benchmark']}", logger=log):
         prompt = session.start_task(task["prompt"], task["suffix"])
@@ -344,20 +341,15 @@ def evaluate_fim(
             res = infill(session, method, task["prompt"], task["suffix"], cap)
             middle = res["middle"].decode("utf-8", errors="replace")
             program = splice(task, middle)
-            key = he.program_sha(program)
-            if key not in outcomes:
-                t0 = time.perf_counter()
-                outcomes[key] = he.run_tests(program, task, timeout=float(params["timeout"]))
-                test_s += time.perf_counter() - t0
             rows.append({
                 "task_id": task["task_id"], "method": method, "mid_token": is_mid, "target": target,
-                "completion": middle, "passed": outcomes[key], "exact_match": middle == target,
+                "completion": middle, "passed": tests.passed(program, task), "exact_match": middle == target,
                 "edit_similarity": middle_edit_similarity(middle, target), "hit_cap": res["hit_cap"],
                 "calls": res["calls"], "prompt_calls": res["prompt_calls"], "n_bytes": res["n_bytes"], "cap": cap,
                 "wall_s": res["wall_s"], "prefill_s": prefill_s, "prefill_tokens": prefill_tokens,
             })
     total_s = time.perf_counter() - start
-    log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, test_s)
+    log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
     summary = summarize(rows)
     recs = {}
     for method in methods:
@@ -372,15 +364,11 @@ def evaluate_fim(
             wall_s=s["wall_s"], device=device, config=params,
             extra={"benchmark": params["benchmark"], "mode": session.layout.mode, "n_mid_token": s["n_mid_token"],
                    "mean_bytes": s["mean_bytes"], "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s,
-                   "model_load_s": load_s, "test_s": test_s, "byte_mode": session.byte_mode,
+                   "model_load_s": load_s, "test_s": tests.seconds, "byte_mode": session.byte_mode,
                    "check_mass": session.check_mass,
                    "model_dir": str(model_dir)},
         )
-    if "byte_level" in recs:  # the claims compare methods on the same tasks
-        for other in ("naive", "token_healing"):
-            if other in recs:
-                recs["byte_level"]["metrics"][f"pass_at_1_minus_{other}"] = (
-                    summary["byte_level"]["pass_at_1"] - summary[other]["pass_at_1"])
+    add_differences(recs)
     return recs, rows
 
 
@@ -396,8 +384,6 @@ def run_fim(
     log_path: str | Path | None = None,
 ) -> None:
     """Entry point of the bytelm_fim rule: evaluate FIM and write one record per method and the per-task rows."""
-    from .midtoken import write_results
-
     runtime.setup_logging(log_path)
     recs, rows = evaluate_fim(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
     write_results(recs, rows, out_records, out_rows)

@@ -17,6 +17,7 @@ import secrets
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "HUMANEVAL_KEYS",
+    "CachedTests",
     "Cut",
     "check_program",
     "default_humaneval",
@@ -209,6 +211,25 @@ del _r, _g
 def program_sha(program: str) -> str:
     """sha256 of a program text (a key for caching test outcomes)."""
     return hashlib.sha256(program.encode("utf-8")).hexdigest()
+
+
+class CachedTests:
+    """run_tests once per distinct program text (the methods often write the same completion); `seconds` sums
+    the time spent running tests."""
+
+    def __init__(self, timeout: float):
+        self.timeout = float(timeout)
+        self.outcomes: dict[str, bool] = {}  # program sha -> tests passed
+        self.seconds = 0.0
+
+    def passed(self, program: str, task: Mapping[str, Any]) -> bool:
+        """Whether `program` passes the task's tests (run in a subprocess the first time it is seen)."""
+        key = program_sha(program)
+        if key not in self.outcomes:
+            t0 = time.perf_counter()
+            self.outcomes[key] = run_tests(program, task, timeout=self.timeout)
+            self.seconds += time.perf_counter() - t0
+        return self.outcomes[key]
 
 
 def run_tests(program: str, task: Mapping[str, Any], timeout: float = 3.0) -> bool:

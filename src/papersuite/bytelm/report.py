@@ -146,7 +146,8 @@ def build_report(records: list, oracle_table: str | Path, toy_tables: list, refe
                            "p_prompt_cover: P(prompt) summed over its cover encodings (BTR lemma), beside the truth"])
     for experiment, name in FILES.items():
         tables.write_table(_experiment_table(frame, experiment), tables_dir / f"{name}.csv", tables_dir / f"{name}.md",
-                           TITLES[experiment], notes=[scale_note] + NOTES[experiment] + _byte_level_note(records, experiment))
+                           TITLES[experiment],
+                           notes=[scale_note] + NOTES[experiment] + _byte_level_note(records, experiment))
     _plot_toy(toy_tables, figures_dir / "learned_toy_error.png")
     log.info("wrote bytelm tables to %s and the figure to %s", tables_dir, figures_dir)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import midtoken_run
+from papersuite.bytelm.midtoken import run_midtoken
 
-midtoken_run(
+run_midtoken(
     model_dir=snakemake.input.model,
-    tasks=snakemake.input.tasks,
+    tasks_path=snakemake.input.tasks,
     params=dict(snakemake.params.midtoken),
     seed=int(snakemake.wildcards.seed),
     scale=snakemake.params.scale,
