@@ -25,11 +25,16 @@ def byte_level_bpe(vocab_size: int = 300, corpus: list[str] | None = None, digit
 
     tk = Tokenizer(models.BPE())
     byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-    tk.pre_tokenizer = (pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level])
-                        if digits else byte_level)
+    tk.pre_tokenizer = (
+        pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True), byte_level]) if digits else byte_level
+    )
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tk.train_from_iterator((corpus or CORPUS) * 5, trainer)
     return tk
 
@@ -78,8 +83,9 @@ SP_CORPUS = [
 ]
 
 
-def sentencepiece_bpe(vocab_size: int = 400, style: str = "llama", corpus: list[str] | None = None,
-                      byte_fallback: bool = True):
+def sentencepiece_bpe(
+    vocab_size: int = 400, style: str = "llama", corpus: list[str] | None = None, byte_fallback: bool = True
+):
     """A SentencePiece-style `tokenizers` BPE with byte fallback, laid out like a Llama/CodeLlama
     tokenizer.json: <unk>, <s>, </s>, then the 256 <0xNN> byte tokens, then the trained pieces (▁ marks a
     space). style "llama": normalizer Prepend("▁") + Replace(" ", "▁"), no pre-tokenizer, decoder
@@ -93,8 +99,7 @@ def sentencepiece_bpe(vocab_size: int = 400, style: str = "llama", corpus: list[
     tk = Tokenizer(models.BPE(unk_token="<unk>"))
     tk.normalizer = normalizers.Sequence([normalizers.Prepend(sp), normalizers.Replace(" ", sp)])
     tk.pre_tokenizer = pre_tokenizers.Metaspace(replacement=sp, prepend_scheme="never", split=True)
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"],
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False)
     tk.train_from_iterator((corpus or SP_CORPUS) * 5, trainer)
     spec = json.loads(tk.to_str())
     specials = ["<unk>", "<s>", "</s>"]
@@ -103,9 +108,19 @@ def sentencepiece_bpe(vocab_size: int = 400, style: str = "llama", corpus: list[
     vocab = specials + fallback + [t for t, _ in trained if t not in specials]
     spec["model"]["vocab"] = {t: i for i, t in enumerate(vocab)}
     spec["model"].update(byte_fallback=byte_fallback, fuse_unk=True)
-    spec["added_tokens"] = [{"id": i, "content": t, "single_word": False, "lstrip": False, "rstrip": False,
-                             "normalized": False, "special": True} for i, t in enumerate(specials)
-                            if byte_fallback or t != "<unk>"]
+    spec["added_tokens"] = [
+        {
+            "id": i,
+            "content": t,
+            "single_word": False,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "special": True,
+        }
+        for i, t in enumerate(specials)
+        if byte_fallback or t != "<unk>"
+    ]
     if style == "llama":
         spec["pre_tokenizer"] = None
     elif style == "metaspace":
@@ -114,8 +129,9 @@ def sentencepiece_bpe(vocab_size: int = 400, style: str = "llama", corpus: list[
     else:
         raise ValueError(f"unknown style {style!r}")
     out = Tokenizer.from_str(json.dumps(spec))
-    out.decoder = decoders.Sequence([decoders.Replace(sp, " "), decoders.ByteFallback(), decoders.Fuse(),
-                                     decoders.Strip(" ", 1, 0)])
+    out.decoder = decoders.Sequence(
+        [decoders.Replace(sp, " "), decoders.ByteFallback(), decoders.Fuse(), decoders.Strip(" ", 1, 0)]
+    )
     return out
 
 
@@ -130,8 +146,9 @@ def byte_level_bpe_without(drop: bytes, vocab_size: int = 300):
     tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tk.decoder = decoders.ByteLevel()
     alphabet = [c for c in pre_tokenizers.ByteLevel.alphabet() if c not in gone]
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet,
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<|endoftext|>"], initial_alphabet=alphabet, show_progress=False
+    )
     corpus = [s for s in CORPUS if not set(s.encode()) & set(drop)]
     tk.train_from_iterator(corpus * 5, trainer)
     return tk

@@ -8,8 +8,8 @@ import time
 import numpy as np
 import pytest
 import torch
-from bytelm_helpers import byte_level_bpe, plain_bpe, random_text, tiny_gpt2
 
+from bytelm_helpers import byte_level_bpe, plain_bpe, random_text, tiny_gpt2
 from papersuite.bytelm.byte_lm import ByteLM, covers_bruteforce, sample_byte
 from papersuite.bytelm.healing import generate_naive
 from papersuite.bytelm.lm import HFTokenLM
@@ -79,8 +79,9 @@ def test_fast_mode_bounds(tiny):
         se, sf = exact.prompt_state(data[:cut]), fast.prompt_state(data[:cut])
         extra = fast.covers(sf) - exact.covers(se)
         assert exact.covers(se) <= fast.covers(sf)
-        unchecked = {sf.prefix_ids + g.parent + (int(t),) for g in sf.groups if g.checked is not None
-                     for t in g.ids[~g.checked]}
+        unchecked = {
+            sf.prefix_ids + g.parent + (int(t),) for g in sf.groups if g.checked is not None for t in g.ids[~g.checked]
+        }
         assert extra <= unchecked
         assert fast.next_byte_distribution(sf).sum() <= 1.0 + 1e-12
 
@@ -94,7 +95,8 @@ def test_prompt_then_data_equals_whole(tiny, mode):
     whole = blm.logprob(prompt + data, eos=True)
     assert blm.logprob(prompt, eos=False) + blm.logprob(data, eos=True, prompt=prompt) == pytest.approx(whole, abs=1e-9)
     np.testing.assert_allclose(
-        blm.byte_logprobs(data, prompt=prompt), blm.byte_logprobs(prompt + data)[len(prompt):], atol=1e-9)
+        blm.byte_logprobs(data, prompt=prompt), blm.byte_logprobs(prompt + data)[len(prompt) :], atol=1e-9
+    )
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +104,10 @@ def small_vocab():
     """A plain BPE (V≈12, no pre-tokenizer) and a byte-level BPE with few merges, each with a random GPT-2."""
     plain = ByteTokenizer.from_hf(plain_bpe(12), eos_token="<eos>")
     bl = ByteTokenizer.from_hf(byte_level_bpe(280))
-    return [(plain, HFTokenLM(tiny_gpt2(plain.vocab_size, seed=1), bos_id=plain.eos_id)),
-            (bl, HFTokenLM(tiny_gpt2(bl.vocab_size, seed=2), bos_id=bl.eos_id))]
+    return [
+        (plain, HFTokenLM(tiny_gpt2(plain.vocab_size, seed=1), bos_id=plain.eos_id)),
+        (bl, HFTokenLM(tiny_gpt2(bl.vocab_size, seed=2), bos_id=bl.eos_id)),
+    ]
 
 
 def test_covers_match_bruteforce(small_vocab):
@@ -141,8 +145,9 @@ def test_single_byte_vocabulary_equals_token_model():
 def test_boundary_invariance(tiny, mode):
     """A6 check 7: moving the stable boundary to the start of the text changes nothing."""
     tok, lm = tiny
-    flat = ByteTokenizer(tok.token_bytes, tok.encode, tok.eos_id, no_boundary, tok.encode_batch,
-                         prefix_probes=tok.prefix_probes)
+    flat = ByteTokenizer(
+        tok.token_bytes, tok.encode, tok.eos_id, no_boundary, tok.encode_batch, prefix_probes=tok.prefix_probes
+    )
     a, b = ByteLM(lm, tok, mode=mode), ByteLM(lm, flat, mode=mode)
     for x in [b"def f(x):\n    return x  + 1", b"a b  c\td"]:
         sa, sb = a.prompt_state(x[:5]), b.prompt_state(x[:5])
@@ -215,17 +220,20 @@ def test_model_calls_per_byte_and_speed(tiny, capsys):
     tok_out = generate_naive(lm, tok, prompt, 96)
     dt_tok = time.perf_counter() - t1
     with capsys.disabled():
-        print(f"\n[bytelm cost] byte-level: {len(out)} bytes, {calls} calls, c={c:.3f} calls/byte, "
-              f"{len(out) / dt:.0f} bytes/s; token greedy: {len(tok_out)} bytes, {lm.calls - c1} calls, "
-              f"{len(tok_out) / dt_tok:.0f} bytes/s")
+        print(
+            f"\n[bytelm cost] byte-level: {len(out)} bytes, {calls} calls, c={c:.3f} calls/byte, "
+            f"{len(out) / dt:.0f} bytes/s; token greedy: {len(tok_out)} bytes, {lm.calls - c1} calls, "
+            f"{len(tok_out) / dt_tok:.0f} bytes/s"
+        )
     assert len(out) >= 20 and c <= 1.5
 
 
 def test_sentencepiece_style_tokenizer():
     """SentencePiece-style BPE (Metaspace ▁, no dummy prefix added to the bytes): space boundary, round trips,
     and the telescoping identity."""
-    from bytelm_helpers import CORPUS
     from tokenizers import SentencePieceBPETokenizer
+
+    from bytelm_helpers import CORPUS
 
     sp = SentencePieceBPETokenizer()
     sp.train_from_iterator(CORPUS * 5, vocab_size=200, special_tokens=["</s>"], initial_alphabet=list("\t\n"))

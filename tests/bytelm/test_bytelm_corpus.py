@@ -49,7 +49,7 @@ def test_split_is_seeded_hash_of_path():
 
 @pytest.mark.parametrize("max_bytes", [4, 17, 64, 384])
 def test_chunks_concatenate_back_and_respect_the_cap(max_bytes):
-    text = ("def f(a, b):\n    '''dé日本'''\n    return a\n\n" * 15 + "x" * 200 + "\nclass C:\n    y = 1\n")
+    text = "def f(a, b):\n    '''dé日本'''\n    return a\n\n" * 15 + "x" * 200 + "\nclass C:\n    y = 1\n"
     chunks = corpus.chunk_text(text, max_bytes)
     assert "".join(c for _, c in chunks) == text
     assert all(0 < len(c.encode()) <= max_bytes for _, c in chunks)
@@ -80,7 +80,7 @@ def test_manifest_is_deterministic_and_pins_every_file(tmp_path):
         rows = [json.loads(x) for x in (tmp_path / "c1" / f"{split}.jsonl").read_text().splitlines()]
         # every document is the file's bytes at its offset, from a file of that split
         for r in rows:
-            assert files[r["path"]].encode()[r["start"]:].startswith(r["text"].encode())
+            assert files[r["path"]].encode()[r["start"] :].startswith(r["text"].encode())
             assert corpus.file_split(r["path"], 3, 0.5) == split
     assert m1["splits"]["heldout"]["bytes"] <= 500
     (tmp_path / "c1" / "heldout.jsonl").write_text("{}\n")

@@ -11,9 +11,11 @@ from papersuite.bytelm import corpus, ensemble_eval, models
 from papersuite.core import io
 
 CORPUS = {"max_train_bytes": 60_000, "heldout_bytes": 400, "max_doc_bytes": 96, "min_doc_bytes": 48}
-LM = {"arch": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_ctx": 128},
-      "train": {"steps": 30, "batch": 8, "lr": 1e-2, "warmup": 5, "ckpt_every": 0}, "train_bytes": 0}
-
+LM = {
+    "arch": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_ctx": 128},
+    "train": {"steps": 30, "batch": 8, "lr": 1e-2, "warmup": 5, "ckpt_every": 0},
+    "train_bytes": 0,
+}
 
 
 @pytest.fixture(scope="module")
@@ -23,8 +25,10 @@ def trained(tmp_path_factory):
     corpus.build_corpus(root / "corpus", CORPUS, seed=0)
     n = torch.get_num_threads()
     torch.set_num_threads(1)
-    metas = {v: ensemble_eval.train_code_lm(root / "corpus", v, LM, seed=0, out_dir=root / f"m{v}",
-                                            ckpt_dir=root / f"ck{v}") for v in (300, 400)}
+    metas = {
+        v: ensemble_eval.train_code_lm(root / "corpus", v, LM, seed=0, out_dir=root / f"m{v}", ckpt_dir=root / f"ck{v}")
+        for v in (300, 400)
+    }
     torch.set_num_threads(n)
     return root, metas
 
@@ -52,8 +56,9 @@ def test_ensemble_of_a_model_with_itself_equals_the_model(trained, tmp_path):
     masked byte-level bits/byte ≤ token-level (renormalising over valid tokens only raises probabilities);
     one model call per byte (KV cache)."""
     root, _ = trained
-    res = ensemble_eval.evaluate_ensemble([root / "m300", root / "m300"], root / "corpus",
-                                          out_json=tmp_path / "e.json", out_csv=tmp_path / "e.csv")
+    res = ensemble_eval.evaluate_ensemble(
+        [root / "m300", root / "m300"], root / "corpus", out_json=tmp_path / "e.json", out_csv=tmp_path / "e.csv"
+    )
     m, a, b = res["metrics"], res["methods"]["V300_0"], res["methods"]["V300_1"]
     assert m["n_docs"] >= 4 and m["n_docs_skipped"] == 0
     assert a["bits_per_byte"] == b["bits_per_byte"]
@@ -75,8 +80,9 @@ def test_cross_vocabulary_ensemble_is_at_most_the_members_average(trained):
     """Per byte, log of the mean ≥ mean of the logs: the mixture's bits/byte never exceed the members' average."""
     root, _ = trained
     res = ensemble_eval.evaluate_ensemble([root / "m300", root / "m400"], root / "corpus", {"max_docs": 3})
-    fast = ensemble_eval.evaluate_ensemble([root / "m300", root / "m400"], root / "corpus",
-                                           {"max_docs": 1, "check_identity": False})
+    fast = ensemble_eval.evaluate_ensemble(
+        [root / "m300", root / "m400"], root / "corpus", {"max_docs": 1, "check_identity": False}
+    )
     assert fast["metrics"]["member_check_max_abs"] is None and "raw_identity_gap_nats" not in fast["methods"]["V300"]
     m = res["metrics"]
     a, b = m["V300_bpb"], m["V400_bpb"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from bytelm_helpers import tiny_setup
 
+from bytelm_helpers import tiny_setup
 from papersuite.bytelm.byte_lm import ByteLM
 from papersuite.bytelm.ensemble import ByteEnsemble
 from papersuite.bytelm.healing import generate_naive, generate_token_healing, healed_next_byte, naive_next_byte
@@ -42,8 +42,9 @@ def test_ensemble_across_vocabularies_is_normalised_mixture(tiny, other):
     for c in list(x) + [EOS]:
         d = ens.next_byte_distribution(se)
         assert d.sum() == pytest.approx(1.0, abs=1e-12)
-        np.testing.assert_allclose(d, 0.25 * a.next_byte_distribution(sa) + 0.75 * b.next_byte_distribution(sb),
-                                   atol=1e-12)
+        np.testing.assert_allclose(
+            d, 0.25 * a.next_byte_distribution(sa) + 0.75 * b.next_byte_distribution(sb), atol=1e-12
+        )
         total += np.log(d[c])
         se = ens.advance(se, c)
         if c != EOS:

@@ -16,11 +16,21 @@ from papersuite.bytelm import fim
 from papersuite.bytelm import humaneval as he
 from papersuite.bytelm.byte_lm import ByteLM, covers_bruteforce
 
-FIM_NAMES = {"bos_token": "<|endoftext|>", "prefix_token": "<PRE>", "suffix_token": "<SUF>",
-             "middle_token": "<MID>", "eot_token": "<EOT>"}
+FIM_NAMES = {
+    "bos_token": "<|endoftext|>",
+    "prefix_token": "<PRE>",
+    "suffix_token": "<SUF>",
+    "middle_token": "<MID>",
+    "eot_token": "<EOT>",
+}
 # CodeLlama's names (▁-prefixed) on a Llama-style SentencePiece BPE
-SP_NAMES = {"bos_token": "<s>", "prefix_token": "\u2581<PRE>", "suffix_token": "\u2581<SUF>",
-            "middle_token": "\u2581<MID>", "eot_token": "\u2581<EOT>"}
+SP_NAMES = {
+    "bos_token": "<s>",
+    "prefix_token": "\u2581<PRE>",
+    "suffix_token": "\u2581<SUF>",
+    "middle_token": "\u2581<MID>",
+    "eot_token": "\u2581<EOT>",
+}
 
 
 def _bpe_with_fim(special: bool = True):
@@ -51,9 +61,14 @@ def humaneval_fim_task():
     sol = task["canonical_solution"]
     start = sol.index("turn True")  # inside "return", a token of the tiny BPE
     end = start + len("turn True")
-    return {"task_id": "RandomSpanInfilling/HumanEval/0/0", "entry_point": task["entry_point"],
-            "prompt": task["prompt"] + sol[:start], "suffix": sol[end:], "canonical_solution": sol[start:end],
-            "test": task["test"]}
+    return {
+        "task_id": "RandomSpanInfilling/HumanEval/0/0",
+        "entry_point": task["entry_point"],
+        "prompt": task["prompt"] + sol[:start],
+        "suffix": sol[end:],
+        "canonical_solution": sol[start:end],
+        "test": task["test"],
+    }
 
 
 # ------------------------------------------------------------------ layout
@@ -61,7 +76,8 @@ def test_spm_and_psm_layouts_follow_codellama_order(bpe_session):
     tok, lay = bpe_session.tok, bpe_session.layout
     vocab = _bpe_with_fim().get_vocab()
     assert (lay.bos_id, lay.prefix_id, lay.suffix_id, lay.middle_id, lay.eot_id) == tuple(
-        vocab[n] for n in ("<|endoftext|>", "<PRE>", "<SUF>", "<MID>", "<EOT>"))
+        vocab[n] for n in ("<|endoftext|>", "<PRE>", "<SUF>", "<MID>", "<EOT>")
+    )
     assert lay.lead == b"" and tok.eos_id == lay.eot_id  # byte-level BPE has no dummy prefix
     prefix, suffix = "def f(x):\n    retu", "\n\nprint(f(2))\n"
     ctx, prompt = fim.fim_prompt(lay, tok, prefix, suffix)
@@ -70,8 +86,13 @@ def test_spm_and_psm_layouts_follow_codellama_order(bpe_session):
     assert fim.reference_prompt_ids(lay, tok, prefix, suffix) == ctx + tok.encode(prefix.encode())
     psm = fim.FimLayout("psm", lay.bos_id, lay.prefix_id, lay.suffix_id, lay.middle_id, lay.eot_id)
     ctx, prompt = fim.fim_prompt(psm, tok, prefix, suffix)
-    assert ctx == ([lay.bos_id, lay.prefix_id] + tok.encode(prefix.encode()) + [lay.suffix_id]
-                   + tok.encode(suffix.encode()) + [lay.middle_id])
+    assert ctx == (
+        [lay.bos_id, lay.prefix_id]
+        + tok.encode(prefix.encode())
+        + [lay.suffix_id]
+        + tok.encode(suffix.encode())
+        + [lay.middle_id]
+    )
     assert prompt == b""
     with pytest.raises(ValueError, match="mode"):
         fim.FimLayout("pms", 0, 1, 2, 3, 4)
@@ -80,8 +101,9 @@ def test_spm_and_psm_layouts_follow_codellama_order(bpe_session):
 def test_sentencepiece_layout_keeps_dummy_prefix_on_prefix_only():
     """SentencePiece BPE with a dummy prefix: encode(prefix) carries the "▁" (a leading space in the byte
     stream), encode_infilling(suffix) does not (CodeLlama's infilling_prompt_tokens)."""
-    from bytelm_helpers import CORPUS
     from tokenizers import SentencePieceBPETokenizer
+
+    from bytelm_helpers import CORPUS
 
     sp = SentencePieceBPETokenizer()
     sp.train_from_iterator(CORPUS * 5, vocab_size=200, special_tokens=["</s>", "<s>"], initial_alphabet=list("\t\n"))
@@ -97,8 +119,10 @@ def test_sentencepiece_layout_keeps_dummy_prefix_on_prefix_only():
     assert suffix_ids != tk.encode(suffix, add_special_tokens=False).ids  # HF's plain encode adds "▁"
     assert prompt == b" " + prefix.encode()
     # the naive prompt's prefix tokens are exactly the tokenizer's own encode(prefix), dummy prefix included
-    assert fim.reference_prompt_ids(lay, tok, prefix, suffix)[len(ctx):] == tk.encode(
-        prefix, add_special_tokens=False).ids
+    assert (
+        fim.reference_prompt_ids(lay, tok, prefix, suffix)[len(ctx) :]
+        == tk.encode(prefix, add_special_tokens=False).ids
+    )
     explicit = fim.fim_layout(tk, {**SP_NAMES, "dummy_prefix": False})
     assert explicit.lead == b""
 
@@ -197,8 +221,13 @@ def _scripted_session(bpe_session, tasks, mode: str = "spm"):
     import copy
 
     s = copy.copy(bpe_session)
-    lay = s.layout if mode == "spm" else fim.FimLayout("psm", *[getattr(s.layout, k) for k in (
-        "bos_id", "prefix_id", "suffix_id", "middle_id", "eot_id")])
+    lay = (
+        s.layout
+        if mode == "spm"
+        else fim.FimLayout(
+            "psm", *[getattr(s.layout, k) for k in ("bos_id", "prefix_id", "suffix_id", "middle_id", "eot_id")]
+        )
+    )
     s.layout = lay
     scripts = {}
     for t in tasks:
@@ -232,8 +261,11 @@ def test_greedy_methods_stop_at_eot(bpe_session, humaneval_fim_task):
 def test_splice_and_tests_on_a_humaneval_infilling_task(humaneval_fim_task):
     task = humaneval_fim_task
     program = fim.splice(task, task["canonical_solution"])
-    assert program == he.load_humaneval(he.default_humaneval())[0]["prompt"] + \
-        he.load_humaneval(he.default_humaneval())[0]["canonical_solution"]
+    assert (
+        program
+        == he.load_humaneval(he.default_humaneval())[0]["prompt"]
+        + he.load_humaneval(he.default_humaneval())[0]["canonical_solution"]
+    )
     assert he.run_tests(program, task, timeout=10.0)
     assert not he.run_tests(fim.splice(task, task["canonical_solution"].replace("True", "False")), task, timeout=10.0)
     assert fim.middle_edit_similarity("turn Trux", "turn True") == pytest.approx(1 - 1 / 9)
@@ -249,8 +281,7 @@ def test_evaluate_fim_records_and_rows(bpe_session, humaneval_fim_task, tmp_path
     with gzip.open(path, "wt", encoding="utf-8") as fh:
         fh.write(json.dumps(humaneval_fim_task) + "\n")
     s = _scripted_session(bpe_session, [humaneval_fim_task])
-    recs, rows = fim.evaluate_fim("unused", path, {"max_bytes": 48, "timeout": 10.0}, seed=0, scale="tiny",
-                                  session=s)
+    recs, rows = fim.evaluate_fim("unused", path, {"max_bytes": 48, "timeout": 10.0}, seed=0, scale="tiny", session=s)
     assert {r["method"] for r in rows} == set(fim.METHODS) and len(rows) == 3
     m = {k: v["metrics"] for k, v in recs.items()}
     assert m["byte_level"]["pass_at_1"] == 1.0 and m["byte_level"]["exact_match"] == 1.0

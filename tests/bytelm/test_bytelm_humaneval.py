@@ -51,7 +51,7 @@ def test_cuts_are_seeded_inside_the_nonwhitespace_span(tasks, by_id):
         start, end = len(line) - len(line.lstrip()), len(line.rstrip())
         assert start < c.col < end
         assert sum(not ch.isspace() for ch in line) >= 8
-        assert c.line_prefix == line[:c.col] and c.target == line[c.col:]
+        assert c.line_prefix == line[: c.col] and c.target == line[c.col :]
         assert c.target.strip() and c.line_prefix.strip()
         full = task["prompt"] + task["canonical_solution"]
         assert full.startswith(c.prefix + c.target)

@@ -11,10 +11,8 @@ import pytest
 from papersuite.bytelm import midtoken
 from papersuite.core import records
 
-
 # SmolLM2 decodes faster on both cores
 pytestmark = pytest.mark.usefixtures("two_threads")
-
 
 
 def test_greedy_byte_level_equals_byte_lm_generate_on_the_exact_oracle():
@@ -37,12 +35,42 @@ def test_greedy_byte_level_equals_byte_lm_generate_on_the_exact_oracle():
 
 def test_summarize_known_rows():
     rows = [
-        {"method": "naive", "mid_token": True, "passed": False, "exact_match": False, "edit_similarity": 0.5,
-         "calls": 4, "prompt_calls": 0, "n_bytes": 8, "wall_s": 1.0, "prefill_s": 0.5},
-        {"method": "naive", "mid_token": False, "passed": True, "exact_match": True, "edit_similarity": 1.0,
-         "calls": 2, "prompt_calls": 0, "n_bytes": 4, "wall_s": 1.0, "prefill_s": 0.3},
-        {"method": "byte_level", "mid_token": True, "passed": True, "exact_match": True, "edit_similarity": 1.0,
-         "calls": 20, "prompt_calls": 8, "n_bytes": 10, "wall_s": 4.0, "prefill_s": 0.5},
+        {
+            "method": "naive",
+            "mid_token": True,
+            "passed": False,
+            "exact_match": False,
+            "edit_similarity": 0.5,
+            "calls": 4,
+            "prompt_calls": 0,
+            "n_bytes": 8,
+            "wall_s": 1.0,
+            "prefill_s": 0.5,
+        },
+        {
+            "method": "naive",
+            "mid_token": False,
+            "passed": True,
+            "exact_match": True,
+            "edit_similarity": 1.0,
+            "calls": 2,
+            "prompt_calls": 0,
+            "n_bytes": 4,
+            "wall_s": 1.0,
+            "prefill_s": 0.3,
+        },
+        {
+            "method": "byte_level",
+            "mid_token": True,
+            "passed": True,
+            "exact_match": True,
+            "edit_similarity": 1.0,
+            "calls": 20,
+            "prompt_calls": 8,
+            "n_bytes": 10,
+            "wall_s": 4.0,
+            "prefill_s": 0.5,
+        },
     ]
     s = midtoken.summarize(rows)
     assert s["naive"]["pass_at_1"] == 0.5 and s["naive"]["pass_at_1_mid_token"] == 0.0

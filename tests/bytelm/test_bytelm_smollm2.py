@@ -21,7 +21,6 @@ SMOLLM2_MISSING_BYTES = [0x04, 0x06, 0x13, 0x14, 0x16, 0x1D, 0xC0, 0xC1, 0xF1, 0
 pytestmark = pytest.mark.usefixtures("two_threads")
 
 
-
 @pytest.fixture(scope="module")
 def smol(smol_dir):
     return smollm2.load_model(smol_dir)
@@ -40,8 +39,13 @@ def test_conversion_manifest_records_the_gguf_and_config(smol_dir):
     assert manifest["source"]["size"] == 98_362_432  # spec A5
     assert len(manifest["source"]["sha256"]) == 64
     cfg = manifest["config"]
-    assert (cfg["num_hidden_layers"], cfg["hidden_size"], cfg["num_attention_heads"], cfg["num_key_value_heads"],
-            cfg["vocab_size"]) == (30, 576, 9, 3, 49152)
+    assert (
+        cfg["num_hidden_layers"],
+        cfg["hidden_size"],
+        cfg["num_attention_heads"],
+        cfg["num_key_value_heads"],
+        cfg["vocab_size"],
+    ) == (30, 576, 9, 3, 49152)
     assert manifest["n_parameters"] == 134_515_008 and manifest["dtype"] == "float32"
     assert (smol_dir / "model.safetensors").is_file() and not list(smol_dir.parent.glob(".bytelm-smollm2.tmp-*"))
 
@@ -86,8 +90,10 @@ def test_byte_tokenizer_matches_hf_and_round_trips_bytes(smol):
     for _ in range(200):
         data = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40))).encode()
         assert tok.decode(tok.encode(data)) == data
-        assert hf.decode(hf.encode(data.decode(), add_special_tokens=False), clean_up_tokenization_spaces=False) \
+        assert (
+            hf.decode(hf.encode(data.decode(), add_special_tokens=False), clean_up_tokenization_spaces=False)
             == data.decode()
+        )
 
 
 @pytest.mark.parametrize("text", ["if a:\n  b\n", "xs = [i ** 2]", "s = 'h\u00e9llo'"])

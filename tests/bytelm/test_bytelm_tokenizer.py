@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from bytelm_helpers import byte_level_bpe, plain_bpe, random_text
 
+from bytelm_helpers import byte_level_bpe, plain_bpe, random_text
 from papersuite.bytelm.tokenizer import (
     BOUNDARY_PROBES,
     EOS,
@@ -19,21 +19,29 @@ from papersuite.bytelm.tokenizer import (
     whitespace_boundary,
 )
 
-LLAMA3_PATTERN = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-                  r"|\s*[\r\n]+|\s+(?!\S)|\s+")
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
+    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
 
 
 def _llama3_style():
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 
     tk = Tokenizer(models.BPE())
-    tk.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-    ])
+    tk.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(LLAMA3_PATTERN), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
     tk.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=320,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     tk.train_from_iterator(["x):\n  y\n", "def f():\n    pass\n", "a, b = (1, 2):\n"] * 20, trainer)
     return tk
 
@@ -134,7 +142,7 @@ def test_valid_next_mask_matches_reencoding(toks, name):
     """The cached last-pre-token mask equals is_prefix_valid on the whole tail for every token."""
     tok = toks[name]
     for tail in _samples(name, 12, seed=4):
-        tail = tail[tok.stable_boundary(tail):]
+        tail = tail[tok.stable_boundary(tail) :]
         ids = tok.encode(tail)
         mask = tok.valid_next_mask(tail)
         for t, tb in enumerate(tok.token_bytes):

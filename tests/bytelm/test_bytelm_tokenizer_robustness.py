@@ -9,16 +9,22 @@ import json
 import numpy as np
 import pytest
 import torch
-from bytelm_helpers import byte_level_bpe_without, sentencepiece_bpe, tiny_gpt2
 
+from bytelm_helpers import byte_level_bpe_without, sentencepiece_bpe, tiny_gpt2
 from papersuite.bytelm.byte_lm import ByteLM, covers_bruteforce
 from papersuite.bytelm.lm import HFTokenLM
 from papersuite.bytelm.tokenizer import EOS, ByteTokenizer, check_stable_boundary
 
 # é (2 bytes), 中 (3, a vocabulary piece), 😀 (4), and 龘 / ▒ (3, absent from the vocabulary: byte fallback only;
 # ▒ = e2 96 92 shares its first two bytes with ▁ = e2 96 81, which SentencePiece reads back as a space)
-NON_ASCII = ["caf\u00e9 \u00fcber", "\u4e2d\u6587 x\u4e2d", "ok \U0001f600 \U0001f600!", "a \u9f98 b",
-             "\u00e9\u4e2d\U0001f600\u9f98", "x \u2592\u2592 y"]
+NON_ASCII = [
+    "caf\u00e9 \u00fcber",
+    "\u4e2d\u6587 x\u4e2d",
+    "ok \U0001f600 \U0001f600!",
+    "a \u9f98 b",
+    "\u00e9\u4e2d\U0001f600\u9f98",
+    "x \u2592\u2592 y",
+]
 # invalid UTF-8 inside the text (not only an unfinished last character)
 BROKEN = [b"ab \xe4 the end", b"a \xff\xfe b c", "\u4e2d".encode()[:2] + b"x yz"]
 DROPPED = bytes([0x04, 0xF0, 0xFF])  # 0xF0: the 😀 probe of from_hf becomes unencodable
@@ -84,7 +90,7 @@ def test_sentencepiece_round_trips_at_every_cut(sp):
 
 
 def test_sentencepiece_space_marker_in_text_is_refused(sp):
-    """"▁" in the text comes back as a space: encode must raise (naming the offset), not return ids for "a b";
+    """ "▁" in the text comes back as a space: encode must raise (naming the offset), not return ids for "a b";
     and the validity mask reads such an encoding as invalid instead of raising."""
     _, tok, _ = sp
     with pytest.raises(ValueError, match="offset 1"):

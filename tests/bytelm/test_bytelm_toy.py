@@ -8,8 +8,6 @@ import torch
 from papersuite.bytelm import models
 from papersuite.core.checkpoint import list_checkpoints
 
-
-
 ARCH = {"n_layer": 1, "n_embd": 16, "n_head": 2, "n_ctx": 12}
 TRAIN = {"steps": 12, "batch": 4, "lr": 1e-2, "warmup": 3, "ckpt_every": 4}
 
@@ -48,7 +46,7 @@ def test_doc_stream_windows_start_at_a_document_eot():
     body = [t for d in docs for t in (5, *d)]  # EOT d1 EOT d2 ... EOT dn, cycled
     starts = [i for i, t in enumerate(body) if t == 5]
     for row in x.tolist():  # every window is the cycled stream from a document's EOT
-        assert any((body * 3)[i:i + 12] == row for i in starts)
+        assert any((body * 3)[i : i + 12] == row for i in starts)
     short = models.DocStream([[1, 2]], eot_id=5, n_ctx=12)  # shorter than the context: cycled
     assert short.sample(2).tolist() == [[5, 1, 2] * 4] * 2
 

@@ -31,8 +31,11 @@ def test_round_trip_state_and_rng(tmp_path):
     # leave cached gaussians behind: python's gauss_next and numpy's has_gauss must be restored too
     random.gauss(0, 1)
     np.random.standard_normal(1)
-    path = ck.save_checkpoint(tmp_path / "ck", 7, {"model": model.state_dict(), "opt": opt.state_dict(),
-                                                   "curve": [1.0, 0.5], "meta": {"name": "x"}})
+    path = ck.save_checkpoint(
+        tmp_path / "ck",
+        7,
+        {"model": model.state_dict(), "opt": opt.state_dict(), "curve": [1.0, 0.5], "meta": {"name": "x"}},
+    )
     assert path.name == "step_00000007.pt"
     expected = _draws()
 
@@ -106,12 +109,13 @@ def test_keep_must_be_positive(tmp_path):
         ck.save_checkpoint(tmp_path, 1, {}, keep=0)
 
 
-def _loop(ckpt_dir, total, stop_after=None):
+def _loop(ckpt_dir, total, stop_after=None, lr=0.1):
     """A tiny training loop checkpointed every 3 steps; optionally "killed" after stop_after steps."""
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 1)
-    opt = torch.optim.Adam(model.parameters(), lr=0.1)
-    start, losses = ck.resume_training(ckpt_dir, model, opt)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    run = ck.TrainingCheckpoints(ckpt_dir, {"lr": lr, "total": total}, every=3)
+    start, losses = ck.resume_training(run, model, opt)
     for step in range(start, total):
         if stop_after is not None and step == stop_after:
             break
@@ -121,25 +125,53 @@ def _loop(ckpt_dir, total, stop_after=None):
         loss.backward()
         opt.step()
         losses.append(float(loss))
-        ck.save_training(ckpt_dir, step + 1, 3, total, model, opt, losses)
+        ck.save_training(run, step + 1, total, model, opt, losses)
     return model, losses, start
 
 
-def test_resume_training_continues_bit_identically(tmp_path):
+def test_resume_training_continues_bit_identically(tmp_path, caplog):
     ref_model, ref_losses, _ = _loop(tmp_path / "ref", 10)
     _loop(tmp_path / "run", 10, stop_after=7)  # killed at step 7: the newest checkpoint is step 6
     assert [s for s, _ in ck.list_checkpoints(tmp_path / "run")] == [3, 6]
-    model, losses, start = _loop(tmp_path / "run", 10)
+    with caplog.at_level(logging.INFO, logger="papersuite.checkpoint"):
+        model, losses, start = _loop(tmp_path / "run", 10)
+    assert "resuming from the checkpoint at step 6" in caplog.text
     assert start == 6 and losses == ref_losses
     assert torch.equal(model.weight, ref_model.weight)
     assert [s for s, _ in ck.list_checkpoints(tmp_path / "run")][-1] == 10  # the last step is always saved
 
 
+def test_changed_config_restarts_instead_of_resuming(tmp_path, caplog):
+    """Killed, then a hyperparameter edited: the old checkpoints are discarded and the run restarts."""
+    ref_model, ref_losses, _ = _loop(tmp_path / "ref", 10, lr=0.05)
+    _loop(tmp_path / "run", 10, stop_after=7, lr=0.1)
+    assert ck.list_checkpoints(tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="papersuite.checkpoint"):
+        model, losses, start = _loop(tmp_path / "run", 10, lr=0.05)
+    assert start == 0
+    assert "discarding checkpoints" in caplog.text and "resuming" not in caplog.text
+    assert losses == ref_losses and torch.equal(model.weight, ref_model.weight)
+
+
+def test_checkpoint_carries_the_fingerprint(tmp_path):
+    run = ck.TrainingCheckpoints(tmp_path, {"a": 1}, every=1)
+    run.save(1, {"x": torch.zeros(1)})
+    assert ck.load_latest_checkpoint(tmp_path)["fingerprint"] == run.fingerprint
+    assert ck.TrainingCheckpoints(tmp_path, {"a": 2}, every=1).fingerprint != run.fingerprint
+    assert ck.TrainingCheckpoints(tmp_path, {"a": 1}, every=1).resume()["step"] == 1
+    run.clear()
+    assert not tmp_path.exists()
+
+
 def test_resume_training_without_checkpoint_and_save_training_off(tmp_path):
     model = torch.nn.Linear(2, 1)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    assert ck.resume_training(None, model, opt) == (0, [])
-    assert ck.resume_training(tmp_path / "empty", model, opt) == (0, [])
-    ck.save_training(tmp_path / "off", 5, 0, 5, model, opt, [1.0])
-    ck.save_training(None, 5, 1, 5, model, opt, [1.0])
+    off = ck.TrainingCheckpoints(None, {}, every=1)
+    assert ck.resume_training(off, model, opt) == (0, [])
+    empty = ck.TrainingCheckpoints(tmp_path / "empty", {}, every=1)
+    assert ck.resume_training(empty, model, opt) == (0, [])
+    ck.save_training(ck.TrainingCheckpoints(tmp_path / "off", {}, every=0), 5, 5, model, opt, [1.0])
+    ck.save_training(off, 5, 5, model, opt, [1.0])
     assert not (tmp_path / "off").exists()
+    with pytest.raises(RuntimeError, match="off"):
+        off.save(1, {})

@@ -14,17 +14,45 @@ def _frame():
     for exp, means in MEANS.items():
         for method, mean in means.items():
             for seed, delta in ((0, -0.1), (1, 0.1)):
-                recs.append(make_record(paper="p", experiment=exp, method=method, seed=seed, scale="tiny",
-                                        metrics={"err": mean + delta}, wall_s=1.0, device="cpu", config={}))
+                recs.append(
+                    make_record(
+                        paper="p",
+                        experiment=exp,
+                        method=method,
+                        seed=seed,
+                        scale="tiny",
+                        metrics={"err": mean + delta},
+                        wall_s=1.0,
+                        device="cpu",
+                        config={},
+                    )
+                )
     # another paper's record must not take part in p's claims
-    recs.append(make_record(paper="q", experiment="e1", method="Z", seed=0, scale="tiny",
-                            metrics={"err": -100.0}, wall_s=1.0, device="cpu", config={}))
+    recs.append(
+        make_record(
+            paper="q",
+            experiment="e1",
+            method="Z",
+            seed=0,
+            scale="tiny",
+            metrics={"err": -100.0},
+            wall_s=1.0,
+            device="cpu",
+            config={},
+        )
+    )
     return records_frame(recs)
 
 
 def _refs(check, applies_at=("tiny", "full"), reasons=None, cid="c1"):
-    claim = {"id": cid, "statement": "s", "source": "paper", "verified": False,
-             "applies_at": list(applies_at), "check": check}
+    claim = {
+        "id": cid,
+        "statement": "s",
+        "source": "paper",
+        "verified": False,
+        "applies_at": list(applies_at),
+        "check": check,
+    }
     if reasons:
         claim["not_applicable_reason"] = reasons
     return {"paper": "p", "title": "t", "citation": "c", "numbers": [], "claims": [claim]}
@@ -36,8 +64,16 @@ def _run(check, scale="tiny", **kw):
 
 
 def _rank(subjects, ranks, **extra):
-    return {"kind": "rank", "metric": "err", "where": {"experiment": "e1"}, "among": "method",
-            "subjects": subjects, "ranks": ranks, "lower_is_better": True, **extra}
+    return {
+        "kind": "rank",
+        "metric": "err",
+        "where": {"experiment": "e1"},
+        "among": "method",
+        "subjects": subjects,
+        "ranks": ranks,
+        "lower_is_better": True,
+        **extra,
+    }
 
 
 def test_rank_pass_and_fail():
@@ -59,9 +95,15 @@ def test_rank_set_of_ranks():
 
 
 def test_ratio_best_of_with_exclude():
-    check = {"kind": "ratio", "metric": "err", "where": {"experiment": "e1"},
-             "numerator": {"where": {"method": "A"}},
-             "denominator": {"best_of": {"where": {}}, "exclude": ["A"]}, "op": "<=", "value": 0.6}
+    check = {
+        "kind": "ratio",
+        "metric": "err",
+        "where": {"experiment": "e1"},
+        "numerator": {"where": {"method": "A"}},
+        "denominator": {"best_of": {"where": {}}, "exclude": ["A"]},
+        "op": "<=",
+        "value": 0.6,
+    }
     res = _run(check)
     assert res["status"] == "PASS", res
     assert res["evidence"]["ratio"] == pytest.approx(0.5)
@@ -76,9 +118,15 @@ def test_ratio_best_of_with_exclude():
 
 
 def test_ratio_plain_denominator():
-    check = {"kind": "ratio", "metric": "err", "where": {"experiment": "e1"},
-             "numerator": {"where": {"method": "A"}}, "denominator": {"where": {"method": "D"}},
-             "op": "<", "value": 0.3}
+    check = {
+        "kind": "ratio",
+        "metric": "err",
+        "where": {"experiment": "e1"},
+        "numerator": {"where": {"method": "A"}},
+        "denominator": {"where": {"method": "D"}},
+        "op": "<",
+        "value": 0.3,
+    }
     res = _run(check)
     assert res["status"] == "PASS" and res["evidence"]["ratio"] == pytest.approx(0.25)
 
@@ -109,24 +157,26 @@ def test_not_applicable_by_empty_filter():
     assert res["status"] == "NOT APPLICABLE" and "not_a_metric" in res["reason"]
 
 
-@pytest.mark.parametrize("check", [
-    {"kind": "rnak", "metric": "err"},
-    {"kind": "rank", "subjects": ["A"], "ranks": [1]},
-    {"kind": "rank", "metric": "err", "subjects": ["A"], "ranks": [0]},
-    {"kind": "rank", "metric": "err", "subjects": ["A", "B"], "ranks": [1]},
-    {"kind": "threshold", "metric": "err", "op": "=<", "value": 1},
-    {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "reduce": "median"},
-    {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "subjects": ["A"]},
-    {"kind": "ratio", "metric": "err", "numerator": {"where": {}}, "op": "<", "value": 1},
-    "not a mapping",
-])
+@pytest.mark.parametrize(
+    "check",
+    [
+        {"kind": "rnak", "metric": "err"},
+        {"kind": "rank", "subjects": ["A"], "ranks": [1]},
+        {"kind": "rank", "metric": "err", "subjects": ["A"], "ranks": [0]},
+        {"kind": "rank", "metric": "err", "subjects": ["A", "B"], "ranks": [1]},
+        {"kind": "threshold", "metric": "err", "op": "=<", "value": 1},
+        {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "reduce": "median"},
+        {"kind": "threshold", "metric": "err", "op": "<", "value": 1, "subjects": ["A"]},
+        {"kind": "ratio", "metric": "err", "numerator": {"where": {}}, "op": "<", "value": 1},
+        "not a mapping",
+    ],
+)
 def test_malformed_check_names_claim_id(check):
     with pytest.raises(ValueError, match="my_claim_id"):
         C.check_claims(_refs(check, cid="my_claim_id"), _frame(), "tiny")
     # also when the claim would not run at this scale
     with pytest.raises(ValueError, match="my_claim_id"):
-        C.check_claims(_refs(check, applies_at=["full"], reasons={"tiny": "r"}, cid="my_claim_id"),
-                       _frame(), "tiny")
+        C.check_claims(_refs(check, applies_at=["full"], reasons={"tiny": "r"}, cid="my_claim_id"), _frame(), "tiny")
 
 
 def test_unknown_where_column_is_malformed():

@@ -14,11 +14,10 @@ from papersuite.core import io
 def test_atomic_path_exception_keeps_old_content_and_no_temp(tmp_path):
     target = tmp_path / "out.txt"
     io.write_text(target, "old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with io.atomic_path(target) as tmp:
-            assert tmp.parent == tmp_path and tmp.name.startswith(".out.txt.tmp-")
-            tmp.write_text("new, half written")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), io.atomic_path(target) as tmp:
+        assert tmp.parent == tmp_path and tmp.name.startswith(".out.txt.tmp-")
+        tmp.write_text("new, half written")
+        raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert sorted(os.listdir(tmp_path)) == ["out.txt"]
 
@@ -37,12 +36,21 @@ def test_atomic_path_success_replaces_and_creates_parents(tmp_path):
 
 def test_write_json_nan_to_null_numpy_and_sorted(tmp_path):
     p = tmp_path / "x.json"
-    io.write_json(p, {"b": np.float32(1.5), "a": float("nan"), "c": np.arange(3), "d": [np.inf, -np.inf],
-                      "e": np.int64(7), "f": np.bool_(True), "g": (1, 2)})
+    io.write_json(
+        p,
+        {
+            "b": np.float32(1.5),
+            "a": float("nan"),
+            "c": np.arange(3),
+            "d": [np.inf, -np.inf],
+            "e": np.int64(7),
+            "f": np.bool_(True),
+            "g": (1, 2),
+        },
+    )
     text = p.read_text()
     assert "NaN" not in text and "Infinity" not in text
-    assert json.loads(text) == {"a": None, "b": 1.5, "c": [0, 1, 2], "d": [None, None], "e": 7, "f": True,
-                                "g": [1, 2]}
+    assert json.loads(text) == {"a": None, "b": 1.5, "c": [0, 1, 2], "d": [None, None], "e": 7, "f": True, "g": [1, 2]}
     assert text.index('"a"') < text.index('"b"') < text.index('"c"')  # sort_keys
     assert text.startswith('{\n  "a": null,')  # indent 2
     assert io.read_json(p)["e"] == 7
@@ -102,9 +110,8 @@ def test_atomic_dir_replaces_whole_and_cleans_up_on_error(tmp_path):
     with atomic_dir(target) as tmp:
         (tmp / "new.bin").write_text("new")
     assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
-    with pytest.raises(RuntimeError):
-        with atomic_dir(target) as tmp:
-            (tmp / "half.bin").write_text("x")
-            raise RuntimeError("crash mid-save")
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "half.bin").write_text("x")
+        raise RuntimeError("crash mid-save")
     assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]

@@ -31,8 +31,7 @@ def test_save_figure_failure_keeps_old_file(tmp_path):
 
 
 def test_method_colors_stable_and_distinct():
-    methods = ["SOCM", "SOCM_const_M", "SOCM_adjoint", "adjoint", "cross_entropy", "log_variance", "moment",
-               "variance"]
+    methods = ["SOCM", "SOCM_const_M", "SOCM_adjoint", "adjoint", "cross_entropy", "log_variance", "moment", "variance"]
     a = plotting.method_colors(methods)
     assert a == plotting.method_colors(list(reversed(methods)))
     assert len(set(a.values())) == len(methods)

@@ -11,9 +11,17 @@ from papersuite.core import records as R
 
 
 def _rec(**over):
-    kw = dict(paper="socm", experiment="ou_easy", method="SOCM", seed=0, scale="tiny",
-              metrics={"err": 0.5, "time": np.float64(0.1), "missing": None}, wall_s=1.25, device="cpu",
-              config={"lr": 1e-3, "hdims": [64, 64]})
+    kw = dict(
+        paper="socm",
+        experiment="ou_easy",
+        method="SOCM",
+        seed=0,
+        scale="tiny",
+        metrics={"err": 0.5, "time": np.float64(0.1), "missing": None},
+        wall_s=1.25,
+        device="cpu",
+        config={"lr": 1e-3, "hdims": [64, 64]},
+    )
     kw.update(over)
     return R.make_record(**kw)
 
@@ -37,16 +45,19 @@ def test_make_record_fills_hash_and_normalises():
     json.dumps(rec)  # plain JSON types only
 
 
-@pytest.mark.parametrize("over, key", [
-    (dict(metrics={"err": float("nan")}), "metrics.err"),
-    (dict(metrics={"err": "0.5"}), "metrics.err"),
-    (dict(metrics={"err": True}), "metrics.err"),
-    (dict(seed=1.0), "seed"),
-    (dict(seed=True), "seed"),
-    (dict(scale="medium"), "scale"),
-    (dict(wall_s=-1.0), "wall_s"),
-    (dict(method=""), "method"),
-])
+@pytest.mark.parametrize(
+    "over, key",
+    [
+        (dict(metrics={"err": float("nan")}), "metrics.err"),
+        (dict(metrics={"err": "0.5"}), "metrics.err"),
+        (dict(metrics={"err": True}), "metrics.err"),
+        (dict(seed=1.0), "seed"),
+        (dict(seed=True), "seed"),
+        (dict(scale="medium"), "scale"),
+        (dict(wall_s=-1.0), "wall_s"),
+        (dict(method=""), "method"),
+    ],
+)
 def test_make_record_rejects_bad_values(over, key):
     with pytest.raises(ValueError, match=f"'{key}'"):
         _rec(**over)
@@ -77,13 +88,27 @@ def test_write_and_load_records_error_names_file(tmp_path):
 def test_records_frame_columns():
     recs = [_rec(seed=0), _rec(seed=1, method="adjoint", metrics={"err": 0.7, "other": 2.0})]
     frame = R.records_frame(recs)
-    assert list(frame.columns) == ["paper", "experiment", "method", "seed", "scale", "wall_s", "device",
-                                   "config_hash", "err", "time", "missing", "other"]
+    assert list(frame.columns) == [
+        "paper",
+        "experiment",
+        "method",
+        "seed",
+        "scale",
+        "wall_s",
+        "device",
+        "config_hash",
+        "err",
+        "time",
+        "missing",
+        "other",
+    ]
     assert len(frame) == 2
     assert frame["err"].tolist() == [0.5, 0.7]
     assert math.isnan(frame.loc[0, "missing"]) and math.isnan(frame.loc[0, "other"])
     assert math.isnan(frame.loc[1, "time"])
     assert frame["seed"].tolist() == [0, 1]
     empty = R.records_frame([])
-    assert list(empty.columns) == ["paper", "experiment", "method", "seed", "scale", "wall_s", "device",
-                                   "config_hash"] and empty.empty
+    assert (
+        list(empty.columns) == ["paper", "experiment", "method", "seed", "scale", "wall_s", "device", "config_hash"]
+        and empty.empty
+    )

@@ -12,19 +12,52 @@ GOOD = {
     "title": "Stochastic Optimal Control Matching",
     "citation": "Domingo-Enrich et al., 2024",
     "numbers": [
-        {"id": "t1_socm", "table": "Table 1", "experiment": "ou_easy", "row": "SOCM",
-         "column": "time_per_iteration_s", "value": 0.222, "unit": "s", "source": "summary", "verified": False},
-        {"id": "t1_adj", "table": "Table 1", "experiment": "ou_hard", "row": "adjoint",
-         "column": "time_per_iteration_s", "value": 0.3, "source": "paper", "verified": True},
+        {
+            "id": "t1_socm",
+            "table": "Table 1",
+            "experiment": "ou_easy",
+            "row": "SOCM",
+            "column": "time_per_iteration_s",
+            "value": 0.222,
+            "unit": "s",
+            "source": "summary",
+            "verified": False,
+        },
+        {
+            "id": "t1_adj",
+            "table": "Table 1",
+            "experiment": "ou_hard",
+            "row": "adjoint",
+            "column": "time_per_iteration_s",
+            "value": 0.3,
+            "source": "paper",
+            "verified": True,
+        },
     ],
     "claims": [
-        {"id": "socm_lowest", "statement": "SOCM is best", "source": "Fig. 2", "verified": False,
-         "applies_at": ["tiny", "full"],
-         "check": {"kind": "rank", "metric": "err", "where": {"experiment": "ou_easy"},
-                   "subjects": ["SOCM"], "ranks": [1]}},
-        {"id": "fast", "statement": "SOCM is fast", "source": "Table 1", "verified": False,
-         "applies_at": ["full"], "not_applicable_reason": {"tiny": "CPU timings"},
-         "check": {"kind": "threshold", "metric": "time", "op": "<", "value": 1.0, "reduce": "mean"}},
+        {
+            "id": "socm_lowest",
+            "statement": "SOCM is best",
+            "source": "Fig. 2",
+            "verified": False,
+            "applies_at": ["tiny", "full"],
+            "check": {
+                "kind": "rank",
+                "metric": "err",
+                "where": {"experiment": "ou_easy"},
+                "subjects": ["SOCM"],
+                "ranks": [1],
+            },
+        },
+        {
+            "id": "fast",
+            "statement": "SOCM is fast",
+            "source": "Table 1",
+            "verified": False,
+            "applies_at": ["full"],
+            "not_applicable_reason": {"tiny": "CPU timings"},
+            "check": {"kind": "threshold", "metric": "time", "op": "<", "value": 1.0, "reduce": "mean"},
+        },
     ],
 }
 
@@ -43,8 +76,7 @@ def test_load_good_and_paper_numbers(tmp_path):
     refs = refs_mod.load_references(_write(tmp_path, GOOD))
     assert refs["paper"] == "socm" and len(refs["claims"]) == 2
     frame = refs_mod.paper_numbers(refs)
-    assert list(frame.columns) == ["id", "table", "experiment", "row", "column", "value", "unit", "source",
-                                   "verified"]
+    assert list(frame.columns) == ["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"]
     assert frame["unit"].tolist() == ["s", ""] and frame["verified"].tolist() == [False, True]
     only = refs_mod.paper_numbers(refs, experiment="ou_hard")
     assert only["id"].tolist() == ["t1_adj"] and only["value"].tolist() == [0.3]
@@ -78,14 +110,17 @@ def test_malformed_check_names_claim(tmp_path):
     _fails(tmp_path, data, "claims[0].check", "socm_lowest", "rnak")
 
 
-@pytest.mark.parametrize("mutate, fragment", [
-    (lambda d: d["numbers"][0].pop("verified"), "numbers[0].verified"),
-    (lambda d: d["numbers"][1].update(value="0.3"), "numbers[1].value"),
-    (lambda d: d["numbers"][1].update(id="t1_socm"), "numbers[1].id"),
-    (lambda d: d["numbers"][0].update(verfied=True), "numbers[0].verfied"),
-    (lambda d: d["claims"][0].update(applies_at=["huge"]), "claims[0].applies_at"),
-    (lambda d: d.pop("title"), "title"),
-])
+@pytest.mark.parametrize(
+    "mutate, fragment",
+    [
+        (lambda d: d["numbers"][0].pop("verified"), "numbers[0].verified"),
+        (lambda d: d["numbers"][1].update(value="0.3"), "numbers[1].value"),
+        (lambda d: d["numbers"][1].update(id="t1_socm"), "numbers[1].id"),
+        (lambda d: d["numbers"][0].update(verfied=True), "numbers[0].verfied"),
+        (lambda d: d["claims"][0].update(applies_at=["huge"]), "claims[0].applies_at"),
+        (lambda d: d.pop("title"), "title"),
+    ],
+)
 def test_other_errors_name_the_key(tmp_path, mutate, fragment):
     data = _copy()
     mutate(data)

@@ -46,8 +46,15 @@ def write_toy_run(tmp_path):
         write_record(
             path,
             make_record(
-                paper="toy", experiment="e", method=method, seed=0, scale="tiny",
-                metrics={"error": error}, wall_s=2.5, device="cpu", config={"lr": 1},
+                paper="toy",
+                experiment="e",
+                method=method,
+                seed=0,
+                scale="tiny",
+                metrics={"error": error},
+                wall_s=2.5,
+                device="cpu",
+                config={"lr": 1},
             ),
         )
         records.append(path)
@@ -75,7 +82,12 @@ def test_summary_counts_runs_time_and_claims(tmp_path):
     table.parent.mkdir(parents=True)
     table.write_text("x")
     text = write_summary(
-        ["toy"], "tiny", out / "claims.json", records, [str(table)], tmp_path / "benchmarks",
+        ["toy"],
+        "tiny",
+        out / "claims.json",
+        records,
+        [str(table)],
+        tmp_path / "benchmarks",
         out / "summary.md",
     )
     assert "| toy | 2 | 1 | 2 | 1 | 5.0 | 12.5 (1) | 1 | 1 | 1 |" in text

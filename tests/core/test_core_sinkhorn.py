@@ -66,8 +66,9 @@ def test_zero_weight_padding_gets_exactly_zero_mass_and_no_nan():
         P = logP.exp()
         assert not torch.isnan(logP).any() and torch.isfinite(P).all()
         assert bool((P[:, [1, 4], :] == 0).all()) and bool((P[:, :, [0, 3]] == 0).all())
-        ref = log_sinkhorn(C[:, real_a][:, :, real_b], a_pad[:, real_a], b_pad[:, real_b], eps=0.01, n_iters=300,
-                           scale=scale)
+        ref = log_sinkhorn(
+            C[:, real_a][:, :, real_b], a_pad[:, real_a], b_pad[:, real_b], eps=0.01, n_iters=300, scale=scale
+        )
         torch.testing.assert_close(P[:, real_a][:, :, real_b], ref, atol=1e-12, rtol=0)
         torch.testing.assert_close(P.sum(-2), b_pad, atol=1e-12, rtol=0)
 

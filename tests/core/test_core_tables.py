@@ -9,13 +9,15 @@ from papersuite.core import tables as T
 
 
 def _frame():
-    return pd.DataFrame({
-        "experiment": ["e"] * 5,
-        "method": ["A", "A", "A", "B", "B"],
-        "seed": [0, 1, 2, 0, 1],
-        "err": [1.0, 2.0, 3.0, 10.0, 20.0],
-        "time": [0.1, 0.1, 0.1, 0.2, 0.4],
-    })
+    return pd.DataFrame(
+        {
+            "experiment": ["e"] * 5,
+            "method": ["A", "A", "A", "B", "B"],
+            "seed": [0, 1, 2, 0, 1],
+            "err": [1.0, 2.0, 3.0, 10.0, 20.0],
+            "time": [0.1, 0.1, 0.1, 0.2, 0.4],
+        }
+    )
 
 
 def test_summarize_mean_std_n():
@@ -30,14 +32,43 @@ def test_summarize_mean_std_n():
 
 
 def _numbers():
-    return pd.DataFrame([
-        {"id": "n1", "table": "T1", "experiment": "e", "row": "A", "column": "err", "value": 2.5, "unit": "",
-         "source": "paper", "verified": True},
-        {"id": "n2", "table": "T1", "experiment": "e", "row": "A", "column": "time", "value": 9.0, "unit": "s",
-         "source": "summary", "verified": False},
-        {"id": "n3", "table": "T1", "experiment": "other", "row": "B", "column": "err", "value": 7.0,
-         "unit": "", "source": "summary", "verified": False},
-    ])
+    return pd.DataFrame(
+        [
+            {
+                "id": "n1",
+                "table": "T1",
+                "experiment": "e",
+                "row": "A",
+                "column": "err",
+                "value": 2.5,
+                "unit": "",
+                "source": "paper",
+                "verified": True,
+            },
+            {
+                "id": "n2",
+                "table": "T1",
+                "experiment": "e",
+                "row": "A",
+                "column": "time",
+                "value": 9.0,
+                "unit": "s",
+                "source": "summary",
+                "verified": False,
+            },
+            {
+                "id": "n3",
+                "table": "T1",
+                "experiment": "other",
+                "row": "B",
+                "column": "err",
+                "value": 7.0,
+                "unit": "",
+                "source": "summary",
+                "verified": False,
+            },
+        ]
+    )
 
 
 def test_beside_paper_attaches_numbers_and_flags():
@@ -58,8 +89,7 @@ def test_beside_paper_duplicate_numbers_fail():
 
 
 def test_format_markdown_exact():
-    df = pd.DataFrame({"method": ["SOCM", "a|b"], "err": [0.123456, float("nan")], "n": [3, 2],
-                       "ok": [True, False]})
+    df = pd.DataFrame({"method": ["SOCM", "a|b"], "err": [0.123456, float("nan")], "n": [3, 2], "ok": [True, False]})
     md = T.format_markdown(df, "Control error", notes=["paper numbers are unverified"])
     assert md == (
         "## Control error\n"

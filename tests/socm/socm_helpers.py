@@ -10,8 +10,16 @@ from papersuite.socm.reference import build_reference, optimal_control_from_arra
 EASY = dict(kind="ou_quadratic", d=2, T=1.0, lam=1.0, a=0.2, p=0.2, q=0.1, x0=[0.4, 0.6], seed=0)
 HARD = dict(kind="ou_quadratic", d=2, T=1.0, lam=1.0, a=1.0, p=1.0, q=0.5, x0=[0.4, 0.6], seed=0)
 LINEAR = dict(kind="linear_ou", d=2, T=1.0, lam=1.0, xi_std=0.1, seed=0)
-DOUBLE_WELL = dict(kind="double_well", d=2, T=1.0, lam=1.0, kappa=[5.0, 1.0], nu=[3.0, 1.0], seed=0,
-                   pde=dict(dx=0.01, dt=0.005, xb=2.75))
+DOUBLE_WELL = dict(
+    kind="double_well",
+    d=2,
+    T=1.0,
+    lam=1.0,
+    kappa=[5.0, 1.0],
+    nu=[3.0, 1.0],
+    seed=0,
+    pde=dict(dx=0.01, dt=0.005, xb=2.75),
+)
 
 
 def problem64(cfg: dict, N: int) -> ControlProblem:

@@ -52,7 +52,14 @@ def test_full_block_has_the_paper_settings(config):
     }
     for key, (d, n, batch, iters, m_lr, gamma0) in expect.items():
         p, t = s[key]["problem"], s[key]["train"]
-        assert (p["d"], p["N"], t["batch"], t["iterations"], t["M_lr"], t["gamma0"]) == (d, n, batch, iters, m_lr, gamma0)
+        assert (p["d"], p["N"], t["batch"], t["iterations"], t["M_lr"], t["gamma0"]) == (
+            d,
+            n,
+            batch,
+            iters,
+            m_lr,
+            gamma0,
+        )
         assert t["hdims"] == [256, 128, 64] and t["M_hdims"] == [128, 128] and t["lr"] == 1e-4
         assert t["norm_batches"] == 512
     assert s["ou_quadratic_hard_warm"]["train"]["scaling_factor_nabla_V"] == 0.1

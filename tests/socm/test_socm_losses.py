@@ -9,13 +9,20 @@ from papersuite.socm.losses import METHOD_LABELS, METHODS
 from papersuite.socm.models import SigmoidMLP
 from papersuite.socm.sde import simulate
 from papersuite.socm.train import TRAIN_DEFAULTS, _method_loss, build_learned_control, ema_update
-
 from socm_helpers import DOUBLE_WELL, EASY, LINEAR, problem64
 
 
 def test_method_keys_and_labels():
-    assert METHODS == ("SOCM", "SOCM_const_M", "SOCM_adjoint", "adjoint", "cross_entropy", "log_variance",
-                       "moment", "variance")
+    assert METHODS == (
+        "SOCM",
+        "SOCM_const_M",
+        "SOCM_adjoint",
+        "adjoint",
+        "cross_entropy",
+        "log_variance",
+        "moment",
+        "variance",
+    )
     assert set(METHOD_LABELS) == set(METHODS)
     assert METHOD_LABELS["SOCM_const_M"] == "SOCM (M=I)"
 
@@ -81,8 +88,9 @@ def test_adam_matches_torch_adam_exactly():
     b = torch.nn.Linear(3, 2)
     b.load_state_dict(a.state_dict())
     ours = Adam([{"params": [a.weight], "lr": 1e-2}, {"params": [a.bias], "lr": 3e-3}], eps=1e-4)
-    ref = torch.optim.Adam([{"params": [b.weight], "lr": 1e-2}, {"params": [b.bias], "lr": 3e-3}], eps=1e-4,
-                           foreach=False)
+    ref = torch.optim.Adam(
+        [{"params": [b.weight], "lr": 1e-2}, {"params": [b.bias], "lr": 3e-3}], eps=1e-4, foreach=False
+    )
     x = torch.randn(20, 3)
     for i in range(30):
         for net, opt in ((a, ours), (b, ref)):

@@ -7,7 +7,6 @@ import torch
 
 from papersuite.socm.models import FullyConnectedUNet, SigmoidMLP, control_from_network, identity_M
 from papersuite.socm.warm_start import GaussianPathWarmStart, fit_gaussian_path, warm_start_from_state
-
 from socm_helpers import HARD, problem64
 
 

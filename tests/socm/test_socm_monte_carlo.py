@@ -23,7 +23,6 @@ from papersuite.socm.losses import (
 from papersuite.socm.models import SigmoidMLP
 from papersuite.socm.reference import double_well_value_1d
 from papersuite.socm.sde import simulate
-
 from socm_helpers import DOUBLE_WELL, EASY, LINEAR, as_step_control, problem64, reference64
 
 
@@ -141,6 +140,7 @@ def test_s6_socm_target_equals_adjoint_for_linear_drift():
 
 def _linear_control(prob, F: torch.Tensor, theta: torch.Tensor):
     """u_Θ(t_k, x) = −2σᵀ(F_k + Θ)x on the grid (σ = I): returns (grid fn, step fn)."""
+
     def grid(ts: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         k = torch.round(ts * prob.N / prob.T).long()
         return -2.0 * torch.einsum("kij,kbj->kbi", F[k] + theta, x)

@@ -16,18 +16,20 @@ from papersuite.socm.reference import (
     riccati_isotropic,
     riccati_solution,
 )
-
 from socm_helpers import DOUBLE_WELL, LINEAR, problem64, reference64
 
 
-@pytest.mark.parametrize("a,p,q,F0,F05,intF,euler50,euler150", [
-    (0.2, 0.2, 0.1, 0.292554, 0.206137, 0.202769, 0.293154, None),
-    (1.0, 1.0, 0.5, 1.313456, 1.105654, 1.034862, 1.317238, 1.314716),
-])
+@pytest.mark.parametrize(
+    "a,p,q,F0,F05,intF,euler50,euler150",
+    [
+        (0.2, 0.2, 0.1, 0.292554, 0.206137, 0.202769, 0.293154, None),
+        (1.0, 1.0, 0.5, 1.313456, 1.105654, 1.034862, 1.317238, 1.314716),
+    ],
+)
 def test_s1_riccati_closed_form_and_euler(a, p, q, F0, F05, intF, euler50, euler150):
     """S1: closed form matches the spec's table; backward Euler with N=1000 within 1e-3 of it."""
     F = riccati_isotropic(a, p, q, np.array([0.0, 0.5, 1.0]))
-    assert F == pytest.approx([F0, F05, q], abs=1e-6)
+    assert pytest.approx([F0, F05, q], abs=1e-6) == F
     A, P, Q, I = a * np.eye(2), p * np.eye(2), q * np.eye(2), np.eye(2)
     euler = riccati_backward_euler(A, P, Q, I, np.linspace(0, 1, 1001))
     assert abs(euler[0, 0, 0] - F0) < 1e-3  # measured 3.0e-5 (easy), 1.9e-4 (hard)

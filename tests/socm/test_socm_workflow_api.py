@@ -18,18 +18,42 @@ from papersuite.socm.report import build_report, parse_curve_path
 from papersuite.socm.train import CURVE_COLUMNS, train_control
 
 MICRO_PROBLEMS = {
-    "ou_quadratic_easy": dict(kind="ou_quadratic", d=2, T=1.0, lam=1.0, N=10, a=0.2, p=0.2, q=0.1,
-                              x0=[0.4, 0.6], seed=0),
-    "ou_quadratic_hard_warm": dict(kind="ou_quadratic", d=2, T=1.0, lam=1.0, N=10, a=1.0, p=1.0, q=0.5,
-                                   x0=None, seed=0),
+    "ou_quadratic_easy": dict(
+        kind="ou_quadratic", d=2, T=1.0, lam=1.0, N=10, a=0.2, p=0.2, q=0.1, x0=[0.4, 0.6], seed=0
+    ),
+    "ou_quadratic_hard_warm": dict(
+        kind="ou_quadratic", d=2, T=1.0, lam=1.0, N=10, a=1.0, p=1.0, q=0.5, x0=None, seed=0
+    ),
     "linear_ou": dict(kind="linear_ou", d=2, T=1.0, lam=1.0, N=10, xi_std=0.1, seed=0),
     # N=50: Euler–Maruyama needs Δt·8κ < 2 at the wells of the stiff double well
-    "double_well": dict(kind="double_well", d=2, T=1.0, lam=1.0, N=50, kappa=[5.0, 1.0], nu=[3.0, 1.0], seed=0,
-                        pde=dict(dx=0.02, dt=0.01, xb=2.75)),
+    "double_well": dict(
+        kind="double_well",
+        d=2,
+        T=1.0,
+        lam=1.0,
+        N=50,
+        kappa=[5.0, 1.0],
+        nu=[3.0, 1.0],
+        seed=0,
+        pde=dict(dx=0.02, dt=0.01, xb=2.75),
+    ),
 }
-MICRO_TRAIN = dict(iterations=24, batch=16, lr=1e-3, M_lr=1e-3, hdims=[8, 8, 8], M_hdims=[8, 8], gamma0=2.0,
-                   scaling_factor_nabla_V=1.0, scaling_factor_M=0.1, norm_batches=2, ema=0.01,
-                   checkpoint_every=6, log_every=5, warm_start=None)
+MICRO_TRAIN = dict(
+    iterations=24,
+    batch=16,
+    lr=1e-3,
+    M_lr=1e-3,
+    hdims=[8, 8, 8],
+    M_hdims=[8, 8],
+    gamma0=2.0,
+    scaling_factor_nabla_V=1.0,
+    scaling_factor_M=0.1,
+    norm_batches=2,
+    ema=0.01,
+    checkpoint_every=6,
+    log_every=5,
+    warm_start=None,
+)
 MICRO_WARM = dict(iterations=20, batch=32, knots=5, lr=1e-2, time_points=20)
 
 
@@ -39,8 +63,16 @@ def _run_dir(root: Path, setting: str, method: str, seed: int = 0) -> Path:
 
 def _train(root: Path, setting: str, method: str, train: dict, ckpt: Path | None = None) -> Path:
     run = _run_dir(root, setting, method)
-    train_control(root / "data" / f"{setting}.npz", setting, method, train, 0, run / "model.pt", run / "curve.csv",
-                  ckpt or root / "ckpt" / setting / method)
+    train_control(
+        root / "data" / f"{setting}.npz",
+        setting,
+        method,
+        train,
+        0,
+        run / "model.pt",
+        run / "curve.csv",
+        ckpt or root / "ckpt" / setting / method,
+    )
     return run
 
 
@@ -72,11 +104,18 @@ def test_prepare_writes_npz_and_summary(prepared):
 
 
 def test_round_trip_train_evaluate_report(prepared, tmp_path):
-    runs = [("ou_quadratic_easy", "SOCM", MICRO_TRAIN), ("ou_quadratic_easy", "adjoint", MICRO_TRAIN),
-            ("ou_quadratic_easy", "variance", MICRO_TRAIN), ("linear_ou", "SOCM_adjoint", MICRO_TRAIN),
-            ("double_well", "cross_entropy", MICRO_TRAIN),
-            ("ou_quadratic_hard_warm", "SOCM", {**MICRO_TRAIN, "M_lr": 1e-2, "scaling_factor_nabla_V": 0.1,
-                                               "warm_start": MICRO_WARM})]
+    runs = [
+        ("ou_quadratic_easy", "SOCM", MICRO_TRAIN),
+        ("ou_quadratic_easy", "adjoint", MICRO_TRAIN),
+        ("ou_quadratic_easy", "variance", MICRO_TRAIN),
+        ("linear_ou", "SOCM_adjoint", MICRO_TRAIN),
+        ("double_well", "cross_entropy", MICRO_TRAIN),
+        (
+            "ou_quadratic_hard_warm",
+            "SOCM",
+            {**MICRO_TRAIN, "M_lr": 1e-2, "scaling_factor_nabla_V": 0.1, "warm_start": MICRO_WARM},
+        ),
+    ]
     records, curves = [], []
     for setting, method, train in runs:
         run = _train(prepared, setting, method, train)
@@ -90,8 +129,17 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
         assert (model["warm_start"] is not None) == (setting == "ou_quadratic_hard_warm")
         assert not (prepared / "ckpt" / setting / method).exists()  # cleared after the outputs
         rec_path = tmp_path / "metrics" / f"{setting}_{method}.json"
-        evaluate_control(prepared / "data" / f"{setting}.npz", run / "model.pt", run / "curve.csv", setting, method,
-                         {"n_trajectories": 512}, 0, "tiny", rec_path)
+        evaluate_control(
+            prepared / "data" / f"{setting}.npz",
+            run / "model.pt",
+            run / "curve.csv",
+            setting,
+            method,
+            {"n_trajectories": 512},
+            0,
+            "tiny",
+            rec_path,
+        )
         (rec,) = load_records([rec_path])
         m = rec["metrics"]
         assert rec["paper"] == "socm" and rec["experiment"] == setting and rec["method"] == method
@@ -137,12 +185,15 @@ def _assert_same(a, b, where=""):
         assert a == b, where
 
 
-@pytest.mark.parametrize("setting,method,extra", [
-    ("ou_quadratic_easy", "SOCM", {}),
-    ("ou_quadratic_easy", "moment", {"y0_lr_switch": 10}),
-    ("ou_quadratic_easy", "adjoint", {}),
-    ("ou_quadratic_hard_warm", "cross_entropy", {"warm_start": MICRO_WARM}),
-])
+@pytest.mark.parametrize(
+    "setting,method,extra",
+    [
+        ("ou_quadratic_easy", "SOCM", {}),
+        ("ou_quadratic_easy", "moment", {"y0_lr_switch": 10}),
+        ("ou_quadratic_easy", "adjoint", {}),
+        ("ou_quadratic_hard_warm", "cross_entropy", {"warm_start": MICRO_WARM}),
+    ],
+)
 def test_resume_is_bit_identical(prepared, tmp_path, monkeypatch, setting, method, extra):
     """Interrupt after iteration 15 (checkpoints at 6 and 12), rerun: same model and curve as one run."""
     train = {**MICRO_TRAIN, **extra}
@@ -208,8 +259,17 @@ def test_warm_start_fitted_once_equals_warm_start_fitted_inline(prepared, tmp_pa
     warm_file = tmp_path / "warm_start.pt"
     fit_warm_start(prepared / "data" / f"{setting}.npz", MICRO_WARM, 0, warm_file)
     run = _run_dir(tmp_path / "from_file", setting, method)
-    train_control(prepared / "data" / f"{setting}.npz", setting, method, train, 0, run / "model.pt",
-                  run / "curve.csv", tmp_path / "ckpt_from_file", warm_start_path=warm_file)
+    train_control(
+        prepared / "data" / f"{setting}.npz",
+        setting,
+        method,
+        train,
+        0,
+        run / "model.pt",
+        run / "curve.csv",
+        tmp_path / "ckpt_from_file",
+        warm_start_path=warm_file,
+    )
     ours = torch.load(run / "model.pt", weights_only=True)
     theirs = torch.load(inline / "model.pt", weights_only=True)
     for name, tensor in theirs["control"].items():

@@ -10,7 +10,6 @@ import pandas as pd
 from papersuite.core.io import sha256_file
 from papersuite.ttg.sampling import generate_requests
 from papersuite.ttg.world import build_world, generate_world
-
 from ttg_helpers import SMALL_WORLD
 
 SMALL_REQUESTS = {"n_train": 12, "n_test": 4, "min_nights": [1, 3], "max_width": 1, "start_window_days": 20}
@@ -18,7 +17,9 @@ SMALL_REQUESTS = {"n_train": 12, "n_test": 4, "min_nights": [1, 3], "max_width":
 
 def _world(folder, seed=0):
     paths = {k: folder / f"{k}.parquet" for k in ("cities", "flights", "hotels")}
-    build_world({**SMALL_WORLD, "seed": seed}, paths["cities"], paths["flights"], paths["hotels"], folder / "world.json")
+    build_world(
+        {**SMALL_WORLD, "seed": seed}, paths["cities"], paths["flights"], paths["hotels"], folder / "world.json"
+    )
     return paths
 
 
@@ -37,8 +38,17 @@ def test_requests_dataset_hash_and_optima_are_seeded(tmp_path):
     meta = tmp_path / "world" / "world.json"
     runs = {}
     for name, seed, threads in (("a", 5, 1), ("b", 5, 2), ("c", 6, 1)):
-        summary = generate_requests(paths["cities"], paths["flights"], paths["hotels"], meta, SMALL_REQUESTS, seed,
-                                    tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json", threads=threads)
+        summary = generate_requests(
+            paths["cities"],
+            paths["flights"],
+            paths["hotels"],
+            meta,
+            SMALL_REQUESTS,
+            seed,
+            tmp_path / f"{name}.jsonl",
+            tmp_path / f"{name}.json",
+            threads=threads,
+        )
         rows = [json.loads(line) for line in (tmp_path / f"{name}.jsonl").read_text().splitlines()]
         runs[name] = (summary["sha256"], [r["optimal_cost"] for r in rows], rows)
     assert runs["a"][0] == runs["b"][0]  # same seed, 1 or 2 processes: the same file

@@ -16,8 +16,17 @@ def gold_rows(tables):
     rng = np.random.default_rng(21)
     rows = []
     while len(rows) < 12:
-        req, _ = sample_candidate(rng, tables, {**REQUEST_DEFAULTS, "destination_probs": [0.0, 0.6, 0.4],
-                                                "min_nights": [1, 3], "max_width": 1, "start_window_days": 25})
+        req, _ = sample_candidate(
+            rng,
+            tables,
+            {
+                **REQUEST_DEFAULTS,
+                "destination_probs": [0.0, 0.6, 0.4],
+                "min_nights": [1, 3],
+                "max_width": 1,
+                "start_window_days": 25,
+            },
+        )
         status, cost, _ = solve(req, tables)
         if status == OPTIMAL and len(req["destinations"]) >= 2:
             rows.append({"id": f"r{len(rows)}", "request": req, "optimal_cost": cost})

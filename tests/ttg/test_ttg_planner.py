@@ -18,11 +18,19 @@ from papersuite.ttg.schema import linearize
 from papersuite.ttg.solver import OPTIMAL, solve
 from papersuite.ttg.translator import Translator, train_translator
 from papersuite.ttg.world import build_world, load_tables
-
 from ttg_helpers import SMALL_WORLD
 
-MICRO_MODEL = {"kind": "seq2seq", "arch": "t5", "d_model": 16, "layers": 1, "heads": 2, "ffn": 32, "dropout": 0.0,
-               "max_source_len": 160, "max_target_len": 64}
+MICRO_MODEL = {
+    "kind": "seq2seq",
+    "arch": "t5",
+    "d_model": 16,
+    "layers": 1,
+    "heads": 2,
+    "ffn": 32,
+    "dropout": 0.0,
+    "max_source_len": 160,
+    "max_target_len": 64,
+}
 
 
 @pytest.fixture(scope="module")
@@ -30,10 +38,16 @@ def run(tmp_path_factory):
     """A world and a (barely trained) translator laid out like a finished tiny run."""
     root = tmp_path_factory.mktemp("run")
     world = root / "world"
-    build_world({**SMALL_WORLD, "seed": 0}, world / "cities.parquet", world / "flights.parquet",
-                world / "hotels.parquet", world / "world.json")
-    tables = load_tables(world / "cities.parquet", world / "flights.parquet", world / "hotels.parquet",
-                         world / "world.json")
+    build_world(
+        {**SMALL_WORLD, "seed": 0},
+        world / "cities.parquet",
+        world / "flights.parquet",
+        world / "hotels.parquet",
+        world / "world.json",
+    )
+    tables = load_tables(
+        world / "cities.parquet", world / "flights.parquet", world / "hotels.parquet", world / "world.json"
+    )
     rng = np.random.default_rng(1)
     rows, feasible = [], []
     for i in range(32):
@@ -43,26 +57,47 @@ def run(tmp_path_factory):
         if solve(req, tables)[0] == OPTIMAL:
             feasible.append((text, mentioned))
     (root / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    train_translator(root / "train.jsonl", MICRO_MODEL, {"epochs": 1, "batch": 8, "lr": 1e-3, "checkpoint_every": 0,
-                                                        "log_every": 1}, 0, None, root / "model",
-                     root / "curve.csv", root / "ckpt")
+    train_translator(
+        root / "train.jsonl",
+        MICRO_MODEL,
+        {"epochs": 1, "batch": 8, "lr": 1e-3, "checkpoint_every": 0, "log_every": 1},
+        0,
+        None,
+        root / "model",
+        root / "curve.csv",
+        root / "ckpt",
+    )
     return root, tables, feasible
 
 
 def _cli(run_dir, *args, model=None):
     root, _, _ = run_dir
-    cmd = [sys.executable, "-m", "papersuite.ttg", "plan", *args, "--world", str(root / "world"),
-           "--model", str(model or root / "model"), "--threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "papersuite.ttg",
+        "plan",
+        *args,
+        "--world",
+        str(root / "world"),
+        "--model",
+        str(model or root / "model"),
+        "--threads",
+        "1",
+    ]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
 
 
-@pytest.mark.parametrize("text, code, words", [
-    ("", 2, "empty"),
-    ("   ", 2, "empty"),
-    ("!!! 123 ???", 2, "does not look like a travel request"),
-    ("I want to go somewhere sunny with my dog", 2, "could not find a city"),
-])
+@pytest.mark.parametrize(
+    "text, code, words",
+    [
+        ("", 2, "empty"),
+        ("   ", 2, "empty"),
+        ("!!! 123 ???", 2, "does not look like a travel request"),
+        ("I want to go somewhere sunny with my dog", 2, "could not find a city"),
+    ],
+)
 def test_cli_explains_unusable_input(run, text, code, words):
     out = _cli(run, text)
     assert out.returncode == code, out.stderr
@@ -77,8 +112,10 @@ def test_cli_missing_model_says_how_to_make_one(run, tmp_path):
 def test_cli_answers_free_form_english_without_a_traceback(run):
     _, tables, _ = run
     a, b = tables.city_names[:2]
-    text = (f"hey, could you sort out a cheap week away for me? I'm based in {a} and would love to "
-            f"see {b} around mid June, maybe 3 or 4 nights, nothing fancy")
+    text = (
+        f"hey, could you sort out a cheap week away for me? I'm based in {a} and would love to "
+        f"see {b} around mid June, maybe 3 or 4 nights, nothing fancy"
+    )
     out = _cli(run, text)
     assert out.returncode in (0, 1, 3), out.stderr
     assert "Traceback" not in out.stderr + out.stdout
@@ -105,7 +142,9 @@ def test_plan_explains_an_infeasible_request(run, monkeypatch):
     root, _, feasible = run
     text, gold = feasible[0]
     impossible = {**gold, "budget": 1}
-    monkeypatch.setattr(Translator, "translate", lambda self, texts, batch_size=64, cities=None: [linearize(impossible)])
+    monkeypatch.setattr(
+        Translator, "translate", lambda self, texts, batch_size=64, cities=None: [linearize(impossible)]
+    )
     buf = io.StringIO()
     assert planner.plan(text, root / "model", root / "world", threads=1, out=buf) == 1
     assert "No itinerary satisfies" in buf.getvalue() and "without: the budget" in buf.getvalue()

@@ -57,9 +57,15 @@ def test_held_out_split_uses_only_held_out_templates(tables):
         plain, _, _ = render_request(req, np.random.default_rng([1, i]), held=False)
         sentences_held = [s.strip() for s in held.split(".") if s.strip()]
         assert any(s.startswith(tuple(held_texts)) for s in sentences_held), held
-        assert not any(s.startswith(p) for s in sentences_held for p in in_texts if p not in held_texts
-                       and len(p) > 6 and not any(h.startswith(p) for h in held_texts)), held
-        assert not any(s.strip().startswith(tuple(p for p in held_texts if len(p) > 6)) for s in plain.split(".")), plain
+        assert not any(
+            s.startswith(p)
+            for s in sentences_held
+            for p in in_texts
+            if p not in held_texts and len(p) > 6 and not any(h.startswith(p) for h in held_texts)
+        ), held
+        assert not any(s.strip().startswith(tuple(p for p in held_texts if len(p) > 6)) for s in plain.split(".")), (
+            plain
+        )
 
 
 def test_parser_rejects_text_outside_the_grammar():
@@ -70,15 +76,24 @@ def test_parser_rejects_text_outside_the_grammar():
 
 
 def test_rendering_is_deterministic_by_seed(tmp_path, tables):
-    rows = [{"id": f"{s}-{i:05d}", "split": s, "request": r, "optimal_cost": 100.0}
-            for i, (s, r) in enumerate(zip(["train", "train", "test_in", "test_held"] * 5, _requests(tables, 20, 9)))]
+    rows = [
+        {"id": f"{s}-{i:05d}", "split": s, "request": r, "optimal_cost": 100.0}
+        for i, (s, r) in enumerate(zip(["train", "train", "test_in", "test_held"] * 5, _requests(tables, 20, 9)))
+    ]
     src = tmp_path / "requests.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     outs = []
     for run in ("a", "b", "c"):
         paths = [tmp_path / run / f"{n}.jsonl" for n in ("train", "test_in", "test_held")]
-        summary = render_requests(src, 2, seed=0 if run != "c" else 1, out_train=paths[0], out_test_in=paths[1],
-                                  out_test_held=paths[2], out_summary=tmp_path / run / "render.json")
+        summary = render_requests(
+            src,
+            2,
+            seed=0 if run != "c" else 1,
+            out_train=paths[0],
+            out_test_in=paths[1],
+            out_test_held=paths[2],
+            out_summary=tmp_path / run / "render.json",
+        )
         outs.append(summary["sha256"])
     assert outs[0] == outs[1] and outs[0] != outs[2]
     train = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]

@@ -19,7 +19,6 @@ from papersuite.ttg.schema import (
     linearize,
     validate_request,
 )
-
 from ttg_helpers import request
 
 TWO = [{"city": "Alpha", "min_nights": 2, "max_nights": 3}, {"city": "Beta", "min_nights": 1, "max_nights": 1}]
@@ -58,8 +57,15 @@ def test_free_order_compares_as_multiset_listed_order_as_sequence():
 
 def test_one_wrong_field_breaks_exact_match_and_only_that_field():
     gold = request(destinations=TWO, budget=1500, hotel_min_stars=3)
-    for field, value in [("budget", 1550), ("hotel_min_stars", 4), ("travelers", 2), ("nonstop_only", True),
-                         ("depart_time", "evening"), ("latest_return", "2025-06-09"), ("origin", "Gamma")]:
+    for field, value in [
+        ("budget", 1550),
+        ("hotel_min_stars", 4),
+        ("travelers", 2),
+        ("nonstop_only", True),
+        ("depart_time", "evening"),
+        ("latest_return", "2025-06-09"),
+        ("origin", "Gamma"),
+    ]:
         pred = {**gold, field: value}
         assert not exact_match(pred, gold)
         wrong = [f for f, ok in field_matches(pred, gold).items() if not ok]
@@ -77,16 +83,21 @@ def test_linearise_round_trip_and_mention_order(tables):
     assert linearize(request(destinations=TWO)).split()[9:15] == ["alpha", "2", "3", "beta", "1", "1"]
 
 
-@pytest.mark.parametrize("bad", [
-    "", "from home", "from home leave jun 1 back jun 8 to alpha 2 order any people 1 budget none stars none "
-    "hotelmax none nonstop no time none",  # a night count missing
-    "from home leave jun 1 back jun 8 to alpha 2 3 alpha 2 3 order any people 1 budget none stars none "
-    "hotelmax none nonstop no time none",  # a city twice
-    "from home leave foo 1 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
-    "nonstop no time none",
-    "from home leave jun 1 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
-    "nonstop no time none extra",
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "from home",
+        "from home leave jun 1 back jun 8 to alpha 2 order any people 1 budget none stars none "
+        "hotelmax none nonstop no time none",  # a night count missing
+        "from home leave jun 1 back jun 8 to alpha 2 3 alpha 2 3 order any people 1 budget none stars none "
+        "hotelmax none nonstop no time none",  # a city twice
+        "from home leave foo 1 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
+        "nonstop no time none",
+        "from home leave jun 1 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
+        "nonstop no time none extra",
+    ],
+)
 def test_delinearize_rejects_malformed_targets(bad):
     with pytest.raises(SchemaError):
         delinearize(bad, "2025-06-01", ["Home", "Alpha", "Beta"])
@@ -120,6 +131,12 @@ def test_lenient_fields_give_credit_field_by_field():
     matches = field_matches(fields, gold, partial=True)
     assert not matches["destinations"] and sum(matches.values()) == len(FIELDS) - 1
     truncated = " ".join(linearize(gold).split()[:8])  # "from home leave jun 1 back jun 8": three fields
-    assert sum(field_matches(lenient_fields(truncated, "2025-06-01", ["Home", "Alpha", "Beta"]), gold,
-                             partial=True).values()) == 3
+    assert (
+        sum(
+            field_matches(
+                lenient_fields(truncated, "2025-06-01", ["Home", "Alpha", "Beta"]), gold, partial=True
+            ).values()
+        )
+        == 3
+    )
     assert lenient_fields("", "2025-06-01") == {}

@@ -12,12 +12,20 @@ from papersuite.ttg.brute import brute_force
 from papersuite.ttg.sampling import REQUEST_DEFAULTS, sample_candidate
 from papersuite.ttg.solver import INFEASIBLE, OPTIMAL, solve
 from papersuite.ttg.validate import validate_plan
-
 from ttg_helpers import hand_tables, request
 
-SMALL_REQUESTS = {**REQUEST_DEFAULTS, "destination_probs": [0.35, 0.4, 0.25], "min_nights": [1, 3], "max_width": 1,
-                  "start_window_days": 25, "slack_days": 2, "p_hotel_max": 0.3, "p_nonstop": 0.3,
-                  "p_depart_time": 0.3, "p_stars": 0.5}
+SMALL_REQUESTS = {
+    **REQUEST_DEFAULTS,
+    "destination_probs": [0.35, 0.4, 0.25],
+    "min_nights": [1, 3],
+    "max_width": 1,
+    "start_window_days": 25,
+    "slack_days": 2,
+    "p_hotel_max": 0.3,
+    "p_nonstop": 0.3,
+    "p_depart_time": 0.3,
+    "p_stars": 0.5,
+}
 
 
 def _small_instances(tables, n: int, seed: int):
@@ -57,8 +65,9 @@ def test_single_destination_known_optimum_is_the_sum_of_its_parts():
     assert status == OPTIMAL
     assert cost == 100 + 120 + 3 * 50
     assert [f["id"] for f in plan["flights"]] == ["F0000000", "F0000001"]
-    assert plan["stays"] == [{"city": "Alpha", "hotel": "H00000", "check_in": "2025-06-02", "nights": 3,
-                              "price_per_night": 50}]
+    assert plan["stays"] == [
+        {"city": "Alpha", "hotel": "H00000", "check_in": "2025-06-02", "nights": 3, "price_per_night": 50}
+    ]
     assert brute_force(request(), t) == ("optimal", cost)
 
 
@@ -69,8 +78,13 @@ def test_travellers_multiply_fares_and_rooms():
 
 
 def test_cheapest_combination_is_chosen_among_options():
-    flights = [("Home", "Alpha", 1, 100), ("Home", "Alpha", 2, 60), ("Alpha", "Home", 4, 80),
-               ("Alpha", "Home", 5, 300), ("Home", "Alpha", 2, 70)]
+    flights = [
+        ("Home", "Alpha", 1, 100),
+        ("Home", "Alpha", 2, 60),
+        ("Alpha", "Home", 4, 80),
+        ("Alpha", "Home", 5, 300),
+        ("Home", "Alpha", 2, 70),
+    ]
     hotels = [("Alpha", 3, 50), ("Alpha", 4, 90), ("Alpha", 2, 40)]
     t = hand_tables(flights, hotels)
     # day 2 -> day 4 is 2 nights: 60 + 80 + 2 * 40
@@ -107,8 +121,14 @@ def test_removing_the_return_flights_makes_it_infeasible():
 
 
 def test_budget_order_and_filters_bind():
-    flights = [("Home", "Alpha", 1, 100), ("Alpha", "Beta", 3, 50), ("Beta", "Home", 5, 100),
-               ("Home", "Beta", 1, 90), ("Beta", "Alpha", 3, 40), ("Alpha", "Home", 5, 95, 1, "evening")]
+    flights = [
+        ("Home", "Alpha", 1, 100),
+        ("Alpha", "Beta", 3, 50),
+        ("Beta", "Home", 5, 100),
+        ("Home", "Beta", 1, 90),
+        ("Beta", "Alpha", 3, 40),
+        ("Alpha", "Home", 5, 95, 1, "evening"),
+    ]
     t = hand_tables(flights, [("Alpha", 3, 50), ("Beta", 3, 60)])
     two = [{"city": "Alpha", "min_nights": 2, "max_nights": 2}, {"city": "Beta", "min_nights": 2, "max_nights": 2}]
     base = request(destinations=two)
@@ -153,15 +173,27 @@ def test_validator_rejects_hand_broken_plans(tables):
     assert not validate_plan(plan, req, tables, claimed_cost=cost + 1).ok  # cost does not add up
     assert not validate_plan(plan, {**req, "budget": int(cost) - 1}, tables).ok
     last = dt.date.fromisoformat(plan["flights"][-1]["date"])
-    assert not validate_plan(plan, {**req, "earliest_departure": plan["flights"][0]["date"],
-                                    "latest_return": (last - dt.timedelta(days=1)).isoformat()}, tables).ok
+    assert not validate_plan(
+        plan,
+        {
+            **req,
+            "earliest_departure": plan["flights"][0]["date"],
+            "latest_return": (last - dt.timedelta(days=1)).isoformat(),
+        },
+        tables,
+    ).ok
     first = dt.date.fromisoformat(plan["flights"][0]["date"])
-    assert not validate_plan(plan, {**req, "earliest_departure": (first + dt.timedelta(days=1)).isoformat(),
-                                    "latest_return": last.isoformat()}, tables).ok
+    assert not validate_plan(
+        plan,
+        {**req, "earliest_departure": (first + dt.timedelta(days=1)).isoformat(), "latest_return": last.isoformat()},
+        tables,
+    ).ok
     first_city = plan["stays"][0]["city"]
     nights = plan["stays"][0]["nights"]
-    tight = [{**d, "min_nights": nights + 1, "max_nights": nights + 1} if d["city"] == first_city else d
-             for d in req["destinations"]]
+    tight = [
+        {**d, "min_nights": nights + 1, "max_nights": nights + 1} if d["city"] == first_city else d
+        for d in req["destinations"]
+    ]
     assert not validate_plan(plan, {**req, "destinations": tight}, tables).ok
     hotel = tables.hotel(plan["stays"][0]["hotel"])
     if hotel["stars"] < 5:
@@ -172,8 +204,9 @@ def test_validator_rejects_hand_broken_plans(tables):
     assert not validate_plan(plan, {**req, "depart_time": other}, tables).ok
     if any(f["stops"] for f in plan["flights"]):
         assert not validate_plan(plan, {**req, "nonstop_only": True}, tables).ok
-    wrong = validate_plan(plan, {**req, "order": "listed",
-                                 "destinations": list(reversed([s for s in req["destinations"]]))}, tables)
+    wrong = validate_plan(
+        plan, {**req, "order": "listed", "destinations": list(reversed([s for s in req["destinations"]]))}, tables
+    )
     visited = [s["city"] for s in plan["stays"]]
     if visited != list(reversed([d["city"] for d in req["destinations"]])):
         assert not wrong.ok

@@ -15,8 +15,17 @@ from papersuite.ttg.sampling import REQUEST_DEFAULTS, sample_candidate
 from papersuite.ttg.schema import linearize
 from papersuite.ttg.translator import CURVE_COLUMNS, Translator, build_tokenizer, train_translator
 
-MICRO_MODEL = {"kind": "seq2seq", "arch": "t5", "d_model": 16, "layers": 1, "heads": 2, "ffn": 32, "dropout": 0.0,
-               "max_source_len": 160, "max_target_len": 64}
+MICRO_MODEL = {
+    "kind": "seq2seq",
+    "arch": "t5",
+    "d_model": 16,
+    "layers": 1,
+    "heads": 2,
+    "ffn": 32,
+    "dropout": 0.0,
+    "max_source_len": 160,
+    "max_target_len": 64,
+}
 MICRO_TRAIN = {"epochs": 2, "batch": 8, "lr": 3e-3, "warmup_steps": 2, "checkpoint_every": 3, "log_every": 2}
 
 
@@ -27,8 +36,16 @@ def pairs_file(tables, tmp_path_factory):
     for i in range(40):
         req, _ = sample_candidate(rng, tables, REQUEST_DEFAULTS)
         text, mentioned, _ = render_request(req, np.random.default_rng([0, i]))
-        rows.append({"id": f"train-{i:05d}-0", "split": "train", "text": text, "target": linearize(mentioned),
-                     "request": mentioned, "optimal_cost": 1.0})
+        rows.append(
+            {
+                "id": f"train-{i:05d}-0",
+                "split": "train",
+                "text": text,
+                "target": linearize(mentioned),
+                "request": mentioned,
+                "optimal_cost": 1.0,
+            }
+        )
     path = tmp_path_factory.mktemp("pairs") / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
@@ -36,14 +53,33 @@ def pairs_file(tables, tmp_path_factory):
 
 def test_tokenizer_is_word_level_with_single_digits():
     tok = build_tokenizer(["Keep the total under $1,500.", "from paris leave jun 1 5"])
-    assert tok.tokenize("Keep the total under $1,500.") == ["keep", "the", "total", "under", "$", "1", ",", "5", "0",
-                                                            "0", "."]
+    assert tok.tokenize("Keep the total under $1,500.") == [
+        "keep",
+        "the",
+        "total",
+        "under",
+        "$",
+        "1",
+        ",",
+        "5",
+        "0",
+        "0",
+        ".",
+    ]
     assert tok.convert_ids_to_tokens(tok("zanzibar")["input_ids"]) == ["[UNK]"]
 
 
 def test_train_save_load_translate(pairs_file, tmp_path):
-    meta = train_translator(pairs_file, MICRO_MODEL, MICRO_TRAIN, seed=0, n_pairs=24, out_dir=tmp_path / "m",
-                            out_curve_csv=tmp_path / "curve.csv", ckpt_dir=tmp_path / "ckpt")
+    meta = train_translator(
+        pairs_file,
+        MICRO_MODEL,
+        MICRO_TRAIN,
+        seed=0,
+        n_pairs=24,
+        out_dir=tmp_path / "m",
+        out_curve_csv=tmp_path / "curve.csv",
+        ckpt_dir=tmp_path / "ckpt",
+    )
     assert meta["train_pairs"] == 24 and meta["steps"] == 2 * 3
     for name in ("config.json", "model.safetensors", "tokenizer.json", "translator.json"):
         assert (tmp_path / "m" / name).exists(), name

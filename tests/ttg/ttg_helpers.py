@@ -19,20 +19,42 @@ def hand_tables(flights: list[tuple], hotels: list[tuple], cities=("Home", "Alph
         stops = rest[0] if len(rest) > 0 else 0
         bucket = rest[1] if len(rest) > 1 else "morning"
         hour = {"morning": 8, "afternoon": 14, "evening": 19}[bucket]
-        rows.append({"id": f"F{i:07d}", "origin": origin, "dest": dest, "day": day,
-                     "date": (pd.Timestamp(BASE) + pd.Timedelta(days=day)).date().isoformat(), "price": price,
-                     "stops": stops, "airline": "Aerion", "depart_hour": hour, "duration_h": 2.0, "bucket": bucket})
+        rows.append(
+            {
+                "id": f"F{i:07d}",
+                "origin": origin,
+                "dest": dest,
+                "day": day,
+                "date": (pd.Timestamp(BASE) + pd.Timedelta(days=day)).date().isoformat(),
+                "price": price,
+                "stops": stops,
+                "airline": "Aerion",
+                "depart_hour": hour,
+                "duration_h": 2.0,
+                "bucket": bucket,
+            }
+        )
     flights_df = pd.DataFrame(rows)
-    hotels_df = pd.DataFrame([{"id": f"H{i:05d}", "city": c, "stars": s, "price": p}
-                              for i, (c, s, p) in enumerate(hotels)])
+    hotels_df = pd.DataFrame(
+        [{"id": f"H{i:05d}", "city": c, "stars": s, "price": p} for i, (c, s, p) in enumerate(hotels)]
+    )
     cities_df = pd.DataFrame({"name": list(cities), "lat": 0.0, "lon": 0.0, "cost_index": 1.0, "hub": False})
     return Tables(cities_df, flights_df, hotels_df, BASE)
 
 
 def request(**fields) -> dict:
-    base = {"origin": "Home", "earliest_departure": "2025-06-01", "latest_return": "2025-06-08",
-            "destinations": [{"city": "Alpha", "min_nights": 2, "max_nights": 3}], "order": "any", "travelers": 1,
-            "budget": None, "hotel_min_stars": None, "hotel_max_price": None, "nonstop_only": False,
-            "depart_time": None}
+    base = {
+        "origin": "Home",
+        "earliest_departure": "2025-06-01",
+        "latest_return": "2025-06-08",
+        "destinations": [{"city": "Alpha", "min_nights": 2, "max_nights": 3}],
+        "order": "any",
+        "travelers": 1,
+        "budget": None,
+        "hotel_min_stars": None,
+        "hotel_max_price": None,
+        "nonstop_only": False,
+        "depart_time": None,
+    }
     base.update(fields)
     return base

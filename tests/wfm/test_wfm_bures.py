@@ -40,6 +40,7 @@ def scipy_bw2(m1, S1, m2, S2) -> float:
 
 # --- closed-form map and distance -------------------------------------------------------------------------
 
+
 def test_bw_map_pushes_forward_exactly(pair):
     """T#N0 = N1: A symmetric PD, AΣ_xA = Σ_y and A m_x + b = m_y (spec A6, err ~1e-15)."""
     m_x, S_x, m_y, S_y = pair
@@ -86,8 +87,12 @@ def test_bw_distance_diagonal_known_answer():
 def test_bw_distance_one_dimensional_known_answer():
     """1-D Gaussians: W2² = (m1−m2)² + (σ1−σ2)² (spec A6)."""
     m1, s1, m2, s2 = 0.5, 0.3, -1.5, 2.0
-    got = bw.bw_distance_sq(torch.tensor([m1], dtype=D64), torch.tensor([[s1 ** 2]], dtype=D64),
-                            torch.tensor([m2], dtype=D64), torch.tensor([[s2 ** 2]], dtype=D64))
+    got = bw.bw_distance_sq(
+        torch.tensor([m1], dtype=D64),
+        torch.tensor([[s1**2]], dtype=D64),
+        torch.tensor([m2], dtype=D64),
+        torch.tensor([[s2**2]], dtype=D64),
+    )
     assert got.item() == pytest.approx((m1 - m2) ** 2 + (s1 - s2) ** 2, abs=1e-12)
 
 
@@ -102,6 +107,7 @@ def test_bw_map_singular_source_is_finite():
 
 
 # --- McCann geodesic and tangent ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("s", [0.0, 0.1, 0.37, 0.5, 0.9, 1.0])
 def test_geodesic_fractions(pair, s):
@@ -132,8 +138,9 @@ def test_constant_speed_and_tangent_velocity(pair, s):
     m_dot, S = bw.tangent_target(m_x, S_x, m_y, S_y, s)
     m_s, Sig = bw.mccann_interpolate(m_x, S_x, m_y, S_y, s)
     torch.testing.assert_close(S, S.transpose(-1, -2), atol=1e-13, rtol=0)
-    torch.testing.assert_close(bw.tangent_norm_sq(m_dot, S, Sig), bw.bw_distance_sq(m_x, S_x, m_y, S_y),
-                               atol=1e-10, rtol=1e-10)
+    torch.testing.assert_close(
+        bw.tangent_norm_sq(m_dot, S, Sig), bw.bw_distance_sq(m_x, S_x, m_y, S_y), atol=1e-10, rtol=1e-10
+    )
     h = 1e-5  # central finite difference of the geodesic (exact for the quadratic Σ_s up to round-off)
     mp, Sp = bw.mccann_interpolate(m_x, S_x, m_y, S_y, s + h)
     mm, Sm = bw.mccann_interpolate(m_x, S_x, m_y, S_y, s - h)
@@ -156,6 +163,7 @@ def test_tangent_loss_zero_at_target_and_positive_elsewhere(pair):
 
 
 # --- sampling: PSD preservation and oracle integration -------------------------------------------------------
+
 
 def test_exp_step_keeps_psd_where_euclidean_step_leaves_the_cone():
     """(I+dtS)Σ(I+dtS) stays PSD even when I+dtS is indefinite; the Euclidean step Σ + dtΣ̇ does not (spec A1.2)."""
@@ -210,6 +218,7 @@ def test_oracle_integration_follows_geodesic(pair):
 
 
 # --- pairing and network I/O helpers --------------------------------------------------------------------------
+
 
 def test_cost_matrix_matches_pairwise_distances(pair):
     m_x, S_x, m_y, S_y = pair

@@ -19,6 +19,7 @@ def digits():
 
 # --- data -------------------------------------------------------------------------------------------------------
 
+
 def test_digits_clouds_sizes_scaling_and_orientation(digits):
     """1797 clouds of 13–32 pixels (intensity > 6), coordinates in [−1, 1] with both ends reached, weights 1/n_i,
     and pixel (row r, column c) ↦ (2c/7 − 1, 1 − 2r/7): the top image row is at y = +1 (upright digits)."""
@@ -134,8 +135,9 @@ def test_prepare_shapenet_from_npy(tmp_path):
     for cloud in r["points"]:  # each cloud is 20 distinct points of a single source shape
         src = [j for j in range(12) if tuple(cloud[0]) in {tuple(p) for p in arr[j]}]
         assert len(src) == 1 and len({tuple(p) for p in cloud} & {tuple(p) for p in arr[src[0]]}) == 20
-    clouds.prepare_clouds(out, {**params, "test_path": str(tmp_path / "pc_test_chair.npy"),
-                                "scale": "min_max_total"}, seed=1)
+    clouds.prepare_clouds(
+        out, {**params, "test_path": str(tmp_path / "pc_test_chair.npy"), "scale": "min_max_total"}, seed=1
+    )
     r = clouds.read_clouds(out)
     train = r["points"][r["split"] == "train"]
     assert (r["split"] == "test").sum() == 4 and train.min() == -1.0 and train.max() == 1.0
@@ -172,14 +174,17 @@ def test_prepare_shapenet_from_pointflow_pc15k(tmp_path):
         for f in sorted((tmp_path / "ShapeNetCore.v2.PC15k").rglob("*.npy")):
             zf.write(f, f.relative_to(tmp_path))
     params = {"dataset": "shapenet", "synset": "02691156", "n_points": 20}
-    raw = {"train": clouds.pointflow_clouds(archive, "02691156", "train", 20, 0),
-           "val": clouds.pointflow_clouds(archive, "02691156", "val", 20, 1)}
+    raw = {
+        "train": clouds.pointflow_clouds(archive, "02691156", "train", 20, 0),
+        "val": clouds.pointflow_clouds(archive, "02691156", "val", 20, 1),
+    }
     assert raw["train"].shape == (5, 20, 3) and raw["val"].shape == (3, 20, 3)
     assert raw["train"].max() < 50 and raw["val"].min() > 50
     for i in range(5):
         assert {tuple(p) for p in raw["train"][i]} <= {tuple(p) for p in shapes[("train", i)][:10000]}
-    assert np.array_equal(clouds.pointflow_clouds(tmp_path / "ShapeNetCore.v2.PC15k", "02691156", "train", 20, 0),
-                          raw["train"])
+    assert np.array_equal(
+        clouds.pointflow_clouds(tmp_path / "ShapeNetCore.v2.PC15k", "02691156", "train", 20, 0), raw["train"]
+    )
     out = tmp_path / "airplane.npz"
     clouds.prepare_clouds(out, params, seed=0, source=archive)
     r = clouds.read_clouds(out)
@@ -197,6 +202,7 @@ def test_prepare_shapenet_from_pointflow_pc15k(tmp_path):
 
 
 # --- metrics (A3) -----------------------------------------------------------------------------------------------
+
 
 def _cloud(pts, n_max=None):
     pts = np.asarray(pts, dtype=np.float64)

@@ -14,6 +14,7 @@ D64 = torch.float64
 
 # --- data -------------------------------------------------------------------------------------------------
 
+
 def test_spiral_gaussians_known_geometry():
     """Spiral (A2): |m| = t = √linspace(0,10,n+5)[5:], Σ eigenvalues 0.009 (along m) and 0.001 (across)."""
     m, S = data.spiral_gaussians(128)
@@ -46,8 +47,9 @@ def test_noise_gaussians_wishart_moments():
     # Var of a diagonal entry of c·W/df, W ~ Wishart(df, I): 2c²/df = 2·0.25/15
     torch.testing.assert_close(S[:, 0, 0].var(), torch.tensor(0.5 / 15, dtype=D64), atol=0.003, rtol=0)
     assert bw.min_eigenvalue(S).min() > 0
-    m2, S2 = data.sample_noise(20000, 3, 2.0, 0.5, generator=torch.Generator().manual_seed(0), mean_scale=1.5,
-                               dtype=D64)
+    m2, S2 = data.sample_noise(
+        20000, 3, 2.0, 0.5, generator=torch.Generator().manual_seed(0), mean_scale=1.5, dtype=D64
+    )
     assert torch.equal(m, m2) and torch.equal(S, S2)
 
 
@@ -90,6 +92,7 @@ def test_prepare_pbmc68k_gaussians(tmp_path):
 
 # --- network ----------------------------------------------------------------------------------------------
 
+
 def test_fourier_time_features():
     """cos/sin(k s), k = 0..n−1: at s = 0 the cosines are 1 and the sines 0."""
     f = models.fourier_time(torch.tensor([0.0, 0.5]), 4)
@@ -119,6 +122,7 @@ def test_two_tower_shapes_symmetry_init_and_time():
 
 
 # --- targets and metrics ----------------------------------------------------------------------------------
+
 
 def test_euclidean_targets_are_the_straight_line():
     """Baseline path: (m_s, Σ_s) = (1−s)(m_x,Σ_x) + s(m_y,Σ_y), target (Δm, ΔΣ); BW path ends on the data."""

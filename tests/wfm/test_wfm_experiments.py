@@ -12,8 +12,18 @@ import torch
 from papersuite.core import records
 from papersuite.wfm import experiments, report
 
-SMALL = {"steps": 40, "batch": 16, "lr": 3e-3, "decay": 0.97, "decay_every": 100, "embed": 16, "hidden": 32,
-         "n_blocks": 1, "n_freq": 4, "ckpt_every": 20}
+SMALL = {
+    "steps": 40,
+    "batch": 16,
+    "lr": 3e-3,
+    "decay": 0.97,
+    "decay_every": 100,
+    "embed": 16,
+    "hidden": 32,
+    "n_blocks": 1,
+    "n_freq": 4,
+    "ckpt_every": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +51,18 @@ def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_
     assert state["method"] == "euclidean_fm" and state["d"] == 2 and len(state["noise_stats"]) == 2
     assert len(curve.read_text().splitlines()) == SMALL["steps"] + 1
     rec_path, samples = tmp_path / "rec.json", tmp_path / "samples.npz"
-    experiments.evaluate_run("gaussians", spiral_h5ad, model_path, "spiral", "euclidean_fm", {"sample_steps": 10}, 0,
-                             "tiny", rec_path, samples)
+    experiments.evaluate_run(
+        "gaussians",
+        spiral_h5ad,
+        model_path,
+        "spiral",
+        "euclidean_fm",
+        {"sample_steps": 10},
+        0,
+        "tiny",
+        rec_path,
+        samples,
+    )
     rec = records.validate_record(json.loads(rec_path.read_text()))
     m = rec["metrics"]
     assert rec["extra"]["family"] == "gaussians" and rec["extra"]["data_kind"] == "synthetic"
@@ -53,11 +73,22 @@ def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_
         assert np.allclose(npz["min_eig"], np.linalg.eigvalsh(npz["covs"])[:, 0])
         assert np.mean(npz["min_eig"] < 0) == pytest.approx(m["non_psd_frac"])
     # evaluation is deterministic: a rerun writes the same metrics
-    experiments.evaluate_run("gaussians", spiral_h5ad, model_path, "spiral", "euclidean_fm", {"sample_steps": 10}, 0,
-                             "tiny", tmp_path / "rec2.json", tmp_path / "s2.npz")
+    experiments.evaluate_run(
+        "gaussians",
+        spiral_h5ad,
+        model_path,
+        "spiral",
+        "euclidean_fm",
+        {"sample_steps": 10},
+        0,
+        "tiny",
+        tmp_path / "rec2.json",
+        tmp_path / "s2.npz",
+    )
     again = json.loads((tmp_path / "rec2.json").read_text())["metrics"]
-    assert {k: v for k, v in again.items() if not k.endswith("_s")} == \
-        {k: v for k, v in m.items() if not k.endswith("_s")}
+    assert {k: v for k, v in again.items() if not k.endswith("_s")} == {
+        k: v for k, v in m.items() if not k.endswith("_s")
+    }
 
 
 def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path):
@@ -68,11 +99,18 @@ def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path):
     from papersuite.wfm.data import read_gaussians
 
     data = read_gaussians(spiral_h5ad, split="train")
-    bw_train.train_flow(torch.from_numpy(data["means"]), torch.from_numpy(data["covs"]), {**SMALL, "steps": 20}, 1,
-                        method="bw", ckpt_dir=tmp_path / "ck_resume")
+    bw_train.train_flow(
+        torch.from_numpy(data["means"]),
+        torch.from_numpy(data["covs"]),
+        {**SMALL, "steps": 20},
+        1,
+        method="bw",
+        ckpt_dir=tmp_path / "ck_resume",
+    )
     resumed = tmp_path / "resumed.pt"
-    experiments.train_gaussians(spiral_h5ad, "bw_fm", SMALL, 1, resumed, tmp_path / "resumed.csv",
-                                tmp_path / "ck_resume")
+    experiments.train_gaussians(
+        spiral_h5ad, "bw_fm", SMALL, 1, resumed, tmp_path / "resumed.csv", tmp_path / "ck_resume"
+    )
     a = torch.load(full, weights_only=True)
     b = torch.load(resumed, weights_only=True)
     assert b["resumed_from"] == 20 and a["resumed_from"] == 0
@@ -89,9 +127,17 @@ def test_unknown_family_and_method_are_named():
 
 
 def test_parse_run_path():
-    assert report.parse_run_path("r/tiny/wfm/metrics/gaussians/pbmc68k/bw_fm/seed3.json") == \
-        ("gaussians", "pbmc68k", "bw_fm", 3)
-    assert report.parse_run_path("r/tiny/wfm/models/clouds/digits/wfm/seed0/curve.csv") == \
-        ("clouds", "digits", "wfm", 0)
+    assert report.parse_run_path("r/tiny/wfm/metrics/gaussians/pbmc68k/bw_fm/seed3.json") == (
+        "gaussians",
+        "pbmc68k",
+        "bw_fm",
+        3,
+    )
+    assert report.parse_run_path("r/tiny/wfm/models/clouds/digits/wfm/seed0/curve.csv") == (
+        "clouds",
+        "digits",
+        "wfm",
+        0,
+    )
     with pytest.raises(ValueError, match="expected"):
         report.parse_run_path("curve.csv")

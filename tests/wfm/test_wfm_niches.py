@@ -38,9 +38,14 @@ def _merfish_like(n: int = 300, genes: int = 40, seed: int = 0) -> ad.AnnData:
     counts = rng.poisson(rng.gamma(2.0, 2.0, size=(1, genes)) * rng.uniform(0.5, 2.0, size=(n, 1)), size=(n, genes))
     cell_type = rng.choice(["Sst", "L2/3 IT", "Astro", "Pvalb"], size=n, p=[0.3, 0.3, 0.2, 0.2])
     sst = np.where(cell_type == "Sst", rng.choice(["Calb2", "Etv1", "Hpse"], size=n), None)
-    obs = pd.DataFrame({"batch": pd.Categorical(rng.choice(["mouse1_slice10", "mouse1_slice20", "mouse2_slice5"], n)),
-                        "cell_type": pd.Categorical(cell_type), "sst_label": pd.Categorical(sst)},
-                       index=[f"cell{i}" for i in range(n)])
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical(rng.choice(["mouse1_slice10", "mouse1_slice20", "mouse2_slice5"], n)),
+            "cell_type": pd.Categorical(cell_type),
+            "sst_label": pd.Categorical(sst),
+        },
+        index=[f"cell{i}" for i in range(n)],
+    )
     return ad.AnnData(X=counts.astype(np.float32), obs=obs, obsm={"spatial": rng.uniform(0, 500, (n, 2))})
 
 
@@ -51,6 +56,7 @@ def tissue_niches():
 
 
 # --- neighbours and niches --------------------------------------------------------------------------------
+
 
 def test_spatial_knn_matches_bruteforce_per_slice():
     """squidpy's per-library graph = brute-force kNN within each slice: self excluded, nearest first, and no
@@ -95,6 +101,7 @@ def test_neighbour_inputs_fail_early():
 
 
 # --- MERFISH loader on a MERFISH-shaped file --------------------------------------------------------------
+
 
 def test_preprocess_counts_known_answer():
     """A2: normalize_total to the median library size, log1p, then PCA(16) fit on all cells."""
@@ -153,6 +160,7 @@ def test_merfish_missing_keys_name_the_key(tmp_path):
 
 # --- semi-synthetic tissue --------------------------------------------------------------------------------
 
+
 def test_semisynthetic_tissue_is_seeded_real_and_layered():
     """A5.3: reproducible from the seed; 4 balanced domains × 2 slices; rows are real pbmc68k cells (X_pca PCs
     1–8 unchanged); domains differ in bulk_labels composition; marked SEMI-SYNTHETIC with the source sha256."""
@@ -175,7 +183,7 @@ def test_semisynthetic_tissue_is_seeded_real_and_layered():
     assert tv.min() > 0.3, tv  # every pair of domains differs in composition
     # layers: a domain's cells occupy one y band per slice (synthetic positions, inside the unit square)
     y, dom = t.obsm["spatial"][:, 1], t.obs["domain"].cat.codes.to_numpy()
-    assert 0 <= t.obsm["spatial"].min() and t.obsm["spatial"].max() <= 1
+    assert t.obsm["spatial"].min() >= 0 and t.obsm["spatial"].max() <= 1
     s0 = t.obs["batch"].to_numpy() == "slice0"
     assert all(y[s0 & (dom == d)].max() <= y[s0 & (dom == d + 1)].min() for d in range(3))
     meta = t.uns["semisynthetic"]
@@ -185,12 +193,12 @@ def test_semisynthetic_tissue_is_seeded_real_and_layered():
 
 # --- files ------------------------------------------------------------------------------------------------
 
+
 def test_prepare_niches_roundtrip(tmp_path, tissue_niches):
     """prepare_niches → h5ad that anndata opens; read_niches gives back the exact clouds, labels, split."""
     out = tmp_path / "niches.h5ad"
     summary = N.prepare_niches(out, {"dataset": "semisynthetic"}, seed=0)
-    assert summary == {"n_niches": 700, "n_train": 560, "k": 8, "d": 8, "scale": tissue_niches["scale"],
-                       "n_labels": 4}
+    assert summary == {"n_niches": 700, "n_train": 560, "k": 8, "d": 8, "scale": tissue_niches["scale"], "n_labels": 4}
     r = N.read_niches(out)
     np.testing.assert_array_equal(r["niches"], tissue_niches["niches"])
     np.testing.assert_array_equal(r["labels"], tissue_niches["labels"])
@@ -206,24 +214,27 @@ def test_prepare_niches_roundtrip(tmp_path, tissue_niches):
     test = N.read_niches(out, split="test")
     np.testing.assert_array_equal(test["niches"], r["niches"][~r["train"]])
     # a different seed gives a different split and tissue
-    assert not np.array_equal(N._train_mask(r["obs"]["batch"].to_numpy(), r["labels"], None, "random", 1),
-                              r["train"])
+    assert not np.array_equal(N._train_mask(r["obs"]["batch"].to_numpy(), r["labels"], None, "random", 1), r["train"])
 
 
 def test_prepare_niches_rejects_bad_params(tmp_path):
     out = tmp_path / "x.h5ad"
-    for params, key in [({"dataset": "visium"}, "dataset"), ({"dataset": "semisynthetic", "kk": 8}, "kk"),
-                        ({"dataset": "semisynthetic", "k": 0}, "'k'"), ({"dataset": "semisynthetic", "label": "x"},
-                                                                         "'label'"),
-                        ({"dataset": "semisynthetic", "split": "slice", "n_slices": 1}, "n_slices"),
-                        ({"dataset": "semisynthetic", "split": "slice", "n_train": 100}, "n_train"),
-                        ({"dataset": "merfish"}, "'path'")]:
+    for params, key in [
+        ({"dataset": "visium"}, "dataset"),
+        ({"dataset": "semisynthetic", "kk": 8}, "kk"),
+        ({"dataset": "semisynthetic", "k": 0}, "'k'"),
+        ({"dataset": "semisynthetic", "label": "x"}, "'label'"),
+        ({"dataset": "semisynthetic", "split": "slice", "n_slices": 1}, "n_slices"),
+        ({"dataset": "semisynthetic", "split": "slice", "n_train": 100}, "n_train"),
+        ({"dataset": "merfish"}, "'path'"),
+    ]:
         with pytest.raises(ValueError, match=key):
             N.prepare_niches(out, params, seed=0)
     assert not out.exists()
 
 
 # --- W2 and label recovery --------------------------------------------------------------------------------
+
 
 def test_nearest_niche_is_exact():
     """Nearest niche under W2 = argmin of the full pairwise matrix (POT emd2); W2(x, x+c) = ‖c‖."""

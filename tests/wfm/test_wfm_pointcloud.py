@@ -44,6 +44,7 @@ def _permute(x: torch.Tensor, w: torch.Tensor, seed: int) -> tuple[torch.Tensor,
 
 # --- per-pair matching (A6) ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("method", METHODS)
 def test_identical_clouds_identity_matching_zero_velocity_zero_loss(method):
     x, w = _padded_batch([7, 12, 3, 12], 12)
@@ -125,14 +126,16 @@ def test_exact_matching_is_optimal_and_sinkhorn_is_close():
 
 # --- minibatch pairing of clouds -------------------------------------------------------------------------------
 
+
 def test_chamfer_cost_matches_the_metric_on_the_data_mask():
     """C_ij = Chamfer(noise_j restricted to data i's mask, data_i), for every chunking."""
     y, w = _padded_batch([5, 12, 8], 12, seed=12)
     noise = torch.randn(4, 12, 2, generator=torch.Generator().manual_seed(13))
     ref = torch.tensor([[float(metrics.chamfer(noise[j], w[i], y[i], w[i])) for j in range(4)] for i in range(3)])
     for chunk in (1 << 24, 1):
-        torch.testing.assert_close(pc.chamfer_cost(noise, y, w, chunk_elems=chunk).double(), ref.double(),
-                                   atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(
+            pc.chamfer_cost(noise, y, w, chunk_elems=chunk).double(), ref.double(), atol=1e-5, rtol=1e-5
+        )
 
 
 @pytest.mark.parametrize("method", ["sinkhorn", "exact"])
@@ -166,6 +169,7 @@ def test_couple_restores_shuffled_noisy_copies(minibatch):
 
 
 # --- network (A6) -----------------------------------------------------------------------------------------------
+
 
 def _net(n_labels: int = 0, d: int = 3) -> PointTransformer:
     torch.manual_seed(0)
@@ -210,8 +214,9 @@ def test_network_depends_on_time_points_and_labels_and_checks_them():
     assert not torch.allclose(base, net(x, torch.tensor([0.3, 0.3]), mask, torch.tensor([2, 2])), atol=1e-3)
     x2 = x.clone()
     x2[:, 0] += 1.0  # moving one point changes the others' outputs: attention mixes points
-    assert not torch.allclose(base[:, 1:], net(x2, torch.tensor([0.3, 0.3]), mask, torch.tensor([0, 0]))[:, 1:],
-                              atol=1e-3)
+    assert not torch.allclose(
+        base[:, 1:], net(x2, torch.tensor([0.3, 0.3]), mask, torch.tensor([0, 0]))[:, 1:], atol=1e-3
+    )
     with pytest.raises(ValueError, match="labels"):
         net(x, torch.tensor([0.3, 0.3]), mask)
     with pytest.raises(ValueError, match="unconditional"):
@@ -228,6 +233,7 @@ def test_untrained_field_is_near_zero():
 
 
 # --- sampling (A6) ----------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("solver", pc.SOLVERS)
 @pytest.mark.parametrize("n_steps", [1, 3, 10, 37])
@@ -259,6 +265,7 @@ def test_sampling_is_seeded_and_respects_masks(digits):
 
 # --- training ---------------------------------------------------------------------------------------------------
 
+
 def _weights_of(model):
     return torch.cat([p.detach().flatten() for p in model.parameters()])
 
@@ -269,11 +276,13 @@ class _Preempted(Exception):
 
 def _preempt_at(stop: int):
     """Stand-in for core.progress that kills the loop when it reaches step `stop` (a preempted job)."""
+
     def loop(iterable, **kwargs):
         for step in iterable:
             if step == stop:
                 raise _Preempted
             yield step
+
     return loop
 
 
@@ -318,8 +327,9 @@ def test_conditional_training_skips_minibatch_pairing(digits, monkeypatch):
 
     monkeypatch.setattr(pc, "pair_clouds", forbidden)
     lifted = torch.cat([points[:64], 0.1 * points[:64]], -1)  # d = 4
-    model, hist = pc.train_pointcloud(lifted, weights[:64], {**SMALL, "steps": 5, "minibatch": "exact"}, seed=0,
-                                      labels=labels[:64], n_labels=10)
+    model, hist = pc.train_pointcloud(
+        lifted, weights[:64], {**SMALL, "steps": 5, "minibatch": "exact"}, seed=0, labels=labels[:64], n_labels=10
+    )
     assert len(hist["losses"]) == 5 and model.n_labels == 10 and model.d == 4
     out = pc.sample_pointcloud(model, weights[:3], seed=0, labels=labels[:3], n_steps=2, noise=hist["noise"])
     assert out["points"].shape == (3, 32, 4)
@@ -336,6 +346,7 @@ def test_learning_rate_schedules():
 
 
 # --- end to end (A5.2, A6) --------------------------------------------------------------------------------------
+
 
 def test_digits_generation_beats_noise(digits):
     """Tiny digits run (A5.2, shortened): 1500 train / 297 test clouds, 400 steps, B 32, lr 2e-3, width 64,

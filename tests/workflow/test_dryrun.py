@@ -44,8 +44,9 @@ def test_full_dry_run_through_slurm_profile_requests_gpus_fast(repo_copy):
 
 def _wfm_runs(scale: str) -> int:
     wfm = yaml.safe_load((REPO / "config" / "wfm.yaml").read_text())[scale]
-    return sum(len(wfm[family]["methods"]) * len(wfm[family]["experiments"])
-               for family in ("gaussians", "clouds", "niches"))
+    return sum(
+        len(wfm[family]["methods"]) * len(wfm[family]["experiments"]) for family in ("gaussians", "clouds", "niches")
+    )
 
 
 def test_tiny_dry_run_lists_every_wfm_run(repo_copy):
@@ -104,14 +105,26 @@ def test_bytelm_dry_runs_at_both_scales(repo_copy):
     assert _job_count(tiny.stdout, "bytelm_convert_smollm2") == 1
     # no FIM at tiny: SmolLM2 has no FIM tokens
     assert "bytelm_fim" not in tiny.stdout and "infilling" not in tiny.stdout.lower()
-    full = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules", "--config", "scale=full",
-                     "papers=[bytelm]", cwd=repo_copy)
+    full = snakemake(
+        "-n",
+        "--profile",
+        "profiles/slurm",
+        "--sdm",
+        "env-modules",
+        "--config",
+        "scale=full",
+        "papers=[bytelm]",
+        cwd=repo_copy,
+    )
     assert "resources/bytelm/hub/codellama--CodeLlama-7b-hf" in full.stdout
     # FIM at full: the infilling benchmark's download, the FIM job on the GPU with the hub model, its table
     assert "resources/bytelm/humaneval_infilling_random_span/HumanEval-RandomSpanInfilling.jsonl.gz" in full.stdout
     assert "results/full/bytelm/tables/fim.md" in full.stdout
-    blocks = [b for b in full.stdout.split("rule ")
-              if b.startswith(("bytelm_train_toy:", "bytelm_train_code:", "bytelm_midtoken:", "bytelm_fim:"))]
+    blocks = [
+        b
+        for b in full.stdout.split("rule ")
+        if b.startswith(("bytelm_train_toy:", "bytelm_train_code:", "bytelm_midtoken:", "bytelm_fim:"))
+    ]
     assert len(blocks) == 5
     for block in blocks:
         assert "gpu=1" in block and "gpu_model=" in block

@@ -33,9 +33,13 @@ def train_bpe(docs: Iterable[bytes | str], vocab_size: int, kind: str = "code", 
     # use_regex=False: ByteLevel only maps bytes to its unicode alphabet, a single pre-token per document.
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=(kind == "code"))
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=int(vocab_size), min_frequency=int(min_frequency),
-                                  special_tokens=[EOT], initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=int(vocab_size),
+        min_frequency=int(min_frequency),
+        special_tokens=[EOT],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     # The ByteLevel pre-tokenizer works on str; bytes are decoded as latin-1 only if not valid UTF-8.
     texts = (d if isinstance(d, str) else _text(d) for d in docs)
     tok.train_from_iterator(texts, trainer=trainer)

@@ -68,7 +68,7 @@ class State:
     @property
     def tail(self) -> bytes:
         """Bytes after the stable boundary."""
-        return self.data[self.boundary:]
+        return self.data[self.boundary :]
 
     @property
     def n_covers(self) -> int:
@@ -99,8 +99,9 @@ class ByteLM:
         self._V = tok.vocab_size
 
     # ---------------------------------------------------------------- next-token step
-    def _logq(self, ctx: tuple[int, ...], tail: bytes, tail_ids: tuple[int, ...]
-              ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _logq(
+        self, ctx: tuple[int, ...], tail: bytes, tail_ids: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """((V,) log q(t | prefix + tail_ids), checked): model log-probs, mode-normalised, −inf on tokens known
         to be invalid after tail_ids; ctx = prefix + tail_ids, tail = decode(tail_ids) starts at the stable
         boundary. Fast mode checks the likeliest tokens only and says which (checked (V,)); exact: None."""
@@ -154,11 +155,17 @@ class ByteLM:
         for b in prompt[B:]:
             state = self.advance(state, b)
             total += state.byte_logprob
-        state.byte_logprob = total if B < len(prompt) else 0.0  # log P(x_{B+1..n} | x_1^B)
+        state.byte_logprob = total if len(prompt) > B else 0.0  # log P(x_{B+1..n} | x_1^B)
         return state
 
-    def _normalised(self, data: bytes, B: int, prefix: tuple[int, ...], groups: list[CoverGroup],
-                    flushes: list[tuple[tuple[int, ...], float]]) -> State:
+    def _normalised(
+        self,
+        data: bytes,
+        B: int,
+        prefix: tuple[int, ...],
+        groups: list[CoverGroup],
+        flushes: list[tuple[tuple[int, ...], float]],
+    ) -> State:
         """Build a state whose cover weights sum to one; byte_logprob = log of their sum before."""
         flushes = [f for f in flushes if f[1] > -np.inf]
         canonical = tuple(self.tok.encode(data[B:])) if len(flushes) > 1 else None
@@ -176,10 +183,10 @@ class ByteLM:
         """Move the boundary to the stable boundary of s.data: the covers share encode(data[B:B']), which is
         stripped and appended to the prefix (its probability cancels in every ratio)."""
         B2 = self.tok.stable_boundary(s.data)
-        if B2 <= s.boundary or s.ended:
+        if s.boundary >= B2 or s.ended:
             return s
         shift = B2 - s.boundary
-        common = tuple(self.tok.encode(s.data[s.boundary:B2]))
+        common = tuple(self.tok.encode(s.data[s.boundary : B2]))
         k = len(common)
         groups = []
         for g in s.groups:
@@ -221,8 +228,11 @@ class ByteLM:
         n = len(state.data) - state.boundary
         tok = self.tok
         if byte == EOS:
-            lps = [fw + float(self._flush_logq(state, i)[0][tok.eos_id])
-                   for i, fw in enumerate(state.flush_logw)] if tok.eos_id is not None else []
+            lps = (
+                [fw + float(self._flush_logq(state, i)[0][tok.eos_id]) for i, fw in enumerate(state.flush_logw)]
+                if tok.eos_id is not None
+                else []
+            )
             lp = _logsumexp(np.array(lps))
             return State(state.data, state.boundary, state.prefix_ids, (), (), np.zeros(0), lp, ended=True)
         if not 0 <= byte < 256:
@@ -232,8 +242,9 @@ class ByteLM:
         groups: list[CoverGroup] = []
         flushes: list[tuple[tuple[int, ...], float]] = []
 
-        def extend(parent: tuple[int, ...], start: int, ids: np.ndarray, logw: np.ndarray,
-                   checked: np.ndarray | None, pos: int) -> None:
+        def extend(
+            parent: tuple[int, ...], start: int, ids: np.ndarray, logw: np.ndarray, checked: np.ndarray | None, pos: int
+        ) -> None:
             # covers parent + (t,) whose byte `pos` of t is `byte`: those ending there become flushes
             ends = tok.token_len[ids] == pos + 1
             if checked is not None:  # fast mode: check deferred tokens once they end or few are left
@@ -243,15 +254,17 @@ class ByteLM:
             for t, w in zip(ids[ends], logw[ends]):
                 flushes.append((parent + (int(t),), float(w)))
             if (~ends).any():
-                groups.append(CoverGroup(parent, start, ids[~ends], logw[~ends],
-                                         None if checked is None else checked[~ends]))
+                groups.append(
+                    CoverGroup(parent, start, ids[~ends], logw[~ends], None if checked is None else checked[~ends])
+                )
 
         for g in state.groups:
             pos = n - g.start
             keep = bm[g.ids, pos] == byte
             if keep.any():
-                extend(g.parent, g.start, g.ids[keep], g.logw[keep], None if g.checked is None else g.checked[keep],
-                       pos)
+                extend(
+                    g.parent, g.start, g.ids[keep], g.logw[keep], None if g.checked is None else g.checked[keep], pos
+                )
         for i, (f, fw) in enumerate(zip(state.flushes, state.flush_logw)):
             logq, checked = self._flush_logq(state, i)
             ids = np.flatnonzero((tok.first_symbol == byte) & (logq > -np.inf))
@@ -280,8 +293,15 @@ class ByteLM:
             out.append(self.advance(state, EOS).byte_logprob)
         return np.array(out)
 
-    def generate(self, prompt: bytes, max_bytes: int, temperature: float = 0.0, top_p: float = 1.0,
-                 seed: int = 0, stop: Callable[[bytes], bool] | None = None) -> bytes:
+    def generate(
+        self,
+        prompt: bytes,
+        max_bytes: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        stop: Callable[[bytes], bool] | None = None,
+    ) -> bytes:
         """Sample up to max_bytes bytes after prompt, byte by byte (greedy when temperature < 0.1, as the code).
         Stops at EOS, or after the byte for which stop(generated) is true."""
         return generate_bytes(self, prompt, max_bytes, temperature, top_p, seed, stop)
@@ -309,8 +329,15 @@ def sample_byte(dist: np.ndarray, temperature: float, top_p: float, rng: np.rand
     return int(rng.choice(len(p), p=p))
 
 
-def generate_bytes(model, prompt: bytes, max_bytes: int, temperature: float = 0.0, top_p: float = 1.0,
-                   seed: int = 0, stop: Callable[[bytes], bool] | None = None) -> bytes:
+def generate_bytes(
+    model,
+    prompt: bytes,
+    max_bytes: int,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
+    seed: int = 0,
+    stop: Callable[[bytes], bool] | None = None,
+) -> bytes:
     """Byte-by-byte generation for anything with prompt_state / next_byte_distribution / advance."""
     rng = np.random.default_rng(seed)
     state = model.prompt_state(prompt)

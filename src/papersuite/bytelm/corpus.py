@@ -26,19 +26,29 @@ from typing import Any
 
 from papersuite.core import io
 
-__all__ = ["CORPUS_DEFAULTS", "SPLITS", "stdlib_root", "stdlib_files", "file_split", "chunk_text", "build_corpus",
-           "read_manifest", "load_documents", "load_rows"]
+__all__ = [
+    "CORPUS_DEFAULTS",
+    "SPLITS",
+    "stdlib_root",
+    "stdlib_files",
+    "file_split",
+    "chunk_text",
+    "build_corpus",
+    "read_manifest",
+    "load_documents",
+    "load_rows",
+]
 
 log = logging.getLogger("papersuite.bytelm.corpus")
 
 SPLITS = ("train", "heldout")
 
 CORPUS_DEFAULTS: dict[str, Any] = {
-    "heldout_frac": 0.1,         # fraction of files held out (by path hash)
+    "heldout_frac": 0.1,  # fraction of files held out (by path hash)
     "max_train_bytes": 3_000_000,  # cap on the training files' bytes (whole files, hash order)
-    "heldout_bytes": 4096,       # cap on the held-out documents' bytes that are scored
-    "max_doc_bytes": 320,        # chunk size; a document must fit the LM context with BOS and EOS (ctx 256)
-    "min_doc_bytes": 32,         # shorter chunks are dropped (mostly blank tails)
+    "heldout_bytes": 4096,  # cap on the held-out documents' bytes that are scored
+    "max_doc_bytes": 320,  # chunk size; a document must fit the LM context with BOS and EOS (ctx 256)
+    "min_doc_bytes": 32,  # shorter chunks are dropped (mostly blank tails)
 }
 
 _EXCLUDE_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"})
@@ -125,8 +135,9 @@ def chunk_text(text: str, max_bytes: int) -> list[tuple[int, str]]:
     return chunks
 
 
-def build_corpus(out_dir: str | Path, params: Mapping[str, Any] | None = None, seed: int = 0,
-                 root: str | Path | None = None) -> dict[str, Any]:
+def build_corpus(
+    out_dir: str | Path, params: Mapping[str, Any] | None = None, seed: int = 0, root: str | Path | None = None
+) -> dict[str, Any]:
     """Write ``manifest.json``, ``train.jsonl`` and ``heldout.jsonl`` (one document per line) atomically.
 
     Each JSONL line is ``{"path", "start", "text"}`` (``start`` = byte offset in the file). Returns the manifest.
@@ -142,8 +153,16 @@ def build_corpus(out_dir: str | Path, params: Mapping[str, Any] | None = None, s
             utf8 = True
         except UnicodeDecodeError:
             utf8 = False
-        files.append({"path": key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                      "split": file_split(key, seed, p["heldout_frac"]), "utf8": utf8, "used": False})
+        files.append(
+            {
+                "path": key,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "split": file_split(key, seed, p["heldout_frac"]),
+                "utf8": utf8,
+                "used": False,
+            }
+        )
     if not files:
         raise FileNotFoundError(f"no Python source files under {root}")
     by_path = {f["path"]: f for f in files}
@@ -151,8 +170,11 @@ def build_corpus(out_dir: str | Path, params: Mapping[str, Any] | None = None, s
 
     def docs_of(f: dict) -> list[dict]:
         text = (root / f["path"]).read_bytes().decode("utf-8")
-        return [{"path": f["path"], "start": s, "text": c} for s, c in chunk_text(text, p["max_doc_bytes"])
-                if len(c.encode("utf-8")) >= p["min_doc_bytes"] and c.strip()]
+        return [
+            {"path": f["path"], "start": s, "text": c}
+            for s, c in chunk_text(text, p["max_doc_bytes"])
+            if len(c.encode("utf-8")) >= p["min_doc_bytes"] and c.strip()
+        ]
 
     train_docs, total = [], 0
     for f in order:
@@ -171,25 +193,46 @@ def build_corpus(out_dir: str | Path, params: Mapping[str, Any] | None = None, s
             by_path[d["path"]]["used"] = True
     heldout_docs.sort(key=lambda d: (d["path"], d["start"]))
     if not train_docs or not heldout_docs:
-        raise ValueError(f"empty split under {root}: {len(train_docs)} training, {len(heldout_docs)} held-out "
-                         f"documents with {p}")
-    blobs = {split: "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs).encode("utf-8")
-             for split, docs in (("train", train_docs), ("heldout", heldout_docs))}
+        raise ValueError(
+            f"empty split under {root}: {len(train_docs)} training, {len(heldout_docs)} held-out documents with {p}"
+        )
+    blobs = {
+        split: "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs).encode("utf-8")
+        for split, docs in (("train", train_docs), ("heldout", heldout_docs))
+    }
     splits = {}
     for split, docs in (("train", train_docs), ("heldout", heldout_docs)):
-        splits[split] = {"file": f"{split}.jsonl", "sha256": hashlib.sha256(blobs[split]).hexdigest(),
-                         "documents": len(docs), "bytes": sum(len(d["text"].encode("utf-8")) for d in docs),
-                         "files": len({d["path"] for d in docs})}
-    manifest = {"source": "python-stdlib", "python": platform.python_version(), "stdlib_root": str(root),
-                "seed": int(seed), "params": p, "splits": splits, "n_candidate_files": len(files),
-                "candidate_bytes": sum(f["size"] for f in files), "files": files}
+        splits[split] = {
+            "file": f"{split}.jsonl",
+            "sha256": hashlib.sha256(blobs[split]).hexdigest(),
+            "documents": len(docs),
+            "bytes": sum(len(d["text"].encode("utf-8")) for d in docs),
+            "files": len({d["path"] for d in docs}),
+        }
+    manifest = {
+        "source": "python-stdlib",
+        "python": platform.python_version(),
+        "stdlib_root": str(root),
+        "seed": int(seed),
+        "params": p,
+        "splits": splits,
+        "n_candidate_files": len(files),
+        "candidate_bytes": sum(f["size"] for f in files),
+        "files": files,
+    }
     with io.atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             io.write_bytes(Path(tmp) / f"{split}.jsonl", blobs[split])
         io.write_json(Path(tmp) / MANIFEST, manifest)
-    log.info("stdlib corpus (Python %s): %d files; train %d docs / %d bytes; held-out %d docs / %d bytes",
-             manifest["python"], len(files), splits["train"]["documents"], splits["train"]["bytes"],
-             splits["heldout"]["documents"], splits["heldout"]["bytes"])
+    log.info(
+        "stdlib corpus (Python %s): %d files; train %d docs / %d bytes; held-out %d docs / %d bytes",
+        manifest["python"],
+        len(files),
+        splits["train"]["documents"],
+        splits["train"]["bytes"],
+        splits["heldout"]["documents"],
+        splits["heldout"]["bytes"],
+    )
     return manifest
 
 

@@ -75,7 +75,14 @@ class ByteEnsemble:
             out.append(state.byte_logprob)
         return np.array(out)
 
-    def generate(self, prompt: bytes, max_bytes: int, temperature: float = 0.0, top_p: float = 1.0,
-                 seed: int = 0, stop: Callable[[bytes], bool] | None = None) -> bytes:
+    def generate(
+        self,
+        prompt: bytes,
+        max_bytes: int,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+        stop: Callable[[bytes], bool] | None = None,
+    ) -> bytes:
         """Byte-by-byte generation from the mixture (greedy when temperature < 0.1)."""
         return generate_bytes(self, prompt, max_bytes, temperature, top_p, seed, stop)

@@ -23,13 +23,19 @@ import numpy as np
 import torch
 
 from papersuite.core import io
-from papersuite.core.checkpoint import clear_checkpoints
+from papersuite.core.checkpoint import clear_checkpoints, data_digest
 from papersuite.core.progress import progress
 
 from . import bpe, corpus, models
 
-__all__ = ["CODE_LM_DEFAULTS", "EVAL_DEFAULTS", "train_code_lm", "token_logprob", "evaluate_ensemble",
-           "ensemble_records"]
+__all__ = [
+    "CODE_LM_DEFAULTS",
+    "EVAL_DEFAULTS",
+    "train_code_lm",
+    "token_logprob",
+    "evaluate_ensemble",
+    "ensemble_records",
+]
 
 log = logging.getLogger("papersuite.bytelm.ensemble_eval")
 
@@ -40,8 +46,16 @@ log = logging.getLogger("papersuite.bytelm.ensemble_eval")
 # config/bytelm.yaml's tiny train_bytes 1.2 MB (2014 held-out bytes, seed 0): 2.732 / 2.548 / 2.465.
 CODE_LM_DEFAULTS: dict[str, Any] = {
     "arch": {"n_layer": 4, "n_embd": 128, "n_head": 4, "n_ctx": 256},
-    "train": {"steps": 180, "batch": 16, "lr": 3e-3, "warmup": 20, "min_lr_frac": 0.1, "weight_decay": 0.0,
-              "grad_clip": 1.0, "ckpt_every": 50},
+    "train": {
+        "steps": 180,
+        "batch": 16,
+        "lr": 3e-3,
+        "warmup": 20,
+        "min_lr_frac": 0.1,
+        "weight_decay": 0.0,
+        "grad_clip": 1.0,
+        "ckpt_every": 50,
+    },
     "min_frequency": 2,  # BPE merge threshold
     # Data-matched budget: steps = train_bytes / (batch · n_ctx · bytes per token of this vocabulary), so every
     # member sees the same bytes (a 512-token vocabulary needs ~1.5x the steps of a 2048 one); 0: train.steps.
@@ -49,17 +63,23 @@ CODE_LM_DEFAULTS: dict[str, Any] = {
 }
 
 EVAL_DEFAULTS: dict[str, Any] = {
-    "max_docs": 0,         # 0: every held-out document of the corpus
-    "mode": "masked",      # ByteLM mode of the members
+    "max_docs": 0,  # 0: every held-out document of the corpus
+    "mode": "masked",  # ByteLM mode of the members
     "check_identity": True,  # on the first document: raw-mode byte-level = token-level (A6.3), and the
-                             # ensemble pass's member numbers = ByteLM.logprob
+    # ensemble pass's member numbers = ByteLM.logprob
 }
 
 LN2 = math.log(2.0)
 
 
-def train_code_lm(corpus_dir: str | Path, vocab_size: int, params: Mapping[str, Any] | None, seed: int,
-                  out_dir: str | Path, ckpt_dir: str | Path | None = None) -> dict[str, Any]:
+def train_code_lm(
+    corpus_dir: str | Path,
+    vocab_size: int,
+    params: Mapping[str, Any] | None,
+    seed: int,
+    out_dir: str | Path,
+    ckpt_dir: str | Path | None = None,
+) -> dict[str, Any]:
     """Train a ``vocab_size`` byte-level BPE on the corpus' training documents, then a tiny GPT-2 on them.
 
     The BPE training is deterministic and repeated on resume; the LM resumes from ``ckpt_dir``. Writes the
@@ -73,30 +93,60 @@ def train_code_lm(corpus_dir: str | Path, vocab_size: int, params: Mapping[str, 
     ids = _byte_tokenizer(tok).encode_batch(docs)  # exactly the encoding the byte-level evaluation uses
     n_tokens, n_bytes = sum(map(len, ids)), sum(map(len, docs))
     tok_s = time.perf_counter() - t0
-    log.info("BPE V=%d: %d documents, %d bytes -> %d tokens (%.2f bytes/token) in %.1f s", vocab_size, len(docs),
-             n_bytes, n_tokens, n_bytes / n_tokens, tok_s)
+    log.info(
+        "BPE V=%d: %d documents, %d bytes -> %d tokens (%.2f bytes/token) in %.1f s",
+        vocab_size,
+        len(docs),
+        n_bytes,
+        n_tokens,
+        n_bytes / n_tokens,
+        tok_s,
+    )
     arch = {**models.ARCH_DEFAULTS, **p["arch"]}
     train = {**models.TRAIN_DEFAULTS, **p["train"]}
     if p["train_bytes"]:
         train["steps"] = max(1, round(p["train_bytes"] * n_tokens / n_bytes / (train["batch"] * arch["n_ctx"])))
     model = models.build_gpt2(tok.get_vocab_size(), arch, seed=seed, eos_id=eot)
     stream = models.DocStream(ids, eot, arch["n_ctx"])
-    hist = models.train_lm(model, stream.sample, train, seed, ckpt_dir=ckpt_dir, desc=f"bytelm code V={vocab_size}")
+    hist = models.train_lm(
+        model,
+        stream.sample,
+        train,
+        seed,
+        ckpt_dir=ckpt_dir,
+        desc=f"bytelm code V={vocab_size}",
+        data_fingerprint=data_digest(ids),
+    )
     manifest = corpus.read_manifest(corpus_dir)
     meta = {
-        "experiment": "ensemble", "kind": "code", "vocab_size": int(vocab_size), "eot_id": eot, "seed": int(seed),
-        "params": p, "steps": train["steps"], "corpus_train_sha256": manifest["splits"]["train"]["sha256"],
+        "experiment": "ensemble",
+        "kind": "code",
+        "vocab_size": int(vocab_size),
+        "eot_id": eot,
+        "seed": int(seed),
+        "params": p,
+        "steps": train["steps"],
+        "corpus_train_sha256": manifest["splits"]["train"]["sha256"],
         "python": manifest["python"],
-        "n_train_docs": len(docs), "n_train_bytes": n_bytes, "n_train_tokens": n_tokens,
-        "bytes_per_token": n_bytes / n_tokens, "tokenizer_s": tok_s, "train_wall_s": hist["wall_s"],
-        "resumed_from": hist["resumed_from"], "losses": hist["losses"],
+        "n_train_docs": len(docs),
+        "n_train_bytes": n_bytes,
+        "n_train_tokens": n_tokens,
+        "bytes_per_token": n_bytes / n_tokens,
+        "tokenizer_s": tok_s,
+        "train_wall_s": hist["wall_s"],
+        "resumed_from": hist["resumed_from"],
+        "losses": hist["losses"],
         "tokens_seen": len(hist["losses"]) * train["batch"] * arch["n_ctx"],
     }
     models.save_model(out_dir, model, tok, meta)
     if ckpt_dir is not None:
         clear_checkpoints(ckpt_dir)
-    log.info("code LM V=%d trained in %.1f s; final loss %.3f", vocab_size, hist["wall_s"],
-             float(np.mean(hist["losses"][-10:])) if hist["losses"] else float("nan"))
+    log.info(
+        "code LM V=%d trained in %.1f s; final loss %.3f",
+        vocab_size,
+        hist["wall_s"],
+        float(np.mean(hist["losses"][-10:])) if hist["losses"] else float("nan"),
+    )
     return meta
 
 
@@ -126,8 +176,16 @@ def _member(model_dir: str | Path, mode: str) -> dict[str, Any]:
         raise ValueError(f"{model_dir}: a code LM needs its tokenizer.json")
     tok = _byte_tokenizer(hf_tok)
     lm = HFTokenLM(model, bos_id=tok.eos_id)
-    return {"name": f"V{meta['vocab_size']}", "dir": str(model_dir), "model": model, "tok": tok, "lm": lm,
-            "byte_lm": ByteLM(lm, tok, mode=mode), "meta": meta, "n_ctx": int(model.config.n_positions)}
+    return {
+        "name": f"V{meta['vocab_size']}",
+        "dir": str(model_dir),
+        "model": model,
+        "tok": tok,
+        "lm": lm,
+        "byte_lm": ByteLM(lm, tok, mode=mode),
+        "meta": meta,
+        "n_ctx": int(model.config.n_positions),
+    }
 
 
 def _fits(member: dict[str, Any], doc: bytes) -> bool:
@@ -135,8 +193,13 @@ def _fits(member: dict[str, Any], doc: bytes) -> bool:
     return len(member["tok"].encode(doc)) + 2 <= member["n_ctx"]
 
 
-def evaluate_ensemble(model_dirs: Sequence[str | Path], corpus_dir: str | Path, params: Mapping[str, Any] | None = None,
-                      out_json: str | Path | None = None, out_csv: str | Path | None = None) -> dict[str, Any]:
+def evaluate_ensemble(
+    model_dirs: Sequence[str | Path],
+    corpus_dir: str | Path,
+    params: Mapping[str, Any] | None = None,
+    out_json: str | Path | None = None,
+    out_csv: str | Path | None = None,
+) -> dict[str, Any]:
     """Bits per byte of every member and of their byte-level mixture on the held-out documents (A-T4).
 
     One pass per document drives ``ByteEnsemble`` byte by byte; each member state's ``byte_logprob`` is that
@@ -198,38 +261,67 @@ def evaluate_ensemble(model_dirs: Sequence[str | Path], corpus_dir: str | Path, 
     checks = _checks(members, names, first, per_doc[0]) if p["check_identity"] else {}
     methods: dict[str, dict[str, float]] = {}
     for j, (n, m) in enumerate(zip(names, members)):
-        methods[n] = {"bits_per_byte": nll[n] / n_bytes / LN2, "token_bits_per_byte": tok_nll[n] / n_bytes / LN2,
-                      "bytes_per_token": n_bytes / (n_tokens[n] - len(per_doc)), "calls_per_byte": calls[j] / n_bytes,
-                      "vocab_size": float(m["meta"]["vocab_size"]), "train_wall_s": float(m["meta"]["train_wall_s"]),
-                      **{k: v for k, v in checks.items() if k.startswith(n + ":")}}
+        methods[n] = {
+            "bits_per_byte": nll[n] / n_bytes / LN2,
+            "token_bits_per_byte": tok_nll[n] / n_bytes / LN2,
+            "bytes_per_token": n_bytes / (n_tokens[n] - len(per_doc)),
+            "calls_per_byte": calls[j] / n_bytes,
+            "vocab_size": float(m["meta"]["vocab_size"]),
+            "train_wall_s": float(m["meta"]["train_wall_s"]),
+            **{k: v for k, v in checks.items() if k.startswith(n + ":")},
+        }
         methods[n] = {k.split(":", 1)[-1]: v for k, v in methods[n].items()}
     best = min(names, key=lambda n: methods[n]["bits_per_byte"])
-    methods["ensemble"] = {"bits_per_byte": nll["ensemble"] / n_bytes / LN2, "calls_per_byte": sum(calls) / n_bytes,
-                           "bytes_per_s": n_bytes / t_byte, "gain_vs_best_bits": methods[best]["bits_per_byte"]
-                           - nll["ensemble"] / n_bytes / LN2}
+    methods["ensemble"] = {
+        "bits_per_byte": nll["ensemble"] / n_bytes / LN2,
+        "calls_per_byte": sum(calls) / n_bytes,
+        "bytes_per_s": n_bytes / t_byte,
+        "gain_vs_best_bits": methods[best]["bits_per_byte"] - nll["ensemble"] / n_bytes / LN2,
+    }
     metrics = {
-        "ensemble_bpb": methods["ensemble"]["bits_per_byte"], "best_member_bpb": methods[best]["bits_per_byte"],
+        "ensemble_bpb": methods["ensemble"]["bits_per_byte"],
+        "best_member_bpb": methods[best]["bits_per_byte"],
         "ensemble_gain_rel": 1.0 - methods["ensemble"]["bits_per_byte"] / methods[best]["bits_per_byte"],
-        "n_docs": float(len(per_doc)), "n_docs_skipped": float(len(docs) - len(per_doc)), "n_bytes": float(n_bytes),
-        "byte_pass_s": t_byte, "token_pass_s": t_tok, "calls_per_byte": sum(calls) / n_bytes,
-        "bytes_per_s": n_bytes / t_byte, "member_check_max_abs": checks.get("member_check_max_abs"),
+        "n_docs": float(len(per_doc)),
+        "n_docs_skipped": float(len(docs) - len(per_doc)),
+        "n_bytes": float(n_bytes),
+        "byte_pass_s": t_byte,
+        "token_pass_s": t_tok,
+        "calls_per_byte": sum(calls) / n_bytes,
+        "bytes_per_s": n_bytes / t_byte,
+        "member_check_max_abs": checks.get("member_check_max_abs"),
         "mixture_check_max_abs": mix_dev,
     }
     for n in names:
         metrics[f"{n}_bpb"] = methods[n]["bits_per_byte"]
         metrics[f"{n}_token_bpb"] = methods[n]["token_bits_per_byte"]
-    result = {"experiment": "ensemble", "members": names, "model_dirs": [str(d) for d in model_dirs],
-              "best_member": best, "params": p, "methods": methods, "metrics": metrics}
+    result = {
+        "experiment": "ensemble",
+        "members": names,
+        "model_dirs": [str(d) for d in model_dirs],
+        "best_member": best,
+        "params": p,
+        "methods": methods,
+        "metrics": metrics,
+    }
     if out_json is not None:
         io.write_json(out_json, result)
     if out_csv is not None:
         import pandas as pd
 
         io.write_csv(out_csv, pd.DataFrame(per_doc))
-    log.info("bits/byte on %d held-out bytes: %s; ensemble %.4f (best member %s %.4f); %.2f calls/byte, %.0f bytes/s",
-             n_bytes, ", ".join(f"{n} {methods[n]['bits_per_byte']:.4f} (token {methods[n]['token_bits_per_byte']:.4f})"
-                                for n in names), metrics["ensemble_bpb"], best, metrics["best_member_bpb"],
-             metrics["calls_per_byte"], metrics["bytes_per_s"])
+    log.info(
+        "bits/byte on %d held-out bytes: %s; ensemble %.4f (best member %s %.4f); %.2f calls/byte, %.0f bytes/s",
+        n_bytes,
+        ", ".join(
+            f"{n} {methods[n]['bits_per_byte']:.4f} (token {methods[n]['token_bits_per_byte']:.4f})" for n in names
+        ),
+        metrics["ensemble_bpb"],
+        best,
+        metrics["best_member_bpb"],
+        metrics["calls_per_byte"],
+        metrics["bytes_per_s"],
+    )
     return result
 
 
@@ -258,9 +350,18 @@ def ensemble_records(result: Mapping[str, Any], seed: int, scale: str, device: s
     wall = float(result["metrics"]["byte_pass_s"] + result["metrics"]["token_pass_s"])
     for name, metrics in result["methods"].items():
         method = name if name == "ensemble" else f"member_{name}"
-        out.append(records.make_record(
-            paper="bytelm", experiment="ensemble", method=method, seed=int(seed), scale=scale,
-            metrics={k: float(v) for k, v in metrics.items()}, wall_s=wall, device=device,
-            config={"params": result["params"], "members": result["members"]},
-            extra={"model_dirs": result["model_dirs"], "n_bytes": result["metrics"]["n_bytes"]}))
+        out.append(
+            records.make_record(
+                paper="bytelm",
+                experiment="ensemble",
+                method=method,
+                seed=int(seed),
+                scale=scale,
+                metrics={k: float(v) for k, v in metrics.items()},
+                wall_s=wall,
+                device=device,
+                config={"params": result["params"], "members": result["members"]},
+                extra={"model_dirs": result["model_dirs"], "n_bytes": result["metrics"]["n_bytes"]},
+            )
+        )
     return out

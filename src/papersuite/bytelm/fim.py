@@ -63,15 +63,15 @@ log = logging.getLogger("papersuite.bytelm.fim")
 INFILLING_KEYS = ("task_id", "entry_point", "prompt", "suffix", "canonical_solution", "test")
 # The four benchmarks of human-eval-infilling (Bavarian et al. 2022; task counts from the HF dataset card, spec A2).
 BENCHMARKS = {
-    "single_line": "HumanEval-SingleLineInfilling.jsonl.gz",         # 1033 tasks
-    "multi_line": "HumanEval-MultiLineInfilling.jsonl.gz",           # 5815 tasks
-    "random_span": "HumanEval-RandomSpanInfilling.jsonl.gz",         # 1640 tasks
+    "single_line": "HumanEval-SingleLineInfilling.jsonl.gz",  # 1033 tasks
+    "multi_line": "HumanEval-MultiLineInfilling.jsonl.gz",  # 5815 tasks
+    "random_span": "HumanEval-RandomSpanInfilling.jsonl.gz",  # 1640 tasks
     "random_span_light": "HumanEval-RandomSpanInfillingLight.jsonl.gz",  # 164 tasks
 }
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "benchmark": "random_span",   # which of BENCHMARKS the tasks file holds (recorded only)
-    "mode": "spm",                # "spm" (prefix and middle tokenized jointly: the mid-token case) or "psm"
+    "benchmark": "random_span",  # which of BENCHMARKS the tasks file holds (recorded only)
+    "mode": "spm",  # "spm" (prefix and middle tokenized jointly: the mid-token case) or "psm"
     # CodeLlama's FIM special tokens as named in its HF tokenizer config (ids 32007..32010 in CodeLlamaTokenizer);
     # taken from the CodeLlama tokenizer config, not verified offline here.
     "bos_token": "<s>",
@@ -79,13 +79,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "suffix_token": "\u2581<SUF>",
     "middle_token": "\u2581<MID>",
     "eot_token": "\u2581<EOT>",
-    "dummy_prefix": "auto",       # encode(prefix) starts with SentencePiece's "▁": auto-detected from the tokenizer
-    "n_tasks": 0,                 # 0: every task; else a seeded sample of this many
-    "max_bytes": 256,             # cap on the generated middle, in bytes
-    "timeout": 5.0,               # seconds per test run
-    "byte_mode": "raw",           # ByteLM mode: "raw" (exact lemma ratio) or "masked"
-    "check_mass": 1.0,            # validity-check only the likeliest next tokens holding this mass (1.0: exact)
-    "dtype": "auto",              # weights: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16 | float16
+    "dummy_prefix": "auto",  # encode(prefix) starts with SentencePiece's "▁": auto-detected from the tokenizer
+    "n_tasks": 0,  # 0: every task; else a seeded sample of this many
+    "max_bytes": 256,  # cap on the generated middle, in bytes
+    "timeout": 5.0,  # seconds per test run
+    "byte_mode": "raw",  # ByteLM mode: "raw" (exact lemma ratio) or "masked"
+    "check_mass": 1.0,  # validity-check only the likeliest next tokens holding this mass (1.0: exact)
+    "dtype": "auto",  # weights: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16 | float16
     "methods": list(METHODS),
 }
 
@@ -118,7 +118,7 @@ class FimLayout:
     """FIM prompt layout (A1 "FIM use"): the order and the ids of the special tokens, and the bytes `encode`
     puts before the prefix (SentencePiece's dummy-prefix space; empty for byte-level BPE)."""
 
-    mode: str                  # "spm" | "psm"
+    mode: str  # "spm" | "psm"
     bos_id: int | None
     prefix_id: int
     suffix_id: int
@@ -146,8 +146,10 @@ def _dummy_prefix(hf_tokenizer: Any, tok: ByteTokenizer) -> bytes:
         return b""
     if ids == tok.encode(b" " + probe.encode()):
         return b" "
-    raise ValueError(f"cannot tell the tokenizer's dummy prefix: {probe!r} encodes to {ids}, the byte tokenizer "
-                     f"gives {tok.encode(probe.encode())} without and {tok.encode(b' ' + probe.encode())} with a space")
+    raise ValueError(
+        f"cannot tell the tokenizer's dummy prefix: {probe!r} encodes to {ids}, the byte tokenizer "
+        f"gives {tok.encode(probe.encode())} without and {tok.encode(b' ' + probe.encode())} with a space"
+    )
 
 
 def fim_layout(hf_tokenizer: Any, params: Mapping[str, Any], tok: ByteTokenizer | None = None) -> FimLayout:
@@ -161,8 +163,10 @@ def fim_layout(hf_tokenizer: Any, params: Mapping[str, Any], tok: ByteTokenizer 
             ids[key] = None
             continue
         if name not in vocab:
-            raise ValueError(f"FIM {key} {name!r} is not in the tokenizer's vocabulary "
-                             f"({len(vocab)} tokens); this model may not be trained for fill-in-the-middle")
+            raise ValueError(
+                f"FIM {key} {name!r} is not in the tokenizer's vocabulary "
+                f"({len(vocab)} tokens); this model may not be trained for fill-in-the-middle"
+            )
         ids[key] = int(vocab[name])
     dummy = p["dummy_prefix"]
     if dummy == "auto":
@@ -173,8 +177,15 @@ def fim_layout(hf_tokenizer: Any, params: Mapping[str, Any], tok: ByteTokenizer 
         lead = b" " if dummy else b""
     else:
         raise ValueError(f"dummy_prefix must be 'auto', true or false, got {dummy!r}")
-    return FimLayout(p["mode"], ids["bos_token"], ids["prefix_token"], ids["suffix_token"], ids["middle_token"],
-                     ids["eot_token"], lead)
+    return FimLayout(
+        p["mode"],
+        ids["bos_token"],
+        ids["prefix_token"],
+        ids["suffix_token"],
+        ids["middle_token"],
+        ids["eot_token"],
+        lead,
+    )
 
 
 def fim_byte_tokenizer(hf_tokenizer: Any, layout: FimLayout) -> ByteTokenizer:
@@ -183,10 +194,12 @@ def fim_byte_tokenizer(hf_tokenizer: Any, layout: FimLayout) -> ByteTokenizer:
     A vocabulary may list the FIM tokens as ordinary pieces ("▁<EOT>" would then be the bytes " <EOT>"); they
     must never be byte tokens, or generation would write them into the middle, so they are re-marked here."""
     names = {i: name for name, i in _vocab(hf_tokenizer).items()}
-    fim_ids = [i for i in (layout.prefix_id, layout.suffix_id, layout.middle_id, layout.eot_id, layout.bos_id)
-               if i is not None]
-    tok = ByteTokenizer.from_hf(hf_tokenizer, eos_token=names[layout.eot_id],
-                                special_tokens=[names[i] for i in fim_ids])
+    fim_ids = [
+        i for i in (layout.prefix_id, layout.suffix_id, layout.middle_id, layout.eot_id, layout.bos_id) if i is not None
+    ]
+    tok = ByteTokenizer.from_hf(
+        hf_tokenizer, eos_token=names[layout.eot_id], special_tokens=[names[i] for i in fim_ids]
+    )
     if tok.eos_id != layout.eot_id:
         raise ValueError(f"byte tokenizer EOS {tok.eos_id} is not the end-of-infill token {layout.eot_id}")
     return tok
@@ -278,8 +291,14 @@ def infill(session: FimSession, method: str, prefix: str, suffix: str, max_bytes
         out, prompt_calls = greedy_byte_level(session.byte_lm(), prompt, max_bytes, stop=_never)
     wall = time.perf_counter() - t0
     out = out[:max_bytes]
-    return {"middle": out, "calls": lm.calls - calls0, "prompt_calls": prompt_calls, "wall_s": wall,
-            "n_bytes": len(out), "hit_cap": len(out) >= max_bytes}
+    return {
+        "middle": out,
+        "calls": lm.calls - calls0,
+        "prompt_calls": prompt_calls,
+        "wall_s": wall,
+        "n_bytes": len(out),
+        "hit_cap": len(out) >= max_bytes,
+    }
 
 
 def _prefill(session: FimSession, prompt: bytes) -> tuple[float, int]:
@@ -326,9 +345,17 @@ def evaluate_fim(
     session = session or load_session(model_dir, params, device)
     load_s = time.perf_counter() - load_t0
     tasks = _select(load_infilling(tasks_path), int(params["n_tasks"]), seed)
-    log.info("FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
-             params["benchmark"], session.layout.mode, len(tasks), tasks_path, methods, session.byte_mode,
-             session.layout.lead, load_s)
+    log.info(
+        "FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
+        params["benchmark"],
+        session.layout.mode,
+        len(tasks),
+        tasks_path,
+        methods,
+        session.byte_mode,
+        session.layout.lead,
+        load_s,
+    )
     tests = he.CachedTests(params["timeout"])
     rows: list[dict] = []
     cap = int(params["max_bytes"])
@@ -341,13 +368,26 @@ def evaluate_fim(
             res = infill(session, method, task["prompt"], task["suffix"], cap)
             middle = res["middle"].decode("utf-8", errors="replace")
             program = splice(task, middle)
-            rows.append({
-                "task_id": task["task_id"], "method": method, "mid_token": is_mid, "target": target,
-                "completion": middle, "passed": tests.passed(program, task), "exact_match": middle == target,
-                "edit_similarity": middle_edit_similarity(middle, target), "hit_cap": res["hit_cap"],
-                "calls": res["calls"], "prompt_calls": res["prompt_calls"], "n_bytes": res["n_bytes"], "cap": cap,
-                "wall_s": res["wall_s"], "prefill_s": prefill_s, "prefill_tokens": prefill_tokens,
-            })
+            rows.append(
+                {
+                    "task_id": task["task_id"],
+                    "method": method,
+                    "mid_token": is_mid,
+                    "target": target,
+                    "completion": middle,
+                    "passed": tests.passed(program, task),
+                    "exact_match": middle == target,
+                    "edit_similarity": middle_edit_similarity(middle, target),
+                    "hit_cap": res["hit_cap"],
+                    "calls": res["calls"],
+                    "prompt_calls": res["prompt_calls"],
+                    "n_bytes": res["n_bytes"],
+                    "cap": cap,
+                    "wall_s": res["wall_s"],
+                    "prefill_s": prefill_s,
+                    "prefill_tokens": prefill_tokens,
+                }
+            )
     total_s = time.perf_counter() - start
     log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
     summary = summarize(rows)
@@ -355,18 +395,44 @@ def evaluate_fim(
     for method in methods:
         s = summary[method]
         rs = [r for r in rows if r["method"] == method]
-        metrics = {k: s[k] for k in ("pass_at_1", "exact_match", "edit_similarity", "pass_at_1_mid_token",
-                                     "calls_per_task", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s")}
+        metrics = {
+            k: s[k]
+            for k in (
+                "pass_at_1",
+                "exact_match",
+                "edit_similarity",
+                "pass_at_1_mid_token",
+                "calls_per_task",
+                "calls_per_byte",
+                "gen_calls_per_byte",
+                "bytes_per_s",
+            )
+        }
         metrics["cap_rate"] = float(np.mean([r["hit_cap"] for r in rs]))
         metrics["n_tasks"] = s["n_tasks"]
         recs[method] = records.make_record(
-            paper="bytelm", experiment="fim", method=method, seed=seed, scale=scale, metrics=metrics,
-            wall_s=s["wall_s"], device=device, config=params,
-            extra={"benchmark": params["benchmark"], "mode": session.layout.mode, "n_mid_token": s["n_mid_token"],
-                   "mean_bytes": s["mean_bytes"], "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s,
-                   "model_load_s": load_s, "test_s": tests.seconds, "byte_mode": session.byte_mode,
-                   "check_mass": session.check_mass,
-                   "model_dir": str(model_dir)},
+            paper="bytelm",
+            experiment="fim",
+            method=method,
+            seed=seed,
+            scale=scale,
+            metrics=metrics,
+            wall_s=s["wall_s"],
+            device=device,
+            config=params,
+            extra={
+                "benchmark": params["benchmark"],
+                "mode": session.layout.mode,
+                "n_mid_token": s["n_mid_token"],
+                "mean_bytes": s["mean_bytes"],
+                "prefill_s_mean": s["prefill_s_mean"],
+                "total_wall_s": total_s,
+                "model_load_s": load_s,
+                "test_s": tests.seconds,
+                "byte_mode": session.byte_mode,
+                "check_mass": session.check_mass,
+                "model_dir": str(model_dir),
+            },
         )
     add_differences(recs)
     return recs, rows

@@ -101,16 +101,16 @@ class Cut:
     """One mid-line cut of a task's canonical solution: the model sees `prefix` and must produce `target`."""
 
     task_id: str
-    line_index: int   # index into canonical_solution.splitlines(keepends=True)
-    col: int          # character offset of the cut inside that line
-    prefix: str       # prompt + solution lines before + line[:col]
-    target: str       # line[col:] without its line ending (what a perfect completion produces)
+    line_index: int  # index into canonical_solution.splitlines(keepends=True)
+    col: int  # character offset of the cut inside that line
+    prefix: str  # prompt + solution lines before + line[:col]
+    target: str  # line[col:] without its line ending (what a perfect completion produces)
     mid_token: bool | None  # cut falls strictly inside a token of the canonical encoding (None: not checked)
 
     @property
     def line_prefix(self) -> str:
         """The visible start of the cut line."""
-        return self.prefix[self.prefix.rfind("\n") + 1:]
+        return self.prefix[self.prefix.rfind("\n") + 1 :]
 
 
 def _solution_lines(task: Mapping[str, Any]) -> list[str]:
@@ -172,8 +172,12 @@ def midtoken_tasks(
         if len(cuts) == n:
             break
     if len(cuts) < n:
-        log.warning("only %d of %d requested tasks have a solution line with >= %d non-space characters",
-                    len(cuts), n, min_chars)
+        log.warning(
+            "only %d of %d requested tasks have a solution line with >= %d non-space characters",
+            len(cuts),
+            n,
+            min_chars,
+        )
     return cuts
 
 
@@ -181,9 +185,9 @@ def splice(task: Mapping[str, Any], cut: Cut, completion: str) -> str:
     """The full program: prompt + solution lines before + cut prefix + completion up to end of line + the rest."""
     lines = _solution_lines(task)
     line = lines[cut.line_index]
-    ending = line[len(_body(line)):] or "\n"
-    completed = _body(line)[:cut.col] + completion.split("\n", 1)[0].rstrip("\r")
-    return task["prompt"] + "".join(lines[:cut.line_index]) + completed + ending + "".join(lines[cut.line_index + 1:])
+    ending = line[len(_body(line)) :] or "\n"
+    completed = _body(line)[: cut.col] + completion.split("\n", 1)[0].rstrip("\r")
+    return task["prompt"] + "".join(lines[: cut.line_index]) + completed + ending + "".join(lines[cut.line_index + 1 :])
 
 
 def check_program(program: str, task: Mapping[str, Any]) -> str:
@@ -249,9 +253,15 @@ def run_tests(program: str, task: Mapping[str, Any], timeout: float = 3.0) -> bo
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_NUM_THREADS": "1", "PYTHONHASHSEED": "0"}
         with open(out_path, "wb") as out:
             try:
-                proc = subprocess.run([sys.executable, "-I", "-B", str(script)], cwd=tmp, env=env,
-                                      stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
-                                      timeout=timeout)
+                proc = subprocess.run(
+                    [sys.executable, "-I", "-B", str(script)],
+                    cwd=tmp,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.PIPE,
+                    timeout=timeout,
+                )
             except subprocess.TimeoutExpired:
                 log.debug("%s: timed out after %.1f s", task["task_id"], timeout)
                 return False
@@ -260,8 +270,9 @@ def run_tests(program: str, task: Mapping[str, Any], timeout: float = 3.0) -> bo
             tail = fh.read().decode("utf-8", "replace").strip().splitlines()
     passed = proc.returncode == 0 and bool(tail) and tail[-1] == nonce
     if not passed:
-        log.debug("%s: failed (exit %d): %s", task["task_id"], proc.returncode,
-                  proc.stderr.decode("utf-8", "replace")[-300:])
+        log.debug(
+            "%s: failed (exit %d): %s", task["task_id"], proc.returncode, proc.stderr.decode("utf-8", "replace")[-300:]
+        )
     return passed
 
 

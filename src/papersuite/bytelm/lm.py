@@ -52,15 +52,22 @@ class HFTokenLM:
     None. `set_context` swaps it between prompts while keeping the KV cache of the shared start.
     """
 
-    def __init__(self, model, bos_id: int | Sequence[int] | None, vocab_size: int | None = None,
-                 memo_size: int = 256, device: str | None = None):
+    def __init__(
+        self,
+        model,
+        bos_id: int | Sequence[int] | None,
+        vocab_size: int | None = None,
+        memo_size: int = 256,
+        device: str | None = None,
+    ):
         import torch
 
         self.model = model.eval()
         self.device = device or next(model.parameters()).device
         self.vocab_size = int(vocab_size or model.config.vocab_size)
         self.max_positions = getattr(model.config, "n_positions", None) or getattr(
-            model.config, "max_position_embeddings", None)
+            model.config, "max_position_embeddings", None
+        )
         self.calls = 0  # forward passes
         self.tokens_run = 0  # tokens fed through the model
         self._ids: list[int] = []  # context held in the KV cache
@@ -131,7 +138,7 @@ class HFTokenLM:
         self.tokens_run += len(new)
         self._cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         self._ids = list(ctx)
-        logits = out.logits[0, first_needed - keep:, : self.vocab_size].double()
+        logits = out.logits[0, first_needed - keep :, : self.vocab_size].double()
         return torch.log_softmax(logits, dim=-1).cpu().numpy()
 
     def _remember(self, key: tuple[int, ...], logp: np.ndarray) -> None:

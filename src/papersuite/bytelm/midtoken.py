@@ -47,15 +47,15 @@ log = logging.getLogger("papersuite.bytelm.midtoken")
 METHODS = ("naive", "token_healing", "byte_level")
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    "n_tasks": 32,              # HumanEval tasks sampled (seeded)
-    "min_chars": 8,             # a cut line has at least this many non-space characters
-    "max_bytes": 48,            # completion cap in bytes (raised to target length + slack for long lines)
-    "slack_bytes": 8,           # bytes allowed past a long target, so no method is cut off before its newline
-    "timeout": 3.0,             # seconds per test run
-    "byte_mode": "raw",         # ByteLM mode for byte_level: "raw" (exact lemma ratio) or "masked"
-    "check_mass": 1.0,          # validity-check only the top next tokens holding this much mass (1.0: all, exact)
+    "n_tasks": 32,  # HumanEval tasks sampled (seeded)
+    "min_chars": 8,  # a cut line has at least this many non-space characters
+    "max_bytes": 48,  # completion cap in bytes (raised to target length + slack for long lines)
+    "slack_bytes": 8,  # bytes allowed past a long target, so no method is cut off before its newline
+    "timeout": 3.0,  # seconds per test run
+    "byte_mode": "raw",  # ByteLM mode for byte_level: "raw" (exact lemma ratio) or "masked"
+    "check_mass": 1.0,  # validity-check only the top next tokens holding this much mass (1.0: all, exact)
     "context_token": "<|endoftext|>",  # the leading context token SmolLM2 sees (document separator)
-    "eos_token": "<|endoftext|>",      # the token that ends a document (byte-level EOS)
+    "eos_token": "<|endoftext|>",  # the token that ends a document (byte-level EOS)
     "methods": list(METHODS),
 }
 
@@ -91,8 +91,9 @@ class CompletionSession:
         return ByteLM(self.lm, self.tok, mode=mode or self.byte_mode, check_mass=self.check_mass)
 
 
-def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None, device: Any = "cpu"
-                 ) -> CompletionSession:
+def load_session(
+    model_dir: str | Path, params: Mapping[str, Any] | None = None, device: Any = "cpu"
+) -> CompletionSession:
     """Load the model of A-T3: the converted SmolLM2 (smollm2.load_model, float32 CPU) or a hub snapshot
     (bfloat16 on CUDA), as a CompletionSession."""
     from .lm import load_causal_lm
@@ -106,8 +107,9 @@ def load_session(model_dir: str | Path, params: Mapping[str, Any] | None = None,
     return CompletionSession(model, hf_tokenizer, params)
 
 
-def greedy_byte_level(byte_lm: Any, prompt: bytes, max_bytes: int,
-                      stop: Callable[[bytes], bool] = _stop_at_newline) -> tuple[bytes, int]:
+def greedy_byte_level(
+    byte_lm: Any, prompt: bytes, max_bytes: int, stop: Callable[[bytes], bool] = _stop_at_newline
+) -> tuple[bytes, int]:
     """Greedy decoding from the exact next-byte distribution (A1 "Efficient recursion"); returns
     (bytes, model calls spent on the prompt's covers). Ends at EOS, when `stop(out)` or at `max_bytes`."""
     lm = byte_lm.lm
@@ -145,8 +147,13 @@ def complete(session: CompletionSession, method: str, prompt: bytes, max_bytes: 
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
     wall = time.perf_counter() - t0
     line = out.split(b"\n", 1)[0][:max_bytes]
-    return {"completion": line, "calls": lm.calls - calls0, "prompt_calls": prompt_calls, "wall_s": wall,
-            "n_bytes": len(line)}
+    return {
+        "completion": line,
+        "calls": lm.calls - calls0,
+        "prompt_calls": prompt_calls,
+        "wall_s": wall,
+        "n_bytes": len(line),
+    }
 
 
 def _prefill(session: CompletionSession, prompt: bytes) -> tuple[float, int]:
@@ -188,8 +195,15 @@ def evaluate_midtoken(
     tasks = he.load_humaneval(tasks_path)
     by_id = {t["task_id"]: t for t in tasks}
     cuts = he.midtoken_tasks(tasks, int(params["n_tasks"]), seed, int(params["min_chars"]), session.hf_tokenizer)
-    log.info("A-T3: %d cuts (%d mid-token) from %s, methods %s, byte mode %s, model loaded in %.1f s",
-             len(cuts), sum(bool(c.mid_token) for c in cuts), tasks_path, methods, session.byte_mode, load_s)
+    log.info(
+        "A-T3: %d cuts (%d mid-token) from %s, methods %s, byte mode %s, model loaded in %.1f s",
+        len(cuts),
+        sum(bool(c.mid_token) for c in cuts),
+        tasks_path,
+        methods,
+        session.byte_mode,
+        load_s,
+    )
     tests = he.CachedTests(params["timeout"])
     rows: list[dict] = []
     for cut in progress(cuts, desc="A-T3 mid-token completion", logger=log):
@@ -202,14 +216,28 @@ def evaluate_midtoken(
             res = complete(session, method, prompt, cap)
             text = _decode(res["completion"])
             program = he.splice(task, cut, text)
-            rows.append({
-                "task_id": cut.task_id, "line_index": cut.line_index, "col": cut.col,
-                "mid_token": cut.mid_token, "line_prefix": cut.line_prefix, "target": cut.target,
-                "method": method, "completion": text, "passed": tests.passed(program, task),
-                "exact_match": he.exact_line_match(cut, text), "edit_similarity": he.edit_similarity(cut, text),
-                "calls": res["calls"], "prompt_calls": res["prompt_calls"], "n_bytes": res["n_bytes"],
-                "cap": cap, "wall_s": res["wall_s"], "prefill_s": prefill_s, "prefill_tokens": prefill_tokens,
-            })
+            rows.append(
+                {
+                    "task_id": cut.task_id,
+                    "line_index": cut.line_index,
+                    "col": cut.col,
+                    "mid_token": cut.mid_token,
+                    "line_prefix": cut.line_prefix,
+                    "target": cut.target,
+                    "method": method,
+                    "completion": text,
+                    "passed": tests.passed(program, task),
+                    "exact_match": he.exact_line_match(cut, text),
+                    "edit_similarity": he.edit_similarity(cut, text),
+                    "calls": res["calls"],
+                    "prompt_calls": res["prompt_calls"],
+                    "n_bytes": res["n_bytes"],
+                    "cap": cap,
+                    "wall_s": res["wall_s"],
+                    "prefill_s": prefill_s,
+                    "prefill_tokens": prefill_tokens,
+                }
+            )
     total_s = time.perf_counter() - start
     log.info("A-T3 done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
     summary = summarize(rows)
@@ -217,14 +245,39 @@ def evaluate_midtoken(
     for method in methods:
         s = summary[method]
         recs[method] = records.make_record(
-            paper="bytelm", experiment="midtoken", method=method, seed=seed, scale=scale,
-            metrics={k: s[k] for k in ("pass_at_1", "exact_match", "edit_similarity", "pass_at_1_mid_token",
-                                        "calls_per_task", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s")},
-            wall_s=s["wall_s"], device=device, config=params,
-            extra={"n_tasks": s["n_tasks"], "n_mid_token": s["n_mid_token"], "mean_bytes": s["mean_bytes"],
-                   "prefill_s_mean": s["prefill_s_mean"], "total_wall_s": total_s, "model_load_s": load_s,
-                   "test_s": tests.seconds, "byte_mode": session.byte_mode, "check_mass": session.check_mass,
-                   "model_dir": str(model_dir)},
+            paper="bytelm",
+            experiment="midtoken",
+            method=method,
+            seed=seed,
+            scale=scale,
+            metrics={
+                k: s[k]
+                for k in (
+                    "pass_at_1",
+                    "exact_match",
+                    "edit_similarity",
+                    "pass_at_1_mid_token",
+                    "calls_per_task",
+                    "calls_per_byte",
+                    "gen_calls_per_byte",
+                    "bytes_per_s",
+                )
+            },
+            wall_s=s["wall_s"],
+            device=device,
+            config=params,
+            extra={
+                "n_tasks": s["n_tasks"],
+                "n_mid_token": s["n_mid_token"],
+                "mean_bytes": s["mean_bytes"],
+                "prefill_s_mean": s["prefill_s_mean"],
+                "total_wall_s": total_s,
+                "model_load_s": load_s,
+                "test_s": tests.seconds,
+                "byte_mode": session.byte_mode,
+                "check_mass": session.check_mass,
+                "model_dir": str(model_dir),
+            },
         )
     add_differences(recs)
     return recs, rows
@@ -287,8 +340,12 @@ def run_midtoken(
     log.info("mid-token pass@1: %s", {m: round(r["metrics"]["pass_at_1"], 3) for m, r in recs.items()})
 
 
-def write_results(recs: Mapping[str, dict], rows: Sequence[Mapping[str, Any]], out_records: Mapping[str, str | Path],
-                  out_rows: str | Path) -> None:
+def write_results(
+    recs: Mapping[str, dict],
+    rows: Sequence[Mapping[str, Any]],
+    out_records: Mapping[str, str | Path],
+    out_rows: str | Path,
+) -> None:
     """One record per method to out_records[method] and the per-(task, method) rows as CSV (A-T3 and FIM)."""
     import pandas as pd
 

@@ -21,12 +21,20 @@ import torch
 from torch import Tensor
 
 from papersuite.core import io
-from papersuite.core.checkpoint import resume_training, save_training
+from papersuite.core.checkpoint import TrainingCheckpoints, resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
-__all__ = ["ARCH_DEFAULTS", "TRAIN_DEFAULTS", "DocStream", "build_gpt2", "train_lm", "save_model", "load_model",
-           "load_tokenizer"]
+__all__ = [
+    "ARCH_DEFAULTS",
+    "TRAIN_DEFAULTS",
+    "DocStream",
+    "build_gpt2",
+    "train_lm",
+    "save_model",
+    "load_model",
+    "load_tokenizer",
+]
 
 log = logging.getLogger("papersuite.bytelm.models")
 
@@ -34,8 +42,16 @@ log = logging.getLogger("papersuite.bytelm.models")
 ARCH_DEFAULTS: dict[str, int] = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_ctx": 32}
 
 # AdamW with linear warmup then cosine decay to min_lr_frac·lr; the schedule depends on `steps` only.
-TRAIN_DEFAULTS: dict[str, Any] = {"steps": 1000, "batch": 32, "lr": 3e-3, "warmup": 50, "min_lr_frac": 0.1,
-                                  "weight_decay": 0.0, "grad_clip": 1.0, "ckpt_every": 0}
+TRAIN_DEFAULTS: dict[str, Any] = {
+    "steps": 1000,
+    "batch": 32,
+    "lr": 3e-3,
+    "warmup": 50,
+    "min_lr_frac": 0.1,
+    "weight_decay": 0.0,
+    "grad_clip": 1.0,
+    "ckpt_every": 0,
+}
 
 MODEL_META = "papersuite_meta.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -50,17 +66,27 @@ def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any] | None, 
     return {**defaults, **params}
 
 
-def build_gpt2(vocab_size: int, arch: Mapping[str, int] | None = None, seed: int | None = None,
-               eos_id: int | None = None) -> torch.nn.Module:
+def build_gpt2(
+    vocab_size: int, arch: Mapping[str, int] | None = None, seed: int | None = None, eos_id: int | None = None
+) -> torch.nn.Module:
     """A randomly initialised ``GPT2LMHeadModel`` (no dropout); seeded when ``seed`` is given."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     a = merge_params(ARCH_DEFAULTS, arch, "architecture")
     if a["n_embd"] % a["n_head"]:
         raise ValueError(f"n_embd={a['n_embd']} is not divisible by n_head={a['n_head']}")
-    config = GPT2Config(vocab_size=int(vocab_size), n_positions=a["n_ctx"], n_embd=a["n_embd"],
-                        n_layer=a["n_layer"], n_head=a["n_head"], resid_pdrop=0.0, embd_pdrop=0.0,
-                        attn_pdrop=0.0, bos_token_id=eos_id, eos_token_id=eos_id)
+    config = GPT2Config(
+        vocab_size=int(vocab_size),
+        n_positions=a["n_ctx"],
+        n_embd=a["n_embd"],
+        n_layer=a["n_layer"],
+        n_head=a["n_head"],
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=eos_id,
+        eos_token_id=eos_id,
+    )
     if seed is not None:
         seed_everything(seed)
     model = GPT2LMHeadModel(config)
@@ -107,20 +133,34 @@ def _lr(step: int, p: Mapping[str, Any]) -> float:
     return p["lr"] * (p["min_lr_frac"] + (1 - p["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * min(1.0, frac))))
 
 
-def train_lm(model: torch.nn.Module, sample_batch: Callable[[int], Tensor], params: Mapping[str, Any] | None,
-             seed: int, ckpt_dir: str | Path | None = None, desc: str = "bytelm lm") -> dict[str, Any]:
+def train_lm(
+    model: torch.nn.Module,
+    sample_batch: Callable[[int], Tensor],
+    params: Mapping[str, Any] | None,
+    seed: int,
+    ckpt_dir: str | Path | None = None,
+    desc: str = "bytelm lm",
+    data_fingerprint: str = "",
+) -> dict[str, Any]:
     """Next-token cross-entropy training of ``model`` on windows from ``sample_batch(batch) -> (B, T)``.
 
     Seeds the global RNGs with ``seed`` (call after building the model), resumes from ``ckpt_dir`` when a
-    checkpoint exists and saves every ``ckpt_every`` steps. Returns {"losses", "resumed_from", "wall_s"}.
+    checkpoint of the same configuration (``params``, seed, architecture, ``data_fingerprint``) exists
+    and saves every ``ckpt_every`` steps. Returns {"losses", "resumed_from", "wall_s"}.
     """
     p = merge_params(TRAIN_DEFAULTS, params, "training")
     seed_everything(seed)
     decay = [w for n, w in model.named_parameters() if w.dim() >= 2]
     no_decay = [w for n, w in model.named_parameters() if w.dim() < 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": p["weight_decay"]},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=p["lr"], betas=(0.9, 0.95))
-    start, losses = resume_training(ckpt_dir, model, opt)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": p["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=p["lr"],
+        betas=(0.9, 0.95),
+    )
+    architecture = {name: list(w.shape) for name, w in model.named_parameters()}
+    fingerprint = {"train": p, "seed": int(seed), "architecture": architecture, "data": data_fingerprint}
+    run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
+    start, losses = resume_training(run, model, opt)
     if start:
         log.info("%s: resumed at step %d of %d", desc, start, p["steps"])
     t0 = time.perf_counter()
@@ -136,7 +176,7 @@ def train_lm(model: torch.nn.Module, sample_batch: Callable[[int], Tensor], para
             torch.nn.utils.clip_grad_norm_(model.parameters(), p["grad_clip"])
         opt.step()
         losses.append(float(loss.detach()))
-        save_training(ckpt_dir, step + 1, p["ckpt_every"], p["steps"], model, opt, losses)
+        save_training(run, step + 1, p["steps"], model, opt, losses)
     model.eval()
     return {"losses": losses, "resumed_from": start, "wall_s": time.perf_counter() - t0}
 

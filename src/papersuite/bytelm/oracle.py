@@ -113,7 +113,7 @@ def exact_token_lm(chain: MarkovChain, tok: ByteTokenizer, L: int | None = None)
     """The token LM of the stream encode(doc) + [EOS], exact by enumeration of all documents (A5 A-T1)."""
     if tok.eos_id is None:
         raise ValueError("the oracle needs a tokenizer with an EOS token")
-    if L is not None and L != chain.length:
+    if L is not None and chain.length != L:
         chain = MarkovChain(chain.symbols, chain.init, chain.trans, L)
     V = tok.vocab_size
     mass: dict[tuple[int, ...], np.ndarray] = {}
@@ -138,8 +138,12 @@ def train_bpe_tokenizer(chain: MarkovChain, vocab_size: int = 8, n_docs: int = 2
     from tokenizers import Tokenizer, models, trainers
 
     bpe = Tokenizer(models.BPE())
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<eos>"],
-                                  initial_alphabet=[chr(c) for c in chain.symbols], show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=["<eos>"],
+        initial_alphabet=[chr(c) for c in chain.symbols],
+        show_progress=False,
+    )
     bpe.train_from_iterator([d.decode() for d in sample_documents(chain, n_docs, seed)], trainer)
     return ByteTokenizer.from_hf(bpe, eos_token="<eos>")
 
@@ -148,8 +152,12 @@ def _prompts(chain: MarkovChain, max_len: int) -> list[bytes]:
     return [bytes(p) for n in range(1, max_len + 1) for p in itertools.product(chain.symbols, repeat=n)]
 
 
-def bias_table(chain: MarkovChain | None = None, tokenizers: dict[str, ByteTokenizer] | None = None,
-               prompts: Sequence[bytes] | None = None, max_prompt_len: int = 3) -> pd.DataFrame:
+def bias_table(
+    chain: MarkovChain | None = None,
+    tokenizers: dict[str, ByteTokenizer] | None = None,
+    prompts: Sequence[bytes] | None = None,
+    max_prompt_len: int = 3,
+) -> pd.DataFrame:
     """One row per (tokenizer, prompt, next symbol): true, naive, token-healing and byte-level (BTR, masked)
     P(symbol | prompt) under the exact token LM, plus P(prompt) by the source and by the BTR lemma (A-T1).
     Defaults: the two-state chain (L=10), MPE {A,B,AA} and a BPE (vocab 8) trained on samples, all
@@ -170,17 +178,19 @@ def bias_table(chain: MarkovChain | None = None, tokenizers: dict[str, ByteToken
             true = true_next_byte(chain, prompt)
             p_cover = float(np.exp(blm.logprob(prompt, eos=False)))
             for s in list(chain.symbols) + ([EOS] if len(prompt) == chain.length else []):
-                rows.append({
-                    "tokenizer": name,
-                    "vocab": "|".join(tb.decode() for tb in tok.token_bytes if tb),
-                    "prompt": prompt.decode(),
-                    "encoding": "|".join(tok.token_bytes[t].decode() for t in tok.encode(prompt)),
-                    "symbol": "EOS" if s == EOS else chr(s),
-                    "true": true[s],
-                    "naive": naive[s],
-                    "token_healing": healed[s],
-                    "byte_level": btr[s],
-                    "p_prompt_true": prefix_probability(chain, prompt),
-                    "p_prompt_cover": p_cover,
-                })
+                rows.append(
+                    {
+                        "tokenizer": name,
+                        "vocab": "|".join(tb.decode() for tb in tok.token_bytes if tb),
+                        "prompt": prompt.decode(),
+                        "encoding": "|".join(tok.token_bytes[t].decode() for t in tok.encode(prompt)),
+                        "symbol": "EOS" if s == EOS else chr(s),
+                        "true": true[s],
+                        "naive": naive[s],
+                        "token_healing": healed[s],
+                        "byte_level": btr[s],
+                        "p_prompt_true": prefix_probability(chain, prompt),
+                        "p_prompt_cover": p_cover,
+                    }
+                )
     return pd.DataFrame(rows)

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import plotting, records as core_records, runtime, tables
+from papersuite.core import plotting, runtime, tables
+from papersuite.core import records as core_records
 
 __all__ = ["build_report", "build_fim_table", "METHOD_LABELS"]
 
@@ -29,33 +30,77 @@ METHOD_LABELS = {
 METHOD_ORDER = ("naive", "token_healing", "byte_level")
 # metrics shown per experiment, first the headline; only those a record carries appear
 TABLE_METRICS = {
-    "toy": ["abs_err_mean", "abs_err_max", "abs_err_wmean", "zero_frac", "ratio_to_naive", "calls_per_prefix",
-            "ms_per_prefix", "train_wall_s"],
-    "midtoken": ["pass_at_1", "exact_match", "edit_similarity", "pass_at_1_minus_naive",
-                 "pass_at_1_minus_token_healing", "calls_per_byte", "bytes_per_s", "n_tasks", "n_midtoken"],
-    "ensemble": ["bits_per_byte", "token_bits_per_byte", "bpb_minus_best_member", "bytes_per_token",
-                 "calls_per_byte", "bytes_per_s", "vocab_size", "train_wall_s"],
-    "fim": ["pass_at_1", "exact_match", "edit_similarity", "pass_at_1_minus_naive", "pass_at_1_minus_token_healing",
-            "pass_at_1_mid_token", "cap_rate", "calls_per_byte", "gen_calls_per_byte", "bytes_per_s", "n_tasks"],
+    "toy": [
+        "abs_err_mean",
+        "abs_err_max",
+        "abs_err_wmean",
+        "zero_frac",
+        "ratio_to_naive",
+        "calls_per_prefix",
+        "ms_per_prefix",
+        "train_wall_s",
+    ],
+    "midtoken": [
+        "pass_at_1",
+        "exact_match",
+        "edit_similarity",
+        "pass_at_1_minus_naive",
+        "pass_at_1_minus_token_healing",
+        "calls_per_byte",
+        "bytes_per_s",
+        "n_tasks",
+        "n_midtoken",
+    ],
+    "ensemble": [
+        "bits_per_byte",
+        "token_bits_per_byte",
+        "bpb_minus_best_member",
+        "bytes_per_token",
+        "calls_per_byte",
+        "bytes_per_s",
+        "vocab_size",
+        "train_wall_s",
+    ],
+    "fim": [
+        "pass_at_1",
+        "exact_match",
+        "edit_similarity",
+        "pass_at_1_minus_naive",
+        "pass_at_1_minus_token_healing",
+        "pass_at_1_mid_token",
+        "cap_rate",
+        "calls_per_byte",
+        "gen_calls_per_byte",
+        "bytes_per_s",
+        "n_tasks",
+    ],
 }
 NOTES = {
-    "toy": ["|P̂ − P_true| over every one-step transition (prefix, next symbol) of the Markov source; ratio_to_naive = "
-            "mean error / naive's mean error; zero_frac: transitions with true ≥ 0.05 estimated ≤ 0.05 (structural "
-            "zeros)"],
-    "midtoken": ["HumanEval tasks, one canonical-solution line each, cut inside its non-whitespace span; the model "
-                 "completes the line greedily; pass@1 runs the task's tests on the spliced program (subprocess, "
-                 "timeout); a left-to-right analogue of the paper's FIM random-span tasks",
-                 "pass_at_1_minus_*: byte-level minus the other method on the same cuts"],
-    "ensemble": ["bits per byte on held-out Python standard-library files (byte-level, masked mode, with EOS); "
-                 "token_bits_per_byte: the token log-likelihood of the canonical encoding over bytes",
-                 "ensemble: the uniform byte-level mixture of the members, which share nothing but bytes"],
-    "fim": ["HumanEval infilling (Bavarian et al. 2022): the model writes the middle between a prefix and a suffix "
-            "in CodeLlama's FIM prompt layout, greedily until the end-of-infill token or the byte cap; pass@1 runs "
-            "the task's tests on prefix + middle + suffix (subprocess, timeout); exact_match: the middle equals the "
-            "canonical one; cap_rate: middles cut by the byte cap",
-            "pass_at_1_minus_*: byte-level minus the other method on the same tasks (in pass@1 fractions; the "
-            "abstract's \"about 18%\" is read as points, unverified); pass_at_1_mid_token: tasks whose prefix ends "
-            "inside a token of the canonical encoding of prefix + middle"],
+    "toy": [
+        "|P̂ − P_true| over every one-step transition (prefix, next symbol) of the Markov source; ratio_to_naive = "
+        "mean error / naive's mean error; zero_frac: transitions with true ≥ 0.05 estimated ≤ 0.05 (structural "
+        "zeros)"
+    ],
+    "midtoken": [
+        "HumanEval tasks, one canonical-solution line each, cut inside its non-whitespace span; the model "
+        "completes the line greedily; pass@1 runs the task's tests on the spliced program (subprocess, "
+        "timeout); a left-to-right analogue of the paper's FIM random-span tasks",
+        "pass_at_1_minus_*: byte-level minus the other method on the same cuts",
+    ],
+    "ensemble": [
+        "bits per byte on held-out Python standard-library files (byte-level, masked mode, with EOS); "
+        "token_bits_per_byte: the token log-likelihood of the canonical encoding over bytes",
+        "ensemble: the uniform byte-level mixture of the members, which share nothing but bytes",
+    ],
+    "fim": [
+        "HumanEval infilling (Bavarian et al. 2022): the model writes the middle between a prefix and a suffix "
+        "in CodeLlama's FIM prompt layout, greedily until the end-of-infill token or the byte cap; pass@1 runs "
+        "the task's tests on prefix + middle + suffix (subprocess, timeout); exact_match: the middle equals the "
+        "canonical one; cap_rate: middles cut by the byte cap",
+        "pass_at_1_minus_*: byte-level minus the other method on the same tasks (in pass@1 fractions; the "
+        'abstract\'s "about 18%" is read as points, unverified); pass_at_1_mid_token: tasks whose prefix ends '
+        "inside a token of the canonical encoding of prefix + middle",
+    ],
 }
 TITLES = {
     "toy": "bytelm: learned toy — error of next-byte estimates from a tiny GPT-2 trained on tokenized Markov samples",
@@ -92,18 +137,40 @@ def _experiment_table(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
 
 def _byte_level_note(records: Iterable[Any], experiment: str) -> list[str]:
     """How the byte-level rows were computed: ByteLM mode and check_mass (exact or fast mode), from the records."""
-    settings = sorted({(str(r.get("extra", {}).get("byte_mode", "?")),
-                         float(r.get("extra", {}).get("check_mass", 1.0)))
-                       for r in _records(records) if r["experiment"] == experiment and r["method"] == "byte_level"})
-    return [f"byte_level: {mode} mode, " + ("exact validity masks" if mass >= 1.0 else
-            f"fast mode (check_mass {mass:g}: next-byte distributions count the next tokens holding {mass:g} of the "
-            "mass; tokens matching the generated bytes are always checked)") for mode, mass in settings]
+    settings = sorted(
+        {
+            (str(r.get("extra", {}).get("byte_mode", "?")), float(r.get("extra", {}).get("check_mass", 1.0)))
+            for r in _records(records)
+            if r["experiment"] == experiment and r["method"] == "byte_level"
+        }
+    )
+    return [
+        f"byte_level: {mode} mode, "
+        + (
+            "exact validity masks"
+            if mass >= 1.0
+            else f"fast mode (check_mass {mass:g}: next-byte distributions count the next tokens holding {mass:g} of the "
+            "mass; tokens matching the generated bytes are always checked)"
+        )
+        for mode, mass in settings
+    ]
 
 
 def _bias_table(oracle_csv: str | Path) -> pd.DataFrame:
     table = pd.read_csv(oracle_csv, keep_default_na=False)
-    keep = ["tokenizer", "vocab", "prompt", "encoding", "symbol", "true", "naive", "token_healing", "byte_level",
-            "p_prompt_true", "p_prompt_cover"]
+    keep = [
+        "tokenizer",
+        "vocab",
+        "prompt",
+        "encoding",
+        "symbol",
+        "true",
+        "naive",
+        "token_healing",
+        "byte_level",
+        "p_prompt_true",
+        "p_prompt_cover",
+    ]
     return table[[c for c in keep if c in table.columns]]
 
 
@@ -128,41 +195,67 @@ def _plot_toy(toy_tables: list[str | Path], path: Path) -> None:
     plotting.save_figure(fig, path)
 
 
-def build_report(records: list, oracle_table: str | Path, toy_tables: list, references: Any, scale: str,
-                 tables_dir: str | Path, figures_dir: str | Path, log_path: str | Path | None = None) -> None:
+def build_report(
+    records: list,
+    oracle_table: str | Path,
+    toy_tables: list,
+    references: Any,
+    scale: str,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    log_path: str | Path | None = None,
+) -> None:
     """Write tokenization_bias, learned_toy, midtoken_completion and ensemble tables (CSV + Markdown) and the
     learned-toy figure."""
     runtime.setup_logging(log_path)
     plotting.apply_style()
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     frame = _frame(records)
-    scale_note = (f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's table cells were not "
-                  "retrieved, so no paper number is shown (its abstract's claims are in claims.md)")
-    tables.write_table(_bias_table(oracle_table), tables_dir / "tokenization_bias.csv",
-                       tables_dir / "tokenization_bias.md",
-                       "bytelm: tokenization bias under an exact token LM (Markov source, A-T1)", notes=[
-                           f"scale: {scale}; P(next symbol | prompt): the source's truth, naive (condition on "
-                           "encode(prompt)), token healing, and the byte-level BTR method (raw lemma ratios); "
-                           "p_prompt_cover: P(prompt) summed over its cover encodings (BTR lemma), beside the truth"])
+    scale_note = (
+        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's table cells were not "
+        "retrieved, so no paper number is shown (its abstract's claims are in claims.md)"
+    )
+    tables.write_table(
+        _bias_table(oracle_table),
+        tables_dir / "tokenization_bias.csv",
+        tables_dir / "tokenization_bias.md",
+        "bytelm: tokenization bias under an exact token LM (Markov source, A-T1)",
+        notes=[
+            f"scale: {scale}; P(next symbol | prompt): the source's truth, naive (condition on "
+            "encode(prompt)), token healing, and the byte-level BTR method (raw lemma ratios); "
+            "p_prompt_cover: P(prompt) summed over its cover encodings (BTR lemma), beside the truth"
+        ],
+    )
     for experiment, name in FILES.items():
-        tables.write_table(_experiment_table(frame, experiment), tables_dir / f"{name}.csv", tables_dir / f"{name}.md",
-                           TITLES[experiment],
-                           notes=[scale_note] + NOTES[experiment] + _byte_level_note(records, experiment))
+        tables.write_table(
+            _experiment_table(frame, experiment),
+            tables_dir / f"{name}.csv",
+            tables_dir / f"{name}.md",
+            TITLES[experiment],
+            notes=[scale_note] + NOTES[experiment] + _byte_level_note(records, experiment),
+        )
     _plot_toy(toy_tables, figures_dir / "learned_toy_error.png")
     log.info("wrote bytelm tables to %s and the figure to %s", tables_dir, figures_dir)
 
 
-def build_fim_table(records: list, scale: str, out_csv: str | Path, out_md: str | Path,
-                    log_path: str | Path | None = None) -> None:
+def build_fim_table(
+    records: list, scale: str, out_csv: str | Path, out_md: str | Path, log_path: str | Path | None = None
+) -> None:
     """Write the FIM table (method × metric, mean over seeds) from the bytelm_fim records (A2 "FIM", A3)."""
     runtime.setup_logging(log_path)
     frame = _frame(records)
     if not (frame["experiment"] == "fim").any():
         raise ValueError("build_fim_table: no records of experiment 'fim'")
-    benchmark = sorted({r.get("extra", {}).get("benchmark", "?") for r in _records(records)
-                        if r["experiment"] == "fim"})
-    notes = [f"scale: {scale}; benchmark: {', '.join(benchmark)}; mean over seeds (n_seeds), _std the sample std; "
-             "the paper's table cells were not retrieved, so no paper number is shown"] + NOTES["fim"] + \
-        _byte_level_note(records, "fim")
+    benchmark = sorted(
+        {r.get("extra", {}).get("benchmark", "?") for r in _records(records) if r["experiment"] == "fim"}
+    )
+    notes = (
+        [
+            f"scale: {scale}; benchmark: {', '.join(benchmark)}; mean over seeds (n_seeds), _std the sample std; "
+            "the paper's table cells were not retrieved, so no paper number is shown"
+        ]
+        + NOTES["fim"]
+        + _byte_level_note(records, "fim")
+    )
     tables.write_table(_experiment_table(frame, "fim"), out_csv, out_md, TITLES["fim"], notes=notes)
     log.info("wrote the FIM table to %s", out_csv)

@@ -75,10 +75,12 @@ def fix_pretokenizer(hf_tokenizer: Any) -> bool:
         return False
     if current.get("type") != "ByteLevel" or current.get("add_prefix_space", False):
         raise ValueError(f"unexpected SmolLM2 pre-tokenizer {current!r}: expected GPT-2 ByteLevel")
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
-        pre_tokenizers.Digits(individual_digits=True),
-        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
-    ])
+    backend.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Digits(individual_digits=True),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True),
+        ]
+    )
     return True
 
 
@@ -89,15 +91,16 @@ def _gguf_model(gguf_path: Path) -> torch.nn.Module:
 
     config = AutoConfig.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, local_files_only=True)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-    parsed = load_gguf_checkpoint(str(gguf_path), return_tensors=True, model_to_load=model,
-                                  torch_dtype=torch.float32)
+    parsed = load_gguf_checkpoint(str(gguf_path), return_tensors=True, model_to_load=model, torch_dtype=torch.float32)
     result = model.load_state_dict(parsed["tensors"], strict=False)
     missing = set(result.missing_keys)
     if config.tie_word_embeddings:
         missing.discard("lm_head.weight")
     if missing or result.unexpected_keys:
-        raise ValueError(f"{gguf_path}: GGUF tensors do not fill the model: missing {sorted(missing)}, "
-                         f"unexpected {sorted(result.unexpected_keys)}")
+        raise ValueError(
+            f"{gguf_path}: GGUF tensors do not fill the model: missing {sorted(missing)}, "
+            f"unexpected {sorted(result.unexpected_keys)}"
+        )
     model.tie_weights()
     return model.eval()
 
@@ -116,8 +119,7 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> dict:
         raise FileNotFoundError(f"GGUF file not found: {gguf_path}")
     start = time.perf_counter()
     digest = io.sha256_file(gguf_path)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name,
-                                              local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, local_files_only=True)
     pretok_fixed = fix_pretokenizer(tokenizer)
     model = _gguf_model(gguf_path)
     convert_s = time.perf_counter() - start
@@ -125,8 +127,13 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> dict:
     if not checks["round_trip_ok"]:
         raise ValueError(f"{gguf_path}: SmolLM2 tokenizer does not round-trip: {checks['failures']}")
     manifest = {
-        "source": {"path": str(gguf_path), "sha256": digest, "size": gguf_path.stat().st_size,
-                   "package": GGUF_PACKAGE, "resource": GGUF_RESOURCE},
+        "source": {
+            "path": str(gguf_path),
+            "sha256": digest,
+            "size": gguf_path.stat().st_size,
+            "package": GGUF_PACKAGE,
+            "resource": GGUF_RESOURCE,
+        },
         "config": model.config.to_dict(),
         "n_parameters": int(sum(p.numel() for p in model.parameters())),
         "dtype": "float32",
@@ -145,8 +152,14 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> dict:
         os.chmod(tmp, 0o755)
         for f in tmp.iterdir():
             os.chmod(f, 0o644)
-    log.info("SmolLM2: %s (sha256 %s) -> %s: %d parameters, float32, %.1f s", gguf_path, digest[:12], out_dir,
-             manifest["n_parameters"], convert_s)
+    log.info(
+        "SmolLM2: %s (sha256 %s) -> %s: %d parameters, float32, %.1f s",
+        gguf_path,
+        digest[:12],
+        out_dir,
+        manifest["n_parameters"],
+        convert_s,
+    )
     return manifest
 
 
@@ -190,7 +203,8 @@ def check_tokenizer(hf_tokenizer: Any, samples: Iterable[str] = ROUND_TRIP_SAMPL
     byte_level = parts[-1] if parts else {}
     gpt2_like = (
         types in (["ByteLevel"], ["Digits", "ByteLevel"])
-        and byte_level.get("use_regex", False) and not byte_level.get("add_prefix_space", True)
+        and byte_level.get("use_regex", False)
+        and not byte_level.get("add_prefix_space", True)
         and all(p.get("individual_digits", True) for p in parts if p.get("type") == "Digits")
     )
     model = spec.get("model") or {}

@@ -124,8 +124,9 @@ def no_boundary(data: bytes) -> int:
     return 0
 
 
-def check_stable_boundary(encode: Callable[[bytes], list[int]], boundary: Callable[[bytes], int],
-                          texts: Iterable[bytes]) -> bool:
+def check_stable_boundary(
+    encode: Callable[[bytes], list[int]], boundary: Callable[[bytes], int], texts: Iterable[bytes]
+) -> bool:
     """True iff encode(t) == encode(t[:B]) + encode(t[B:]) with B = boundary(t[:i]) for every text t and cut i."""
     for text in texts:
         full = encode(text)
@@ -143,11 +144,18 @@ def check_stable_boundary(encode: Callable[[bytes], list[int]], boundary: Callab
 class ByteTokenizer:
     """Tokens as byte strings with a canonical encoder, a first-byte index and a prefix search (A1, A5 notes)."""
 
-    def __init__(self, token_bytes: Sequence[bytes | None], encode_fn: Callable[[bytes], list[int]],
-                 eos_id: int | None, stable_boundary_fn: Callable[[bytes], int] | None = None,
-                 encode_batch_fn: Callable[[list[bytes]], list[list[int]]] | None = None, name: str = "",
-                 mask_cache_size: int = 4096, local_start_fn: Callable[[bytes], int] | None = None,
-                 prefix_probes: Sequence[bytes] = ()):
+    def __init__(
+        self,
+        token_bytes: Sequence[bytes | None],
+        encode_fn: Callable[[bytes], list[int]],
+        eos_id: int | None,
+        stable_boundary_fn: Callable[[bytes], int] | None = None,
+        encode_batch_fn: Callable[[list[bytes]], list[list[int]]] | None = None,
+        name: str = "",
+        mask_cache_size: int = 4096,
+        local_start_fn: Callable[[bytes], int] | None = None,
+        prefix_probes: Sequence[bytes] = (),
+    ):
         self.token_bytes: list[bytes | None] = list(token_bytes)
         self.vocab_size = len(self.token_bytes)
         self.eos_id = eos_id
@@ -239,10 +247,14 @@ class ByteTokenizer:
         bad = [(k, b) for k, b in enumerate(data) if b in self.unencodable_bytes]
         if bad and bad[0][0] == i:
             where = ", ".join(f"{b:#04x} at offset {k}" for k, b in bad[:8]) + (" ..." if len(bad) > 8 else "")
-            return ValueError(f"{self.name or 'tokenizer'} has no token for byte(s) {where} "
-                              f"({len(bad)} in all); the encoding would drop them")
-        return ValueError(f"{self.name or 'tokenizer'} cannot encode {data[i:i + 8]!r} at offset {i}: "
-                          f"its tokens decode to {got[i:i + 8]!r} there")
+            return ValueError(
+                f"{self.name or 'tokenizer'} has no token for byte(s) {where} "
+                f"({len(bad)} in all); the encoding would drop them"
+            )
+        return ValueError(
+            f"{self.name or 'tokenizer'} cannot encode {data[i : i + 8]!r} at offset {i}: "
+            f"its tokens decode to {got[i : i + 8]!r} there"
+        )
 
     def decode(self, ids: Iterable[int]) -> bytes:
         """Concatenated bytes of the tokens; special tokens (EOS included) contribute nothing."""
@@ -322,8 +334,9 @@ class ByteTokenizer:
         encoding: the start of its last pre-token for regex pre-tokenizers, else 0 (see valid_next_mask)."""
         return self._local_start_fn(tail) if (self._local_start_fn is not None and tail) else 0
 
-    def valid_next_mask(self, tail: bytes, tail_ids: Sequence[int] | None = None,
-                        candidates: np.ndarray | None = None) -> np.ndarray:
+    def valid_next_mask(
+        self, tail: bytes, tail_ids: Sequence[int] | None = None, candidates: np.ndarray | None = None
+    ) -> np.ndarray:
         """(V,) bool: which candidate tokens t keep `tail_ids + [t]` prefix-valid (see is_prefix_valid), where
         `tail` = decode(tail_ids) starts at a stable boundary and tail_ids (default encode(tail)) is itself
         prefix-valid (the code's `isvalid` mask, A1). EOS is valid after a canonical tail, other special
@@ -361,8 +374,13 @@ class ByteTokenizer:
             # unchecked encoder: a lossy encoding never equals want + [i], and e.g. a SentencePiece tail
             # ending in b"\xe2\x96" + <0x81> (U+2581, read back as a space) must give False, not raise
             encs = self._encode_batch_lenient(texts)
-            ok = np.array([e is not None and len(e) == n + 1 and e[n] == i and e[:n] == want
-                           for e, i in zip(encs, todo.tolist())], dtype=bool)
+            ok = np.array(
+                [
+                    e is not None and len(e) == n + 1 and e[n] == i and e[:n] == want
+                    for e, i in zip(encs, todo.tolist())
+                ],
+                dtype=bool,
+            )
             retry = [(j, y) for j in np.flatnonzero(~ok) for y in self.probe_continuations(texts[j])]
             if retry:  # prefix of the canonical encoding of a longer text?
                 encs = self._encode_batch_lenient([texts[j] + y for j, y in retry])
@@ -378,9 +396,14 @@ class ByteTokenizer:
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def from_encode_fn(cls, token_bytes: Sequence[bytes | None], encode_fn: Callable[[bytes], list[int]],
-                       eos_id: int | None, stable_boundary_fn: Callable[[bytes], int] | None = None,
-                       name: str = "custom") -> ByteTokenizer:
+    def from_encode_fn(
+        cls,
+        token_bytes: Sequence[bytes | None],
+        encode_fn: Callable[[bytes], list[int]],
+        eos_id: int | None,
+        stable_boundary_fn: Callable[[bytes], int] | None = None,
+        name: str = "custom",
+    ) -> ByteTokenizer:
         """Any deterministic encoder; without a boundary function every validity check re-encodes from 0."""
         return cls(token_bytes, encode_fn, eos_id, stable_boundary_fn, name=name)
 
@@ -395,7 +418,7 @@ class ByteTokenizer:
             out, i = [], 0
             while i < len(data):
                 for k in range(min(max_len, len(data) - i), 0, -1):
-                    j = index.get(data[i:i + k])
+                    j = index.get(data[i : i + k])
                     if j is not None:
                         out.append(j)
                         i += k
@@ -408,8 +431,9 @@ class ByteTokenizer:
         return cls(token_bytes, encode, len(vocab) if eos else None, no_boundary, name="mpe")
 
     @classmethod
-    def from_hf(cls, tokenizer, eos_token: str | None = None, check_boundary: bool = True,
-                special_tokens: Sequence[str] = ()) -> ByteTokenizer:
+    def from_hf(
+        cls, tokenizer, eos_token: str | None = None, check_boundary: bool = True, special_tokens: Sequence[str] = ()
+    ) -> ByteTokenizer:
         """Wrap a `tokenizers.Tokenizer` or a transformers fast tokenizer (byte-level BPE, SentencePiece-style
         BPE, or a plain model without pre-tokenizer). eos_token: the document-end token (default
         `<|endoftext|>` when present, else the tokenizer's eos token); special_tokens: more tokens that must
@@ -551,18 +575,25 @@ def _is_raw_tokenizers(tokenizer) -> bool:
     return isinstance(tokenizer, Tokenizer)
 
 
-def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool,
-             special_tokens: Sequence[str] = ()) -> ByteTokenizer:
+def _from_hf(
+    cls, tokenizer, eos_token: str | None, check_boundary: bool, special_tokens: Sequence[str] = ()
+) -> ByteTokenizer:
     from tokenizers import Tokenizer
 
     backend = _backend(tokenizer)
     spec = json.loads(backend.to_str())
     pre = spec.get("pre_tokenizer")
     # ensure_ascii=False: json.dumps would write "▁" as the escape \u2581, hiding a Llama-style normaliser
-    pre_json, decoder, normalizer = (json.dumps(spec.get(k), ensure_ascii=False)
-                                     for k in ("pre_tokenizer", "decoder", "normalizer"))
-    sentencepiece = "Metaspace" in pre_json or "\u2581" in normalizer or "Metaspace" in decoder \
-        or '"Replace"' in decoder and "\u2581" in decoder
+    pre_json, decoder, normalizer = (
+        json.dumps(spec.get(k), ensure_ascii=False) for k in ("pre_tokenizer", "decoder", "normalizer")
+    )
+    sentencepiece = (
+        "Metaspace" in pre_json
+        or "\u2581" in normalizer
+        or "Metaspace" in decoder
+        or '"Replace"' in decoder
+        and "\u2581" in decoder
+    )
     byte_level = "ByteLevel" in pre_json or "ByteLevel" in decoder
     if sentencepiece:  # same tokenizer without the dummy-prefix "▁" (the byte stream must not gain a space)
         backend = Tokenizer.from_str(json.dumps(_strip_dummy_prefix(spec)))
@@ -635,8 +666,7 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool,
             for k in range(start, end):
                 j = fallback[data[k]]
                 if j is None:
-                    raise ValueError(f"no byte-fallback token <0x{data[k]:02X}> for byte {data[k]:#04x} "
-                                     f"at offset {k}")
+                    raise ValueError(f"no byte-fallback token <0x{data[k]:02X}> for byte {data[k]:#04x} at offset {k}")
                 ids.append(j)
             pos = end
         return ids
@@ -665,9 +695,8 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool,
             out[k] = encode(datas[k])
         return out
 
-    rules = {"indent": indent_boundary, "whitespace": whitespace_boundary, "space": space_boundary,
-             "none": no_boundary}
-    order = list(rules)[list(rules).index("indent" if rule == "whitespace" else rule):]
+    rules = {"indent": indent_boundary, "whitespace": whitespace_boundary, "space": space_boundary, "none": no_boundary}
+    order = list(rules)[list(rules).index("indent" if rule == "whitespace" else rule) :]
     boundary = no_boundary
     probes = []
     for text in BOUNDARY_PROBES:  # a vocabulary without byte fallback may not encode every probe
@@ -682,15 +711,25 @@ def _from_hf(cls, tokenizer, eos_token: str | None, check_boundary: bool,
             break
     local_start = None
     if split is not None and pre is not None and "(?<" not in pre_json and '"Removed"' not in pre_json:
+
         def local_start(tail: bytes) -> int:
             pieces = split(tail.decode("utf-8", "surrogateescape"))
             return len(tail) - len(pieces[-1].encode("utf-8", "surrogateescape")) if pieces else 0
 
-    tok = cls(token_bytes, encode, eos_id, boundary, encode_batch, name=f"hf:{model.get('type', '?')}",
-              local_start_fn=local_start, prefix_probes=PREFIX_PROBES if split is not None and pre else ())
+    tok = cls(
+        token_bytes,
+        encode,
+        eos_id,
+        boundary,
+        encode_batch,
+        name=f"hf:{model.get('type', '?')}",
+        local_start_fn=local_start,
+        prefix_probes=PREFIX_PROBES if split is not None and pre else (),
+    )
     tok.boundary_rule = boundary.__name__
     tok.hf_backend = backend
     if not sentencepiece:
+
         def encode_emulated_checked(data: bytes) -> list[int]:
             """encode_emulated with encode()'s round-trip check (ValueError on unencodable bytes)."""
             ids = encode_emulated(bytes(data))

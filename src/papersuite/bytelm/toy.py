@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from papersuite.core import io
-from papersuite.core.checkpoint import clear_checkpoints
+from papersuite.core.checkpoint import clear_checkpoints, data_digest
 from papersuite.core.progress import progress
 
 from . import bpe, models, oracle
@@ -30,8 +30,19 @@ from .healing import healed_next_byte, naive_next_byte
 from .lm import HFTokenLM
 from .tokenizer import EOS, ByteTokenizer
 
-__all__ = ["TOY_DEFAULTS", "CHAINS", "METHODS", "make_chain", "make_tokenizer", "train_toy", "load_toy",
-           "transition_table", "toy_metrics", "evaluate_toy", "toy_records"]
+__all__ = [
+    "TOY_DEFAULTS",
+    "CHAINS",
+    "METHODS",
+    "make_chain",
+    "make_tokenizer",
+    "train_toy",
+    "load_toy",
+    "transition_table",
+    "toy_metrics",
+    "evaluate_toy",
+    "toy_records",
+]
 
 log = logging.getLogger("papersuite.bytelm.toy")
 
@@ -43,14 +54,22 @@ METHODS = ("naive", "token_healing", "byte_level")
 # (ratio 0.056), 71 s training, 3.5 s for all 2047 prefixes; three_state/bpe L=8 (V=272): naive 0.095,
 # healing 0.025, byte-level 0.010 (ratio 0.11), 9841 prefixes in ~2 min.
 TOY_DEFAULTS: dict[str, Any] = {
-    "chain": "two_state",   # two_state (spec A1 example) | three_state (oracle.three_state_chain)
-    "length": 10,           # L symbols per document, then EOS
-    "n_docs": 20000,        # sampled training documents
-    "tokenizer": "mpe",     # mpe: {A, B, AA} (two_state only) | bpe: trained, no pre-tokenizer
+    "chain": "two_state",  # two_state (spec A1 example) | three_state (oracle.three_state_chain)
+    "length": 10,  # L symbols per document, then EOS
+    "n_docs": 20000,  # sampled training documents
+    "tokenizer": "mpe",  # mpe: {A, B, AA} (two_state only) | bpe: trained, no pre-tokenizer
     "bpe_vocab_size": 264,  # 256 bytes + EOT + 7 merges
     "arch": {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_ctx": 32},
-    "train": {"steps": 1500, "batch": 64, "lr": 3e-3, "warmup": 50, "min_lr_frac": 0.1, "weight_decay": 0.0,
-              "grad_clip": 1.0, "ckpt_every": 250},
+    "train": {
+        "steps": 1500,
+        "batch": 64,
+        "lr": 3e-3,
+        "warmup": 50,
+        "min_lr_frac": 0.1,
+        "weight_decay": 0.0,
+        "grad_clip": 1.0,
+        "ckpt_every": 250,
+    },
 }
 
 
@@ -84,8 +103,9 @@ def make_tokenizer(params: Mapping[str, Any] | None, docs: list[bytes]) -> tuple
     return ByteTokenizer.from_hf(hf, eos_token=bpe.EOT), hf
 
 
-def train_toy(params: Mapping[str, Any] | None, seed: int, out_dir: str | Path,
-              ckpt_dir: str | Path | None = None) -> dict[str, Any]:
+def train_toy(
+    params: Mapping[str, Any] | None, seed: int, out_dir: str | Path, ckpt_dir: str | Path | None = None
+) -> dict[str, Any]:
     """Sample ``n_docs`` documents (seeded), tokenize them, train the tiny GPT-2 on ``EOT doc EOT doc …`` windows;
     write the model directory (weights, tokenizer, metadata with the loss curve) and return the metadata."""
     p = _params(params)
@@ -96,15 +116,34 @@ def train_toy(params: Mapping[str, Any] | None, seed: int, out_dir: str | Path,
     ids = tok.encode_batch(docs)
     n_tokens = sum(map(len, ids))
     data_s = time.perf_counter() - t0
-    log.info("toy %s/%s: %d documents, %d tokens (%.2f bytes/token), vocabulary %d", p["chain"], p["tokenizer"],
-             len(docs), n_tokens, len(docs) * chain.length / n_tokens, tok.vocab_size)
+    log.info(
+        "toy %s/%s: %d documents, %d tokens (%.2f bytes/token), vocabulary %d",
+        p["chain"],
+        p["tokenizer"],
+        len(docs),
+        n_tokens,
+        len(docs) * chain.length / n_tokens,
+        tok.vocab_size,
+    )
     arch = {**models.ARCH_DEFAULTS, **p["arch"]}
     model = models.build_gpt2(tok.vocab_size, arch, seed=seed, eos_id=tok.eos_id)
     stream = models.DocStream(ids, tok.eos_id, arch["n_ctx"])
-    hist = models.train_lm(model, stream.sample, p["train"], seed, ckpt_dir=ckpt_dir, desc="bytelm toy")
-    meta = {"experiment": "toy", "params": p, "seed": int(seed), "vocab_size": tok.vocab_size, "eos_id": tok.eos_id,
-            "n_docs": len(docs), "n_tokens": n_tokens, "data_s": data_s, "train_wall_s": hist["wall_s"],
-            "resumed_from": hist["resumed_from"], "losses": hist["losses"]}
+    hist = models.train_lm(
+        model, stream.sample, p["train"], seed, ckpt_dir=ckpt_dir, desc="bytelm toy", data_fingerprint=data_digest(ids)
+    )
+    meta = {
+        "experiment": "toy",
+        "params": p,
+        "seed": int(seed),
+        "vocab_size": tok.vocab_size,
+        "eos_id": tok.eos_id,
+        "n_docs": len(docs),
+        "n_tokens": n_tokens,
+        "data_s": data_s,
+        "train_wall_s": hist["wall_s"],
+        "resumed_from": hist["resumed_from"],
+        "losses": hist["losses"],
+    }
     models.save_model(out_dir, model, hf, meta)
     if ckpt_dir is not None:
         clear_checkpoints(ckpt_dir)
@@ -117,13 +156,15 @@ def load_toy(model_dir: str | Path) -> tuple[Any, ByteTokenizer, dict]:
     model, hf, meta = models.load_model(model_dir)
     tok = oracle.mpe_tokenizer() if hf is None else ByteTokenizer.from_hf(hf, eos_token=bpe.EOT)
     if tok.vocab_size != meta["vocab_size"]:
-        raise ValueError(f"{model_dir}: tokenizer has {tok.vocab_size} entries, the model was trained with "
-                         f"{meta['vocab_size']}")
+        raise ValueError(
+            f"{model_dir}: tokenizer has {tok.vocab_size} entries, the model was trained with {meta['vocab_size']}"
+        )
     return model, tok, meta
 
 
-def transition_table(model: Any, tok: ByteTokenizer, chain: oracle.MarkovChain,
-                     max_len: int | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+def transition_table(
+    model: Any, tok: ByteTokenizer, chain: oracle.MarkovChain, max_len: int | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """One row per (prefix, next symbol) for every prefix of length 0..max_len (default L) and every symbol of
     the chain plus EOS: true, naive, token-healing and byte-level (masked) P(symbol | prefix) and P(prefix).
 
@@ -155,10 +196,20 @@ def transition_table(model: Any, tok: ByteTokenizer, chain: oracle.MarkovChain,
         true = oracle.true_next_byte(chain, prefix)
         p_prefix = oracle.prefix_probability(chain, prefix)
         for s in symbols:
-            rows.append({"prefix": prefix.decode("ascii"), "n": len(prefix), "symbol": "EOS" if s == EOS else chr(s),
-                         "true": float(true[s]), "naive": float(naive[s]), "token_healing": float(healed[s]),
-                         "byte_level": float(byte[s]), "p_prefix": p_prefix,
-                         "byte_level_mass": float(byte.sum()), "naive_mass": float(naive.sum())})
+            rows.append(
+                {
+                    "prefix": prefix.decode("ascii"),
+                    "n": len(prefix),
+                    "symbol": "EOS" if s == EOS else chr(s),
+                    "true": float(true[s]),
+                    "naive": float(naive[s]),
+                    "token_healing": float(healed[s]),
+                    "byte_level": float(byte[s]),
+                    "p_prefix": p_prefix,
+                    "byte_level_mass": float(byte.sum()),
+                    "naive_mass": float(naive.sum()),
+                }
+            )
     cost["n_prefixes"] = len(prefixes)
     return pd.DataFrame(rows), cost
 
@@ -181,8 +232,13 @@ def toy_metrics(table: pd.DataFrame) -> dict[str, float]:
     return out
 
 
-def evaluate_toy(model_dir: str | Path, params: Mapping[str, Any] | None = None, out_json: str | Path | None = None,
-                 out_csv: str | Path | None = None, max_len: int | None = None) -> dict[str, Any]:
+def evaluate_toy(
+    model_dir: str | Path,
+    params: Mapping[str, Any] | None = None,
+    out_json: str | Path | None = None,
+    out_csv: str | Path | None = None,
+    max_len: int | None = None,
+) -> dict[str, Any]:
     """Score a trained toy model on every one-step transition (A-T2): metrics (see toy_metrics), costs, training
     time; writes the metrics as JSON and the full transition table as CSV when paths are given.
     ``params`` default to the ones the model was trained with (they define the chain)."""
@@ -192,23 +248,39 @@ def evaluate_toy(model_dir: str | Path, params: Mapping[str, Any] | None = None,
     t0 = time.perf_counter()
     table, cost = transition_table(model, tok, chain, max_len)
     metrics = toy_metrics(table)
-    metrics.update({
-        "eval_s": time.perf_counter() - t0,
-        "train_wall_s": float(meta["train_wall_s"]),
-        "final_loss": float(np.mean(meta["losses"][-20:])),
-        "n_prefixes": float(cost["n_prefixes"]),
-        "byte_level_calls_per_prefix": cost["byte_level_calls"] / cost["n_prefixes"],
-        "byte_level_ms_per_prefix": 1e3 * cost["byte_level_s"] / cost["n_prefixes"],
-    })
-    result = {"experiment": "toy", "chain": p["chain"], "tokenizer": p["tokenizer"], "length": chain.length,
-              "seed": meta["seed"], "metrics": metrics, "model_dir": str(model_dir)}
+    metrics.update(
+        {
+            "eval_s": time.perf_counter() - t0,
+            "train_wall_s": float(meta["train_wall_s"]),
+            "final_loss": float(np.mean(meta["losses"][-20:])),
+            "n_prefixes": float(cost["n_prefixes"]),
+            "byte_level_calls_per_prefix": cost["byte_level_calls"] / cost["n_prefixes"],
+            "byte_level_ms_per_prefix": 1e3 * cost["byte_level_s"] / cost["n_prefixes"],
+        }
+    )
+    result = {
+        "experiment": "toy",
+        "chain": p["chain"],
+        "tokenizer": p["tokenizer"],
+        "length": chain.length,
+        "seed": meta["seed"],
+        "metrics": metrics,
+        "model_dir": str(model_dir),
+    }
     if out_json is not None:
         io.write_json(out_json, result)
     if out_csv is not None:
         io.write_csv(out_csv, table)
-    log.info("toy %s/%s: |err| naive %.4f, healing %.4f, byte-level %.4f (ratio %.3f) over %d prefixes",
-             p["chain"], p["tokenizer"], metrics["naive_abs_err_mean"], metrics["token_healing_abs_err_mean"],
-             metrics["byte_level_abs_err_mean"], metrics["ratio_mean"], cost["n_prefixes"])
+    log.info(
+        "toy %s/%s: |err| naive %.4f, healing %.4f, byte-level %.4f (ratio %.3f) over %d prefixes",
+        p["chain"],
+        p["tokenizer"],
+        metrics["naive_abs_err_mean"],
+        metrics["token_healing_abs_err_mean"],
+        metrics["byte_level_abs_err_mean"],
+        metrics["ratio_mean"],
+        cost["n_prefixes"],
+    )
     return result
 
 
@@ -221,12 +293,26 @@ def toy_records(result: Mapping[str, Any], scale: str, device: str = "cpu") -> l
     wall = float(m["train_wall_s"] + m["eval_s"])
     out = []
     for method in METHODS:
-        metrics = {k[len(method) + 1:]: v for k, v in m.items() if k.startswith(method + "_")}
-        metrics.update({"ratio_to_naive": m[f"{method}_abs_err_mean"] / m["naive_abs_err_mean"],
-                        "train_wall_s": m["train_wall_s"], "n_prefixes": m["n_prefixes"]})
-        out.append(records.make_record(
-            paper="bytelm", experiment=f"toy_{result['chain']}_{result['tokenizer']}", method=method,
-            seed=int(result["seed"]), scale=scale, metrics=metrics, wall_s=wall, device=device,
-            config={"chain": result["chain"], "tokenizer": result["tokenizer"], "length": result["length"]},
-            extra={"model_dir": result["model_dir"]}))
+        metrics = {k[len(method) + 1 :]: v for k, v in m.items() if k.startswith(method + "_")}
+        metrics.update(
+            {
+                "ratio_to_naive": m[f"{method}_abs_err_mean"] / m["naive_abs_err_mean"],
+                "train_wall_s": m["train_wall_s"],
+                "n_prefixes": m["n_prefixes"],
+            }
+        )
+        out.append(
+            records.make_record(
+                paper="bytelm",
+                experiment=f"toy_{result['chain']}_{result['tokenizer']}",
+                method=method,
+                seed=int(result["seed"]),
+                scale=scale,
+                metrics=metrics,
+                wall_s=wall,
+                device=device,
+                config={"chain": result["chain"], "tokenizer": result["tokenizer"], "length": result["length"]},
+                extra={"model_dir": result["model_dir"]},
+            )
+        )
     return out

@@ -1,4 +1,5 @@
-"""Resumable training checkpoints: ``ckpt_dir/step_{step:08d}.pt`` with the RNG state.
+"""Resumable training checkpoints: ``ckpt_dir/step_{step:08d}.pt`` with the RNG state and the
+fingerprint of the configuration that wrote them (:class:`TrainingCheckpoints`).
 
 Files are our own, but are still read with ``torch.load(weights_only=True)``: a checkpoint
 directory is just a path on a shared filesystem, and weights_only never executes pickled code.
@@ -8,10 +9,12 @@ Everything stored is therefore tensors, numbers, strings, lists and dicts.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import random
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from .io import atomic_path
+from .records import config_hash
 
 __all__ = [
     "checkpoint_path",
@@ -30,6 +34,8 @@ __all__ = [
     "save_checkpoint",
     "save_training",
     "set_rng_state",
+    "TrainingCheckpoints",
+    "data_digest",
 ]
 
 log = logging.getLogger("papersuite.checkpoint")
@@ -73,8 +79,11 @@ def set_rng_state(state: dict) -> None:
     if "cuda" in state and torch.cuda.is_available():
         cuda = state["cuda"]
         if len(cuda) != torch.cuda.device_count():
-            log.warning("checkpoint has %d CUDA RNG states, %d devices present; restoring the overlap",
-                        len(cuda), torch.cuda.device_count())
+            log.warning(
+                "checkpoint has %d CUDA RNG states, %d devices present; restoring the overlap",
+                len(cuda),
+                torch.cuda.device_count(),
+            )
         for i, s in enumerate(cuda[: torch.cuda.device_count()]):
             torch.cuda.set_rng_state(s.cpu(), device=i)
 
@@ -136,7 +145,7 @@ def load_latest_checkpoint(ckpt_dir: str | Path) -> dict | None:
         if not isinstance(ckpt, dict) or "rng" not in ckpt:
             log.warning("skipping checkpoint %s: not a papersuite checkpoint", path)
             continue
-        log.info("resuming from checkpoint %s (step %d)", path, step)
+        log.debug("newest checkpoint: %s (step %d)", path, step)
         return ckpt
     return None
 
@@ -146,23 +155,123 @@ def clear_checkpoints(ckpt_dir: str | Path) -> None:
     shutil.rmtree(ckpt_dir, ignore_errors=True)
 
 
-def resume_training(ckpt_dir: str | Path | None, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer) -> tuple[int, list[float]]:
-    """Restore model, optimizer, per-step losses and RNG state from the newest checkpoint of a
-    loop saved with :func:`save_training`; return (steps done, losses). (0, []) when there is none."""
-    ckpt = load_latest_checkpoint(ckpt_dir) if ckpt_dir is not None else None
+def data_digest(*arrays: Any) -> str:
+    """sha256 of the training data (tensors, arrays or lists of int sequences), for a fingerprint."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        if isinstance(array, torch.Tensor):
+            array = array.detach().cpu().numpy()
+        if isinstance(array, list | tuple):
+            lengths = np.asarray([len(a) for a in array], dtype=np.int64)
+            digest.update(lengths.tobytes())
+            array = np.concatenate([np.asarray(a, dtype=np.int64) for a in array]) if array else lengths
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+class TrainingCheckpoints:
+    """The checkpoints of one training run, tied to the configuration that wrote them.
+
+    Every wing's training loop resumes through this class. ``config`` is everything that changes
+    the result (hyperparameters, seed, a digest of the input data); its hash is stored in each
+    checkpoint, and a checkpoint written for another configuration is deleted with a log line,
+    never resumed. ``ckpt_dir=None`` or ``every=0`` turns checkpointing off.
+
+    Typical loop::
+
+        run = TrainingCheckpoints(ckpt_dir, {"train": cfg, "seed": seed, "data": sha}, cfg["every"])
+        ckpt = run.resume()  # RNG state restored; None when starting from step 0
+        start = 0 if ckpt is None else ckpt["step"]
+        for step in range(start, total):
+            ...
+            if run.due(step + 1, total):
+                run.save(step + 1, {"model": model.state_dict(), ...})
+        ...  # write the final outputs
+        run.clear()
+    """
+
+    def __init__(self, ckpt_dir: str | Path | None, config: Mapping[str, Any], every: int):
+        self.ckpt_dir = None if ckpt_dir is None else Path(ckpt_dir)
+        self.every = int(every)
+        self.fingerprint = config_hash(config)
+
+    @property
+    def enabled(self) -> bool:
+        return self.ckpt_dir is not None and self.every > 0
+
+    def resume(self, restore_rng: bool = True) -> dict | None:
+        """The newest checkpoint written for this configuration, with the RNG state restored.
+
+        Call it once every module is built (building draws from the RNG); a loop that must build
+        more from the checkpoint first passes ``restore_rng=False`` and calls
+        ``set_rng_state(ckpt["rng"])`` itself.
+        """
+        if not self.enabled:
+            return None
+        ckpt = load_latest_checkpoint(self.ckpt_dir)
+        if ckpt is None:
+            return None
+        found = ckpt.get("fingerprint")
+        if found != self.fingerprint:
+            log.warning(
+                "discarding checkpoints in %s: written for config %s, this run's config is %s; "
+                "training restarts from step 0",
+                self.ckpt_dir,
+                found,
+                self.fingerprint,
+            )
+            clear_checkpoints(self.ckpt_dir)
+            return None
+        if restore_rng:
+            set_rng_state(ckpt["rng"])
+        log.info("resuming from the checkpoint at step %d in %s", ckpt["step"], self.ckpt_dir)
+        return ckpt
+
+    def due(self, step: int, total: int) -> bool:
+        """Whether to checkpoint after ``step`` of ``total`` steps: every ``every`` steps and at the end."""
+        return self.enabled and (step % self.every == 0 or step == total)
+
+    def save(self, step: int, state: dict) -> Path:
+        """Write ``state`` (plus RNG state, step and fingerprint) as the checkpoint of ``step``."""
+        if not self.enabled:
+            raise RuntimeError("checkpointing is off (no ckpt_dir or every=0)")
+        return save_checkpoint(self.ckpt_dir, step, {**state, "fingerprint": self.fingerprint})
+
+    def clear(self) -> None:
+        """Remove the checkpoints once the run's final outputs are written."""
+        if self.ckpt_dir is not None:
+            clear_checkpoints(self.ckpt_dir)
+
+
+def resume_training(
+    run: TrainingCheckpoints, model: torch.nn.Module, optimizer: torch.optim.Optimizer
+) -> tuple[int, list[float]]:
+    """Restore model, optimizer, per-step losses and RNG state of a loop saved with
+    :func:`save_training`; return (steps done, losses), or (0, []) when there is nothing to resume."""
+    ckpt = run.resume()
     if ckpt is None:
         return 0, []
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    set_rng_state(ckpt["rng"])
     return int(ckpt["step"]), [float(v) for v in ckpt["losses"].tolist()]
 
 
-def save_training(ckpt_dir: str | Path | None, step: int, every: int, total: int, model: torch.nn.Module,
-                  optimizer: torch.optim.Optimizer, losses: list[float]) -> None:
-    """Checkpoint a training loop after ``step`` steps when ``every`` > 0 divides it, and at the last step."""
-    if ckpt_dir is None or every <= 0 or (step % every and step != total):
+def save_training(
+    run: TrainingCheckpoints,
+    step: int,
+    total: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    losses: list[float],
+) -> None:
+    """Checkpoint a model-plus-optimizer loop after ``step`` of ``total`` steps when it is due."""
+    if not run.due(step, total):
         return
-    save_checkpoint(ckpt_dir, step, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                     "losses": torch.tensor(losses, dtype=torch.float64)})
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "losses": torch.tensor(losses, dtype=torch.float64),
+    }
+    run.save(step, state)

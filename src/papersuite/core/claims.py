@@ -114,8 +114,7 @@ def validate_check(check: Any, claim_id: str) -> dict:
         raise _bad(claim_id, f"check.kind must be one of {list(CHECK_KINDS)}, got {kind!r}")
     unknown = sorted(set(check) - _ALLOWED[kind])
     if unknown:
-        raise _bad(claim_id, f"check has unknown key(s) {unknown} for kind {kind!r}; allowed: "
-                             f"{sorted(_ALLOWED[kind])}")
+        raise _bad(claim_id, f"check has unknown key(s) {unknown} for kind {kind!r}; allowed: {sorted(_ALLOWED[kind])}")
     out: dict[str, Any] = {
         "kind": kind,
         "metric": _str(check, "metric", claim_id),
@@ -131,8 +130,9 @@ def validate_check(check: Any, claim_id: str) -> dict:
         ranks = [ranks] if isinstance(ranks, int) and not isinstance(ranks, bool) else ranks
         if not isinstance(subjects, list) or not subjects or not all(isinstance(s, str) for s in subjects):
             raise _bad(claim_id, f"check.subjects must be a non-empty list of names, got {subjects!r}")
-        if (not isinstance(ranks, list) or not all(isinstance(r, int) and not isinstance(r, bool) and r >= 1
-                                                   for r in ranks)):
+        if not isinstance(ranks, list) or not all(
+            isinstance(r, int) and not isinstance(r, bool) and r >= 1 for r in ranks
+        ):
             raise _bad(claim_id, f"check.ranks must be a list of ints >= 1, got {ranks!r}")
         if len(ranks) != len(subjects):
             raise _bad(claim_id, f"check.ranks {ranks} and check.subjects {subjects} differ in length")
@@ -184,8 +184,7 @@ def _denominator(den: Any, check: Mapping, claim_id: str) -> dict:
         "best_of": {
             "where": _where(where, claim_id, f"{key}.best_of.where"),
             "among": _str(inner, "among", claim_id, check["among"]),
-            "lower_is_better": _bool(inner, "lower_is_better", claim_id, check["lower_is_better"],
-                                     f"{key}.best_of"),
+            "lower_is_better": _bool(inner, "lower_is_better", claim_id, check["lower_is_better"], f"{key}.best_of"),
         },
         "exclude": exclude,
     }
@@ -208,8 +207,7 @@ def _select(frame: pd.DataFrame, where: Mapping[str, list], metric: str, claim_i
             raise _bad(claim_id, f"where: no column {col!r} in the results (columns: {list(frame.columns)})")
         rows = rows[rows[col].isin(values)]
         if rows.empty:
-            raise _NotApplicable(f"no results with {col}={'|'.join(map(str, values))} "
-                                 f"(filter {_describe(where)})")
+            raise _NotApplicable(f"no results with {col}={'|'.join(map(str, values))} (filter {_describe(where)})")
     if metric not in frame.columns:
         raise _NotApplicable(f"no results report metric {metric!r}")
     rows = rows[rows[metric].notna()]
@@ -229,20 +227,22 @@ def _rank(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, str]:
     means = _group_means(rows, c["among"], c["metric"], claim_id)
     missing = [s for s in c["subjects"] if s not in means.index]
     if missing:
-        raise _NotApplicable(f"no values of {c['metric']!r} for {c['among']}={'|'.join(missing)} "
-                             f"(filter {_describe(c['where'])})")
+        raise _NotApplicable(
+            f"no values of {c['metric']!r} for {c['among']}={'|'.join(missing)} (filter {_describe(c['where'])})"
+        )
     # ties share the better rank ("min"), so two tied methods cannot both claim distinct ranks
     ranks = means.rank(method="min", ascending=c["lower_is_better"]).astype(int)
-    evidence: dict[str, Any] = {str(k): float(v) for k, v in means.sort_values(
-        ascending=c["lower_is_better"]).items()}
+    evidence: dict[str, Any] = {str(k): float(v) for k, v in means.sort_values(ascending=c["lower_is_better"]).items()}
     for s in c["subjects"]:
         evidence[f"rank {s}"] = int(ranks[s])
     got = sorted({int(ranks[s]) for s in c["subjects"]})
     want = sorted(set(c["ranks"]))
     status = PASS if got == want else FAIL
     direction = "lower" if c["lower_is_better"] else "higher"
-    reason = (f"{', '.join(c['subjects'])} rank {got} of {len(means)} by {c['metric']} "
-              f"({direction} is better); expected {want}")
+    reason = (
+        f"{', '.join(c['subjects'])} rank {got} of {len(means)} by {c['metric']} "
+        f"({direction} is better); expected {want}"
+    )
     return status, evidence, reason
 
 
@@ -261,8 +261,9 @@ def _ratio(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, str]
         means = _group_means(_select(frame, best_where, metric, claim_id), best["among"], metric, claim_id)
         means = means[~means.index.isin(den_spec["exclude"])]
         if means.empty:
-            raise _NotApplicable(f"no {best['among']} left for best_of ({_describe(best_where)}) after "
-                                 f"excluding {den_spec['exclude']}")
+            raise _NotApplicable(
+                f"no {best['among']} left for best_of ({_describe(best_where)}) after excluding {den_spec['exclude']}"
+            )
         name = means.idxmin() if best["lower_is_better"] else means.idxmax()
         den = float(means[name])
         den_label = f"denominator (best {best['among']}: {name})"
@@ -281,8 +282,12 @@ def _threshold(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, 
     cmp = OPS[op]
     if reduce == "all":
         failing = int((~values.map(lambda v: cmp(v, value))).sum())
-        evidence = {f"min {metric}": float(values.min()), f"max {metric}": float(values.max()),
-                    "rows": len(values), "rows failing": failing}
+        evidence = {
+            f"min {metric}": float(values.min()),
+            f"max {metric}": float(values.max()),
+            "rows": len(values),
+            "rows failing": failing,
+        }
         ok = failing == 0
         reason = f"{len(values) - failing} of {len(values)} rows have {metric} {op} {value:g}"
     else:
@@ -332,16 +337,18 @@ def check_claims(references: dict, frame: pd.DataFrame, scale: str) -> list[dict
             status, evidence, reason = NA, {}, f"no results for paper {paper!r} at scale {scale!r}"
         else:
             status, evidence, reason = evaluate_check(check, frame, claim["id"])
-        results.append({
-            "paper": paper,
-            "id": claim["id"],
-            "statement": claim.get("statement", ""),
-            "status": status,
-            "evidence": evidence,
-            "reason": reason,
-            "source": claim.get("source", ""),
-            "verified": bool(claim.get("verified", False)),
-        })
+        results.append(
+            {
+                "paper": paper,
+                "id": claim["id"],
+                "statement": claim.get("statement", ""),
+                "status": status,
+                "evidence": evidence,
+                "reason": reason,
+                "source": claim.get("source", ""),
+                "verified": bool(claim.get("verified", False)),
+            }
+        )
     return results
 
 
@@ -369,6 +376,7 @@ def render_claims_markdown(results: Sequence[Mapping], scale: str) -> str:
         notes = [_counts(mine)]
         if any(not r.get("verified", False) for r in mine):
             notes.append("claims marked (unverified) come from a secondary source, not checked against the paper")
-        parts.append(format_markdown(pd.DataFrame(rows, columns=["claim", "status", "evidence", "reason"]),
-                                     paper, notes))
+        parts.append(
+            format_markdown(pd.DataFrame(rows, columns=["claim", "status", "evidence", "reason"]), paper, notes)
+        )
     return "\n".join(parts)

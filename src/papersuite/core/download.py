@@ -7,17 +7,16 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
-import shutil
 import http.client
+import importlib.metadata
 import logging
 import re
+import shutil
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
-
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .io import atomic_path, sha256_file, write_json
@@ -149,8 +148,9 @@ def download(
                 time.sleep(delay)
             continue
         elapsed = max(time.perf_counter() - start, 1e-9)
-        log.info("%s -> %s: %d bytes in %.1f s (%.1f MB/s), sha256 %s",
-                 url, dest, n, elapsed, n / 1e6 / elapsed, actual)
+        log.info(
+            "%s -> %s: %d bytes in %.1f s (%.1f MB/s), sha256 %s", url, dest, n, elapsed, n / 1e6 / elapsed, actual
+        )
         return dest
     raise DownloadError(f"{url}: failed after {attempts} attempt(s): {last}") from last
 
@@ -172,8 +172,9 @@ def package_file(package: str, resource: str) -> Path:
         path = Path(root) / resource
         if path.is_file():
             return path
-    raise DownloadError(f"package {package!r} has no file {resource!r} (looked in "
-                        f"{list(spec.submodule_search_locations)})")
+    raise DownloadError(
+        f"package {package!r} has no file {resource!r} (looked in {list(spec.submodule_search_locations)})"
+    )
 
 
 def _package_version(package: str) -> str | None:
@@ -185,8 +186,9 @@ def _package_version(package: str) -> str | None:
     return None
 
 
-def fetch_source(source: Mapping[str, Any], dest: str | Path, manifest: str | Path | None = None,
-                 log_path: str | Path | None = None) -> dict:
+def fetch_source(
+    source: Mapping[str, Any], dest: str | Path, manifest: str | Path | None = None, log_path: str | Path | None = None
+) -> dict:
     """Place one raw input at ``dest`` and describe it in a manifest (JSON at ``manifest`` when given).
 
     ``source`` is either ``{"url", "sha256"?, "size"?}`` (a checksummed :func:`download`) or
@@ -211,16 +213,22 @@ def fetch_source(source: Mapping[str, Any], dest: str | Path, manifest: str | Pa
             raise ChecksumMismatchError(f"{source['package']}:{source['resource']} ({src})", expected, actual)
         with atomic_path(dest) as tmp:
             shutil.copyfile(src, tmp)
-        info = {"kind": "package", "package": source["package"], "resource": source["resource"],
-                "package_version": _package_version(source["package"])}
+        info = {
+            "kind": "package",
+            "package": source["package"],
+            "resource": source["resource"],
+            "package_version": _package_version(source["package"]),
+        }
     else:
         raise ValueError(f"a source needs 'url', or 'package' and 'resource'; got keys {sorted(source)}")
     digest = sha256_file(dest)
-    info.update({"path": str(dest), "sha256": digest, "size_bytes": dest.stat().st_size,
-                 "pinned": expected is not None})
+    info.update(
+        {"path": str(dest), "sha256": digest, "size_bytes": dest.stat().st_size, "pinned": expected is not None}
+    )
     if expected is None:
-        log.warning("%s: no sha256 in the config; got %s. Pin it in the config so a changed file is caught.",
-                    dest, digest)
+        log.warning(
+            "%s: no sha256 in the config; got %s. Pin it in the config so a changed file is caught.", dest, digest
+        )
     if manifest is not None:
         write_json(manifest, info)
     return info

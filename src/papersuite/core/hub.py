@@ -35,8 +35,14 @@ def download_hub_model(repo_id: str, revision: str, out_dir, log_path=None) -> P
     with io.atomic_dir(out_dir) as tmp:
         snapshot_download(repo_id=repo_id, revision=commit, local_dir=tmp, allow_patterns=ALLOW_PATTERNS)
         files = sorted(p for p in tmp.rglob("*") if p.is_file() and ".cache" not in p.parts)
-        io.write_json(tmp / "papersuite_manifest.json", {
-            "repo_id": repo_id, "revision": revision, "commit": commit,
-            "files": {str(p.relative_to(tmp)): p.stat().st_size for p in files}})
+        io.write_json(
+            tmp / "papersuite_manifest.json",
+            {
+                "repo_id": repo_id,
+                "revision": revision,
+                "commit": commit,
+                "files": {str(p.relative_to(tmp)): p.stat().st_size for p in files},
+            },
+        )
     log.info("%s: %d files", out_dir, len(files))
     return out_dir

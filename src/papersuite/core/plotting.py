@@ -15,8 +15,18 @@ __all__ = ["PALETTE", "apply_style", "method_colors", "save_figure"]
 
 # Okabe-Ito (colour-blind safe) then the rest of tab10: enough for the largest paper (8 methods).
 PALETTE = (
-    "#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000",
-    "#8c564b", "#7f7f7f", "#bcbd22", "#17becf",
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+    "#8c564b",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 )
 
 STYLE = {

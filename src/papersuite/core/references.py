@@ -115,8 +115,10 @@ def validate_references(refs: Any, source: str = "<references>") -> dict:
                 raise fail(f"{where}.not_applicable_reason.{scale}", f"must be a non-empty string, got {reason!r}")
         for scale in SCALES:
             if scale not in applies_at and scale not in reasons:
-                raise fail(f"{where}.not_applicable_reason.{scale}",
-                           f"missing: scale {scale!r} is not in applies_at, so a reason is required")
+                raise fail(
+                    f"{where}.not_applicable_reason.{scale}",
+                    f"missing: scale {scale!r} is not in applies_at, so a reason is required",
+                )
         try:
             validate_check(c["check"], ident)
         except ValueError as exc:

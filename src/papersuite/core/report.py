@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import csv
-import logging
 import os
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from papersuite.core.claims import check_claims, render_claims_markdown
 from papersuite.core.io import read_json, write_json, write_text

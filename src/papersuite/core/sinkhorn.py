@@ -52,8 +52,9 @@ def _masked_lse(z: Tensor, support: Tensor | None, dim: int) -> Tensor:
     return terms.sum(dim=dim).log_().add_(zmax.squeeze(dim))
 
 
-def log_sinkhorn_plan(cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: int = 200,
-                      scale: str | None = None) -> Tensor:
+def log_sinkhorn_plan(
+    cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: int = 200, scale: str | None = None
+) -> Tensor:
     """Log of the entropic OT plan: log P (B,n,m), −∞ on rows/columns of zero weight.
 
     Sinkhorn in the log domain (spec A1.1 `lse=True`): with K = −C/ε, alternate
@@ -84,8 +85,9 @@ def log_sinkhorn_plan(cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: i
     return log_u.unsqueeze(-1) + K + log_v.unsqueeze(-2)
 
 
-def log_sinkhorn(cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: int = 200,
-                 scale: str | None = None) -> Tensor:
+def log_sinkhorn(
+    cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: int = 200, scale: str | None = None
+) -> Tensor:
     """Entropic OT plan P (B,n,m) between weights a (B,n) and b (B,m) for cost (B,n,m), ε-regularised
     (spec A1.1; ε = 0.002 with scale="max" is the WFM default). Zero weights get exactly zero mass."""
     return log_sinkhorn_plan(cost, a, b, eps, n_iters, scale).exp()

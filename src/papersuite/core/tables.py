@@ -72,10 +72,12 @@ def beside_paper(
     matches = [lookup.get(key) for key in zip(table[exp_col], table[row_col])]
     out = table.copy()
     out["paper_value"] = [math.nan if n is None else float(n["value"]) for n in matches]
-    out["paper_source"] = pd.Series([None if n is None else n["source"] for n in matches],
-                                    index=out.index, dtype=object)
-    out["paper_verified"] = pd.Series([None if n is None else bool(n["verified"]) for n in matches],
-                                      index=out.index, dtype=object)
+    out["paper_source"] = pd.Series(
+        [None if n is None else n["source"] for n in matches], index=out.index, dtype=object
+    )
+    out["paper_verified"] = pd.Series(
+        [None if n is None else bool(n["verified"]) for n in matches], index=out.index, dtype=object
+    )
     return out
 
 
@@ -93,9 +95,7 @@ def format_cell(value: Any, floatfmt: str = ".4g") -> str:
     return str(value).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
-def format_markdown(
-    df: pd.DataFrame, title: str, notes: Sequence[str] = (), floatfmt: str = ".4g"
-) -> str:
+def format_markdown(df: pd.DataFrame, title: str, notes: Sequence[str] = (), floatfmt: str = ".4g") -> str:
     """A GitHub-markdown table: ``## title``, the table (numeric columns right-aligned), notes as bullets."""
     lines = [f"## {title}", ""]
     if len(df.columns) == 0:

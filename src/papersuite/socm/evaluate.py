@@ -27,8 +27,9 @@ log = logging.getLogger("papersuite.socm.evaluate")
 EVAL_SEED_OFFSET = 1_000_003  # evaluation paths never reuse the training stream of the same seed
 
 
-def control_objective(problem: ControlProblem, control: Control | None, n_trajectories: int,
-                      generator: torch.Generator, batch: int = 8192) -> tuple[float, float]:
+def control_objective(
+    problem: ControlProblem, control: Control | None, n_trajectories: int, generator: torch.Generator, batch: int = 8192
+) -> tuple[float, float]:
     """Mean and standard error of Σ(½|u|² + f)Δt + g(X_N) over n_trajectories paths (spec B1)."""
     costs = []
     remaining = int(n_trajectories)
@@ -107,16 +108,42 @@ def evaluate_control(
         # above still carries the early transient when the run is short, as at tiny scale)
         "control_l2_error_last_window": _finite_or_none(meta.get("final_window_control_l2_error")),
     }
-    config = {"setting": setting, "method": method, "evaluate": dict(evaluate), "iterations": int(last["iteration"]),
-              "d": problem.d, "N": problem.N}
+    config = {
+        "setting": setting,
+        "method": method,
+        "evaluate": dict(evaluate),
+        "iterations": int(last["iteration"]),
+        "d": problem.d,
+        "N": problem.N,
+    }
     rec = records.make_record(
-        paper="socm", experiment=setting, method=method, seed=int(seed), scale=scale, metrics=metrics,
-        wall_s=float(wall_s), device=device, config=config,
-        extra={"n_trajectories": n, "eval_seconds": watch.elapsed, "gamma": meta.get("gamma"),
-               "skipped_steps": meta.get("skipped_steps", 0), "final_norm_const": meta.get("norm_const"),
-               "time_per_iteration_ema_s": _finite_or_none(last["time_per_iteration_s"]),
-               "last_window_iterations": meta.get("final_window_iterations")},
+        paper="socm",
+        experiment=setting,
+        method=method,
+        seed=int(seed),
+        scale=scale,
+        metrics=metrics,
+        wall_s=float(wall_s),
+        device=device,
+        config=config,
+        extra={
+            "n_trajectories": n,
+            "eval_seconds": watch.elapsed,
+            "gamma": meta.get("gamma"),
+            "skipped_steps": meta.get("skipped_steps", 0),
+            "final_norm_const": meta.get("norm_const"),
+            "time_per_iteration_ema_s": _finite_or_none(last["time_per_iteration_s"]),
+            "last_window_iterations": meta.get("final_window_iterations"),
+        },
     )
     records.write_record(out_record, rec)
-    log.info("%s/%s seed %d: objective %.5f ± %.5f (optimal %.5f), EMA L2 error %.4g", setting, method, seed,
-             mean, se, optimal_cost, metrics["control_l2_error"] or float("nan"))
+    log.info(
+        "%s/%s seed %d: objective %.5f ± %.5f (optimal %.5f), EMA L2 error %.4g",
+        setting,
+        method,
+        seed,
+        mean,
+        se,
+        optimal_cost,
+        metrics["control_l2_error"] or float("nan"),
+    )

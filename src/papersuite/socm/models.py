@@ -36,8 +36,9 @@ class FullyConnectedUNet(nn.Module):
     the raw input. All weights and biases multiplied by scaling_factor.
     """
 
-    def __init__(self, d: int, hdims: Sequence[int] = (256, 128, 64), scaling_factor: float = 1.0,
-                 output_relu: bool = False) -> None:
+    def __init__(
+        self, d: int, hdims: Sequence[int] = (256, 128, 64), scaling_factor: float = 1.0, output_relu: bool = False
+    ) -> None:
         super().__init__()
         if len(hdims) != 3:
             raise ValueError(f"FullyConnectedUNet needs three hidden widths, got {list(hdims)}")
@@ -89,7 +90,9 @@ class SigmoidMLP(nn.Module):
     M̃_ω: MLP (t, s) → h0 → ReLU → h1 → ReLU → d², weights scaled by scaling_factor; γ is a learned scalar.
     """
 
-    def __init__(self, d: int, hdims: Sequence[int] = (128, 128), gamma0: float = 2.0, scaling_factor: float = 0.1) -> None:
+    def __init__(
+        self, d: int, hdims: Sequence[int] = (128, 128), gamma0: float = 2.0, scaling_factor: float = 0.1
+    ) -> None:
         super().__init__()
         h0, h1 = (int(h) for h in hdims)
         self.d = d

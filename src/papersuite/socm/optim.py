@@ -20,7 +20,9 @@ __all__ = ["Adam"]
 class Adam:
     """Adam (Kingma & Ba 2015) over parameter groups [{"params": [...], "lr": float}, ...]."""
 
-    def __init__(self, groups: Iterable[Mapping[str, Any]], eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999)):
+    def __init__(
+        self, groups: Iterable[Mapping[str, Any]], eps: float = 1e-8, betas: tuple[float, float] = (0.9, 0.999)
+    ):
         self.param_groups = [{"params": list(g["params"]), "lr": float(g["lr"])} for g in groups]
         self.eps = float(eps)
         self.betas = (float(betas[0]), float(betas[1]))

@@ -20,8 +20,13 @@ __all__ = ["prepare_problem"]
 log = logging.getLogger("papersuite.socm.prepare")
 
 
-def prepare_problem(setting: str, problem: Mapping[str, Any], out_npz: str | Path, out_json: str | Path,
-                    log_path: str | Path | None = None) -> None:
+def prepare_problem(
+    setting: str,
+    problem: Mapping[str, Any],
+    out_npz: str | Path,
+    out_json: str | Path,
+    log_path: str | Path | None = None,
+) -> None:
     """Write the problem (x0, A, σ, ω, κ, ν, … drawn from problem['seed']) and its reference solution
     on the training grid to out_npz, and a JSON summary (V(0,x0), F(0), …) to out_json."""
     runtime.setup_logging(log_path)
@@ -47,5 +52,12 @@ def prepare_problem(setting: str, problem: Mapping[str, Any], out_npz: str | Pat
         **summary,
     }
     io.write_json(out_json, info)
-    log.info("prepared %s (%s, d=%d, N=%d): V(0,x0) = %.6f in %.2f s", setting, prob.kind, prob.d, prob.N,
-             optimal_cost, watch.elapsed)
+    log.info(
+        "prepared %s (%s, d=%d, N=%d): V(0,x0) = %.6f in %.2f s",
+        setting,
+        prob.kind,
+        prob.d,
+        prob.N,
+        optimal_cost,
+        watch.elapsed,
+    )

@@ -10,9 +10,10 @@ in the paper's transposed convention (∇b)_{ij} = ∂_i b_j.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -206,6 +207,7 @@ def problem_from_arrays(
     arrays: Mapping[str, Any], dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
 ) -> ControlProblem:
     """Build a ControlProblem from make_problem's dict or from 'problem_'-prefixed npz arrays."""
+
     def get(key: str) -> Any:
         for k in (f"problem_{key}", key):
             if k in arrays:
@@ -215,7 +217,9 @@ def problem_from_arrays(
     tensors = {}
     for key in _TENSOR_KEYS:
         v = get(key)
-        tensors[key] = None if v is None else torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=dtype, device=device)
+        tensors[key] = (
+            None if v is None else torch.as_tensor(np.asarray(v, dtype=np.float64), dtype=dtype, device=device)
+        )
     return ControlProblem(
         kind=str(np.asarray(get("kind")).item()),
         d=int(np.asarray(get("d")).item()),
@@ -226,7 +230,9 @@ def problem_from_arrays(
     )
 
 
-def load_problem(npz_path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu") -> ControlProblem:
+def load_problem(
+    npz_path: str | Path, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
+) -> ControlProblem:
     """The ControlProblem stored by prepare.prepare_problem."""
     with np.load(npz_path, allow_pickle=False) as data:
         return problem_from_arrays({k: data[k] for k in data.files}, dtype=dtype, device=device)

@@ -15,8 +15,9 @@ All numerics here are float64 numpy; the lookup classes return torch tensors.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import scipy.integrate
@@ -57,7 +58,9 @@ def riccati_isotropic(a: float, p: float, q: float, t: np.ndarray | float, T: fl
     return (r_plus - r_minus * k) / (1.0 - k)
 
 
-def riccati_backward_euler(A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, ts: np.ndarray) -> np.ndarray:
+def riccati_backward_euler(
+    A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, ts: np.ndarray
+) -> np.ndarray:
     """The original code's explicit Euler, backward from F(T) = Q on the grid ts; returns (N+1, d, d)."""
     R = sigma @ sigma.T
     F = [np.asarray(Q, dtype=np.float64)]
@@ -86,13 +89,20 @@ def riccati_solution(
         F = y.reshape(d, d)
         return (-A.T @ F - F @ A + 2.0 * F @ R @ F - P).ravel()
 
-    sol = scipy.integrate.solve_ivp(rhs, (T, 0.0), np.asarray(Q, float).ravel(), t_eval=ts[::-1],
-                                    rtol=1e-11, atol=1e-13, method="DOP853")
+    sol = scipy.integrate.solve_ivp(
+        rhs, (T, 0.0), np.asarray(Q, float).ravel(), t_eval=ts[::-1], rtol=1e-11, atol=1e-13, method="DOP853"
+    )
     return sol.y.T[::-1].reshape(len(ts), d, d)
 
 
 def lq_optimal_cost(
-    A: np.ndarray, P: np.ndarray, Q: np.ndarray, sigma: np.ndarray, x0: np.ndarray, lam: float, T: float,
+    A: np.ndarray,
+    P: np.ndarray,
+    Q: np.ndarray,
+    sigma: np.ndarray,
+    x0: np.ndarray,
+    lam: float,
+    T: float,
     n_quad: int = 20001,
 ) -> dict[str, float]:
     """V(0,x0) = x0ᵀF(0)x0 + λ∫_0^T tr(σσᵀF) dt (spec B3; = F(0)|x0|² + λd∫F for σ = I)."""
@@ -110,7 +120,9 @@ def lq_optimal_cost(
 
 
 # ============================================================================ linear OU
-def linear_ou_optimal_control(A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, ts: np.ndarray, T: float) -> np.ndarray:
+def linear_ou_optimal_control(
+    A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, ts: np.ndarray, T: float
+) -> np.ndarray:
     """u*(t) = −σᵀ exp(Aᵀ(T − t)) ω on ts, (len(ts), d) (spec B3)."""
     return np.stack([-sigma.T @ scipy.linalg.expm(A.T * (T - t)) @ omega for t in np.asarray(ts, float)])
 
@@ -126,8 +138,14 @@ def linear_ou_optimal_cost(
 
 # ============================================================================ double well
 def double_well_psi_1d(
-    kappa: float, nu: float, lam: float = 1.0, T: float = 1.0, dx: float = 0.01, dt: float = 0.005,
-    xb: float = 2.75, sigma: float = 1.0,
+    kappa: float,
+    nu: float,
+    lam: float = 1.0,
+    T: float = 1.0,
+    dx: float = 0.01,
+    dt: float = 0.005,
+    xb: float = 2.75,
+    sigma: float = 1.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ψ(t,x) on the grid x_i = −xb + iΔx, t_n = nΔt; returns (x (nx,), t (nt+1,), log ψ (nt+1, nx)).
 
@@ -182,8 +200,16 @@ def double_well_value_1d(kappa: float, nu: float, x0: float = 0.0, **pde: Any) -
 
 
 def double_well_control_tables(
-    kappa: np.ndarray, nu: np.ndarray, lam: float, T: float, ts: np.ndarray, dx: float, dt: float, xb: float,
-    sigma_diag: np.ndarray | None = None, x0: np.ndarray | None = None,
+    kappa: np.ndarray,
+    nu: np.ndarray,
+    lam: float,
+    T: float,
+    ts: np.ndarray,
+    dx: float,
+    dt: float,
+    xb: float,
+    sigma_diag: np.ndarray | None = None,
+    x0: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """u*_i(t_k, x) = λσ_i ∂_x log ψ_i at the cell faces for every distinct (κ_i, ν_i, σ_i), on the grid ts.
 
@@ -221,7 +247,9 @@ def double_well_control_tables(
 
 
 # ============================================================================ per-problem build
-def build_reference(problem: ControlProblem, pde: Mapping[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+def build_reference(
+    problem: ControlProblem, pde: Mapping[str, Any] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Reference arrays (prefixed 'ref_') on the training grid and a JSON-able summary for one problem."""
     ts = problem.time_grid().double().cpu().numpy()
     x0 = problem.x0.double().cpu().numpy()
@@ -238,9 +266,15 @@ def build_reference(problem: ControlProblem, pde: Mapping[str, Any] | None = Non
         arrays["ref_F"] = F
         arrays["ref_F_euler"] = F_euler
         arrays["ref_V0"] = np.array(cost["V0"])
-        summary.update(V0_analytic=cost["V0"], F0=float(F[0, 0, 0]), F0_euler=float(F_euler[0, 0, 0]),
-                       int_F=cost["int_F"], V0_euler_grid=float(x0 @ F_euler[0] @ x0
-                                                               + lam * np.trapezoid(np.einsum("ij,kji->k", sigma @ sigma.T, F_euler), ts)))
+        summary.update(
+            V0_analytic=cost["V0"],
+            F0=float(F[0, 0, 0]),
+            F0_euler=float(F_euler[0, 0, 0]),
+            int_F=cost["int_F"],
+            V0_euler_grid=float(
+                x0 @ F_euler[0] @ x0 + lam * np.trapezoid(np.einsum("ij,kji->k", sigma @ sigma.T, F_euler), ts)
+            ),
+        )
     elif problem.kind == "linear_ou":
         A = problem.A.double().cpu().numpy()
         omega = problem.omega.double().cpu().numpy()
@@ -254,12 +288,25 @@ def build_reference(problem: ControlProblem, pde: Mapping[str, Any] | None = Non
         dx, dt, xb = float(pde.get("dx", 0.01)), float(pde.get("dt", 0.005)), float(pde.get("xb", 2.75))
         if not np.allclose(sigma, np.diag(np.diag(sigma))):
             raise ValueError("the double-well reference needs a diagonal σ (the problem must separate)")
-        tabs = double_well_control_tables(problem.kappa.double().cpu().numpy(), problem.nu.double().cpu().numpy(),
-                                          lam, T, ts, dx, dt, xb, sigma_diag=np.diag(sigma), x0=x0)
+        tabs = double_well_control_tables(
+            problem.kappa.double().cpu().numpy(),
+            problem.nu.double().cpu().numpy(),
+            lam,
+            T,
+            ts,
+            dx,
+            dt,
+            xb,
+            sigma_diag=np.diag(sigma),
+            x0=x0,
+        )
         arrays.update({f"ref_{k}": v for k, v in tabs.items()})
         arrays["ref_V0"] = np.array(float(tabs["v0_dims"].sum()))
-        summary.update(V0_pde=float(tabs["v0_dims"].sum()), V0_pde_dims=tabs["v0_dims"].tolist(),
-                       pde={"dx": dx, "dt": dt, "xb": xb})
+        summary.update(
+            V0_pde=float(tabs["v0_dims"].sum()),
+            V0_pde_dims=tabs["v0_dims"].tolist(),
+            pde={"dx": dx, "dt": dt, "xb": xb},
+        )
     return arrays, summary
 
 
@@ -323,6 +370,7 @@ def optimal_control_from_arrays(
     arrays: Mapping[str, np.ndarray], T: float, dtype: torch.dtype = torch.float32, device: torch.device | str = "cpu"
 ):
     """The u* lookup stored by build_reference (npz arrays with 'ref_' keys)."""
+
     def tens(key: str) -> Tensor:
         return torch.as_tensor(np.asarray(arrays[key]), dtype=dtype, device=device)
 
@@ -331,6 +379,10 @@ def optimal_control_from_arrays(
     if "ref_open_loop" in arrays:
         return OpenLoopControl(tens("ref_open_loop"), T)
     if "ref_u_tables" in arrays:
-        return TabulatedSeparableControl(tens("ref_x_mid"), tens("ref_u_tables"),
-                                         torch.as_tensor(np.asarray(arrays["ref_dim_table"]), dtype=torch.long, device=device), T)
+        return TabulatedSeparableControl(
+            tens("ref_x_mid"),
+            tens("ref_u_tables"),
+            torch.as_tensor(np.asarray(arrays["ref_dim_table"]), dtype=torch.long, device=device),
+            T,
+        )
     raise KeyError("no reference control in the arrays (expected ref_feedback, ref_open_loop or ref_u_tables)")

@@ -12,7 +12,9 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import plotting, records as core_records, references as core_references, runtime, tables
+from papersuite.core import plotting, runtime, tables
+from papersuite.core import records as core_records
+from papersuite.core import references as core_references
 
 from .losses import METHOD_LABELS, METHODS
 
@@ -88,13 +90,12 @@ def _plot_curves(curves: pd.DataFrame, column: str, ylabel: str, path: Path, tit
             mean = sub[sub["method"] == method].groupby("iteration")[column].mean()
             mean = mean[mean > 0]
             if len(mean):
-                ax.plot(mean.index, mean.values, label=METHOD_LABELS.get(method, method),
-                        color=colors.get(method))
+                ax.plot(mean.index, mean.values, label=METHOD_LABELS.get(method, method), color=colors.get(method))
         ax.set_yscale("log")
         ax.set_title(SETTING_LABELS.get(setting, setting))
         ax.set_xlabel("iteration")
         ax.set_ylabel(ylabel)
-    for ax in list(axes.flat)[len(settings):]:
+    for ax in list(axes.flat)[len(settings) :]:
         ax.axis("off")
     handles, labels = [], []
     for ax in axes.flat:
@@ -130,50 +131,89 @@ def build_report(
     if "control_l2_error_last_window" in frame.columns:
         frame["last_window"] = frame["control_l2_error_last_window"]
     refs = core_references.load_references(references) if isinstance(references, (str, Path)) else references
-    numbers = core_references.paper_numbers(refs) if refs else pd.DataFrame(
-        columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
-    scale_note = (f"scale: {scale}; final EMA (coefficient `ema` of config/socm.yaml: the paper's 0.01 at "
-                  "full, 0.05 at tiny) of the importance-sampled control L2 error "
-                  "E_{P^u*}[(1/T)∫|u_θ − u*|² dt], mean over seeds; the claims rank this column")
+    numbers = (
+        core_references.paper_numbers(refs)
+        if refs
+        else pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
+    )
+    scale_note = (
+        f"scale: {scale}; final EMA (coefficient `ema` of config/socm.yaml: the paper's 0.01 at "
+        "full, 0.05 at tiny) of the importance-sampled control L2 error "
+        "E_{P^u*}[(1/T)∫|u_θ − u*|² dt], mean over seeds; the claims rank this column"
+    )
 
     # --- control L2 error with ranks
     l2 = l2_error_table(frame)
-    tables.write_table(l2, tables_dir / "control_l2_error.csv", tables_dir / "control_l2_error.md",
-                       "SOCM: final control L2 error (rank 1 = lowest within the setting)", notes=[
-                           scale_note,
-                           "last_window: the raw per-iteration L2 error averaged over the last 10% of iterations, "
-                           "a check that the EMA's value is not an artefact of its window"])
+    tables.write_table(
+        l2,
+        tables_dir / "control_l2_error.csv",
+        tables_dir / "control_l2_error.md",
+        "SOCM: final control L2 error (rank 1 = lowest within the setting)",
+        notes=[
+            scale_note,
+            "last_window: the raw per-iteration L2 error averaged over the last 10% of iterations, "
+            "a check that the EMA's value is not an artefact of its window",
+        ],
+    )
 
     # --- time per iteration (Table 1)
-    timing = tables.summarize(frame[frame["experiment"] == TIMING_SETTING], ["experiment", "method"],
-                              ["time_per_iteration_s"]) if (frame["experiment"] == TIMING_SETTING).any() else \
-        pd.DataFrame(columns=["experiment", "method", "time_per_iteration_s", "time_per_iteration_s_std", "n_seeds"])
+    timing = (
+        tables.summarize(
+            frame[frame["experiment"] == TIMING_SETTING], ["experiment", "method"], ["time_per_iteration_s"]
+        )
+        if (frame["experiment"] == TIMING_SETTING).any()
+        else pd.DataFrame(
+            columns=["experiment", "method", "time_per_iteration_s", "time_per_iteration_s_std", "n_seeds"]
+        )
+    )
     timing = tables.beside_paper(timing, numbers, on=("experiment", "method"), metric="time_per_iteration_s")
     timing.insert(2, "label", timing["method"].map(METHOD_LABELS).fillna(timing["method"]))
     order_m = {m: i for i, m in enumerate(METHODS)}
     timing = timing.sort_values("method", key=lambda c: c.map(lambda m: order_m.get(m, 99))).reset_index(drop=True)
     device = ", ".join(sorted(frame["device"].astype(str).unique()))
-    tables.write_table(timing, tables_dir / "time_per_iteration.csv", tables_dir / "time_per_iteration.md",
-                       "SOCM Table 1: time per iteration (s), quadratic OU easy", notes=[
-                           f"ours: mean wall time per training iteration on {device} at scale {scale} "
-                           "(tiny: d=2, small networks, 1 CPU thread); the paper's: 16 GB V100 GPU, d=20",
-                           "paper values are unverified: they come from a secondary source (a third-party "
-                           "summary of the paper), not from the PDF",
-                           "compare ratios between methods, not absolute values"])
+    tables.write_table(
+        timing,
+        tables_dir / "time_per_iteration.csv",
+        tables_dir / "time_per_iteration.md",
+        "SOCM Table 1: time per iteration (s), quadratic OU easy",
+        notes=[
+            f"ours: mean wall time per training iteration on {device} at scale {scale} "
+            "(tiny: d=2, small networks, 1 CPU thread); the paper's: 16 GB V100 GPU, d=20",
+            "paper values are unverified: they come from a secondary source (a third-party "
+            "summary of the paper), not from the PDF",
+            "compare ratios between methods, not absolute values",
+        ],
+    )
 
     # --- control objective beside the optimal cost
-    obj = tables.summarize(frame, ["experiment", "method"],
-                           ["control_objective", "control_objective_se", "optimal_cost", "objective_gap"])
-    obj = obj[["experiment", "method", "control_objective", "control_objective_se", "optimal_cost", "objective_gap",
-               "n_seeds"]]
+    obj = tables.summarize(
+        frame, ["experiment", "method"], ["control_objective", "control_objective_se", "optimal_cost", "objective_gap"]
+    )
+    obj = obj[
+        [
+            "experiment",
+            "method",
+            "control_objective",
+            "control_objective_se",
+            "optimal_cost",
+            "objective_gap",
+            "n_seeds",
+        ]
+    ]
     obj.insert(2, "label", obj["method"].map(METHOD_LABELS).fillna(obj["method"]))
     obj = obj.rename(columns={"experiment": "setting"})
-    tables.write_table(obj, tables_dir / "control_objective.csv", tables_dir / "control_objective.md",
-                       "SOCM: control objective of the trained control vs the optimal cost V(0, x0)", notes=[
-                           "control_objective: Monte Carlo mean of Σ(½|u|² + f)Δt + g(X_T), "
-                           "± control_objective_se (standard error, mean over seeds)",
-                           "optimal_cost: Riccati (quadratic OU), closed form (linear OU), 1-D PDE (double well); "
-                           "Euler–Maruyama with the training Δt biases the objective by O(Δt)"])
+    tables.write_table(
+        obj,
+        tables_dir / "control_objective.csv",
+        tables_dir / "control_objective.md",
+        "SOCM: control objective of the trained control vs the optimal cost V(0, x0)",
+        notes=[
+            "control_objective: Monte Carlo mean of Σ(½|u|² + f)Δt + g(X_T), "
+            "± control_objective_se (standard error, mean over seeds)",
+            "optimal_cost: Riccati (quadratic OU), closed form (linear OU), 1-D PDE (double well); "
+            "Euler–Maruyama with the training Δt biases the objective by O(Δt)",
+        ],
+    )
 
     # --- figures
     frames = []
@@ -184,15 +224,30 @@ def build_report(
         frames.append(c)
     if frames:
         allc = pd.concat(frames, ignore_index=True)
-        _plot_curves(allc, "control_l2_error", "control L2 error (EMA)", figures_dir / "control_l2_error.png",
-                     f"SOCM: control L2 error vs iteration ({scale})")
-        _plot_curves(allc, "normalized_iw_std", "normalised IW std (EMA)", figures_dir / "normalized_iw_std.png",
-                     f"SOCM: normalised importance-weight std ({scale})")
+        _plot_curves(
+            allc,
+            "control_l2_error",
+            "control L2 error (EMA)",
+            figures_dir / "control_l2_error.png",
+            f"SOCM: control L2 error vs iteration ({scale})",
+        )
+        _plot_curves(
+            allc,
+            "normalized_iw_std",
+            "normalised IW std (EMA)",
+            figures_dir / "normalized_iw_std.png",
+            f"SOCM: normalised importance-weight std ({scale})",
+        )
     else:
         log.warning("no curves given: the figures are empty")
         for name in ("control_l2_error.png", "normalized_iw_std.png"):
-            _plot_curves(pd.DataFrame(columns=["setting", "method", "iteration", "control_l2_error",
-                                               "normalized_iw_std"]), "control_l2_error", "", figures_dir / name,
-                         "no curves")
-    log.info("SOCM report written to %s and %s (%d records, %d curves)", tables_dir, figures_dir, len(recs),
-             len(curves))
+            _plot_curves(
+                pd.DataFrame(columns=["setting", "method", "iteration", "control_l2_error", "normalized_iw_std"]),
+                "control_l2_error",
+                "",
+                figures_dir / name,
+                "no curves",
+            )
+    log.info(
+        "SOCM report written to %s and %s (%d records, %d curves)", tables_dir, figures_dir, len(recs), len(curves)
+    )

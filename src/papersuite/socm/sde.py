@@ -38,8 +38,7 @@ class Paths:
 
     def log_weight(self, lam: float) -> Tensor:
         """log α, (B,)."""
-        return (-(self.running_cost + self.terminal_cost) / lam - self.noise_term / lam**0.5
-                - self.control_cost / lam)
+        return -(self.running_cost + self.terminal_cost) / lam - self.noise_term / lam**0.5 - self.control_cost / lam
 
     def cost(self) -> Tensor:
         """Pathwise control objective Σ(½|v|² + f)Δt + g(X_N), (B,)."""

@@ -26,7 +26,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from papersuite.core import checkpoint, io, progress, records, runtime
+from papersuite.core import checkpoint, io, progress, runtime
 
 from .losses import (
     METHODS,
@@ -104,7 +104,9 @@ def ema_update(value: float, ema: float | None, coeff: float, itr: int) -> float
 class LearnedControl:
     """u_θ(t, x) = −σᵀ∇V_θ(t, x) (+ the detached warm-start control), usable for simulation and on grids."""
 
-    def __init__(self, net: FullyConnectedUNet, problem: ControlProblem, warm_start: GaussianPathWarmStart | None = None):
+    def __init__(
+        self, net: FullyConnectedUNet, problem: ControlProblem, warm_start: GaussianPathWarmStart | None = None
+    ):
         self.net = net
         self.problem = problem
         self.warm_start = warm_start
@@ -120,12 +122,14 @@ class LearnedControl:
 def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:
     """A freshly initialised ∇V network (global torch RNG) wrapped as a control."""
     net = FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"]).to(
-        device=problem.x0.device, dtype=problem.x0.dtype)
+        device=problem.x0.device, dtype=problem.x0.dtype
+    )
     return LearnedControl(net, problem)
 
 
-def normalization_constant(problem: ControlProblem, control: LearnedControl, batch: int, n_batches: int,
-                           generator: torch.Generator) -> float:
+def normalization_constant(
+    problem: ControlProblem, control: LearnedControl, batch: int, n_batches: int, generator: torch.Generator
+) -> float:
     """Ẑ₀ = mean of α over n_batches·batch paths under the initial control (simulated in chunks ≤ 8192 paths)."""
     total, chunks = batch * n_batches, []
     with torch.no_grad():
@@ -136,8 +140,16 @@ def normalization_constant(problem: ControlProblem, control: LearnedControl, bat
     return float(torch.cat(chunks).mean())
 
 
-def _method_loss(method: str, problem: ControlProblem, paths: Paths, control: LearnedControl, weight: Tensor,
-                 norm_const: float, M: SigmoidMLP | None, y0: Tensor | None) -> tuple[Tensor, Tensor | None]:
+def _method_loss(
+    method: str,
+    problem: ControlProblem,
+    paths: Paths,
+    control: LearnedControl,
+    weight: Tensor,
+    norm_const: float,
+    M: SigmoidMLP | None,
+    y0: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
     """(loss, u_θ on the grid or None for the adjoint loss)."""
     if method == "adjoint":
         return relative_entropy_loss(paths), None
@@ -203,13 +215,24 @@ def train_control(
     problem = load_problem(problem_npz, device=device)
     with np.load(problem_npz, allow_pickle=False) as data:
         u_star = optimal_control_from_arrays({k: data[k] for k in data.files}, problem.T, device=device)
-    log.info("SOCM train: setting=%s method=%s seed=%d d=%d N=%d iterations=%d batch=%d",
-             setting, method, seed, problem.d, problem.N, cfg["iterations"], cfg["batch"])
+    log.info(
+        "SOCM train: setting=%s method=%s seed=%d d=%d N=%d iterations=%d batch=%d",
+        setting,
+        method,
+        seed,
+        problem.d,
+        problem.N,
+        cfg["iterations"],
+        cfg["batch"],
+    )
 
     runtime.seed_everything(seed)
     control = build_learned_control(problem, cfg)
-    M = (SigmoidMLP(problem.d, cfg["M_hdims"], cfg["gamma0"], cfg["scaling_factor_M"]).to(device)
-         if method == "SOCM" else None)
+    M = (
+        SigmoidMLP(problem.d, cfg["M_hdims"], cfg["gamma0"], cfg["scaling_factor_M"]).to(device)
+        if method == "SOCM"
+        else None
+    )
     y0 = torch.zeros((), device=device, requires_grad=True) if method == "moment" else None
     groups: list[dict[str, Any]] = [{"params": list(control.net.parameters()), "lr": cfg["lr"]}]
     if M is not None:
@@ -220,13 +243,15 @@ def train_control(
     generator = torch.Generator(device=device).manual_seed(int(seed))
 
     # A checkpoint is resumed only if it was written for this very run (config, seed, problem file).
-    fingerprint = records.config_hash({"setting": setting, "method": method, "seed": int(seed), "train": cfg,
-                                       "problem_sha256": io.sha256_file(problem_npz)})
-    ckpt = checkpoint.load_latest_checkpoint(ckpt_dir) if cfg["checkpoint_every"] else None
-    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoints in %s: written for another configuration", ckpt_dir)
-        checkpoint.clear_checkpoints(ckpt_dir)
-        ckpt = None
+    fingerprint = {
+        "setting": setting,
+        "method": method,
+        "seed": int(seed),
+        "train": cfg,
+        "problem_sha256": io.sha256_file(problem_npz),
+    }
+    run = checkpoint.TrainingCheckpoints(ckpt_dir, fingerprint, cfg["checkpoint_every"])
+    ckpt = run.resume(restore_rng=False)  # restored below, once the warm start is rebuilt
     ws_cfg = cfg["warm_start"]
     if ckpt is not None:
         control.net.load_state_dict(ckpt["control"])
@@ -251,15 +276,32 @@ def train_control(
             control.warm_start.tabulate(problem.time_grid())
         elif ws_cfg:
             ws_gen = torch.Generator(device=device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
-            control.warm_start = fit_gaussian_path(problem, int(ws_cfg["iterations"]), int(ws_cfg["batch"]),
-                                                   int(ws_cfg["knots"]), float(ws_cfg["lr"]),
-                                                   int(ws_cfg["time_points"]), ws_gen)
+            control.warm_start = fit_gaussian_path(
+                problem,
+                int(ws_cfg["iterations"]),
+                int(ws_cfg["batch"]),
+                int(ws_cfg["knots"]),
+                float(ws_cfg["lr"]),
+                int(ws_cfg["time_points"]),
+                ws_gen,
+            )
             control.warm_start.tabulate(problem.time_grid())
         norm0 = normalization_constant(problem, control, cfg["batch"], int(cfg["norm_batches"]), generator)
         log.info("initial normalisation constant Ẑ = %.6g (%d batches)", norm0, cfg["norm_batches"])
-        state = {"norm_const": norm0, "ema_loss": None, "ema_l2": None, "ema_w_mean": None, "ema_w_std": None,
-                 "ema_grad": None, "ema_time": None, "sum_time": 0.0, "wall_s": time.perf_counter() - t_setup,
-                 "skipped_steps": 0, "window_l2_sum": 0.0, "window_n": 0}
+        state = {
+            "norm_const": norm0,
+            "ema_loss": None,
+            "ema_l2": None,
+            "ema_w_mean": None,
+            "ema_w_std": None,
+            "ema_grad": None,
+            "ema_time": None,
+            "sum_time": 0.0,
+            "wall_s": time.perf_counter() - t_setup,
+            "skipped_steps": 0,
+            "window_l2_sum": 0.0,
+            "window_n": 0,
+        }
         rows = []
         start = 0
 
@@ -278,7 +320,9 @@ def train_control(
         loss, u_theta = _method_loss(method, problem, paths, control, weight, state["norm_const"], M, y0)
         with torch.no_grad():
             if u_theta is None:  # adjoint: the N pre-terminal sampled controls
-                l2 = control_l2_error(u_star(paths.ts[:-1], paths.states[:-1].detach()), paths.controls.detach(), weight)
+                l2 = control_l2_error(
+                    u_star(paths.ts[:-1], paths.states[:-1].detach()), paths.controls.detach(), weight
+                )
             else:
                 l2 = control_l2_error(u_star(paths.ts, paths.states), u_theta.detach(), weight)
         loss_value = float(loss.detach())
@@ -312,19 +356,21 @@ def train_control(
         if done % int(cfg["log_every"]) == 0 or done == n_iter:
             iw_std = state["ema_w_std"] / state["ema_w_mean"] if state["ema_w_mean"] else float("nan")
             rows.append([done, state["ema_l2"], iw_std, state["ema_grad"], state["ema_loss"], state["ema_time"]])
-        if cfg["checkpoint_every"] and done % int(cfg["checkpoint_every"]) == 0 and done < n_iter:
+        if run.due(done, n_iter) and done < n_iter:
             state["wall_s"] = wall_before + time.perf_counter() - t_wall
-            checkpoint.save_checkpoint(ckpt_dir, done, {
-                "fingerprint": fingerprint,
-                "control": control.net.state_dict(),
-                "M": None if M is None else M.state_dict(),
-                "y0": None if y0 is None else y0.detach().clone(),
-                "warm_start": None if control.warm_start is None else control.warm_start.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": generator.get_state(),
-                "train_state": dict(state),
-                "curve": [list(r) for r in rows],
-            })
+            run.save(
+                done,
+                {
+                    "control": control.net.state_dict(),
+                    "M": None if M is None else M.state_dict(),
+                    "y0": None if y0 is None else y0.detach().clone(),
+                    "warm_start": None if control.warm_start is None else control.warm_start.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "generator": generator.get_state(),
+                    "train_state": dict(state),
+                    "curve": [list(r) for r in rows],
+                },
+            )
         _after_iteration(done)
 
     wall_s = wall_before + time.perf_counter() - t_wall
@@ -354,7 +400,14 @@ def train_control(
     with io.atomic_path(out_model) as tmp:
         torch.save(model, tmp)
     io.write_csv(out_curve_csv, _curve_frame(rows))
-    checkpoint.clear_checkpoints(ckpt_dir)
+    run.clear()
     final = rows[-1]
-    log.info("done %s/%s in %.1f s (%.2f ms/it): EMA L2 error %.4g, normalised IW std %.3g",
-             setting, method, wall_s, 1e3 * state["sum_time"] / n_iter, final[1], final[2])
+    log.info(
+        "done %s/%s in %.1f s (%.2f ms/it): EMA L2 error %.4g, normalised IW std %.3g",
+        setting,
+        method,
+        wall_s,
+        1e3 * state["sum_time"] / n_iter,
+        final[1],
+        final[2],
+    )

@@ -12,8 +12,9 @@ detached, to the network's control during training; the network learns the resid
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -142,7 +143,12 @@ class GaussianPathWarmStart(nn.Module):
 
 
 def fit_gaussian_path(
-    problem: ControlProblem, iterations: int, batch: int, knots: int, lr: float, time_points: int,
+    problem: ControlProblem,
+    iterations: int,
+    batch: int,
+    knots: int,
+    lr: float,
+    time_points: int,
     generator: torch.Generator,
 ) -> GaussianPathWarmStart:
     """Fit the Gaussian-path restricted SOC problem with Adam (eps 1e-4), as GSBM/the original (spec B2)."""
@@ -181,8 +187,13 @@ def fit_warm_start(
     problem = load_problem(problem_npz, device=device)
     generator = torch.Generator(device=device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
     path = fit_gaussian_path(
-        problem, int(warm_start["iterations"]), int(warm_start["batch"]), int(warm_start["knots"]),
-        float(warm_start["lr"]), int(warm_start["time_points"]), generator,
+        problem,
+        int(warm_start["iterations"]),
+        int(warm_start["batch"]),
+        int(warm_start["knots"]),
+        float(warm_start["lr"]),
+        int(warm_start["time_points"]),
+        generator,
     )
     state = {name: tensor.detach().cpu() for name, tensor in path.state_dict().items()}
     with io.atomic_path(out_path) as tmp:

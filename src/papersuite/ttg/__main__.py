@@ -20,8 +20,10 @@ from pathlib import Path
 
 __all__ = ["main", "plan"]
 
-EXAMPLE = ("I live in Paris. I want to visit Rome for 2-3 nights and Vienna for 2 nights. "
-           "Leave no earlier than June 10 and be back by June 20. We are 2 people. My budget is $1,500.")
+EXAMPLE = (
+    "I live in Paris. I want to visit Rome for 2-3 nights and Vienna for 2 nights. "
+    "Leave no earlier than June 10 and be back by June 20. We are 2 people. My budget is $1,500."
+)
 RELAXATIONS = (
     ("budget", {"budget": None}, "the budget"),
     ("hotel_min_stars", {"hotel_min_stars": None}, "the minimum hotel stars"),
@@ -54,8 +56,12 @@ def _check_text(text: str, cities: list[str]) -> None:
         raise PlannerError(f"That does not look like a travel request. For example:\n  {EXAMPLE}", 2)
     words = set(re.findall(r"[a-z]+", text.lower()))
     if not words & {c.lower() for c in cities}:
-        raise PlannerError("I could not find a city I know in your request. The cities of this world are: "
-                           + ", ".join(sorted(cities)) + f".\nFor example:\n  {EXAMPLE}", 2)
+        raise PlannerError(
+            "I could not find a city I know in your request. The cities of this world are: "
+            + ", ".join(sorted(cities))
+            + f".\nFor example:\n  {EXAMPLE}",
+            2,
+        )
 
 
 def _date_said(iso: str, text: str) -> bool:
@@ -72,11 +78,17 @@ def _date_said(iso: str, text: str) -> bool:
 
 
 def describe_request(r: dict) -> list[str]:
-    stays = ", ".join(f"{d['city']} ({d['min_nights']}" + (f"-{d['max_nights']}" if d["max_nights"] != d["min_nights"]
-                                                            else "") + " nights)" for d in r["destinations"])
-    lines = [f"  from {r['origin']}, leave on or after {r['earliest_departure']}, back by {r['latest_return']}",
-             f"  visit {stays}" + (" in this order" if r["order"] == "listed" else " in any order"),
-             f"  travellers: {r['travelers']}"]
+    stays = ", ".join(
+        f"{d['city']} ({d['min_nights']}"
+        + (f"-{d['max_nights']}" if d["max_nights"] != d["min_nights"] else "")
+        + " nights)"
+        for d in r["destinations"]
+    )
+    lines = [
+        f"  from {r['origin']}, leave on or after {r['earliest_departure']}, back by {r['latest_return']}",
+        f"  visit {stays}" + (" in this order" if r["order"] == "listed" else " in any order"),
+        f"  travellers: {r['travelers']}",
+    ]
     extras = []
     if r["budget"] is not None:
         extras.append(f"budget {r['budget']}")
@@ -97,12 +109,16 @@ def describe_plan(plan: dict) -> list[str]:
     stays = {s["city"]: s for s in plan["stays"]}
     for f in plan["flights"]:
         stop = "nonstop" if f["stops"] == 0 else f"{f['stops']} stop"
-        lines.append(f"  {f['date']}  fly {f['from']} -> {f['to']}  {f['airline']} {f['id']}, departs "
-                     f"{f['depart_hour']:02d}:00 ({stop}), {f['price']} per traveller")
+        lines.append(
+            f"  {f['date']}  fly {f['from']} -> {f['to']}  {f['airline']} {f['id']}, departs "
+            f"{f['depart_hour']:02d}:00 ({stop}), {f['price']} per traveller"
+        )
         s = stays.get(f["to"])
         if s is not None:
-            lines.append(f"              stay {s['nights']} night(s) in {s['city']} at hotel {s['hotel']}, "
-                         f"{s['price_per_night']} per room and night x {plan['rooms']} room(s)")
+            lines.append(
+                f"              stay {s['nights']} night(s) in {s['city']} at hotel {s['hotel']}, "
+                f"{s['price_per_night']} per room and night x {plan['rooms']} room(s)"
+            )
     lines.append(f"  total: {plan['cost']:.0f} for {plan['travelers']} traveller(s)")
     return lines
 
@@ -120,20 +136,33 @@ def _blocking(request: dict, tables) -> list[str]:
     return hints
 
 
-def plan(text: str, model_dir: Path, world_dir: Path, threads: int = 1, as_json: bool = False,
-         constrained: bool = True, out=sys.stdout) -> int:
+def plan(
+    text: str,
+    model_dir: Path,
+    world_dir: Path,
+    threads: int = 1,
+    as_json: bool = False,
+    constrained: bool = True,
+    out=sys.stdout,
+) -> int:
     """Translate, solve, print; returns the exit code."""
     from .world import load_tables
 
     for p in (world_dir / "cities.parquet", world_dir / "world.json"):
         if not p.exists():
-            raise PlannerError(f"No world at {world_dir} ({p.name} missing). Run `snakemake --cores 2 ttg` first, "
-                               "or pass --world.", 4)
+            raise PlannerError(
+                f"No world at {world_dir} ({p.name} missing). Run `snakemake --cores 2 ttg` first, or pass --world.", 4
+            )
     if not (model_dir / "translator.json").exists():
-        raise PlannerError(f"No trained translator at {model_dir}. Run `snakemake --cores 2 ttg` first, "
-                           "or pass --model.", 4)
-    tables = load_tables(world_dir / "cities.parquet", world_dir / "flights.parquet", world_dir / "hotels.parquet",
-                         world_dir / "world.json")
+        raise PlannerError(
+            f"No trained translator at {model_dir}. Run `snakemake --cores 2 ttg` first, or pass --model.", 4
+        )
+    tables = load_tables(
+        world_dir / "cities.parquet",
+        world_dir / "flights.parquet",
+        world_dir / "hotels.parquet",
+        world_dir / "world.json",
+    )
     cities = list(tables.city_names)
     _check_text(text, cities)
 
@@ -150,15 +179,19 @@ def plan(text: str, model_dir: Path, world_dir: Path, threads: int = 1, as_json:
     try:
         request = delinearize(output, tables.base_date, cities)
     except SchemaError as exc:
-        raise PlannerError(f"I could not turn that into a complete trip request ({exc}).\n"
-                           f"The translator wrote: {output!r}\n"
-                           "Say where you start, where you want to go and for how many nights, and your dates, "
-                           f"for example:\n  {EXAMPLE}", 3) from None
+        raise PlannerError(
+            f"I could not turn that into a complete trip request ({exc}).\n"
+            f"The translator wrote: {output!r}\n"
+            "Say where you start, where you want to go and for how many nights, and your dates, "
+            f"for example:\n  {EXAMPLE}",
+            3,
+        ) from None
 
     warnings = []
     mentioned = set(re.findall(r"[a-z]+", text.lower()))
-    invented = [c for c in [request["origin"], *(d["city"] for d in request["destinations"])]
-                if c.lower() not in mentioned]
+    invented = [
+        c for c in [request["origin"], *(d["city"] for d in request["destinations"])] if c.lower() not in mentioned
+    ]
     if invented:
         warnings.append(f"the translator used cities you did not mention: {', '.join(invented)}")
     unsaid = [request[k] for k in ("earliest_departure", "latest_return") if not _date_said(request[k], text)]
@@ -166,16 +199,28 @@ def plan(text: str, model_dir: Path, world_dir: Path, threads: int = 1, as_json:
         warnings.append(f"your request does not name {' or '.join(unsaid)}: check the dates above")
     unknown = translator.unknown_fraction(text)
     if unknown > 0.2:
-        warnings.append(f"{unknown:.0%} of your words are new to the translator (trained on template English); "
-                        "check the request below")
+        warnings.append(
+            f"{unknown:.0%} of your words are new to the translator (trained on template English); "
+            "check the request below"
+        )
 
     status, cost, itinerary = solve(request, tables)
     solved = time.perf_counter()
     if as_json:
-        json.dump({"request": request, "translator_output": output, "warnings": warnings, "status": status,
-                   "cost": cost, "plan": itinerary,
-                   "seconds": {"load": loaded - start, "translate": translated - loaded, "solve": solved - translated}},
-                  out, indent=2, sort_keys=True)
+        json.dump(
+            {
+                "request": request,
+                "translator_output": output,
+                "warnings": warnings,
+                "status": status,
+                "cost": cost,
+                "plan": itinerary,
+                "seconds": {"load": loaded - start, "translate": translated - loaded, "solve": solved - translated},
+            },
+            out,
+            indent=2,
+            sort_keys=True,
+        )
         out.write("\n")
         return 0 if status == OPTIMAL else 1
     print("I understood:", file=out)
@@ -197,27 +242,41 @@ def plan(text: str, model_dir: Path, world_dir: Path, threads: int = 1, as_json:
     print("Cheapest itinerary:", file=out)
     for line in describe_plan(itinerary):
         print(line, file=out)
-    print(("  checked: satisfies every constraint above" if check.ok
-           else "  CHECK FAILED: " + "; ".join(check.violations)), file=out)
-    print(f"({translated - loaded:.2f} s to translate, {solved - translated:.2f} s to solve, "
-          f"{loaded - start:.1f} s to load the translator)", file=out)
+    print(
+        (
+            "  checked: satisfies every constraint above"
+            if check.ok
+            else "  CHECK FAILED: " + "; ".join(check.violations)
+        ),
+        file=out,
+    )
+    print(
+        f"({translated - loaded:.2f} s to translate, {solved - translated:.2f} s to solve, "
+        f"{loaded - start:.1f} s to load the translator)",
+        file=out,
+    )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m papersuite.ttg",
-                                     description="TTG planner: English request -> symbolic request -> optimal itinerary.")
+    parser = argparse.ArgumentParser(
+        prog="python -m papersuite.ttg",
+        description="TTG planner: English request -> symbolic request -> optimal itinerary.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="plan a trip from a request in English")
-    p.add_argument("request", nargs="*", help="the request, e.g. \"" + EXAMPLE + "\"")
+    p.add_argument("request", nargs="*", help='the request, e.g. "' + EXAMPLE + '"')
     p.add_argument("--scale", default="tiny", choices=["tiny", "full"], help="which run's translator and world")
     p.add_argument("--seed", type=int, default=0, help="which training seed's translator")
     p.add_argument("--model", type=Path, help="translator directory (default: the run's main translator)")
     p.add_argument("--world", type=Path, help="world directory (default: the run's world tables)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--unconstrained", action="store_true",
-                   help="plain greedy decoding (default: constrained to the request grammar and the cities named)")
+    p.add_argument(
+        "--unconstrained",
+        action="store_true",
+        help="plain greedy decoding (default: constrained to the request grammar and the cities named)",
+    )
     p.add_argument("--debug", action="store_true", help="show tracebacks and library logs")
     args = parser.parse_args(argv)
     text = " ".join(args.request)
@@ -247,8 +306,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - a person typed this; give a message, not a traceback
         if args.debug:
             raise
-        print(f"Something went wrong while planning: {type(exc).__name__}: {exc} (rerun with --debug for details)",
-              file=sys.stderr)
+        print(
+            f"Something went wrong while planning: {type(exc).__name__}: {exc} (rerun with --debug for details)",
+            file=sys.stderr,
+        )
         return 5
 
 

@@ -34,8 +34,9 @@ def brute_force(request: Mapping[str, Any], tables: Tables) -> tuple[str, float 
         mask &= fl["stops"] == 0
     if r["depart_time"] is not None:
         mask &= fl["bucket"] == r["depart_time"]
-    fare = {(a, b, int(t)): float(p) for (a, b, t), p in
-            fl[mask].groupby(["origin", "dest", "day"])["price"].min().items()}
+    fare = {
+        (a, b, int(t)): float(p) for (a, b, t), p in fl[mask].groupby(["origin", "dest", "day"])["price"].min().items()
+    }
 
     hotel: dict[str, float] = {}
     for d in dests:
@@ -62,8 +63,10 @@ def brute_force(request: Mapping[str, Any], tables: Tables) -> tuple[str, float 
                 legs.append((where, r["origin"], day))
                 if not all(leg in fare for leg in legs):
                     continue
-                cost = (sum(fare[leg] for leg in legs) * travelers
-                        + sum(hotel[d["city"]] * n for d, n in zip(order, nights)) * rooms)
+                cost = (
+                    sum(fare[leg] for leg in legs) * travelers
+                    + sum(hotel[d["city"]] * n for d, n in zip(order, nights)) * rooms
+                )
                 if r["budget"] is not None and cost > r["budget"]:
                     continue
                 best = min(best, cost)

@@ -52,9 +52,13 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
-def score_examples(rows: Sequence[Mapping[str, Any]], predictions: Sequence[Mapping[str, Any] | None],
-                   tables: Tables | None = None, solve_plans: bool = False,
-                   partials: Sequence[Mapping[str, Any] | None] | None = None) -> tuple[dict, list[dict]]:
+def score_examples(
+    rows: Sequence[Mapping[str, Any]],
+    predictions: Sequence[Mapping[str, Any] | None],
+    tables: Tables | None = None,
+    solve_plans: bool = False,
+    partials: Sequence[Mapping[str, Any] | None] | None = None,
+) -> tuple[dict, list[dict]]:
     """Metrics of predicted requests against the rows' gold requests; and one dict per example.
 
     ``predictions[i]`` is the parsed request or None (unparseable); ``partials[i]``, when given, the
@@ -81,8 +85,11 @@ def score_examples(rows: Sequence[Mapping[str, Any]], predictions: Sequence[Mapp
         parsed += pred is not None
         for f, ok in fields.items():
             per_field[f] += ok
-        d: dict[str, Any] = {"id": row.get("id"), "exact_match": bool(match),
-                             "wrong_fields": [f for f, ok in fields.items() if not ok]}
+        d: dict[str, Any] = {
+            "id": row.get("id"),
+            "exact_match": bool(match),
+            "wrong_fields": [f for f, ok in fields.items() if not ok],
+        }
         if solve_plans:
             status, plan, seconds = "unparsed", None, None
             if pred is not None:
@@ -117,22 +124,25 @@ def score_examples(rows: Sequence[Mapping[str, Any]], predictions: Sequence[Mapp
         "n_examples": float(n),
     }
     if solve_plans:
-        metrics.update({
-            "cost_ratio": float(np.mean(ratios)) if ratios else None,
-            "cost_ratio_valid": float(np.mean(ratios_valid)) if ratios_valid else None,
-            "cost_ratio_strict": float(np.mean(strict)),
-            "infeasible_rate": no_plan / n,
-            "violation_rate": violating / n,
-            "valid_rate": valid / n,
-            "solver_plan_valid_rate": solver_valid / plans if plans else None,
-            "latency_solve_p50_s": _pct(solve_s, 50),
-            "latency_solve_p95_s": _pct(solve_s, 95),
-        })
+        metrics.update(
+            {
+                "cost_ratio": float(np.mean(ratios)) if ratios else None,
+                "cost_ratio_valid": float(np.mean(ratios_valid)) if ratios_valid else None,
+                "cost_ratio_strict": float(np.mean(strict)),
+                "infeasible_rate": no_plan / n,
+                "violation_rate": violating / n,
+                "valid_rate": valid / n,
+                "solver_plan_valid_rate": solver_valid / plans if plans else None,
+                "latency_solve_p50_s": _pct(solve_s, 50),
+                "latency_solve_p95_s": _pct(solve_s, 95),
+            }
+        )
     return metrics, details
 
 
-def _parse_outputs(outputs: Sequence[str], base_date: str, cities: Sequence[str]
-                   ) -> tuple[list[dict | None], list[dict | None]]:
+def _parse_outputs(
+    outputs: Sequence[str], base_date: str, cities: Sequence[str]
+) -> tuple[list[dict | None], list[dict | None]]:
     """(parsed requests or None, readable fields of the outputs that did not parse or None)."""
     parsed, partials = [], []
     for text in outputs:
@@ -146,10 +156,23 @@ def _parse_outputs(outputs: Sequence[str], base_date: str, cities: Sequence[str]
 
 
 def evaluate(
-    method: str, test_files: Mapping[str, str | Path], cities_path, flights_path, hotels_path, meta_path,
-    seed: int, scale: str, out_records: Mapping[str, str | Path], out_predictions: Mapping[str, str | Path] | None = None,
-    model_dir=None, solve_plans: bool = True, latency_samples: int = 50, config: Mapping[str, Any] | None = None,
-    constrained: bool = False, threads: int = 1, log_path=None,
+    method: str,
+    test_files: Mapping[str, str | Path],
+    cities_path,
+    flights_path,
+    hotels_path,
+    meta_path,
+    seed: int,
+    scale: str,
+    out_records: Mapping[str, str | Path],
+    out_predictions: Mapping[str, str | Path] | None = None,
+    model_dir=None,
+    solve_plans: bool = True,
+    latency_samples: int = 50,
+    config: Mapping[str, Any] | None = None,
+    constrained: bool = False,
+    threads: int = 1,
+    log_path=None,
 ) -> dict[str, dict]:
     """Evaluate ``method`` ("rule_parser", or a trained translator in ``model_dir``) on each test
     split (``test_files``: split -> JSONL); write one metrics record per split. ``constrained``
@@ -212,17 +235,39 @@ def evaluate(
             d["translate_s"] = translate_s[i] if i < k else None
         metrics["train_pairs"] = float(train_pairs) if train_pairs is not None else None
         metrics["train_steps"] = float(translator.meta["steps"]) if translator is not None else None
-        log.info("%s on %s: EM %.3f, field accuracy %.3f%s", method, experiment, metrics["exact_match"],
-                 metrics["field_accuracy"],
-                 f", cost ratio {metrics['cost_ratio']}, infeasible {metrics['infeasible_rate']:.3f}, "
-                 f"violations {metrics['violation_rate']:.3f}" if solve_plans else "")
+        log.info(
+            "%s on %s: EM %.3f, field accuracy %.3f%s",
+            method,
+            experiment,
+            metrics["exact_match"],
+            metrics["field_accuracy"],
+            f", cost ratio {metrics['cost_ratio']}, infeasible {metrics['infeasible_rate']:.3f}, "
+            f"violations {metrics['violation_rate']:.3f}"
+            if solve_plans
+            else "",
+        )
         rec = records.make_record(
-            paper="ttg", experiment=experiment, method=method, seed=int(seed), scale=scale, metrics=metrics,
-            wall_s=time.perf_counter() - start_all, device=device,
-            config={**dict(config or {}), "method": method, "split": split, "solve": bool(solve_plans),
-                    "constrained": bool(constrained)},
-            extra={"translate_wall_s": translate_wall, "latency_samples": k,
-                   "model_dir": str(model_dir) if model_dir else None})
+            paper="ttg",
+            experiment=experiment,
+            method=method,
+            seed=int(seed),
+            scale=scale,
+            metrics=metrics,
+            wall_s=time.perf_counter() - start_all,
+            device=device,
+            config={
+                **dict(config or {}),
+                "method": method,
+                "split": split,
+                "solve": bool(solve_plans),
+                "constrained": bool(constrained),
+            },
+            extra={
+                "translate_wall_s": translate_wall,
+                "latency_samples": k,
+                "model_dir": str(model_dir) if model_dir else None,
+            },
+        )
         records.write_record(out_records[split], rec)
         if out_predictions is not None:
             import json

@@ -84,8 +84,9 @@ def allowed_next(prefix: Sequence[str], cities: Sequence[str], max_destinations:
         take({"leave"})
         leave_month = take(set(MONTHS))
         leave_day = day(leave_month, "back")
-        back_month = take(set(MONTHS) if leave_day < DAYS_IN_MONTH[MONTHS.index(leave_month)]
-                          else set(MONTHS) - {leave_month})
+        back_month = take(
+            set(MONTHS) if leave_day < DAYS_IN_MONTH[MONTHS.index(leave_month)] else set(MONTHS) - {leave_month}
+        )
         day(back_month, "to", leave_day if back_month == leave_month else 0)
         listed: list[str] = []
         while True:

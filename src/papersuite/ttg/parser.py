@@ -24,21 +24,34 @@ class ParseFailure(ValueError):
     """A sentence the template grammar does not cover; names the sentence."""
 
 
-_MONTH = "|".join(sorted({m.lower() for m in MONTH_NAMES} | {m[:3].lower() for m in MONTH_NAMES}, key=len,
-                         reverse=True))
+_MONTH = "|".join(
+    sorted({m.lower() for m in MONTH_NAMES} | {m[:3].lower() for m in MONTH_NAMES}, key=len, reverse=True)
+)
 _DAY = r"\d{1,2}"
 _ORD = r"\d{1,2}(?:st|nd|rd|th)"
-_DATE = (rf"(?:the {_ORD} of (?:{_MONTH})|(?:{_MONTH}) {_ORD}|(?:{_MONTH}) {_DAY}|{_ORD} (?:{_MONTH})"
-         rf"|{_DAY} (?:{_MONTH})|\d{{1,2}}/\d{{1,2}})")
+_DATE = (
+    rf"(?:the {_ORD} of (?:{_MONTH})|(?:{_MONTH}) {_ORD}|(?:{_MONTH}) {_DAY}|{_ORD} (?:{_MONTH})"
+    rf"|{_DAY} (?:{_MONTH})|\d{{1,2}}/\d{{1,2}})"
+)
 _NUM = "(?:" + "|".join(NUMBER_WORDS[1:]) + r"|\d)"
 _NIGHTS = rf"(?:a night|{_NUM} nights?)"
-_RANGE = (rf"(?:\d-\d nights|{_NUM} to {_NUM} nights|between {_NUM} and {_NUM} nights|exactly {_NIGHTS}"
-          rf"|at least {_NUM} and at most {_NUM} nights|{_NUM} up to {_NUM} nights|precisely {_NIGHTS}|{_NIGHTS})")
+_RANGE = (
+    rf"(?:\d-\d nights|{_NUM} to {_NUM} nights|between {_NUM} and {_NUM} nights|exactly {_NIGHTS}"
+    rf"|at least {_NUM} and at most {_NUM} nights|{_NUM} up to {_NUM} nights|precisely {_NIGHTS}|{_NIGHTS})"
+)
 _MONEY = r"(?:\$[\d,]+|[\d,]+ dollars|[\d,]+ usd|[\d,]+ bucks|usd [\d,]+)"
 _BUCKET = "|".join(DEPART_TIMES)
 _ORDER = "|".join(re.escape(t.text) for ts in ORDER_SUFFIXES.values() for t in ts if t.text)
-_SLOTS = {"e": _DATE, "l": _DATE, "n": _NUM, "money": _MONEY, "s": _NUM, "bucket": _BUCKET,
-          "dests": ".+?", "order": f"(?:{_ORDER})?"}
+_SLOTS = {
+    "e": _DATE,
+    "l": _DATE,
+    "n": _NUM,
+    "money": _MONEY,
+    "s": _NUM,
+    "bucket": _BUCKET,
+    "dests": ".+?",
+    "order": f"(?:{_ORDER})?",
+}
 
 
 def _number(text: str) -> int:
@@ -90,13 +103,15 @@ def _grammar(cities: tuple[str, ...]):
         for t in templates:
             pattern, pos = "", 0
             for m in re.finditer(r"\{(\w+)\}", t.text):
-                pattern += re.escape(t.text[pos:m.start()].lower())
+                pattern += re.escape(t.text[pos : m.start()].lower())
                 pattern += f"(?P<{m.group(1)}>{slots[m.group(1)]})"
                 pos = m.end()
             pattern += re.escape(t.text[pos:].lower())
             compiled.append((clause, re.compile(pattern + "$")))
-    item = re.compile(rf"(?P<c1>{city}) for (?P<r1>{_RANGE})|(?P<r2>{_RANGE}) in (?P<c2>{city})"
-                      rf"|(?P<c3>{city}) \((?P<r3>{_RANGE})\)")
+    item = re.compile(
+        rf"(?P<c1>{city}) for (?P<r1>{_RANGE})|(?P<r2>{_RANGE}) in (?P<c2>{city})"
+        rf"|(?P<c3>{city}) \((?P<r3>{_RANGE})\)"
+    )
     return compiled, item
 
 
@@ -109,8 +124,15 @@ def parse_text(text: str, cities: Iterable[str], base_date: str | dt.date) -> di
     names = tuple(cities)
     by_lower = {c.lower(): c for c in names}
     clauses, item = _grammar(names)
-    request: dict = {"order": "any", "travelers": 1, "budget": None, "hotel_min_stars": None,
-                     "hotel_max_price": None, "nonstop_only": False, "depart_time": None}
+    request: dict = {
+        "order": "any",
+        "travelers": 1,
+        "budget": None,
+        "hotel_min_stars": None,
+        "hotel_max_price": None,
+        "nonstop_only": False,
+        "depart_time": None,
+    }
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip().lower()) if s.strip()]
     for sentence in sentences:
         body = sentence.rstrip(".!?")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -42,8 +42,20 @@ __all__ = [
 
 log = logging.getLogger("papersuite.ttg.render")
 
-MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
-               "October", "November", "December")
+MONTH_NAMES = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -116,53 +128,79 @@ ORDER_SUFFIXES: dict[str, list[Template]] = {
 # clause -> templates; slots: {origin} {e} {l} {dests} {order} {n} {money} {s} {bucket}
 CLAUSES: dict[str, list[Template]] = {
     "origin": [
-        Template("I am flying out of {origin}"), Template("My trip starts from {origin}"),
-        Template("I live in {origin}"), Template("Home base is {origin}"),
-        Template("Departing from {origin}", True), Template("I'll be leaving from {origin}", True),
+        Template("I am flying out of {origin}"),
+        Template("My trip starts from {origin}"),
+        Template("I live in {origin}"),
+        Template("Home base is {origin}"),
+        Template("Departing from {origin}", True),
+        Template("I'll be leaving from {origin}", True),
     ],
     "window": [
-        Template("Leave no earlier than {e} and be back by {l}"), Template("The trip must fit between {e} and {l}"),
-        Template("I can travel from {e} to {l}"), Template("Dates are {e} until {l}"),
-        Template("Available {e} through {l}", True), Template("Out on or after {e} and home on or before {l}", True),
+        Template("Leave no earlier than {e} and be back by {l}"),
+        Template("The trip must fit between {e} and {l}"),
+        Template("I can travel from {e} to {l}"),
+        Template("Dates are {e} until {l}"),
+        Template("Available {e} through {l}", True),
+        Template("Out on or after {e} and home on or before {l}", True),
     ],
     "destinations": [
-        Template("I want to visit {dests}{order}"), Template("Stops are {dests}{order}"),
+        Template("I want to visit {dests}{order}"),
+        Template("Stops are {dests}{order}"),
         Template("Please plan {dests}{order}"),
-        Template("I'd like to see {dests}{order}", True), Template("The itinerary should cover {dests}{order}", True),
+        Template("I'd like to see {dests}{order}", True),
+        Template("The itinerary should cover {dests}{order}", True),
     ],
     "travelers_many": [
-        Template("We are {n} people"), Template("Book for {n} travelers"), Template("There are {n} of us"),
-        Template("Party of {n}", True), Template("Tickets for {n} adults", True),
+        Template("We are {n} people"),
+        Template("Book for {n} travelers"),
+        Template("There are {n} of us"),
+        Template("Party of {n}", True),
+        Template("Tickets for {n} adults", True),
     ],
     "travelers_one": [
-        Template("Just me"), Template("I am traveling alone"), Template("Only one traveler", True),
+        Template("Just me"),
+        Template("I am traveling alone"),
+        Template("Only one traveler", True),
     ],
     "budget": [
-        Template("My budget is {money}"), Template("Keep the total under {money}"),
+        Template("My budget is {money}"),
+        Template("Keep the total under {money}"),
         Template("I can spend up to {money}"),
-        Template("The whole trip can't cost more than {money}", True), Template("Spending cap {money}", True),
+        Template("The whole trip can't cost more than {money}", True),
+        Template("Spending cap {money}", True),
     ],
     "stars": [
-        Template("Hotels need at least {s} stars"), Template("{s}-star hotels or better"),
+        Template("Hotels need at least {s} stars"),
+        Template("{s}-star hotels or better"),
         Template("Minimum {s} stars for hotels"),
-        Template("No hotel below {s} stars", True), Template("Accommodation rated {s} stars or more", True),
+        Template("No hotel below {s} stars", True),
+        Template("Accommodation rated {s} stars or more", True),
     ],
     "hotel_cap": [
-        Template("No more than {money} a night for hotels"), Template("Hotel rooms under {money} per night"),
+        Template("No more than {money} a night for hotels"),
+        Template("Hotel rooms under {money} per night"),
         Template("Cap the hotel at {money} nightly", True),
     ],
     "nonstop": [
-        Template("Nonstop flights only"), Template("No layovers please"), Template("Direct flights only"),
-        Template("Only flights without stops", True), Template("I refuse connecting flights", True),
+        Template("Nonstop flights only"),
+        Template("No layovers please"),
+        Template("Direct flights only"),
+        Template("Only flights without stops", True),
+        Template("I refuse connecting flights", True),
     ],
     "depart_time": [
-        Template("All flights should leave in the {bucket}"), Template("I only fly in the {bucket}"),
+        Template("All flights should leave in the {bucket}"),
+        Template("I only fly in the {bucket}"),
         Template("{bucket} departures only"),
-        Template("I'd rather take off in the {bucket}", True), Template("Flights must depart in the {bucket}", True),
+        Template("I'd rather take off in the {bucket}", True),
+        Template("Flights must depart in the {bucket}", True),
     ],
     "filler": [
-        Template("Hi"), Template("Please help me plan a trip"), Template("Thanks"),
-        Template("Cheers", True), Template("Looking forward to it", True),
+        Template("Hi"),
+        Template("Please help me plan a trip"),
+        Template("Thanks"),
+        Template("Cheers", True),
+        Template("Looking forward to it", True),
     ],
 }
 CLAUSE_END = {"filler": "!"}  # every other clause ends with "."
@@ -208,8 +246,9 @@ def _join(items: list[str], rng: np.random.Generator) -> str:
     return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
-def render_request(request: Mapping[str, Any], rng: np.random.Generator, held: bool = False
-                   ) -> tuple[str, dict, list[str]]:
+def render_request(
+    request: Mapping[str, Any], rng: np.random.Generator, held: bool = False
+) -> tuple[str, dict, list[str]]:
     """(text, the request with destinations in mention order, the templates used)."""
     r = validate_request(request)
     dests = list(r["destinations"])
@@ -250,8 +289,16 @@ def render_request(request: Mapping[str, Any], rng: np.random.Generator, held: b
     return " ".join(sentences), mentioned, [name for name, _ in clauses]
 
 
-def render_requests(requests_jsonl, renders_per_request: int, seed: int, out_train, out_test_in, out_test_held,
-                    out_summary, log_path=None) -> dict:
+def render_requests(
+    requests_jsonl,
+    renders_per_request: int,
+    seed: int,
+    out_train,
+    out_test_in,
+    out_test_held,
+    out_summary,
+    log_path=None,
+) -> dict:
     """Render every request of requests.jsonl: ``renders_per_request`` paraphrases of each training
     request, one of each test request (held-out templates for test_held). Rows: {id, split, text,
     target, request (mention order), optimal_cost}."""
@@ -268,16 +315,27 @@ def render_requests(requests_jsonl, renders_per_request: int, seed: int, out_tra
         for copy in range(copies):
             rng = np.random.default_rng([int(seed), index, copy])
             text, mentioned, _ = render_request(row["request"], rng, held=split == "test_held")
-            out[split].append({"id": f"{row['id']}-{copy}", "split": split, "text": text,
-                               "target": linearize(mentioned), "request": mentioned,
-                               "optimal_cost": row["optimal_cost"]})
+            out[split].append(
+                {
+                    "id": f"{row['id']}-{copy}",
+                    "split": split,
+                    "text": text,
+                    "target": linearize(mentioned),
+                    "request": mentioned,
+                    "optimal_cost": row["optimal_cost"],
+                }
+            )
     paths = {"train": out_train, "test_in": out_test_in, "test_held": out_test_held}
     for split, path in paths.items():
         io.write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in out[split]))
     lengths = {s: float(np.mean([len(r["text"].split()) for r in v])) if v else 0.0 for s, v in out.items()}
-    summary = {"pairs": {s: len(v) for s, v in out.items()}, "mean_words": lengths,
-               "renders_per_request": int(renders_per_request), "seed": int(seed),
-               "sha256": {s: io.sha256_file(p) for s, p in paths.items()}}
+    summary = {
+        "pairs": {s: len(v) for s, v in out.items()},
+        "mean_words": lengths,
+        "renders_per_request": int(renders_per_request),
+        "seed": int(seed),
+        "sha256": {s: io.sha256_file(p) for s, p in paths.items()},
+    }
     io.write_json(out_summary, summary)
     log.info("rendered %s pairs (mean words %s)", summary["pairs"], {k: round(v, 1) for k, v in lengths.items()})
     return summary

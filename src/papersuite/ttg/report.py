@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import io, plotting, records as core_records, references as core_references, runtime, tables
+from papersuite.core import plotting, runtime, tables
+from papersuite.core import records as core_records
+from papersuite.core import references as core_references
 
 from .schema import FIELDS
 
@@ -25,11 +27,16 @@ EXPERIMENTS = ("in_template", "held_out")
 EXPERIMENT_LABELS = {"in_template": "in-template", "held_out": "held-out templates"}
 MAIN, CONSTRAINED, PARSER = "translator", "translator_constrained", "rule_parser"
 ROWS = (MAIN, CONSTRAINED, PARSER)  # the rows of the main tables, in this order
-METHOD_LABELS = {MAIN: "translator (ours, greedy)", CONSTRAINED: "translator, grammar-constrained decoding",
-                 PARSER: "rule-based parser (knows the templates)"}
-PAPER_NOTE = ("paper numbers: EM, cost ratio and latency from the abstract (the paper's Llama-3 70B translator; "
-              "model and data size from a third-party review); all unverified against the full text, which is "
-              "not public")
+METHOD_LABELS = {
+    MAIN: "translator (ours, greedy)",
+    CONSTRAINED: "translator, grammar-constrained decoding",
+    PARSER: "rule-based parser (knows the templates)",
+}
+PAPER_NOTE = (
+    "paper numbers: EM, cost ratio and latency from the abstract (the paper's Llama-3 70B translator; "
+    "model and data size from a third-party review); all unverified against the full text, which is "
+    "not public"
+)
 
 
 def _load(recs: Iterable[Any]) -> list[dict]:
@@ -41,7 +48,9 @@ def _load(recs: Iterable[Any]) -> list[dict]:
 
 def _numbers(references) -> pd.DataFrame:
     if references is None:
-        return pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
+        return pd.DataFrame(
+            columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"]
+        )
     refs = core_references.load_references(references) if not isinstance(references, Mapping) else references
     return core_references.paper_numbers(refs)
 
@@ -59,26 +68,45 @@ def _run_order(methods: Iterable[str]) -> list[str]:
         if m == MAIN:
             return (1, math.inf)
         if m.startswith(MAIN + "_n"):
-            return (1, int(m[len(MAIN) + 2:]))
+            return (1, int(m[len(MAIN) + 2 :]))
         return (2, 0) if m == PARSER else (3, 0)
 
     return sorted(set(methods), key=key)
 
 
 def main_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
-    cols = ["exact_match", "field_accuracy", "parse_rate", "cost_ratio", "cost_ratio_valid", "cost_ratio_strict",
-            "infeasible_rate", "violation_rate", "solver_plan_valid_rate", "latency_total_p50_s",
-            "latency_total_p95_s", "latency_total_mean_s", "train_pairs", "n_examples"]
+    cols = [
+        "exact_match",
+        "field_accuracy",
+        "parse_rate",
+        "cost_ratio",
+        "cost_ratio_valid",
+        "cost_ratio_strict",
+        "infeasible_rate",
+        "violation_rate",
+        "solver_plan_valid_rate",
+        "latency_total_p50_s",
+        "latency_total_p95_s",
+        "latency_total_mean_s",
+        "train_pairs",
+        "n_examples",
+    ]
     rows = frame[frame["method"].isin(ROWS)]
     cols = [c for c in cols if c in rows.columns]
     summary = tables.summarize(rows, ["experiment", "method"], cols)
     summary = summary[["experiment", "method", *cols, "n_seeds"]]
-    for metric, name in (("exact_match", "exact_match"), ("cost_ratio", "cost_ratio"),
-                         ("latency_total_mean_s", "latency_s"), ("train_pairs", "train_pairs")):
+    for metric, name in (
+        ("exact_match", "exact_match"),
+        ("cost_ratio", "cost_ratio"),
+        ("latency_total_mean_s", "latency_s"),
+        ("train_pairs", "train_pairs"),
+    ):
         summary = _beside(summary, numbers, metric, name)
     order = {e: i for i, e in enumerate(EXPERIMENTS)}
-    summary = summary.sort_values(["experiment", "method"], key=lambda c: c.map(order) if c.name == "experiment"
-                                  else c.map({m: i for i, m in enumerate(ROWS)})).reset_index(drop=True)
+    summary = summary.sort_values(
+        ["experiment", "method"],
+        key=lambda c: c.map(order) if c.name == "experiment" else c.map({m: i for i, m in enumerate(ROWS)}),
+    ).reset_index(drop=True)
     return summary
 
 
@@ -90,8 +118,9 @@ def size_table(frame: pd.DataFrame) -> pd.DataFrame:
     wide.columns = [f"{m}_{e}" for m, e in wide.columns]
     for col in reversed(cols[2:]):
         wide.insert(0, col, summary.groupby("method")[col].first())
-    wide = wide[[c for c in wide.columns if not c.endswith("held_out")] + [c for c in wide.columns
-                                                                             if c.endswith("held_out")]]
+    wide = wide[
+        [c for c in wide.columns if not c.endswith("held_out")] + [c for c in wide.columns if c.endswith("held_out")]
+    ]
     wide = wide.loc[_run_order(wide.index)].reset_index()
     return wide
 
@@ -108,8 +137,15 @@ def field_table(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def latency_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
-    cols = ["latency_translate_p50_s", "latency_translate_p95_s", "latency_solve_p50_s", "latency_solve_p95_s",
-            "latency_total_p50_s", "latency_total_p95_s", "latency_total_mean_s"]
+    cols = [
+        "latency_translate_p50_s",
+        "latency_translate_p95_s",
+        "latency_solve_p50_s",
+        "latency_solve_p95_s",
+        "latency_total_p50_s",
+        "latency_total_p95_s",
+        "latency_total_mean_s",
+    ]
     rows = frame[frame["method"].isin(ROWS)]
     cols = [c for c in cols if c in rows.columns]
     summary = tables.summarize(rows, ["experiment", "method"], cols)[["experiment", "method", *cols]]
@@ -129,13 +165,21 @@ def _plot_size(size: pd.DataFrame, numbers: pd.DataFrame, path: Path) -> None:
     for exp in EXPERIMENTS:
         col = f"exact_match_{exp}"
         if col in size.columns:
-            ax.plot(size["train_pairs"], size[col], marker="o", color=colors[exp],
-                    label=f"ours, {EXPERIMENT_LABELS[exp]}")
+            ax.plot(
+                size["train_pairs"], size[col], marker="o", color=colors[exp], label=f"ours, {EXPERIMENT_LABELS[exp]}"
+            )
     paper = numbers[(numbers["column"] == "exact_match") & (numbers["row"] == MAIN)]
     pairs = numbers[(numbers["column"] == "train_pairs") & (numbers["row"] == MAIN)]
     if len(paper) and len(pairs):
-        ax.scatter([float(pairs["value"].iloc[0])], [float(paper["value"].iloc[0])], marker="*", s=160, color="black",
-                   zorder=5, label="paper (Llama-3 70B; unverified)")
+        ax.scatter(
+            [float(pairs["value"].iloc[0])],
+            [float(paper["value"].iloc[0])],
+            marker="*",
+            s=160,
+            color="black",
+            zorder=5,
+            label="paper (Llama-3 70B; unverified)",
+        )
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("training pairs (NL, symbolic request)")
@@ -187,8 +231,9 @@ def _plot_curves(curves: Iterable[str | Path], path: Path) -> None:
     colors = plotting.method_colors(frames)
     for name in _run_order(frames):
         for i, (seed, f) in enumerate(sorted(frames[name], key=lambda item: item[0])):
-            ax.plot(f["step"], f["loss"], color=colors[name], alpha=1.0 if i == 0 else 0.5,
-                    label=name if i == 0 else None)
+            ax.plot(
+                f["step"], f["loss"], color=colors[name], alpha=1.0 if i == 0 else 0.5, label=name if i == 0 else None
+            )
     ax.set_yscale("log")
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("training loss (token cross-entropy)")
@@ -197,8 +242,16 @@ def _plot_curves(curves: Iterable[str | Path], path: Path) -> None:
     plotting.save_figure(fig, path)
 
 
-def build_report(records: Iterable[Any], predictions: Mapping[str, str | Path], curves: Iterable[str | Path],
-                 references, scale: str, tables_dir, figures_dir, log_path=None) -> None:
+def build_report(
+    records: Iterable[Any],
+    predictions: Mapping[str, str | Path],
+    curves: Iterable[str | Path],
+    references,
+    scale: str,
+    tables_dir,
+    figures_dir,
+    log_path=None,
+) -> None:
     """Write tables_dir/{em_cost_ratio,em_vs_train_size,field_accuracy,latency}.{csv,md} and
     figures_dir/{em_vs_train_size,latency_hist,training_curves}.png."""
     runtime.setup_logging(log_path)
@@ -208,23 +261,47 @@ def build_report(records: Iterable[Any], predictions: Mapping[str, str | Path], 
     frame = core_records.records_frame(recs)
     numbers = _numbers(references)
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
-    notes = [PAPER_NOTE, f"ours: scale {scale}; cost ratio = C*(x) / C_x(s*(x̂)) averaged over translations that "
-             "returned a plan (strict: 0 for no plan or a plan that breaks x); latency on this run's CPU"]
+    notes = [
+        PAPER_NOTE,
+        f"ours: scale {scale}; cost ratio = C*(x) / C_x(s*(x̂)) averaged over translations that "
+        "returned a plan (strict: 0 for no plan or a plan that breaks x); latency on this run's CPU",
+    ]
     main = main_table(frame, numbers)
-    tables.write_table(main, tables_dir / "em_cost_ratio.csv", tables_dir / "em_cost_ratio.md",
-                       "TTG: back-translation exact match, cost ratio and latency beside the paper", notes)
+    tables.write_table(
+        main,
+        tables_dir / "em_cost_ratio.csv",
+        tables_dir / "em_cost_ratio.md",
+        "TTG: back-translation exact match, cost ratio and latency beside the paper",
+        notes,
+    )
     size = size_table(frame)
-    tables.write_table(size, tables_dir / "em_vs_train_size.csv", tables_dir / "em_vs_train_size.md",
-                       "TTG: exact match vs training-set size",
-                       [PAPER_NOTE, "every run: the same model and lr schedule; a subset repeats epochs up to the "
-                        "configured minimum of optimizer steps (train_steps)"])
+    tables.write_table(
+        size,
+        tables_dir / "em_vs_train_size.csv",
+        tables_dir / "em_vs_train_size.md",
+        "TTG: exact match vs training-set size",
+        [
+            PAPER_NOTE,
+            "every run: the same model and lr schedule; a subset repeats epochs up to the "
+            "configured minimum of optimizer steps (train_steps)",
+        ],
+    )
     fields = field_table(frame)
-    tables.write_table(fields, tables_dir / "field_accuracy.csv", tables_dir / "field_accuracy.md",
-                       "TTG: field accuracy per split", ["destinations: a multiset when the order is free"])
+    tables.write_table(
+        fields,
+        tables_dir / "field_accuracy.csv",
+        tables_dir / "field_accuracy.md",
+        "TTG: field accuracy per split",
+        ["destinations: a multiset when the order is free"],
+    )
     latency = latency_table(frame, numbers)
-    tables.write_table(latency, tables_dir / "latency.csv", tables_dir / "latency.md",
-                       "TTG: latency per request (seconds)",
-                       [PAPER_NOTE, "translate: one request at a time (batch 1); total: translate + MILP solve"])
+    tables.write_table(
+        latency,
+        tables_dir / "latency.csv",
+        tables_dir / "latency.md",
+        "TTG: latency per request (seconds)",
+        [PAPER_NOTE, "translate: one request at a time (batch 1); total: translate + MILP solve"],
+    )
     preds = {split: _read_jsonl(path) for split, path in predictions.items()}
     _plot_size(size, numbers, figures_dir / "em_vs_train_size.png")
     _plot_latency(preds, numbers, figures_dir / "latency_hist.png")

@@ -79,7 +79,9 @@ def sample_candidate(rng: np.random.Generator, tables: Tables, cfg: Mapping[str,
     destinations = []
     for city in dests:
         mn = int(rng.integers(lo_n, hi_n + 1))
-        destinations.append({"city": city, "min_nights": mn, "max_nights": mn + int(rng.integers(0, cfg["max_width"] + 1))})
+        destinations.append(
+            {"city": city, "min_nights": mn, "max_nights": mn + int(rng.integers(0, cfg["max_width"] + 1))}
+        )
     total_min = sum(d["min_nights"] for d in destinations)
     total_width = sum(d["max_nights"] - d["min_nights"] for d in destinations)
     start = int(rng.integers(0, cfg["start_window_days"]))
@@ -87,8 +89,11 @@ def sample_candidate(rng: np.random.Generator, tables: Tables, cfg: Mapping[str,
     length = min(length, tables.n_days - 1 - start)
     order = "listed" if (k > 1 and rng.random() < cfg["p_order_listed"]) else "any"
     travelers = int(rng.choice(np.arange(1, len(cfg["travelers_probs"]) + 1), p=_norm(cfg["travelers_probs"])))
-    stars = (int(rng.choice(np.arange(2, 2 + len(cfg["stars_probs"])), p=_norm(cfg["stars_probs"])))
-             if rng.random() < cfg["p_stars"] else None)
+    stars = (
+        int(rng.choice(np.arange(2, 2 + len(cfg["stars_probs"])), p=_norm(cfg["stars_probs"])))
+        if rng.random() < cfg["p_stars"]
+        else None
+    )
     hotel_max = None
     u_cap = rng.uniform(*cfg["hotel_max_factor"])
     if rng.random() < cfg["p_hotel_max"]:
@@ -98,19 +103,22 @@ def sample_candidate(rng: np.random.Generator, tables: Tables, cfg: Mapping[str,
     nonstop = bool(rng.random() < cfg["p_nonstop"])
     depart = str(rng.choice(DEPART_TIMES)) if rng.random() < cfg["p_depart_time"] else None
     budget_factor = float(rng.uniform(*cfg["budget_factor"])) if rng.random() < cfg["p_budget"] else None
-    request = validate_request({
-        "origin": origin,
-        "earliest_departure": tables.date_of(start),
-        "latest_return": tables.date_of(start + max(length, 1)),
-        "destinations": destinations,
-        "order": order,
-        "travelers": travelers,
-        "budget": None,
-        "hotel_min_stars": stars,
-        "hotel_max_price": hotel_max,
-        "nonstop_only": nonstop,
-        "depart_time": depart,
-    }, names)
+    request = validate_request(
+        {
+            "origin": origin,
+            "earliest_departure": tables.date_of(start),
+            "latest_return": tables.date_of(start + max(length, 1)),
+            "destinations": destinations,
+            "order": order,
+            "travelers": travelers,
+            "budget": None,
+            "hotel_min_stars": stars,
+            "hotel_max_price": hotel_max,
+            "nonstop_only": nonstop,
+            "depart_time": depart,
+        },
+        names,
+    )
     return request, budget_factor
 
 
@@ -129,8 +137,16 @@ def _solve_one(request: dict) -> tuple[str, float | None, float]:
 
 
 def generate_requests(
-    cities_path, flights_path, hotels_path, meta_path, requests: Mapping[str, Any], seed: int,
-    out_jsonl, out_summary, threads: int = 1, log_path=None,
+    cities_path,
+    flights_path,
+    hotels_path,
+    meta_path,
+    requests: Mapping[str, Any],
+    seed: int,
+    out_jsonl,
+    out_summary,
+    threads: int = 1,
+    log_path=None,
 ) -> dict:
     """Sample feasible requests for every split; write JSONL rows {id, split, request, optimal_cost}
     (seed-determined, so its sha256 is the dataset hash) and a JSON summary (counts, acceptance,
@@ -158,12 +174,15 @@ def generate_requests(
         bar = iter(progress.progress(range(total), total=total, desc="feasible requests", logger=log))
         while len(rows) < total:
             if counts["candidates"] >= limit:
-                raise RuntimeError(f"only {len(rows)} of {total} feasible requests after {limit} candidates; "
-                                   f"loosen the requests config")
+                raise RuntimeError(
+                    f"only {len(rows)} of {total} feasible requests after {limit} candidates; "
+                    f"loosen the requests config"
+                )
             batch = [sample_candidate(rng, tables, cfg) for _ in range(block)]
             counts["candidates"] += len(batch)
-            results = (pool.map(_solve_one, [c[0] for c in batch]) if pool is not None
-                       else [_solve_one(c[0]) for c in batch])
+            results = (
+                pool.map(_solve_one, [c[0] for c in batch]) if pool is not None else [_solve_one(c[0]) for c in batch]
+            )
             for (request, factor), (status, cost, seconds) in zip(batch, results):
                 solve_times.append(seconds)
                 if len(rows) >= total:
@@ -197,16 +216,26 @@ def generate_requests(
     summary = {
         "counts": {**counts, **{f"kept_{s}": per_split[s] for s in SPLITS}},
         "acceptance": len(rows) / max(counts["candidates"], 1),
-        "solve_s": {"mean": float(times.mean()), "p50": float(np.percentile(times, 50)),
-                    "p95": float(np.percentile(times, 95)), "max": float(times.max())},
+        "solve_s": {
+            "mean": float(times.mean()),
+            "p50": float(np.percentile(times, 50)),
+            "p95": float(np.percentile(times, 95)),
+            "max": float(times.max()),
+        },
         "wall_s": time.perf_counter() - start,
         "seed": int(seed),
         "config": cfg,
         "sha256": io.sha256_file(out_jsonl),
     }
     io.write_json(out_summary, summary)
-    log.info("kept %d requests from %d candidates in %.1f s (solve p50 %.3f s, p95 %.3f s)", len(rows),
-             counts["candidates"], summary["wall_s"], summary["solve_s"]["p50"], summary["solve_s"]["p95"])
+    log.info(
+        "kept %d requests from %d candidates in %.1f s (solve p50 %.3f s, p95 %.3f s)",
+        len(rows),
+        counts["candidates"],
+        summary["wall_s"],
+        summary["solve_s"]["p50"],
+        summary["solve_s"]["p95"],
+    )
     return summary
 
 

@@ -53,8 +53,19 @@ __all__ = [
     "validate_request",
 ]
 
-FIELDS = ("origin", "earliest_departure", "latest_return", "destinations", "order", "travelers", "budget",
-          "hotel_min_stars", "hotel_max_price", "nonstop_only", "depart_time")
+FIELDS = (
+    "origin",
+    "earliest_departure",
+    "latest_return",
+    "destinations",
+    "order",
+    "travelers",
+    "budget",
+    "hotel_min_stars",
+    "hotel_max_price",
+    "nonstop_only",
+    "depart_time",
+)
 ORDERS = ("any", "listed")
 DEPART_TIMES = ("morning", "afternoon", "evening")
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
@@ -110,8 +121,9 @@ def validate_request(request: Mapping[str, Any], cities: Iterable[str] | None = 
     out["earliest_departure"] = _date(request["earliest_departure"], "earliest_departure")
     out["latest_return"] = _date(request["latest_return"], "latest_return")
     if out["latest_return"] <= out["earliest_departure"]:
-        raise SchemaError(f"latest_return {out['latest_return']} is not after earliest_departure "
-                          f"{out['earliest_departure']}")
+        raise SchemaError(
+            f"latest_return {out['latest_return']} is not after earliest_departure {out['earliest_departure']}"
+        )
     dests = request["destinations"]
     if not isinstance(dests, Sequence) or isinstance(dests, str) or not dests:
         raise SchemaError(f"destinations: expected a non-empty list, got {dests!r}")
@@ -170,8 +182,9 @@ def exact_match(predicted: Mapping[str, Any] | None, gold: Mapping[str, Any]) ->
         return False
 
 
-def field_matches(predicted: Mapping[str, Any] | None, gold: Mapping[str, Any], partial: bool = False
-                  ) -> dict[str, bool]:
+def field_matches(
+    predicted: Mapping[str, Any] | None, gold: Mapping[str, Any], partial: bool = False
+) -> dict[str, bool]:
     """Per field: is the prediction's value right? ``destinations`` is compared as a multiset when
     the gold order is "any", as a sequence when "listed". None (unparseable) gets every field wrong.
 
@@ -211,16 +224,33 @@ def linearize(request: Mapping[str, Any]) -> str:
     """The translator's target: space-separated tokens, every field in the fixed order (defaults
     spelled out as none / no / any), destinations as given."""
     r = validate_request(request)
-    toks = ["from", r["origin"].lower(), "leave", *_date_tokens(r["earliest_departure"]),
-            "back", *_date_tokens(r["latest_return"]), "to"]
+    toks = [
+        "from",
+        r["origin"].lower(),
+        "leave",
+        *_date_tokens(r["earliest_departure"]),
+        "back",
+        *_date_tokens(r["latest_return"]),
+        "to",
+    ]
     for d in r["destinations"]:
         toks += [d["city"].lower(), str(d["min_nights"]), str(d["max_nights"])]
-    toks += ["order", r["order"], "people", str(r["travelers"]),
-             "budget", *(_digits(r["budget"]) if r["budget"] is not None else ["none"]),
-             "stars", str(r["hotel_min_stars"]) if r["hotel_min_stars"] is not None else "none",
-             "hotelmax", *(_digits(r["hotel_max_price"]) if r["hotel_max_price"] is not None else ["none"]),
-             "nonstop", "yes" if r["nonstop_only"] else "no",
-             "time", r["depart_time"] or "none"]
+    toks += [
+        "order",
+        r["order"],
+        "people",
+        str(r["travelers"]),
+        "budget",
+        *(_digits(r["budget"]) if r["budget"] is not None else ["none"]),
+        "stars",
+        str(r["hotel_min_stars"]) if r["hotel_min_stars"] is not None else "none",
+        "hotelmax",
+        *(_digits(r["hotel_max_price"]) if r["hotel_max_price"] is not None else ["none"]),
+        "nonstop",
+        "yes" if r["nonstop_only"] else "no",
+        "time",
+        r["depart_time"] or "none",
+    ]
     return " ".join(toks)
 
 
@@ -323,13 +353,23 @@ def delinearize(text: str, base_date: str | dt.date, cities: Iterable[str] | Non
     t.expect("time")
     depart = t.take("a departure time")
     if t.peek() is not None:
-        raise SchemaError(f"unexpected tokens after the last field: {' '.join(t.toks[t.i:])!r}")
-    return validate_request({
-        "origin": origin, "earliest_departure": earliest, "latest_return": latest, "destinations": dests,
-        "order": order, "travelers": travelers, "budget": budget, "hotel_min_stars": stars,
-        "hotel_max_price": hotel_max, "nonstop_only": nonstop == "yes",
-        "depart_time": None if depart == "none" else depart,
-    }, cities)
+        raise SchemaError(f"unexpected tokens after the last field: {' '.join(t.toks[t.i :])!r}")
+    return validate_request(
+        {
+            "origin": origin,
+            "earliest_departure": earliest,
+            "latest_return": latest,
+            "destinations": dests,
+            "order": order,
+            "travelers": travelers,
+            "budget": budget,
+            "hotel_min_stars": stars,
+            "hotel_max_price": hotel_max,
+            "nonstop_only": nonstop == "yes",
+            "depart_time": None if depart == "none" else depart,
+        },
+        cities,
+    )
 
 
 def lenient_fields(text: str, base_date: str | dt.date, cities: Iterable[str] | None = None) -> dict[str, Any]:
@@ -379,6 +419,7 @@ def lenient_fields(text: str, base_date: str | dt.date, cities: Iterable[str] | 
             if value not in options:
                 raise SchemaError(value)
             return value
+
         return fn
 
     read("origin", "from", lambda t: _city(t.take(), lookup))
@@ -391,8 +432,11 @@ def lenient_fields(text: str, base_date: str | dt.date, cities: Iterable[str] | 
     read("hotel_min_stars", "stars", lambda t: t.optional_number("stars"))
     read("hotel_max_price", "hotelmax", lambda t: t.optional_number("hotelmax"))
     read("nonstop_only", "nonstop", lambda t: {"yes": True, "no": False}[choice(("yes", "no"))(t)])
-    read("depart_time", "time", lambda t: {"none": None, **{d: d for d in DEPART_TIMES}}[
-        choice(("none", *DEPART_TIMES))(t)])
+    read(
+        "depart_time",
+        "time",
+        lambda t: {"none": None, **{d: d for d in DEPART_TIMES}}[choice(("none", *DEPART_TIMES))(t)],
+    )
     return out
 
 

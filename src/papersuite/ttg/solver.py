@@ -58,8 +58,9 @@ def plan_cost(plan: Mapping[str, Any], travelers: int) -> int:
     return fares * int(travelers) + hotels * rooms_for(travelers)
 
 
-def solve(request: Mapping[str, Any], tables: Tables, time_limit: float | None = 30.0,
-          formulation: str = "stays") -> tuple[str, float | None, dict | None]:
+def solve(
+    request: Mapping[str, Any], tables: Tables, time_limit: float | None = 30.0, formulation: str = "stays"
+) -> tuple[str, float | None, dict | None]:
     """Solve the MILP of ``request`` over ``tables``.
 
     Returns ``(status, cost, plan)``: status "optimal" with the cost and the plan
@@ -94,8 +95,9 @@ def solve(request: Mapping[str, Any], tables: Tables, time_limit: float | None =
     for a in cities:
         for b in cities:
             if a != b:
-                for day, option in tables.cheapest_route_flights(a, b, e, l, r["nonstop_only"],
-                                                                 r["depart_time"]).items():
+                for day, option in tables.cheapest_route_flights(
+                    a, b, e, l, r["nonstop_only"], r["depart_time"]
+                ).items():
                     flights[(a, b, day)] = option
     for c in cities:
         if not any(k[1] == c for k in flights) or not any(k[0] == c for k in flights):
@@ -131,16 +133,25 @@ def solve(request: Mapping[str, Any], tables: Tables, time_limit: float | None =
     for a, b, t in chosen:
         fid, fare = flights[(a, b, t)]
         row = tables.flight(fid)
-        plan_flights.append({"id": fid, "from": a, "to": b, "date": tables.date_of(t), "price": fare,
-                             "stops": int(row["stops"]), "airline": str(row["airline"]),
-                             "depart_hour": int(row["depart_hour"]), "bucket": str(row["bucket"])})
+        plan_flights.append(
+            {
+                "id": fid,
+                "from": a,
+                "to": b,
+                "date": tables.date_of(t),
+                "price": fare,
+                "stops": int(row["stops"]),
+                "airline": str(row["airline"]),
+                "depart_hour": int(row["depart_hour"]),
+                "bucket": str(row["bucket"]),
+            }
+        )
     stays = []
     for leg, nxt in zip(plan_flights, plan_flights[1:]):
         city = leg["to"]
         nights = tables.day_of(nxt["date"]) - tables.day_of(leg["date"])
         hid, price = hotel[city]
-        stays.append({"city": city, "hotel": hid, "check_in": leg["date"], "nights": nights,
-                      "price_per_night": price})
+        stays.append({"city": city, "hotel": hid, "check_in": leg["date"], "nights": nights, "price_per_night": price})
     plan = {"flights": plan_flights, "stays": stays, "travelers": travelers, "rooms": rooms}
     cost = plan_cost(plan, travelers)
     objective = pulp.value(prob.objective)
@@ -159,8 +170,7 @@ def _flow_lists(f: Mapping[tuple[str, str, int], Any]) -> tuple[dict, dict]:
     return inflow, outflow
 
 
-def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int,
-                 rooms: int):
+def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int, rooms: int):
     """Stay-arc time-expanded network: s_{c,a,d} = stay in c from day a to day d (d − a nights).
 
     Nodes are (city, day); a path leaves the origin by one flight, alternates flights (same day)
@@ -219,8 +229,7 @@ def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int,
     return prob, f
 
 
-def _nights_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int,
-                  rooms: int):
+def _nights_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int, rooms: int):
     """Spec B1.4 as written: ℓ_{c,t} night by night, flow, enter/leave each city once."""
     import pulp
 

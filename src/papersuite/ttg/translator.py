@@ -17,7 +17,6 @@ data order, RNG state) to the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import checkpoint, io, progress, records, runtime
+from papersuite.core import checkpoint, io, progress, runtime
 
 __all__ = [
     "MODEL_DEFAULTS",
@@ -88,8 +87,9 @@ def build_tokenizer(texts: Sequence[str]):
 
     tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
     tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace(),
-                                                 pre_tokenizers.Digits(individual_digits=True)])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
     trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIALS.values()), min_frequency=1)
     tok.train_from_iterator(list(texts), trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
@@ -98,29 +98,51 @@ def build_tokenizer(texts: Sequence[str]):
 def build_seq2seq(tokenizer, model: Mapping[str, Any]):
     """A T5 or BART encoder-decoder from a tiny config (random init from the global torch RNG)."""
     arch = model.get("arch", "t5")
-    common = dict(vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-                  decoder_start_token_id=tokenizer.bos_token_id)
+    common = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
+    )
     if arch == "t5":
         from transformers import T5Config, T5ForConditionalGeneration
 
         config = T5Config(
-            d_model=int(model["d_model"]), d_kv=int(model["d_model"]) // int(model["heads"]),
-            d_ff=int(model["ffn"]), num_layers=int(model["layers"]), num_decoder_layers=int(model["layers"]),
-            num_heads=int(model["heads"]), relative_attention_num_buckets=32, relative_attention_max_distance=128,
-            dropout_rate=float(model["dropout"]), feed_forward_proj="relu", tie_word_embeddings=True,
-            bos_token_id=tokenizer.bos_token_id, **common)
+            d_model=int(model["d_model"]),
+            d_kv=int(model["d_model"]) // int(model["heads"]),
+            d_ff=int(model["ffn"]),
+            num_layers=int(model["layers"]),
+            num_decoder_layers=int(model["layers"]),
+            num_heads=int(model["heads"]),
+            relative_attention_num_buckets=32,
+            relative_attention_max_distance=128,
+            dropout_rate=float(model["dropout"]),
+            feed_forward_proj="relu",
+            tie_word_embeddings=True,
+            bos_token_id=tokenizer.bos_token_id,
+            **common,
+        )
         return T5ForConditionalGeneration(config)
     if arch == "bart":
         from transformers import BartConfig, BartForConditionalGeneration
 
         config = BartConfig(
             d_model=int(model["d_model"]),
-            encoder_layers=int(model["layers"]), decoder_layers=int(model["layers"]),
-            encoder_attention_heads=int(model["heads"]), decoder_attention_heads=int(model["heads"]),
-            encoder_ffn_dim=int(model["ffn"]), decoder_ffn_dim=int(model["ffn"]),
+            encoder_layers=int(model["layers"]),
+            decoder_layers=int(model["layers"]),
+            encoder_attention_heads=int(model["heads"]),
+            decoder_attention_heads=int(model["heads"]),
+            encoder_ffn_dim=int(model["ffn"]),
+            decoder_ffn_dim=int(model["ffn"]),
             max_position_embeddings=max(int(model["max_source_len"]), int(model["max_target_len"])) + 2,
-            dropout=float(model["dropout"]), attention_dropout=0.0, activation_dropout=0.0,
-            bos_token_id=tokenizer.bos_token_id, forced_eos_token_id=None, scale_embedding=False, **common)
+            dropout=float(model["dropout"]),
+            attention_dropout=0.0,
+            activation_dropout=0.0,
+            bos_token_id=tokenizer.bos_token_id,
+            forced_eos_token_id=None,
+            scale_embedding=False,
+            **common,
+        )
         return BartForConditionalGeneration(config)
     raise ValueError(f"model.arch must be 't5' or 'bart', got {arch!r}")
 
@@ -167,8 +189,8 @@ def _length_batches(src: Sequence[Sequence[int]], batch: int, seed: int, pool: i
     perm = torch.randperm(len(src), generator=g).tolist()
     batches = []
     for i in range(0, len(perm), batch * pool):
-        chunk = sorted(perm[i:i + batch * pool], key=lambda j: len(src[j]))
-        batches += [chunk[k:k + batch] for k in range(0, len(chunk), batch)]
+        chunk = sorted(perm[i : i + batch * pool], key=lambda j: len(src[j]))
+        batches += [chunk[k : k + batch] for k in range(0, len(chunk), batch)]
     order = torch.randperm(len(batches), generator=g).tolist()
     return [batches[k] for k in order]
 
@@ -198,8 +220,17 @@ def _schedule(step: int, warmup: int, total: int) -> float:
 
 
 def train_translator(
-    train_jsonl, model: Mapping[str, Any], train: Mapping[str, Any], seed: int, n_pairs: int | None,
-    out_dir, out_curve_csv, ckpt_dir, threads: int = 1, log_path=None, hub_dir=None,
+    train_jsonl,
+    model: Mapping[str, Any],
+    train: Mapping[str, Any],
+    seed: int,
+    n_pairs: int | None,
+    out_dir,
+    out_curve_csv,
+    ckpt_dir,
+    threads: int = 1,
+    log_path=None,
+    hub_dir=None,
 ) -> dict:
     """Train a translator on the first ``n_pairs`` of a seeded shuffle of the training pairs (all for
     None); write it to ``out_dir`` (save_pretrained + translator.json) and its loss curve."""
@@ -214,14 +245,19 @@ def train_translator(
     if mcfg["kind"] == "hub_lora":
         if hub_dir is None:
             raise ValueError("a hub_lora translator needs hub_dir, the downloaded model snapshot")
-        return _train_hub_lora(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv, ckpt_dir, threads,
-                               hub_dir)
+        return _train_hub_lora(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv, ckpt_dir, threads, hub_dir)
     raise ValueError(f"model.kind must be 'seq2seq' or 'hub_lora', got {mcfg['kind']!r}")
 
 
-def _fingerprint(pairs, mcfg, tcfg, seed, train_jsonl) -> str:
-    return records.config_hash({"model": mcfg, "train": tcfg, "seed": int(seed), "pairs": len(pairs),
-                                "data_sha256": io.sha256_file(train_jsonl)})
+def _fingerprint(pairs, mcfg, tcfg, seed, train_jsonl) -> dict:
+    """What a checkpoint must have been written for to be resumed."""
+    return {
+        "model": mcfg,
+        "train": tcfg,
+        "seed": int(seed),
+        "pairs": len(pairs),
+        "data_sha256": io.sha256_file(train_jsonl),
+    }
 
 
 def _trainable_state(model) -> dict:
@@ -234,8 +270,9 @@ def _after_checkpoint(step: int) -> None:
     """Hook called after each checkpoint is written; tests patch it to interrupt training."""
 
 
-def _run_loop(model, optimizer, batches_for_epoch, n_batches: int, tcfg, seed, ckpt_dir, fingerprint, device,
-              loss_fn) -> tuple[list[list[float]], float]:
+def _run_loop(
+    model, optimizer, batches_for_epoch, n_batches: int, tcfg, seed, ckpt_dir, fingerprint, device, loss_fn
+) -> tuple[list[list[float]], float]:
     """The resumable optimisation loop shared by both kinds; returns the curve rows and train seconds."""
     import torch
 
@@ -247,15 +284,11 @@ def _run_loop(model, optimizer, batches_for_epoch, n_batches: int, tcfg, seed, c
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     rows: list[list[float]] = []
     step, wall, running, seen = 0, 0.0, 0.0, 0
-    ckpt = checkpoint.load_latest_checkpoint(ckpt_dir) if tcfg["checkpoint_every"] else None
-    if ckpt is not None and ckpt.get("fingerprint") != fingerprint:
-        log.warning("ignoring checkpoints in %s: written for another configuration", ckpt_dir)
-        checkpoint.clear_checkpoints(ckpt_dir)
-        ckpt = None
+    run = checkpoint.TrainingCheckpoints(ckpt_dir, fingerprint, tcfg["checkpoint_every"])
+    ckpt = run.resume()
     if ckpt is not None:
         model.load_state_dict(ckpt["model"], strict=False)
         optimizer.load_state_dict(ckpt["optimizer"])
-        checkpoint.set_rng_state(ckpt["rng"])
         step = int(ckpt["step"])
         rows = [list(r) for r in ckpt["curve"]]
         wall = float(ckpt["wall_s"])
@@ -286,10 +319,17 @@ def _run_loop(model, optimizer, batches_for_epoch, n_batches: int, tcfg, seed, c
         if step % int(tcfg["log_every"]) == 0 or step == total:
             rows.append([step, epoch, running / max(seen, 1), base_lrs[0] * scale, time.perf_counter() - t0])
             running, seen = 0.0, 0
-        if tcfg["checkpoint_every"] and step % int(tcfg["checkpoint_every"]) == 0 and step < total:
-            checkpoint.save_checkpoint(ckpt_dir, step, {
-                "model": _trainable_state(model), "optimizer": optimizer.state_dict(), "curve": rows,
-                "wall_s": time.perf_counter() - t0, "fingerprint": fingerprint, "running": [running, seen]})
+        if run.due(step, total) and step < total:
+            run.save(
+                step,
+                {
+                    "model": _trainable_state(model),
+                    "optimizer": optimizer.state_dict(),
+                    "curve": rows,
+                    "wall_s": time.perf_counter() - t0,
+                    "running": [running, seen],
+                },
+            )
             _after_checkpoint(step)
     for _ in bar:
         pass
@@ -308,8 +348,14 @@ def _train_seq2seq(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv,
     tgt = _encode(tokenizer, targets, int(mcfg["max_target_len"]), eos=True)
     model = build_seq2seq(tokenizer, mcfg).to(device)
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("seq2seq translator: %d pairs, vocabulary %d, %.2fM parameters, source length %d, target %d",
-             len(pairs), len(tokenizer), n_params / 1e6, max(map(len, src)), max(map(len, tgt)))
+    log.info(
+        "seq2seq translator: %d pairs, vocabulary %d, %.2fM parameters, source length %d, target %d",
+        len(pairs),
+        len(tokenizer),
+        n_params / 1e6,
+        max(map(len, src)),
+        max(map(len, tgt)),
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
     batch = int(tcfg["batch"])
     n_batches = math.ceil(len(pairs) / batch)
@@ -334,12 +380,22 @@ def _train_seq2seq(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv,
         return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
 
     fingerprint = _fingerprint(pairs, mcfg, tcfg, seed, train_jsonl)
-    rows, wall = _run_loop(model, optimizer, batches_for_epoch, n_batches, tcfg, seed, ckpt_dir, fingerprint, device,
-                           loss_fn)
-    meta = {"kind": "seq2seq", "train_pairs": len(pairs), "parameters": n_params, "vocabulary": len(tokenizer),
-            "train_wall_s": wall, "steps": int(rows[-1][0]) if rows else 0, "device": str(device),
-            "max_source_len": int(mcfg["max_source_len"]), "max_target_len": int(mcfg["max_target_len"]),
-            "seed": int(seed), "final_loss": rows[-1][2] if rows else None}
+    rows, wall = _run_loop(
+        model, optimizer, batches_for_epoch, n_batches, tcfg, seed, ckpt_dir, fingerprint, device, loss_fn
+    )
+    meta = {
+        "kind": "seq2seq",
+        "train_pairs": len(pairs),
+        "parameters": n_params,
+        "vocabulary": len(tokenizer),
+        "train_wall_s": wall,
+        "steps": int(rows[-1][0]) if rows else 0,
+        "device": str(device),
+        "max_source_len": int(mcfg["max_source_len"]),
+        "max_target_len": int(mcfg["max_target_len"]),
+        "seed": int(seed),
+        "final_loss": rows[-1][2] if rows else None,
+    }
     _save(out_dir, out_curve_csv, rows, meta, model=model.cpu(), tokenizer=tokenizer)
     checkpoint.clear_checkpoints(ckpt_dir)
     log.info("trained in %.1f s, final loss %.4f", wall, meta["final_loss"] or float("nan"))
@@ -381,11 +437,18 @@ def _train_hub_lora(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    base = AutoModelForCausalLM.from_pretrained(hub_dir, dtype=dtype, device_map="auto" if device.type == "cuda" else None)
+    base = AutoModelForCausalLM.from_pretrained(
+        hub_dir, dtype=dtype, device_map="auto" if device.type == "cuda" else None
+    )
     base.gradient_checkpointing_enable()
     base.enable_input_require_grads()
-    lora = LoraConfig(r=int(mcfg["lora_r"]), lora_alpha=int(mcfg["lora_alpha"]), lora_dropout=float(mcfg["lora_dropout"]),
-                      target_modules=list(mcfg["lora_targets"]), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=int(mcfg["lora_r"]),
+        lora_alpha=int(mcfg["lora_alpha"]),
+        lora_dropout=float(mcfg["lora_dropout"]),
+        target_modules=list(mcfg["lora_targets"]),
+        task_type="CAUSAL_LM",
+    )
     model = get_peft_model(base, lora)
     model.print_trainable_parameters()
     max_len = int(mcfg["max_source_len"]) + int(mcfg["max_target_len"]) + 64
@@ -400,7 +463,7 @@ def _train_hub_lora(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv
         perm = torch.randperm(len(examples), generator=torch.Generator().manual_seed(int(seed) * 100003 + epoch))
         out = []
         for i in range(0, len(examples), batch):
-            idx = perm[i:i + batch].tolist()
+            idx = perm[i : i + batch].tolist()
             ids = _pad([examples[j][0] for j in idx], tokenizer.pad_token_id)
             labels = _pad([examples[j][1] for j in idx], -100)
             mask = _pad([[1] * len(examples[j][0]) for j in idx], 0)
@@ -412,12 +475,21 @@ def _train_hub_lora(pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv
         return model(input_ids=ids, attention_mask=mask, labels=labels).loss
 
     fingerprint = _fingerprint(pairs, mcfg, tcfg, seed, train_jsonl)
-    rows, wall = _run_loop(model, optimizer, batches_for_epoch, n_batches, tcfg, seed, ckpt_dir, fingerprint, device,
-                           loss_fn)
-    meta = {"kind": "hub_lora", "hub_model": mcfg["hub_model"], "base_dir": str(hub_dir), "train_pairs": len(pairs),
-            "train_wall_s": wall, "steps": int(rows[-1][0]) if rows else 0, "device": str(device),
-            "max_target_len": int(mcfg["max_target_len"]), "seed": int(seed),
-            "final_loss": rows[-1][2] if rows else None}
+    rows, wall = _run_loop(
+        model, optimizer, batches_for_epoch, n_batches, tcfg, seed, ckpt_dir, fingerprint, device, loss_fn
+    )
+    meta = {
+        "kind": "hub_lora",
+        "hub_model": mcfg["hub_model"],
+        "base_dir": str(hub_dir),
+        "train_pairs": len(pairs),
+        "train_wall_s": wall,
+        "steps": int(rows[-1][0]) if rows else 0,
+        "device": str(device),
+        "max_target_len": int(mcfg["max_target_len"]),
+        "seed": int(seed),
+        "final_loss": rows[-1][2] if rows else None,
+    }
     _save(out_dir, out_curve_csv, rows, meta, model=model, tokenizer=tokenizer)  # adapter weights only
     checkpoint.clear_checkpoints(ckpt_dir)
     return meta
@@ -455,8 +527,9 @@ class Translator:
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self.tokenizer.padding_side = "left"
             dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
-            base = AutoModelForCausalLM.from_pretrained(self.meta["base_dir"], dtype=dtype,
-                                                        device_map="auto" if self.device.type == "cuda" else None)
+            base = AutoModelForCausalLM.from_pretrained(
+                self.meta["base_dir"], dtype=dtype, device_map="auto" if self.device.type == "cuda" else None
+            )
             self.model = PeftModel.from_pretrained(base, self.model_dir)
         else:
             raise ValueError(f"{meta_path}: unknown translator kind {self.kind!r}")
@@ -490,8 +563,7 @@ class Translator:
 
         return allowed
 
-    def translate(self, texts: Sequence[str], batch_size: int = 64, cities: Sequence[str] | None = None
-                  ) -> list[str]:
+    def translate(self, texts: Sequence[str], batch_size: int = 64, cities: Sequence[str] | None = None) -> list[str]:
         """Greedy decoding; with ``cities`` (the world's), constrained to the target grammar
         (:mod:`papersuite.ttg.grammar`; seq2seq only)."""
         import torch
@@ -499,15 +571,19 @@ class Translator:
         out: list[str] = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                chunk = list(texts[i:i + batch_size])
+                chunk = list(texts[i : i + batch_size])
                 if self.kind == "seq2seq":
                     src = _encode(self.tokenizer, chunk, int(self.meta["max_source_len"]))
                     ids = _pad([s or [self.tokenizer.unk_token_id] for s in src], self.tokenizer.pad_token_id)
                     constraint = self._constraint(chunk, cities) if cities is not None else None
-                    gen = self.model.generate(input_ids=ids.to(self.device),
-                                              attention_mask=(ids != self.tokenizer.pad_token_id).to(self.device),
-                                              max_new_tokens=int(self.meta["max_target_len"]), num_beams=1,
-                                              do_sample=False, prefix_allowed_tokens_fn=constraint)
+                    gen = self.model.generate(
+                        input_ids=ids.to(self.device),
+                        attention_mask=(ids != self.tokenizer.pad_token_id).to(self.device),
+                        max_new_tokens=int(self.meta["max_target_len"]),
+                        num_beams=1,
+                        do_sample=False,
+                        prefix_allowed_tokens_fn=constraint,
+                    )
                     for row in gen.tolist():
                         toks = self.tokenizer.convert_ids_to_tokens(row)
                         words = []
@@ -520,8 +596,12 @@ class Translator:
                 else:
                     prompts = [PROMPT.format(text=t) for t in chunk]
                     enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
-                    gen = self.model.generate(**enc, max_new_tokens=int(self.meta["max_target_len"]) * 2,
-                                              do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
-                    new = gen[:, enc["input_ids"].shape[1]:]
+                    gen = self.model.generate(
+                        **enc,
+                        max_new_tokens=int(self.meta["max_target_len"]) * 2,
+                        do_sample=False,
+                        pad_token_id=self.tokenizer.pad_token_id,
+                    )
+                    new = gen[:, enc["input_ids"].shape[1] :]
                     out.extend(t.strip() for t in self.tokenizer.batch_decode(new, skip_special_tokens=True))
         return out

@@ -27,8 +27,13 @@ class Validation:
         return not self.violations
 
 
-def validate_plan(plan: Mapping[str, Any] | None, request: Mapping[str, Any], tables: Tables,
-                  claimed_cost: float | None = None, tol: float = 1e-6) -> Validation:
+def validate_plan(
+    plan: Mapping[str, Any] | None,
+    request: Mapping[str, Any],
+    tables: Tables,
+    claimed_cost: float | None = None,
+    tol: float = 1e-6,
+) -> Validation:
     """Check ``plan`` against ``request``; ``claimed_cost`` (e.g. the solver's) must equal the
     recomputed cost. Violations are readable sentences; none means the plan is valid."""
     r = validate_request(request, tables.city_names)
@@ -102,8 +107,10 @@ def validate_plan(plan: Mapping[str, Any] | None, request: Mapping[str, Any], ta
         if s.get("city") in nights_at:
             arrival = dates[visited.index(s["city"])]
             if s.get("check_in") != arrival.isoformat() or s.get("nights") != nights_at[s["city"]]:
-                bad(f"hotel {row['id']}: check-in {s.get('check_in')} for {s.get('nights')} night(s) does not cover "
-                    f"the {nights_at[s['city']]} night(s) from {arrival}")
+                bad(
+                    f"hotel {row['id']}: check-in {s.get('check_in')} for {s.get('nights')} night(s) does not cover "
+                    f"the {nights_at[s['city']]} night(s) from {arrival}"
+                )
         if "price_per_night" in s and s["price_per_night"] != row["price"]:
             bad(f"hotel {row['id']}: plan says {s['price_per_night']} a night, the table says {row['price']}")
         if r["hotel_min_stars"] is not None and row["stars"] < r["hotel_min_stars"]:

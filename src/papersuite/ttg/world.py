@@ -170,26 +170,32 @@ def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
     p_nonstop = np.exp(-km / float(cfg["nonstop_scale_km"])) * np.where(hub[a] | hub[b], 1.0, 0.5)
     stops = (rng.random(len(a)) >= p_nonstop).astype(np.int64)
     weekday = np.array([(base + dt.timedelta(days=int(d))).weekday() for d in range(n_days)])
-    fare = ((float(cfg["price_base"]) + float(cfg["price_per_km"]) * km)
-            * np.asarray(cfg["weekday_factors"], dtype=float)[weekday[day]]
-            * rng.lognormal(0.0, float(cfg["price_sigma"]), size=len(a))
-            * np.where(stops == 1, float(cfg["one_stop_discount"]), 1.0))
+    fare = (
+        (float(cfg["price_base"]) + float(cfg["price_per_km"]) * km)
+        * np.asarray(cfg["weekday_factors"], dtype=float)[weekday[day]]
+        * rng.lognormal(0.0, float(cfg["price_sigma"]), size=len(a))
+        * np.where(stops == 1, float(cfg["one_stop_discount"]), 1.0)
+    )
     hour = rng.integers(6, 23, size=len(a))
     airline = rng.integers(0, len(AIRLINES), size=len(a))
     duration = km / float(cfg["cruise_kmh"]) + 0.5 + 1.5 * stops
     names = cities["name"].to_numpy()
-    flights = pd.DataFrame({
-        "origin": names[a],
-        "dest": names[b],
-        "day": day.astype(np.int64),
-        "price": np.maximum(np.rint(fare), 1).astype(np.int64),
-        "stops": stops,
-        "airline": np.asarray(AIRLINES)[airline],
-        "depart_hour": hour.astype(np.int64),
-        "duration_h": np.round(duration, 2),
-    })
+    flights = pd.DataFrame(
+        {
+            "origin": names[a],
+            "dest": names[b],
+            "day": day.astype(np.int64),
+            "price": np.maximum(np.rint(fare), 1).astype(np.int64),
+            "stops": stops,
+            "airline": np.asarray(AIRLINES)[airline],
+            "depart_hour": hour.astype(np.int64),
+            "duration_h": np.round(duration, 2),
+        }
+    )
     flights["bucket"] = [bucket_of_hour(int(h)) for h in flights["depart_hour"]]
-    flights = flights.sort_values(["origin", "dest", "day", "depart_hour", "price"], kind="stable").reset_index(drop=True)
+    flights = flights.sort_values(["origin", "dest", "day", "depart_hour", "price"], kind="stable").reset_index(
+        drop=True
+    )
     flights.insert(0, "id", [f"F{i:07d}" for i in range(len(flights))])
     flights.insert(4, "date", [(base + dt.timedelta(days=int(d))).isoformat() for d in flights["day"]])
 
@@ -198,15 +204,26 @@ def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
     per_city = rng.integers(lo, hi + 1, size=n)
     city = np.repeat(np.arange(n), per_city)
     stars = rng.choice(np.arange(1, 6), size=len(city), p=np.asarray(cfg["star_probs"], float) / sum(cfg["star_probs"]))
-    price = (float(cfg["hotel_base_price"]) * cities["cost_index"].to_numpy()[city]
-             * np.asarray(cfg["star_multipliers"], float)[stars - 1]
-             * rng.lognormal(0.0, float(cfg["hotel_price_sigma"]), size=len(city)))
-    hotels = pd.DataFrame({"city": names[city], "stars": stars.astype(np.int64),
-                           "price": np.maximum(np.rint(price), 1).astype(np.int64)})
+    price = (
+        float(cfg["hotel_base_price"])
+        * cities["cost_index"].to_numpy()[city]
+        * np.asarray(cfg["star_multipliers"], float)[stars - 1]
+        * rng.lognormal(0.0, float(cfg["hotel_price_sigma"]), size=len(city))
+    )
+    hotels = pd.DataFrame(
+        {"city": names[city], "stars": stars.astype(np.int64), "price": np.maximum(np.rint(price), 1).astype(np.int64)}
+    )
     hotels.insert(0, "id", [f"H{i:05d}" for i in range(len(hotels))])
 
-    meta = {"seed": int(seed), "config": cfg, "n_cities": n, "n_flights": len(flights), "n_hotels": len(hotels),
-            "base_date": base.isoformat(), "n_days": n_days}
+    meta = {
+        "seed": int(seed),
+        "config": cfg,
+        "n_cities": n,
+        "n_flights": len(flights),
+        "n_hotels": len(hotels),
+        "base_date": base.isoformat(),
+        "n_days": n_days,
+    }
     return World(cities=cities, flights=flights, hotels=hotels, meta=meta)
 
 
@@ -254,8 +271,15 @@ class Tables:
         return (self.base_date + dt.timedelta(days=int(day))).isoformat()
 
     # --- lookups
-    def route_flights(self, origin: str, dest: str, first_day: int, last_day: int, nonstop_only: bool = False,
-                      bucket: str | None = None) -> pd.DataFrame:
+    def route_flights(
+        self,
+        origin: str,
+        dest: str,
+        first_day: int,
+        last_day: int,
+        nonstop_only: bool = False,
+        bucket: str | None = None,
+    ) -> pd.DataFrame:
         """Eligible flights origin -> dest departing on days first_day..last_day (rows of ``flights``)."""
         r = self._routes.get((origin, dest))
         if r is None:
@@ -268,9 +292,15 @@ class Tables:
             keep &= r["bucket"][lo:hi] == bucket
         return self.flights.loc[r["row"][lo:hi][keep]]
 
-    def cheapest_route_flights(self, origin: str, dest: str, first_day: int, last_day: int,
-                               nonstop_only: bool = False, bucket: str | None = None
-                               ) -> dict[int, tuple[str, int | float]]:
+    def cheapest_route_flights(
+        self,
+        origin: str,
+        dest: str,
+        first_day: int,
+        last_day: int,
+        nonstop_only: bool = False,
+        bucket: str | None = None,
+    ) -> dict[int, tuple[str, int | float]]:
         """day -> (flight id, price) of the cheapest eligible flight (ties: lowest id)."""
         r = self._routes.get((origin, dest))
         if r is None:
@@ -301,8 +331,9 @@ class Tables:
             keep &= g["price"].to_numpy() <= int(max_price)
         return g[keep]
 
-    def cheapest_hotel(self, city: str, min_stars: int | None = None, max_price: int | None = None
-                       ) -> tuple[str, int] | None:
+    def cheapest_hotel(
+        self, city: str, min_stars: int | None = None, max_price: int | None = None
+    ) -> tuple[str, int] | None:
         """(hotel id, price per room and night) of the cheapest eligible hotel (ties: lowest id)."""
         g = self.eligible_hotels(city, min_stars, max_price)
         if g.empty:
@@ -364,6 +395,11 @@ def build_world(world: Mapping[str, Any], out_cities, out_flights, out_hotels, o
     w = generate_world(cfg, seed)
     meta = write_world(w, out_cities, out_flights, out_hotels, out_meta)
     logging.getLogger("papersuite.ttg.world").info(
-        "world: %d cities, %d flights over %d days, %d hotels (seed %d)", meta["n_cities"], meta["n_flights"],
-        meta["n_days"], meta["n_hotels"], seed)
+        "world: %d cities, %d flights over %d days, %d hotels (seed %d)",
+        meta["n_cities"],
+        meta["n_flights"],
+        meta["n_days"],
+        meta["n_hotels"],
+        seed,
+    )
     return meta

@@ -106,8 +106,9 @@ def _times(s: Tensor | float, like: Tensor) -> Tensor:
     return s.expand(like.shape[:-1]).unsqueeze(-1)
 
 
-def mccann_interpolate(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float,
-                       A: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def mccann_interpolate(
+    m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float, A: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """W2 geodesic (McCann) point: m_s = (1−s)m_x + s m_y, Σ_s = M_s Σ_x M_s with M_s = (1−s)I + sA (spec A1.2)."""
     if A is None:
         A, _ = bw_map(m_x, S_x, m_y, S_y)
@@ -117,8 +118,9 @@ def mccann_interpolate(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Te
     return (1.0 - s1) * m_x + s1 * m_y, sym(M @ S_x @ M)
 
 
-def tangent_target(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float,
-                   A: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def tangent_target(
+    m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float, A: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     """Riemannian targets at μ_s: ṁ = m_y − m_x and the symmetric BW tangent S_s = (A − I)M_s^{-1} (spec A1.2)."""
     if A is None:
         A, _ = bw_map(m_x, S_x, m_y, S_y)
@@ -137,7 +139,7 @@ def euclidean_cov_velocity(S: Tensor, Sigma: Tensor) -> Tensor:
 def tangent_norm_sq(m_dot: Tensor, S: Tensor, Sigma: Tensor) -> Tensor:
     """Squared BW tangent norm ‖ṁ‖² + Tr(S Σ S) at Σ, shape (...,) (spec A6 constant speed)."""
     tr = ((S @ Sigma) * S).sum((-2, -1))  # Tr(SΣS) = Σ_ij (SΣ)_ij S_ji, S symmetric
-    return (m_dot ** 2).sum(-1) + tr
+    return (m_dot**2).sum(-1) + tr
 
 
 def tangent_loss(m_hat: Tensor, S_hat: Tensor, m_dot: Tensor, S: Tensor, Sigma: Tensor) -> Tensor:
@@ -153,8 +155,9 @@ def exp_step(m: Tensor, Sigma: Tensor, m_dot: Tensor, S: Tensor, dt: float) -> t
     return m + dt * m_dot, sym(P @ Sigma @ P)
 
 
-def integrate(field: Field, m0: Tensor, Sigma0: Tensor, n_steps: int,
-              step: Callable[..., tuple[Tensor, Tensor]] = exp_step) -> tuple[Tensor, Tensor]:
+def integrate(
+    field: Field, m0: Tensor, Sigma0: Tensor, n_steps: int, step: Callable[..., tuple[Tensor, Tensor]] = exp_step
+) -> tuple[Tensor, Tensor]:
     """Integrate a field (m, Σ, s) -> (ṁ, S) from s = 0 to 1 with n_steps Euler steps (spec A1.2 sampling)."""
     m, Sigma, dt = m0, Sigma0, 1.0 / n_steps
     for k in range(n_steps):

@@ -120,8 +120,9 @@ def shapenet_clouds(path: str | Path, n_points: int, seed: int, max_shapes: int 
 _PC15K_TRAIN_POINTS = 10000
 
 
-def pointflow_clouds(source: str | Path, synset: str, split: str, n_points: int, seed: int,
-                     max_shapes: int | None = None) -> np.ndarray:
+def pointflow_clouds(
+    source: str | Path, synset: str, split: str, n_points: int, seed: int, max_shapes: int | None = None
+) -> np.ndarray:
     """ShapeNetCore.v2.PC15k as released by PointFlow (a .zip or its unpacked directory; files
     `…/{synset}/{split}/{model}.npy`, (15000, 3) each), A2. As in PointFlow's loader, a "train" shape
     contributes points from its first 10k, any other split (PointFlow tests on "val") from its last 5k;
@@ -156,6 +157,7 @@ def pointflow_clouds(source: str | Path, synset: str, split: str, n_points: int,
 
 # --- noise clouds -----------------------------------------------------------------------------------------
 
+
 def _weighted_moments(points: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
     w = weights / weights.sum(-1, keepdim=True)  # (n, N)
     mean = torch.einsum("nk,nkd->nd", w, points)
@@ -163,8 +165,14 @@ def _weighted_moments(points: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
     return mean, torch.einsum("nk,nki,nkj->nij", w, centred, centred)
 
 
-def noise_params(family: str = "normal", std: float = 0.5, points: Tensor | None = None,
-                 weights: Tensor | None = None, df_scale: float = 2.0, jitter: float = 1e-6) -> dict:
+def noise_params(
+    family: str = "normal",
+    std: float = 0.5,
+    points: Tensor | None = None,
+    weights: Tensor | None = None,
+    df_scale: float = 2.0,
+    jitter: float = 1e-6,
+) -> dict:
     """JSON-friendly description of the source-cloud family (A1.1, A5.2).
 
     "normal": iid N(0, std²) points (the tiny digits run, std 0.5).
@@ -181,12 +189,19 @@ def noise_params(family: str = "normal", std: float = 0.5, points: Tensor | None
     _, cov = _weighted_moments(points, weights)
     L = torch.linalg.cholesky(cov + jitter * torch.eye(cov.shape[-1], dtype=cov.dtype))  # (n, d, d)
     real = points[weights > 0]
-    return {"family": "chol_normal", "df_scale": float(df_scale), "chol_mean": L.mean(0).tolist(),
-            "chol_std": L.std(0, correction=0).tolist(), "lo": float(real.min()), "hi": float(real.max())}
+    return {
+        "family": "chol_normal",
+        "df_scale": float(df_scale),
+        "chol_mean": L.mean(0).tolist(),
+        "chol_std": L.std(0, correction=0).tolist(),
+        "lo": float(real.min()),
+        "hi": float(real.max()),
+    }
 
 
-def noise_clouds(weights: Tensor, d: int, noise: dict | None = None,
-                 generator: torch.Generator | None = None) -> Tensor:
+def noise_clouds(
+    weights: Tensor, d: int, noise: dict | None = None, generator: torch.Generator | None = None
+) -> Tensor:
     """Source clouds (n, N, d) with the given masks (A1.1: noise weights := data weights); padding is exactly 0.
 
     "normal": iid N(0, std²). "chol_normal": per cloud L = mean(L_i) + df_scale·std(L_i) ⊙ Z on the lower
@@ -219,8 +234,15 @@ def draw_weights(weights: Tensor, n: int, generator: torch.Generator | None = No
 
 # --- files ------------------------------------------------------------------------------------------------
 
-def write_clouds(path: str | Path, points: np.ndarray, weights: np.ndarray, labels: np.ndarray | None,
-                 split: np.ndarray, meta: dict | None = None) -> None:
+
+def write_clouds(
+    path: str | Path,
+    points: np.ndarray,
+    weights: np.ndarray,
+    labels: np.ndarray | None,
+    split: np.ndarray,
+    meta: dict | None = None,
+) -> None:
     """Write clouds as .npz (layout in the module docstring), atomically. split is a (n,) array of
     "train"/"test" or a boolean train mask."""
     points, weights = np.asarray(points, np.float32), np.asarray(weights, np.float32)
@@ -230,8 +252,10 @@ def write_clouds(path: str | Path, points: np.ndarray, weights: np.ndarray, labe
         split = np.where(split, "train", "test")
     labels = np.full(n, -1, np.int64) if labels is None else np.asarray(labels, np.int64)
     if weights.shape != (n, N) or labels.shape != (n,) or split.shape != (n,):
-        raise ValueError(f"shapes disagree: points {points.shape}, weights {weights.shape}, labels {labels.shape}, "
-                         f"split {split.shape}")
+        raise ValueError(
+            f"shapes disagree: points {points.shape}, weights {weights.shape}, labels {labels.shape}, "
+            f"split {split.shape}"
+        )
     if not set(np.unique(split)) <= {"train", "test"}:
         raise ValueError(f"split values must be 'train'/'test', got {sorted(set(np.unique(split)))}")
     if ((weights > 0).sum(1) == 0).any():
@@ -240,8 +264,9 @@ def write_clouds(path: str | Path, points: np.ndarray, weights: np.ndarray, labe
     with atomic_path(path) as tmp:
         # a file object, because np.savez appends ".npz" to a file *name* that lacks it
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, points=points, weights=weights, labels=labels,
-                                split=split.astype("U5"), meta=np.asarray(meta_json))
+            np.savez_compressed(
+                fh, points=points, weights=weights, labels=labels, split=split.astype("U5"), meta=np.asarray(meta_json)
+            )
 
 
 def read_clouds(path: str | Path, split: str | None = None) -> dict:
@@ -268,7 +293,7 @@ def _split_mask(n: int, n_train: int, n_test: int, seed: int) -> np.ndarray:
     order = np.random.default_rng(seed).permutation(n)
     split = np.full(n, "", dtype="U5")
     split[order[:n_train]] = "train"
-    split[order[n_train:n_train + n_test]] = "test"
+    split[order[n_train : n_train + n_test]] = "test"
     return split
 
 
@@ -302,15 +327,36 @@ def prepare_clouds(out_npz: str | Path, params: dict, seed: int, source: str | P
     labels = None if labels is None else labels[keep]
     write_clouds(out_npz, points[keep], weights[keep], labels, split[keep], meta)
     n_train = int((split == "train").sum())
-    log.info("wrote %d %s clouds (d=%d, N_max=%d, %d train) to %s", int(keep.sum()), dataset, points.shape[-1],
-             points.shape[1], n_train, out_npz)
+    log.info(
+        "wrote %d %s clouds (d=%d, N_max=%d, %d train) to %s",
+        int(keep.sum()),
+        dataset,
+        points.shape[-1],
+        points.shape[1],
+        n_train,
+        out_npz,
+    )
     return {"n_clouds": int(keep.sum()), "n_train": n_train, "n_max": int(points.shape[1]), "d": int(points.shape[-1])}
 
 
 def _shapenet(params: dict, seed: int, source: str | Path | None, meta: dict) -> tuple[np.ndarray, np.ndarray]:
     """ShapeNet clouds (n, P, 3) and their split, normalised as params["scale"] says (see prepare_clouds)."""
-    _check_keys(params, {"dataset", "synset", "train_split", "test_split", "path", "test_path", "n_points",
-                         "n_train", "n_test", "max_shapes", "scale"})
+    _check_keys(
+        params,
+        {
+            "dataset",
+            "synset",
+            "train_split",
+            "test_split",
+            "path",
+            "test_path",
+            "n_points",
+            "n_train",
+            "n_test",
+            "max_shapes",
+            "scale",
+        },
+    )
     n_points, max_shapes = int(params.get("n_points", 2048)), params.get("max_shapes")
     scale = params.get("scale", "pointflow")
     if scale not in ("pointflow", "min_max_total", "none"):
@@ -318,10 +364,12 @@ def _shapenet(params: dict, seed: int, source: str | Path | None, meta: dict) ->
     if "synset" in params:
         if source is None:
             raise ValueError("dataset 'shapenet' with params['synset'] needs the PC15k source (.zip or directory)")
-        train = pointflow_clouds(source, str(params["synset"]), params.get("train_split", "train"), n_points, seed,
-                                 max_shapes)
-        test = pointflow_clouds(source, str(params["synset"]), params.get("test_split", "val"), n_points, seed + 1,
-                                max_shapes)
+        train = pointflow_clouds(
+            source, str(params["synset"]), params.get("train_split", "train"), n_points, seed, max_shapes
+        )
+        test = pointflow_clouds(
+            source, str(params["synset"]), params.get("test_split", "val"), n_points, seed + 1, max_shapes
+        )
         if Path(source).is_file():
             meta["source_sha256"] = sha256_file(source)
     elif "path" in params:
@@ -355,5 +403,7 @@ def _shapenet(params: dict, seed: int, source: str | Path | None, meta: dict) ->
 def _check_keys(params: dict, known: set[str]) -> None:
     unknown = set(params) - known
     if unknown:
-        raise ValueError(f"unknown point-cloud data parameters for dataset {params.get('dataset')!r}: "
-                         f"{sorted(unknown)} (known: {sorted(known)})")
+        raise ValueError(
+            f"unknown point-cloud data parameters for dataset {params.get('dataset')!r}: "
+            f"{sorted(unknown)} (known: {sorted(known)})"
+        )

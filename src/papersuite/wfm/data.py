@@ -69,8 +69,9 @@ def pbmc68k_path() -> Path:
     return package_file("scanpy", "datasets/10x_pbmc68k_reduced.h5ad")
 
 
-def pbmc68k_gaussians(k: int = 16, dims: int = 5, ridge: float = 1e-3, path: str | Path | None = None
-                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
+def pbmc68k_gaussians(
+    k: int = 16, dims: int = 5, ridge: float = 1e-3, path: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
     """pbmc68k_reduced Gaussians (spec A5.1): kNN (k) in the 50-PC X_pca space, PCs 1..dims divided by one global
     std (of the pooled PC 1..dims coordinates of all cells), + ridge·I. `path`: the .h5ad (default: scanpy's copy).
 
@@ -104,8 +105,16 @@ def noise_stats(means: Tensor, covs: Tensor) -> tuple[float, float]:
     return float(means.std()), float(torch.diagonal(covs, dim1=-2, dim2=-1).mean())
 
 
-def sample_noise(n: int, d: int, mean_std: float, cov_scale: float, generator: torch.Generator | None = None,
-                 mean_scale: float = 1.0, df_scale: int = 5, dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+def sample_noise(
+    n: int,
+    d: int,
+    mean_std: float,
+    cov_scale: float,
+    generator: torch.Generator | None = None,
+    mean_scale: float = 1.0,
+    df_scale: int = 5,
+    dtype: torch.dtype = torch.float32,
+) -> tuple[Tensor, Tensor]:
     """Source Gaussians (spec A1.2): m ~ N(0, (mean_std·mean_scale)² I), Σ = c·G Gᵀ/(df) with G ∈ R^{d×df},
     df = df_scale·d, iid N(0,1) (Wishart, mean c·I), c = cov_scale. Returns (n, d), (n, d, d)."""
     df = df_scale * d
@@ -114,8 +123,14 @@ def sample_noise(n: int, d: int, mean_std: float, cov_scale: float, generator: t
     return m, cov_scale * (G @ G.transpose(-1, -2)) / df
 
 
-def write_gaussians(path: str | Path, means: np.ndarray, covs: np.ndarray, train: np.ndarray,
-                    labels: np.ndarray | None = None, meta: dict | None = None) -> None:
+def write_gaussians(
+    path: str | Path,
+    means: np.ndarray,
+    covs: np.ndarray,
+    train: np.ndarray,
+    labels: np.ndarray | None = None,
+    meta: dict | None = None,
+) -> None:
     """Write Gaussians as AnnData .h5ad (layout in the module docstring), atomically."""
     import anndata as ad
     import pandas as pd
@@ -127,8 +142,9 @@ def write_gaussians(path: str | Path, means: np.ndarray, covs: np.ndarray, train
     obs["split"] = pd.Categorical(np.where(train, "train", "test"), categories=["train", "test"])
     if labels is not None:
         obs["label"] = pd.Categorical(labels)
-    adata = ad.AnnData(obs=obs, obsm={"mean": np.asarray(means, np.float64),
-                                      "cov": np.asarray(covs, np.float64).reshape(n, d * d)})
+    adata = ad.AnnData(
+        obs=obs, obsm={"mean": np.asarray(means, np.float64), "cov": np.asarray(covs, np.float64).reshape(n, d * d)}
+    )
     adata.uns["wfm"] = {k: (json.dumps(v) if isinstance(v, dict) else v) for k, v in {"d": d, **(meta or {})}.items()}
     with atomic_path(path) as tmp:
         adata.write_h5ad(tmp)
@@ -169,8 +185,9 @@ def prepare_gaussians(out_h5ad: str | Path, params: dict, seed: int, source: str
         means, covs = spiral_gaussians(n)
         n_train = int(params.get("n_train", (3 * n) // 4))
     elif dataset == "pbmc68k":
-        means, covs, labels, sha = pbmc68k_gaussians(int(params.get("k", 16)), int(params.get("dims", 5)),
-                                                     float(params.get("ridge", 1e-3)), path=source)
+        means, covs, labels, sha = pbmc68k_gaussians(
+            int(params.get("k", 16)), int(params.get("dims", 5)), float(params.get("ridge", 1e-3)), path=source
+        )
         n_train = int(params.get("n_train", 560))
         meta["source_sha256"] = sha
     else:

@@ -85,7 +85,7 @@ def pairwise(metric: str, set_a: CloudSet, set_b: CloudSet, chunk_elems: int = 1
         na, N = wa.shape
         nb, M = wb.shape
         step = max(1, chunk_elems // max(1, nb * N * M))
-        rows = [chamfer(pa[i:i + step, None], wa[i:i + step, None], pb[None], wb[None]) for i in range(0, na, step)]
+        rows = [chamfer(pa[i : i + step, None], wa[i : i + step, None], pb[None], wb[None]) for i in range(0, na, step)]
         return torch.cat(rows).numpy()
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
@@ -125,6 +125,7 @@ def coverage(D_gr: np.ndarray) -> float:
 def _w2_sq_lower_bound(real_a: list[np.ndarray], real_b: list[np.ndarray]) -> np.ndarray:
     """(n_a, n_b) lower bounds of W2²: W2² = ‖m_x − m_y‖² + W2²(centred) and, by the triangle inequality through
     δ_0, W2(centred) ≥ |r_x − r_y| with r = sqrt(E‖x − m‖²)."""
+
     def moments(real: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         means = np.stack([x.mean(0) for x in real])
         radii = np.array([np.sqrt(((x - x.mean(0)) ** 2).sum(-1).mean()) for x in real])

@@ -37,8 +37,9 @@ class _Block(nn.Module):
 class Tower(nn.Module):
     """One tower: [Dense(m), Dense(vech Σ), Dense(fourier(s))] → residual blocks → Dense(out_dim)."""
 
-    def __init__(self, d: int, out_dim: int, embed: int, hidden: int, n_blocks: int, n_freq: int,
-                 head_init: float = 1e-3):
+    def __init__(
+        self, d: int, out_dim: int, embed: int, hidden: int, n_blocks: int, n_freq: int, head_init: float = 1e-3
+    ):
         super().__init__()
         self.n_freq = n_freq
         self.emb_m = nn.Linear(d, embed)
@@ -59,8 +60,9 @@ class Tower(nn.Module):
 class TwoTower(nn.Module):
     """Field (m (B,d), Σ (B,d,d), s (B,)) -> (ṁ (B,d), symmetric matrix (B,d,d)) (spec A1.2 `separate`)."""
 
-    def __init__(self, d: int, embed: int = 64, hidden: int = 128, n_blocks: int = 2, n_freq: int = 8,
-                 head_init: float = 1e-3):
+    def __init__(
+        self, d: int, embed: int = 64, hidden: int = 128, n_blocks: int = 2, n_freq: int = 8, head_init: float = 1e-3
+    ):
         super().__init__()
         self.d = d
         self.mean_tower = Tower(d, d, embed, hidden, n_blocks, n_freq, head_init)

@@ -57,18 +57,36 @@ __all__ = [
 
 log = logging.getLogger("papersuite.wfm.niches")
 
-MERFISH_DEFAULTS = {"k": 16, "n_pcs": 16, "batch_key": "batch", "centre_key": "cell_type", "centre_value": "Sst",
-                    "label_key": "sst_label", "expression": "auto", "split": "random", "n_train": None}
+MERFISH_DEFAULTS = {
+    "k": 16,
+    "n_pcs": 16,
+    "batch_key": "batch",
+    "centre_key": "cell_type",
+    "centre_value": "Sst",
+    "label_key": "sst_label",
+    "expression": "auto",
+    "split": "random",
+    "n_train": None,
+}
 # concentration 0.05 (measured, seeds 0–9, k = 8, slice split): real test niches → nearest train niche recover the
 # domain 0.74–0.86 (mean 0.80; chance 0.25, noise niches ≈ 0.25); 0.1 gives 0.61–0.81, 0.2 gives 0.55–0.76.
-SEMISYNTHETIC_DEFAULTS = {"k": 8, "n_pcs": 8, "n_domains": 4, "n_slices": 2, "concentration": 0.05,
-                          "label": "domain", "split": "random", "n_train": None}
+SEMISYNTHETIC_DEFAULTS = {
+    "k": 8,
+    "n_pcs": 8,
+    "n_domains": 4,
+    "n_slices": 2,
+    "concentration": 0.05,
+    "label": "domain",
+    "split": "random",
+    "n_train": None,
+}
 TRAIN_FRACTION = 0.8  # default share of niches in the train split when n_train is not given
 _MISSING_LABELS = {"", "nan", "none", "na", "n/a"}  # label strings that mean "no label" (case-insensitive)
 
 
 class NicheSet(NamedTuple):
     """Niches around the centre cells (spec A2): clouds already divided by `scale`."""
+
     niches: np.ndarray  # (n_centres, k, d) float32
     scale: float  # the global max |value| over the niches of *every* cell, before the division
     centres: np.ndarray  # (n_centres,) int row indices of the centre cells in the AnnData
@@ -76,6 +94,7 @@ class NicheSet(NamedTuple):
 
 
 # --- expression and neighbours --------------------------------------------------------------------------
+
 
 def _expression_kind(X) -> str:
     """'counts' if X is non-negative integer-valued, 'lognorm' if expm1(X) has a constant row sum (already
@@ -128,8 +147,10 @@ def _check_spatial_inputs(adata: ad.AnnData, k: int, batch_key: str, spatial_key
         raise ValueError(f"k must be >= 1, got {k}")
     sizes = adata.obs[batch_key].astype(str).value_counts()
     if sizes.min() <= k:
-        raise ValueError(f"slice {sizes.idxmin()!r} of obs[{batch_key!r}] has {sizes.min()} cells, "
-                         f"needs more than k = {k} for k neighbours other than the centre")
+        raise ValueError(
+            f"slice {sizes.idxmin()!r} of obs[{batch_key!r}] has {sizes.min()} cells, "
+            f"needs more than k = {k} for k neighbours other than the centre"
+        )
 
 
 def spatial_knn(adata: ad.AnnData, k: int, batch_key: str, spatial_key: str = "spatial") -> np.ndarray:
@@ -146,9 +167,12 @@ def spatial_knn(adata: ad.AnnData, k: int, batch_key: str, spatial_key: str = "s
     _check_spatial_inputs(adata, k, batch_key, spatial_key)
     n = adata.n_obs
     # a light AnnData (no X) so squidpy neither copies the expression nor edits the caller's obs/obsp
-    light = ad.AnnData(obs=pd.DataFrame({"slice": pd.Categorical(adata.obs[batch_key].astype(str))},
-                                        index=pd.RangeIndex(n).astype(str)),
-                       obsm={"spatial": np.asarray(adata.obsm[spatial_key], dtype=np.float64)})
+    light = ad.AnnData(
+        obs=pd.DataFrame(
+            {"slice": pd.Categorical(adata.obs[batch_key].astype(str))}, index=pd.RangeIndex(n).astype(str)
+        ),
+        obsm={"spatial": np.asarray(adata.obsm[spatial_key], dtype=np.float64)},
+    )
     knn = getattr(sq.gr, "spatial_neighbors_knn", None)  # squidpy >= 1.8; older: spatial_neighbors(generic)
     if knn is not None:
         graph = knn(light, library_key="slice", n_neighs=k, copy=True)
@@ -170,8 +194,14 @@ def spatial_knn(adata: ad.AnnData, k: int, batch_key: str, spatial_key: str = "s
     return idx
 
 
-def extract_niches(adata: ad.AnnData, k: int, batch_key: str, rep: str = "X_pca",
-                   centre_mask: np.ndarray | None = None, spatial_key: str = "spatial") -> NicheSet:
+def extract_niches(
+    adata: ad.AnnData,
+    k: int,
+    batch_key: str,
+    rep: str = "X_pca",
+    centre_mask: np.ndarray | None = None,
+    spatial_key: str = "spatial",
+) -> NicheSet:
     """Niches (spec A2): rows of obsm[rep] of the k nearest spatial neighbours of each centre (self excluded,
     per slice), divided by the global max |value| over the niches of every cell (computed before restricting
     to the centres, as the authors scale all niches and then subset)."""
@@ -194,6 +224,7 @@ def extract_niches(adata: ad.AnnData, k: int, batch_key: str, rep: str = "X_pca"
 
 
 # --- MERFISH (full scale) -------------------------------------------------------------------------------
+
 
 def _valid_labels(values) -> np.ndarray:
     """Boolean mask of entries that carry a label (not NaN / empty / 'nan')."""
@@ -225,21 +256,33 @@ def merfish_niches(path_h5ad: str | Path, params: dict) -> dict:
     has_label = _valid_labels(adata.obs[p["label_key"]])
     is_centre = (centre_type == str(p["centre_value"])) & has_label
     if not is_centre.any():
-        raise ValueError(f"{path}: no cell has obs[{p['centre_key']!r}] == {p['centre_value']!r} and a "
-                         f"{p['label_key']!r}; {p['centre_key']} values: {sorted(set(centre_type))[:20]}")
+        raise ValueError(
+            f"{path}: no cell has obs[{p['centre_key']!r}] == {p['centre_value']!r} and a "
+            f"{p['label_key']!r}; {p['centre_key']} values: {sorted(set(centre_type))[:20]}"
+        )
     info = preprocess_expression(adata, n_pcs=int(p["n_pcs"]), expression=p["expression"])
     ns = extract_niches(adata, int(p["k"]), p["batch_key"], rep="X_pca", centre_mask=is_centre)
     labels = adata.obs[p["label_key"]].astype(str).to_numpy()[ns.centres]
     return {
-        "niches": ns.niches, "labels": labels, "label_names": sorted(set(labels)), "scale": ns.scale,
+        "niches": ns.niches,
+        "labels": labels,
+        "label_names": sorted(set(labels)),
+        "scale": ns.scale,
         "batch": adata.obs[p["batch_key"]].astype(str).to_numpy()[ns.centres],
         "centre": np.asarray(adata.obs_names)[ns.centres],
-        "meta": {"dataset": "merfish", "semi_synthetic": False, "source_sha256": sha256_file(path),
-                 "source_file": path.name, "n_cells": int(adata.n_obs), **info},
+        "meta": {
+            "dataset": "merfish",
+            "semi_synthetic": False,
+            "source_sha256": sha256_file(path),
+            "source_file": path.name,
+            "n_cells": int(adata.n_obs),
+            **info,
+        },
     }
 
 
 # --- semi-synthetic tissue (tiny scale) -----------------------------------------------------------------
+
 
 def _pbmc68k(path: str | Path | None = None) -> tuple[ad.AnnData, str]:
     """pbmc68k_reduced (`path`, default the scanpy wheel's copy) and the file's sha256 (as data.pbmc68k_gaussians).
@@ -258,8 +301,9 @@ def _pbmc68k(path: str | Path | None = None) -> tuple[ad.AnnData, str]:
     return adata, sha256_file(path)
 
 
-def _balanced_domains(cell_labels: np.ndarray, n_domains: int, concentration: float,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def _balanced_domains(
+    cell_labels: np.ndarray, n_domains: int, concentration: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """Domain of each cell (n,) and the label→domain preferences q (n_labels, n_domains).
 
     Each label l draws q_l ~ Dirichlet(concentration·1): small concentration → a label concentrates in few
@@ -287,8 +331,14 @@ def _layered_positions(domain: np.ndarray, n_domains: int, rng: np.random.Genera
     return np.stack([x, y], axis=1)
 
 
-def semisynthetic_tissue(seed: int, n_domains: int = 4, n_slices: int = 2, concentration: float = 0.05,
-                         n_pcs: int = 8, path: str | Path | None = None) -> ad.AnnData:
+def semisynthetic_tissue(
+    seed: int,
+    n_domains: int = 4,
+    n_slices: int = 2,
+    concentration: float = 0.05,
+    n_pcs: int = 8,
+    path: str | Path | None = None,
+) -> ad.AnnData:
     """SEMI-SYNTHETIC tissue (spec A5.3): the 700 real pbmc68k_reduced cells (real expression) placed on
     synthetic 2-D slices of n_domains layered domains with distinct bulk_labels composition.
 
@@ -301,8 +351,10 @@ def semisynthetic_tissue(seed: int, n_domains: int = 4, n_slices: int = 2, conce
     import pandas as pd
 
     if n_domains < 2 or n_slices < 1 or concentration <= 0 or n_pcs < 1:
-        raise ValueError(f"need n_domains >= 2, n_slices >= 1, concentration > 0, n_pcs >= 1; got "
-                         f"{n_domains}, {n_slices}, {concentration}, {n_pcs}")
+        raise ValueError(
+            f"need n_domains >= 2, n_slices >= 1, concentration > 0, n_pcs >= 1; got "
+            f"{n_domains}, {n_slices}, {concentration}, {n_pcs}"
+        )
     pbmc, sha = _pbmc68k(path)
     if n_pcs > pbmc.obsm["X_pca"].shape[1]:
         raise ValueError(f"n_pcs = {n_pcs} exceeds the {pbmc.obsm['X_pca'].shape[1]} PCs of pbmc68k X_pca")
@@ -318,23 +370,36 @@ def semisynthetic_tissue(seed: int, n_domains: int = 4, n_slices: int = 2, conce
     for s in range(n_slices):
         cells = np.flatnonzero(slice_of == s)
         spatial[cells] = _layered_positions(domain[cells], n_domains, rng)
-    obs = pd.DataFrame({
-        "batch": pd.Categorical([f"slice{s}" for s in slice_of], categories=[f"slice{s}" for s in range(n_slices)]),
-        "domain": pd.Categorical([f"domain{d}" for d in domain], categories=[f"domain{d}" for d in range(n_domains)]),
-        "bulk_labels": pd.Categorical(pbmc.obs["bulk_labels"]),
-    }, index=pbmc.obs_names.copy())
-    tissue = ad.AnnData(X=np.asarray(pbmc.X), obs=obs, var=pbmc.var[[]].copy(),
-                        obsm={"X_pca": np.asarray(pbmc.obsm["X_pca"][:, :n_pcs], dtype=np.float32),
-                              "spatial": spatial})
+    obs = pd.DataFrame(
+        {
+            "batch": pd.Categorical([f"slice{s}" for s in slice_of], categories=[f"slice{s}" for s in range(n_slices)]),
+            "domain": pd.Categorical(
+                [f"domain{d}" for d in domain], categories=[f"domain{d}" for d in range(n_domains)]
+            ),
+            "bulk_labels": pd.Categorical(pbmc.obs["bulk_labels"]),
+        },
+        index=pbmc.obs_names.copy(),
+    )
+    tissue = ad.AnnData(
+        X=np.asarray(pbmc.X),
+        obs=obs,
+        var=pbmc.var[[]].copy(),
+        obsm={"X_pca": np.asarray(pbmc.obsm["X_pca"][:, :n_pcs], dtype=np.float32), "spatial": spatial},
+    )
     composition = pd.crosstab(obs["domain"], obs["bulk_labels"])  # (D, L) cell counts per domain
     tissue.uns["semisynthetic"] = {
         "semi_synthetic": True,
         "description": "SEMI-SYNTHETIC: real pbmc68k_reduced expression (X, X_pca PCs 1..n_pcs), synthetic "
-                       "positions/domains/slices drawn from the seed",
+        "positions/domains/slices drawn from the seed",
         "source": "scanpy.datasets.pbmc68k_reduced (10x_pbmc68k_reduced.h5ad in the scanpy wheel)",
-        "source_sha256": sha, "seed": int(seed), "n_domains": int(n_domains), "n_slices": int(n_slices),
-        "concentration": float(concentration), "n_pcs": int(n_pcs),
-        "label_domain_preference": q, "composition": json.dumps(composition.to_dict(orient="index")),
+        "source_sha256": sha,
+        "seed": int(seed),
+        "n_domains": int(n_domains),
+        "n_slices": int(n_slices),
+        "concentration": float(concentration),
+        "n_pcs": int(n_pcs),
+        "label_domain_preference": q,
+        "composition": json.dumps(composition.to_dict(orient="index")),
     }
     return tissue
 
@@ -345,26 +410,42 @@ def semisynthetic_niches(params: dict, seed: int, source: str | Path | None = No
     `source`: the pbmc68k_reduced .h5ad (default: the scanpy wheel's copy). Returns the same dict as
     merfish_niches."""
     p = {**SEMISYNTHETIC_DEFAULTS, **params}
-    tissue = semisynthetic_tissue(seed, int(p["n_domains"]), int(p["n_slices"]), float(p["concentration"]),
-                                  int(p["n_pcs"]), path=source)
+    tissue = semisynthetic_tissue(
+        seed, int(p["n_domains"]), int(p["n_slices"]), float(p["concentration"]), int(p["n_pcs"]), path=source
+    )
     ns = extract_niches(tissue, int(p["k"]), "batch", rep="X_pca")
     label_col = tissue.obs[p["label"]]
     labels = label_col.astype(str).to_numpy()[ns.centres]
     info = tissue.uns["semisynthetic"]
     return {
-        "niches": ns.niches, "labels": labels,
+        "niches": ns.niches,
+        "labels": labels,
         "label_names": [str(c) for c in label_col.cat.categories if str(c) in set(labels)],
-        "scale": ns.scale, "batch": tissue.obs["batch"].astype(str).to_numpy()[ns.centres],
+        "scale": ns.scale,
+        "batch": tissue.obs["batch"].astype(str).to_numpy()[ns.centres],
         "centre": np.asarray(tissue.obs_names)[ns.centres],
-        "meta": {"dataset": "semisynthetic", "semi_synthetic": True, "description": info["description"],
-                 "source_sha256": info["source_sha256"], "composition": info["composition"]},
+        "meta": {
+            "dataset": "semisynthetic",
+            "semi_synthetic": True,
+            "description": info["description"],
+            "source_sha256": info["source_sha256"],
+            "composition": info["composition"],
+        },
     }
 
 
 # --- files ----------------------------------------------------------------------------------------------
 
-def write_niches(path: str | Path, niches: np.ndarray, labels: np.ndarray, label_names: list[str],
-                 train: np.ndarray, meta: dict | None = None, obs_extra: dict | None = None) -> None:
+
+def write_niches(
+    path: str | Path,
+    niches: np.ndarray,
+    labels: np.ndarray,
+    label_names: list[str],
+    train: np.ndarray,
+    meta: dict | None = None,
+    obs_extra: dict | None = None,
+) -> None:
     """Write niches as AnnData .h5ad (layout in the module docstring), atomically. train: bool (n,) split mask;
     obs_extra: more per-niche columns (e.g. batch, centre)."""
     import anndata as ad
@@ -421,8 +502,7 @@ def read_niches(path: str | Path, split: str | None = None) -> dict:
 def _check_params(params: dict) -> dict:
     """Validate prepare_niches params (fail early naming the key); returns them merged with the defaults."""
     dataset = params.get("dataset")
-    defaults = {"merfish": {**MERFISH_DEFAULTS, "path": None},
-                "semisynthetic": SEMISYNTHETIC_DEFAULTS}.get(dataset)
+    defaults = {"merfish": {**MERFISH_DEFAULTS, "path": None}, "semisynthetic": SEMISYNTHETIC_DEFAULTS}.get(dataset)
     if defaults is None:
         raise ValueError(f"params['dataset'] must be 'semisynthetic' or 'merfish', got {dataset!r}")
     unknown = sorted(set(params) - set(defaults) - {"dataset"})
@@ -492,16 +572,38 @@ def prepare_niches(out_h5ad: str | Path, params: dict, seed: int, source: str | 
         built = merfish_niches(p["path"], p)
     train = _train_mask(built["batch"], built["labels"], p["n_train"], p["split"], seed)
     meta = {**built["meta"], "scale": built["scale"], "seed": int(seed), "params": dict(p)}
-    write_niches(out_h5ad, built["niches"], built["labels"], built["label_names"], train, meta,
-                 obs_extra={"batch": built["batch"], "centre": built["centre"]})
+    write_niches(
+        out_h5ad,
+        built["niches"],
+        built["labels"],
+        built["label_names"],
+        train,
+        meta,
+        obs_extra={"batch": built["batch"], "centre": built["centre"]},
+    )
     n, k, d = built["niches"].shape
-    log.info("wrote %d %s niches (k=%d, d=%d, %d train, scale %.4g) to %s", n, p["dataset"], k, d,
-             int(train.sum()), built["scale"], out_h5ad)
-    return {"n_niches": n, "n_train": int(train.sum()), "k": k, "d": d, "scale": built["scale"],
-            "n_labels": len(built["label_names"])}
+    log.info(
+        "wrote %d %s niches (k=%d, d=%d, %d train, scale %.4g) to %s",
+        n,
+        p["dataset"],
+        k,
+        d,
+        int(train.sum()),
+        built["scale"],
+        out_h5ad,
+    )
+    return {
+        "n_niches": n,
+        "n_train": int(train.sum()),
+        "k": k,
+        "d": d,
+        "scale": built["scale"],
+        "n_labels": len(built["label_names"]),
+    }
 
 
 # --- evaluation: exact W2 between uniform clouds and label recovery ------------------------------------
+
 
 def _uniform(clouds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """A set of equal-size niches (n,k,d) as the (points, weights) pair of wfm.metrics."""
@@ -514,23 +616,31 @@ def _uniform(clouds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def nearest_niche(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index (n,) of each query niche's nearest reference niche under exact W2, and that W2 (n,)."""
     if np.shape(queries)[1:] != np.shape(refs)[1:]:
-        raise ValueError(f"need (n,k,d) and (m,k,d) niches of equal k and d, got {np.shape(queries)} and "
-                         f"{np.shape(refs)}")
+        raise ValueError(
+            f"need (n,k,d) and (m,k,d) niches of equal k and d, got {np.shape(queries)} and {np.shape(refs)}"
+        )
     from . import metrics  # imports torch: not needed to prepare niches
 
     return metrics.nearest_cloud(_uniform(queries), _uniform(refs))
 
 
-def label_recovery(generated: np.ndarray, generated_labels: np.ndarray, real_niches: np.ndarray,
-                   real_labels: np.ndarray, distance: str = "w2") -> float:
+def label_recovery(
+    generated: np.ndarray,
+    generated_labels: np.ndarray,
+    real_niches: np.ndarray,
+    real_labels: np.ndarray,
+    distance: str = "w2",
+) -> float:
     """Spec A5.3 known answer: accuracy of labelling each generated niche (n,k,d) with the label of its nearest
     real niche (m,k,d) under exact W2. The real set is the caller's choice (test split, or train as reference)."""
     if distance != "w2":
         raise ValueError(f"distance must be 'w2' (exact W2 between uniform clouds), got {distance!r}")
     generated_labels, real_labels = np.asarray(generated_labels), np.asarray(real_labels)
     if len(generated_labels) != len(generated) or len(real_labels) != len(real_niches):
-        raise ValueError(f"labels do not match clouds: {len(generated_labels)} vs {len(generated)} generated, "
-                         f"{len(real_labels)} vs {len(real_niches)} real")
+        raise ValueError(
+            f"labels do not match clouds: {len(generated_labels)} vs {len(generated)} generated, "
+            f"{len(real_labels)} vs {len(real_niches)} real"
+        )
     idx, _ = nearest_niche(generated, real_niches)
     return float(np.mean(real_labels[idx] == generated_labels))
 
@@ -550,8 +660,9 @@ def noise_niches(like: np.ndarray, n: int, seed: int) -> np.ndarray:
     return (pts.mean(0) + pts.std(0) * rng.standard_normal((n, like.shape[1], like.shape[2]))).astype(np.float32)
 
 
-def recovery_references(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray,
-                        seed: int = 0) -> dict:
+def recovery_references(
+    train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, test_labels: np.ndarray, seed: int = 0
+) -> dict:
     """Reference points for label recovery (classifier = nearest train niche under W2): "upper" = real test
     niches, "shuffled" = the same with train labels permuted (≈ chance), "noise" = Gaussian noise niches given
     the test labels (lower), and "chance" of the test labels."""

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from papersuite.core.checkpoint import resume_training, save_training
+from papersuite.core.checkpoint import TrainingCheckpoints, data_digest, resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 from papersuite.core.sinkhorn import greedy_round, log_sinkhorn_plan
@@ -36,8 +36,23 @@ from .clouds import noise_clouds, noise_params
 from .transformer import PointTransformer
 
 __all__ = [
-    "DEFAULTS", "PAIRINGS", "MINIBATCH_PAIRINGS", "SCHEDULES", "SOLVERS", "sq_dists", "match_points", "pair_points", "chamfer_cost",
-    "pair_clouds", "couple", "flow_path", "flow_loss", "learning_rate", "build_model", "train_pointcloud", "integrate",
+    "DEFAULTS",
+    "PAIRINGS",
+    "MINIBATCH_PAIRINGS",
+    "SCHEDULES",
+    "SOLVERS",
+    "sq_dists",
+    "match_points",
+    "pair_points",
+    "chamfer_cost",
+    "pair_clouds",
+    "couple",
+    "flow_path",
+    "flow_loss",
+    "learning_rate",
+    "build_model",
+    "train_pointcloud",
+    "integrate",
     "sample_pointcloud",
 ]
 
@@ -53,12 +68,30 @@ SOLVERS = ("euler", "midpoint")
 # lr 3e-4 warmup_cosine (warmup 5000, end_lr 3e-6) or lr 2e-4 exponential (decay 0.998 per 1000 steps),
 # noise chol_normal, pairing/minibatch "sinkhorn".
 DEFAULTS = {
-    "steps": 1500, "batch": 32, "lr": 1e-3,
-    "schedule": "exponential", "decay": 0.97, "decay_every": 100, "warmup": 0, "end_lr": 1e-5,
-    "hidden": 64, "n_layers": 2, "n_heads": 4, "n_freq": 16, "mlp_hidden": 0, "dropout": 0.0, "head_init": 1e-3,
-    "noise": "normal", "noise_std": 0.5, "df_scale": 2.0,
-    "pairing": "exact", "minibatch": "exact", "eps": 0.002, "sinkhorn_iters": 200,
-    "subsample": 0, "ckpt_every": 0,
+    "steps": 1500,
+    "batch": 32,
+    "lr": 1e-3,
+    "schedule": "exponential",
+    "decay": 0.97,
+    "decay_every": 100,
+    "warmup": 0,
+    "end_lr": 1e-5,
+    "hidden": 64,
+    "n_layers": 2,
+    "n_heads": 4,
+    "n_freq": 16,
+    "mlp_hidden": 0,
+    "dropout": 0.0,
+    "head_init": 1e-3,
+    "noise": "normal",
+    "noise_std": 0.5,
+    "df_scale": 2.0,
+    "pairing": "exact",
+    "minibatch": "exact",
+    "eps": 0.002,
+    "sinkhorn_iters": 200,
+    "subsample": 0,
+    "ckpt_every": 0,
 }
 
 
@@ -74,6 +107,7 @@ def _params(params: dict | None) -> dict:
 
 
 # --- per-pair OT map ----------------------------------------------------------------------------------------
+
 
 def sq_dists(x: Tensor, y: Tensor) -> Tensor:
     """Squared Euclidean distances (..., n, m) between x (..., n, d) and y (..., m, d), broadcasting the leading
@@ -96,8 +130,9 @@ def _assignment(cost: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return perm
 
 
-def match_points(x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002,
-                 n_iters: int = 200) -> Tensor:
+def match_points(
+    x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_iters: int = 200
+) -> Tensor:
     """σ (B,N) with T(x_i) = y_σ(i): the rounded entropic plan or the exact assignment between x (B,N,d) and
     y (B,N,d) on their shared mask (weights > 0), squared-Euclidean cost (A1.1). Padding maps to itself."""
     mask = weights > 0
@@ -111,14 +146,16 @@ def match_points(x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn"
     raise ValueError(f"pairing must be one of {PAIRINGS}, got {method!r}")
 
 
-def pair_points(x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002,
-                n_iters: int = 200) -> Tensor:
+def pair_points(
+    x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_iters: int = 200
+) -> Tensor:
     """y re-ordered so that point i of the result is T(x_i) (A1.1 per-pair Monge map): (B,N,d)."""
     perm = match_points(x, y, weights, method, eps, n_iters)
     return y.gather(1, perm.unsqueeze(-1).expand_as(y))
 
 
 # --- minibatch pairing of clouds ----------------------------------------------------------------------------
+
 
 def chamfer_cost(noise: Tensor, data: Tensor, weights: Tensor, chunk_elems: int = 1 << 24) -> Tensor:
     """C (B_data, B_noise): C_ij = Chamfer(noise_j on data i's mask, data_i), squared, two-way, means (A3).
@@ -134,14 +171,14 @@ def chamfer_cost(noise: Tensor, data: Tensor, weights: Tensor, chunk_elems: int 
     rows = []
     step = max(1, chunk_elems // max(1, Bn * N * N))
     for start in range(0, data.shape[0], step):
-        y, m, o = data[start:start + step], mask[start:start + step], off[start:start + step]
+        y, m, o = data[start : start + step], mask[start : start + step], off[start : start + step]
         c = y.shape[0]
         G = (noise.reshape(Bn * N, d) @ y.reshape(c * N, d).T).view(Bn, N, c, N)  # ⟨x_jp, y_iq⟩ as (j, p, i, q)
         yy = (y * y).sum(-1) + o  # (c, N)
-        D = (-2 * G).add_((xx[:, :, None, None] + o.T[None, :, :, None])).add_(yy[None, None])  # (j, p, i, q)
+        D = (-2 * G).add_(xx[:, :, None, None] + o.T[None, :, :, None]).add_(yy[None, None])  # (j, p, i, q)
         near_data = D.amin(-1).permute(2, 0, 1).masked_fill(~m[:, None, :], 0.0)  # (i, j, p): nearest data pt
         near_noise = D.amin(1).permute(1, 0, 2).masked_fill(~m[:, None, :], 0.0)  # (i, j, q): nearest noise pt
-        wc = w[start:start + step].unsqueeze(1)  # (c, 1, N)
+        wc = w[start : start + step].unsqueeze(1)  # (c, 1, N)
         rows.append((near_data * wc).sum(-1) + (near_noise * wc).sum(-1))
     return torch.cat(rows).clamp_min(0.0)
 
@@ -159,8 +196,15 @@ def pair_clouds(cost: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_it
     raise ValueError(f"minibatch pairing must be one of ('sinkhorn', 'exact'), got {method!r}")
 
 
-def couple(noise: Tensor, data: Tensor, weights: Tensor, minibatch: str = "sinkhorn", pairing: str = "sinkhorn",
-           eps: float = 0.002, n_iters: int = 200) -> tuple[Tensor, Tensor]:
+def couple(
+    noise: Tensor,
+    data: Tensor,
+    weights: Tensor,
+    minibatch: str = "sinkhorn",
+    pairing: str = "sinkhorn",
+    eps: float = 0.002,
+    n_iters: int = 200,
+) -> tuple[Tensor, Tensor]:
     """One training batch's coupling (A1.1): noise clouds (B,N,d) drawn at every position are re-assigned to the
     data clouds (B,N,d) by the minibatch pairing (unless "none"), take the data masks, and each data cloud is
     re-ordered by the per-pair matching. Returns (x, T(x)): source clouds and their matched targets."""
@@ -171,6 +215,7 @@ def couple(noise: Tensor, data: Tensor, weights: Tensor, minibatch: str = "sinkh
 
 
 # --- loss ---------------------------------------------------------------------------------------------------
+
 
 def flow_path(x0: Tensor, x1: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     """McCann interpolant and its velocity for matched clouds (A1.1): x_s = x0 + s·v, v = x1 − x0, s (B,)."""
@@ -185,8 +230,9 @@ def flow_loss(pred: Tensor, v: Tensor, weights: Tensor) -> Tensor:
 
 # --- training -----------------------------------------------------------------------------------------------
 
+
 def learning_rate(step: int, p: dict) -> float:
-    """"exponential": lr·decay^(step // decay_every) (as train.py; the ICML-era code decays 0.998 per 1000).
+    """ "exponential": lr·decay^(step // decay_every) (as train.py; the ICML-era code decays 0.998 per 1000).
     "warmup_cosine" (v1 code): linear from lr/100 to lr over `warmup` steps, then cosine down to end_lr."""
     if p["schedule"] == "exponential":
         return p["lr"] * p["decay"] ** (step // p["decay_every"])
@@ -198,9 +244,17 @@ def learning_rate(step: int, p: dict) -> float:
 
 def build_model(d: int, params: dict | None = None, n_labels: int = 0) -> PointTransformer:
     p = _params(params)
-    return PointTransformer(d, hidden=p["hidden"], n_layers=p["n_layers"], n_heads=p["n_heads"], n_freq=p["n_freq"],
-                            n_labels=n_labels, mlp_hidden=p["mlp_hidden"] or None, dropout=p["dropout"],
-                            head_init=p["head_init"])
+    return PointTransformer(
+        d,
+        hidden=p["hidden"],
+        n_layers=p["n_layers"],
+        n_heads=p["n_heads"],
+        n_freq=p["n_freq"],
+        n_labels=n_labels,
+        mlp_hidden=p["mlp_hidden"] or None,
+        dropout=p["dropout"],
+        head_init=p["head_init"],
+    )
 
 
 def _subsample(points: Tensor, weights: Tensor, k: int) -> tuple[Tensor, Tensor]:
@@ -208,13 +262,22 @@ def _subsample(points: Tensor, weights: Tensor, k: int) -> tuple[Tensor, Tensor]
     if not bool((weights > 0).all()):
         raise ValueError("subsample needs equal-size clouds without padding")
     idx = torch.rand(points.shape[:2]).argsort(-1)[:, :k].to(points.device)  # (B, k); drawn on the CPU
-    return (points.gather(1, idx.unsqueeze(-1).expand(-1, -1, points.shape[-1])),
-            torch.full(idx.shape, 1.0 / k, device=points.device))
+    return (
+        points.gather(1, idx.unsqueeze(-1).expand(-1, -1, points.shape[-1])),
+        torch.full(idx.shape, 1.0 / k, device=points.device),
+    )
 
 
-def train_pointcloud(points: Tensor, weights: Tensor, params: dict | None, seed: int, labels: Tensor | None = None,
-                     n_labels: int = 0, ckpt_dir: str | Path | None = None,
-                     device: torch.device | str = "cpu") -> tuple[PointTransformer, dict]:
+def train_pointcloud(
+    points: Tensor,
+    weights: Tensor,
+    params: dict | None,
+    seed: int,
+    labels: Tensor | None = None,
+    n_labels: int = 0,
+    ckpt_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[PointTransformer, dict]:
     """Train point-cloud WFM on padded clouds points (n,N,d), weights (n,N) [labels (n,) in 0..n_labels−1].
 
     Every step: B data clouds (without replacement), B noise clouds, minibatch pairing (unconditional only),
@@ -243,7 +306,10 @@ def train_pointcloud(points: Tensor, weights: Tensor, params: dict | None, seed:
     seed_everything(seed)
     model = build_model(d, p, n_labels).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
-    start, losses = resume_training(ckpt_dir, model, opt)
+    data = (points, weights) if labels is None else (points, weights, labels)
+    fingerprint = {"params": p, "seed": int(seed), "n_labels": int(n_labels), "data": data_digest(*data)}
+    run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
+    start, losses = resume_training(run, model, opt)
     minibatch = "none" if conditional else p["minibatch"]
     model.train()
     t0 = time.perf_counter()
@@ -263,14 +329,20 @@ def train_pointcloud(points: Tensor, weights: Tensor, params: dict | None, seed:
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        save_training(ckpt_dir, step + 1, p["ckpt_every"], p["steps"], model, opt, losses)
+        save_training(run, step + 1, p["steps"], model, opt, losses)
     train_s = time.perf_counter() - t0
     model.eval()
-    return model, {"losses": losses, "noise": noise, "resumed_from": start, "train_s": train_s,
-                   "step_s": train_s / max(1, p["steps"] - start)}
+    return model, {
+        "losses": losses,
+        "noise": noise,
+        "resumed_from": start,
+        "train_s": train_s,
+        "step_s": train_s / max(1, p["steps"] - start),
+    }
 
 
 # --- sampling -----------------------------------------------------------------------------------------------
+
 
 def integrate(field: Callable[[Tensor, Tensor], Tensor], x0: Tensor, n_steps: int, solver: str = "euler") -> Tensor:
     """Integrate dx/ds = field(x, s) from s = 0 to 1 with n_steps fixed steps (A1.1 sampling): explicit Euler
@@ -288,9 +360,16 @@ def integrate(field: Callable[[Tensor, Tensor], Tensor], x0: Tensor, n_steps: in
 
 
 @torch.no_grad()
-def sample_pointcloud(model: PointTransformer, weights: Tensor, seed: int, labels: Tensor | None = None,
-                      n_steps: int = 50, solver: str = "euler", noise: dict | None = None,
-                      chunk: int = 512) -> dict:
+def sample_pointcloud(
+    model: PointTransformer,
+    weights: Tensor,
+    seed: int,
+    labels: Tensor | None = None,
+    n_steps: int = 50,
+    solver: str = "euler",
+    noise: dict | None = None,
+    chunk: int = 512,
+) -> dict:
     """Generate clouds with the given masks weights (n, N_max) (sizes drawn from the training masks by the
     caller, clouds.draw_weights): noise from its own seeded generator (`noise` = the training history's
     noise_params), then integrate the learned field. Returns {"points" (n,N,d), "noise" (n,N,d)}; padding is 0."""

@@ -17,7 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import plotting, records as core_records, references as core_references, runtime, tables
+from papersuite.core import plotting, runtime, tables
+from papersuite.core import records as core_records
+from papersuite.core import references as core_references
 
 __all__ = ["build_report", "parse_run_path", "FAMILY_METRICS"]
 
@@ -37,13 +39,40 @@ DATA_KIND_LABELS = {
 }
 # metrics shown per family, in order; each also gets its _std column over seeds
 FAMILY_METRICS = {
-    "gaussians": ["w2_gen", "w2_noise", "w2_ratio_to_noise", "w2_train_reference", "non_psd_frac", "min_eig",
-                  "train_wall_s"],
-    "clouds": ["nearest_w2", "nearest_w2_noise", "nearest_w2_ratio_to_noise", "one_nna_cd", "one_nna_emd",
-               "mmd_cd", "mmd_emd", "cov_cd", "cov_emd", "memorisation_ratio", "train_wall_s"],
-    "niches": ["label_recovery", "label_recovery_chance", "label_recovery_over_chance", "label_recovery_real",
-               "label_recovery_noise", "nearest_w2", "nearest_w2_noise", "nearest_w2_ratio_to_noise",
-               "memorisation_ratio", "train_wall_s"],
+    "gaussians": [
+        "w2_gen",
+        "w2_noise",
+        "w2_ratio_to_noise",
+        "w2_train_reference",
+        "non_psd_frac",
+        "min_eig",
+        "train_wall_s",
+    ],
+    "clouds": [
+        "nearest_w2",
+        "nearest_w2_noise",
+        "nearest_w2_ratio_to_noise",
+        "one_nna_cd",
+        "one_nna_emd",
+        "mmd_cd",
+        "mmd_emd",
+        "cov_cd",
+        "cov_emd",
+        "memorisation_ratio",
+        "train_wall_s",
+    ],
+    "niches": [
+        "label_recovery",
+        "label_recovery_chance",
+        "label_recovery_over_chance",
+        "label_recovery_real",
+        "label_recovery_noise",
+        "nearest_w2",
+        "nearest_w2_noise",
+        "nearest_w2_ratio_to_noise",
+        "memorisation_ratio",
+        "train_wall_s",
+    ],
 }
 TABLE_FILES = {"gaussians": "bw_vs_euclidean", "clouds": "point_clouds", "niches": "niches"}
 TABLE_TITLES = {
@@ -145,8 +174,19 @@ def _ellipse(ax: Any, mean: np.ndarray, cov: np.ndarray, color: str, bad: bool =
     vals, vecs = np.linalg.eigh(cov[:2, :2])
     angle = math.degrees(math.atan2(vecs[1, -1], vecs[0, -1]))
     w, h = 2 * np.sqrt(np.abs(vals[::-1]))
-    ax.add_patch(Ellipse(mean[:2], w, h, angle=angle, fill=False, lw=0.6, alpha=0.7,
-                         edgecolor="tab:red" if bad else color, linestyle="--" if bad else "-"))
+    ax.add_patch(
+        Ellipse(
+            mean[:2],
+            w,
+            h,
+            angle=angle,
+            fill=False,
+            lw=0.6,
+            alpha=0.7,
+            edgecolor="tab:red" if bad else color,
+            linestyle="--" if bad else "-",
+        )
+    )
 
 
 def _plot_gaussians(samples: Mapping, data: Mapping[str, dict], path: Path, max_shown: int = 60) -> None:
@@ -163,8 +203,9 @@ def _plot_gaussians(samples: Mapping, data: Mapping[str, dict], path: Path, max_
         ax.text(0.5, 0.5, "no Gaussian experiments", ha="center")
         plotting.save_figure(fig, path)
         return
-    fig, axes = plt.subplots(len(experiments), 1 + len(methods), figsize=(3.6 * (1 + len(methods)),
-                                                                          3.4 * len(experiments)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(experiments), 1 + len(methods), figsize=(3.6 * (1 + len(methods)), 3.4 * len(experiments)), squeeze=False
+    )
     for row, experiment in zip(axes, experiments):
         test = read_gaussians(data[experiment], split="test")
         panels = [("test set", test["means"], test["covs"], None)]
@@ -175,15 +216,23 @@ def _plot_gaussians(samples: Mapping, data: Mapping[str, dict], path: Path, max_
                 panels.append((METHOD_LABELS.get(method, method), s["means"], s["covs"], s["min_eig"]))
         for ax, (title, means, covs, min_eig) in zip(row, panels):
             for i in range(min(len(means), max_shown)):
-                _ellipse(ax, means[i], covs[i], "tab:blue" if min_eig is None else "tab:green",
-                         bad=min_eig is not None and min_eig[i] < 0)
+                _ellipse(
+                    ax,
+                    means[i],
+                    covs[i],
+                    "tab:blue" if min_eig is None else "tab:green",
+                    bad=min_eig is not None and min_eig[i] < 0,
+                )
             lim = np.abs(test["means"][:, :2]).max() * 1.3 + 1e-9
             ax.set_xlim(-lim, lim)
             ax.set_ylim(-lim, lim)
             ax.set_aspect("equal")
             n_bad = 0 if min_eig is None else int((min_eig < 0).sum())
-            ax.set_title(f"{experiment}: {title}" + (f"\n{n_bad}/{len(means)} non-PSD (red, dashed)"
-                                                      if min_eig is not None else ""), fontsize=8)
+            ax.set_title(
+                f"{experiment}: {title}"
+                + (f"\n{n_bad}/{len(means)} non-PSD (red, dashed)" if min_eig is not None else ""),
+                fontsize=8,
+            )
     fig.tight_layout()
     plotting.save_figure(fig, path)
 
@@ -214,10 +263,10 @@ def _plot_clouds(samples: Mapping, data: Mapping[str, dict], path: Path, n_show:
         rows.append((f"{experiment}: test", test["points"][:n_show], test["weights"][:n_show], "tab:blue"))
         for key in [k for k in runs if k[1] == experiment][:2]:
             s = samples[key]
-            rows.append((f"{experiment}: {key[2]} seed {key[3]}", s["points"][:n_show], s["weights"][:n_show],
-                         "tab:green"))
-    fig, axes = plt.subplots(max(len(rows), 1), n_show, figsize=(1.3 * n_show, 1.4 * max(len(rows), 1)),
-                             squeeze=False)
+            rows.append(
+                (f"{experiment}: {key[2]} seed {key[3]}", s["points"][:n_show], s["weights"][:n_show], "tab:green")
+            )
+    fig, axes = plt.subplots(max(len(rows), 1), n_show, figsize=(1.3 * n_show, 1.4 * max(len(rows), 1)), squeeze=False)
     for ax_row, (title, clouds, weights, color) in zip(axes, rows):
         _scatter_clouds(ax_row, clouds, weights, color, title)
     fig.tight_layout()
@@ -237,8 +286,9 @@ def _plot_niches(samples: Mapping, data: Mapping[str, dict], path: Path) -> None
         s = samples[key]
         names = list(real["label_names"])
         for label in range(len(names)):
-            panels.append((key[1], names[label], real["niches"][real["label_codes"] == label],
-                           s["points"][s["labels"] == label]))
+            panels.append(
+                (key[1], names[label], real["niches"][real["label_codes"] == label], s["points"][s["labels"] == label])
+            )
     n = max(len(panels), 1)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), squeeze=False)
     for ax, (experiment, name, real_niches, gen_niches) in zip(axes[0], panels):
@@ -251,8 +301,7 @@ def _plot_niches(samples: Mapping, data: Mapping[str, dict], path: Path) -> None
         ax.set_yticks([])
     if panels:
         axes[0][0].legend(fontsize=6, markerscale=3, loc="best")
-        fig.suptitle(f"{panels[0][0]}: cells of real vs generated niches per label (expression PCs 1-2)",
-                     fontsize=9)
+        fig.suptitle(f"{panels[0][0]}: cells of real vs generated niches per label (expression PCs 1-2)", fontsize=9)
     fig.tight_layout()
     plotting.save_figure(fig, path)
 
@@ -272,8 +321,13 @@ def _plot_curves(curves: Iterable[str | Path], path: Path) -> None:
         for method, seed, frame in sorted(by_key[key], key=lambda t: (t[0], t[1])):
             window = max(len(frame) // 50, 1)
             smooth = frame["loss"].rolling(window, min_periods=1).mean()
-            ax.plot(frame["step"], smooth, color=colors.get(method), lw=1,
-                    label=f"{METHOD_LABELS.get(method, method)} s{seed}")
+            ax.plot(
+                frame["step"],
+                smooth,
+                color=colors.get(method),
+                lw=1,
+                label=f"{METHOD_LABELS.get(method, method)} s{seed}",
+            )
         ax.set_yscale("log")
         ax.set_xlabel("step")
         ax.set_ylabel("loss (moving mean)")
@@ -283,8 +337,17 @@ def _plot_curves(curves: Iterable[str | Path], path: Path) -> None:
     plotting.save_figure(fig, path)
 
 
-def build_report(records: list, samples: list, curves: list, data: list, references: Any, scale: str,
-                 tables_dir: str | Path, figures_dir: str | Path, log_path: str | Path | None = None) -> None:
+def build_report(
+    records: list,
+    samples: list,
+    curves: list,
+    data: list,
+    references: Any,
+    scale: str,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    log_path: str | Path | None = None,
+) -> None:
     """Write bw_vs_euclidean, point_clouds and niches tables (CSV + Markdown) and the four figures.
     `data`: the prepared data files, '.../data/{family}/{experiment}.{h5ad|npz}'."""
     runtime.setup_logging(log_path)
@@ -292,16 +355,26 @@ def build_report(records: list, samples: list, curves: list, data: list, referen
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     frames = _records_by_family(records)
     refs = core_references.load_references(references) if isinstance(references, (str, Path)) else references
-    numbers = core_references.paper_numbers(refs) if refs else pd.DataFrame(
-        columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
-    scale_note = (f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's result tables "
-                  "were not retrieved, so its column is empty (config/references/wfm.yaml)")
+    numbers = (
+        core_references.paper_numbers(refs)
+        if refs
+        else pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
+    )
+    scale_note = (
+        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's result tables "
+        "were not retrieved, so its column is empty (config/references/wfm.yaml)"
+    )
     for family in FAMILY_ORDER:
         frame = frames.get(family)
         table = _family_table(frame, family, numbers) if frame is not None else pd.DataFrame()
         name = TABLE_FILES[family]
-        tables.write_table(table, tables_dir / f"{name}.csv", tables_dir / f"{name}.md", TABLE_TITLES[family],
-                           notes=[scale_note] + TABLE_NOTES[family])
+        tables.write_table(
+            table,
+            tables_dir / f"{name}.csv",
+            tables_dir / f"{name}.md",
+            TABLE_TITLES[family],
+            notes=[scale_note] + TABLE_NOTES[family],
+        )
     data_by_family: dict[str, dict[str, str]] = {}
     for d in data:
         d = Path(d)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from papersuite.core.checkpoint import resume_training, save_training
+from papersuite.core.checkpoint import TrainingCheckpoints, data_digest, resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
@@ -34,9 +34,19 @@ METHODS = ("bw", "euclidean")
 
 # Tiny profile (A5.1); the paper profile overrides embed 512, hidden 1024, n_blocks 6, n_freq 256, lr 1e-4, batch 16.
 DEFAULTS = {
-    "steps": 1000, "batch": 32, "lr": 1e-3, "decay": 0.97, "decay_every": 100,
-    "embed": 64, "hidden": 128, "n_blocks": 2, "n_freq": 8,
-    "mean_scale": 1.0, "df_scale": 5, "ckpt_every": 0, "sample_steps": 100,
+    "steps": 1000,
+    "batch": 32,
+    "lr": 1e-3,
+    "decay": 0.97,
+    "decay_every": 100,
+    "embed": 64,
+    "hidden": 128,
+    "n_blocks": 2,
+    "n_freq": 8,
+    "mean_scale": 1.0,
+    "df_scale": 5,
+    "ckpt_every": 0,
+    "sample_steps": 100,
 }
 
 
@@ -52,8 +62,9 @@ def build_model(d: int, params: dict | None = None) -> TwoTower:
     return TwoTower(d, embed=p["embed"], hidden=p["hidden"], n_blocks=p["n_blocks"], n_freq=p["n_freq"])
 
 
-def flow_targets(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor,
-                 method: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+def flow_targets(
+    m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor, method: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """Point on the conditional path and its target velocity: (m_s, Σ_s, ṁ, S_s or Σ̇), computed in float64."""
     dtype = m_x.dtype
     args = [t.double() for t in (m_x, S_x, m_y, S_y, s)]
@@ -79,8 +90,15 @@ def _loss(out: tuple[Tensor, Tensor], m_dot: Tensor, S_dot: Tensor, Sigma: Tenso
     return (((m_hat - m_dot) ** 2).sum(-1) + ((S_hat - S_dot) ** 2).sum((-2, -1))).mean() / d
 
 
-def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, method: str = "bw",
-               ckpt_dir: str | Path | None = None, device: torch.device | str = "cpu") -> tuple[TwoTower, dict]:
+def train_flow(
+    means: Tensor,
+    covs: Tensor,
+    params: dict | None,
+    seed: int,
+    method: str = "bw",
+    ckpt_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[TwoTower, dict]:
     """Train BW-FM (method="bw") or the Euclidean baseline on training Gaussians means (n,d), covs (n,d,d).
 
     Adam, lr·decay^(step // decay_every). Every step: B data Gaussians (without replacement), B noise Gaussians
@@ -99,15 +117,18 @@ def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, meth
     seed_everything(seed)
     model = build_model(d, p).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
-    start, losses = resume_training(ckpt_dir, model, opt)
+    fingerprint = {"params": p, "method": method, "seed": int(seed), "data": data_digest(means, covs)}
+    run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
+    start, losses = resume_training(run, model, opt)
     model.train()
     for step in progress(range(start, p["steps"]), total=p["steps"] - start, desc=f"wfm {method}-FM", logger=log):
         for group in opt.param_groups:
             group["lr"] = p["lr"] * p["decay"] ** (step // p["decay_every"])
         idx = torch.randperm(n)[:B].to(device)
         m_y, S_y = means[idx], covs[idx]
-        m_x, S_x = (t.to(device) for t in sample_noise(B, d, *stats, mean_scale=p["mean_scale"],
-                                                        df_scale=p["df_scale"]))
+        m_x, S_x = (
+            t.to(device) for t in sample_noise(B, d, *stats, mean_scale=p["mean_scale"], df_scale=p["df_scale"])
+        )
         perm = bw.pair_by_assignment(m_y, S_y, m_x, S_x)  # data i <-> noise perm[i]
         m_x, S_x = m_x[perm], S_x[perm]
         s = torch.rand(B).to(device)
@@ -117,20 +138,29 @@ def train_flow(means: Tensor, covs: Tensor, params: dict | None, seed: int, meth
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        save_training(ckpt_dir, step + 1, p["ckpt_every"], p["steps"], model, opt, losses)
+        save_training(run, step + 1, p["steps"], model, opt, losses)
     model.eval()
     return model, {"losses": losses, "noise_stats": stats, "resumed_from": start}
 
 
 @torch.no_grad()
-def sample(model: TwoTower, n: int, stats: tuple[float, float], seed: int, method: str = "bw",
-           n_steps: int = 100, mean_scale: float = 1.0, df_scale: int = 5) -> dict:
+def sample(
+    model: TwoTower,
+    n: int,
+    stats: tuple[float, float],
+    seed: int,
+    method: str = "bw",
+    n_steps: int = 100,
+    mean_scale: float = 1.0,
+    df_scale: int = 5,
+) -> dict:
     """Generate n Gaussians from noise (A1.2 sampling): Euler on s: 0 → 1 with bures.exp_step (bw) or
     bures.euclidean_step (euclidean, no projection). Returns {"means", "covs", "noise_means", "noise_covs"}."""
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
-    m0, S0 = (t.to(device) for t in sample_noise(n, model.d, *stats, generator=g, mean_scale=mean_scale,
-                                                  df_scale=df_scale))
+    m0, S0 = (
+        t.to(device) for t in sample_noise(n, model.d, *stats, generator=g, mean_scale=mean_scale, df_scale=df_scale)
+    )
     step = bw.exp_step if method == "bw" else bw.euclidean_step
     m1, S1 = bw.integrate(lambda m, S, s: model(m, S, s), m0, S0, n_steps, step=step)
     return {"means": m1, "covs": S1, "noise_means": m0, "noise_covs": S0}
@@ -151,8 +181,13 @@ def set_w2(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> float:
 
     rows = coo_array((np.ones(na * nb), (np.repeat(np.arange(na), nb), np.arange(na * nb))), shape=(na, na * nb))
     cols = coo_array((np.ones(na * nb), (np.tile(np.arange(nb), na), np.arange(na * nb))), shape=(nb, na * nb))
-    res = linprog(C.ravel(), A_eq=vstack([rows, cols]), b_eq=np.r_[np.full(na, 1 / na), np.full(nb, 1 / nb)],
-                  bounds=(0, None), method="highs")
+    res = linprog(
+        C.ravel(),
+        A_eq=vstack([rows, cols]),
+        b_eq=np.r_[np.full(na, 1 / na), np.full(nb, 1 / nb)],
+        bounds=(0, None),
+        method="highs",
+    )
     if not res.success:
         raise RuntimeError(f"set-level OT failed: {res.message}")
     return float(np.sqrt(max(res.fun, 0.0)))

@@ -41,8 +41,9 @@ class _SelfAttention(nn.Module):
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
         B, N, W = h.shape
         q, k, v = self.qkv(h).view(B, N, 3, self.n_heads, W // self.n_heads).permute(2, 0, 3, 1, 4)  # (B,H,N,W/H)
-        att = F.scaled_dot_product_attention(q, k, v, attn_mask=mask[:, None, None, :],
-                                             dropout_p=self.dropout if self.training else 0.0)
+        att = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask[:, None, None, :], dropout_p=self.dropout if self.training else 0.0
+        )
         return self.out(att.transpose(1, 2).reshape(B, N, W))
 
 
@@ -64,8 +65,18 @@ class PointTransformer(nn.Module):
     n_labels > 0 makes it conditional (an embedding per class, one third of the width); labels are then
     required. n_freq Fourier frequencies cos/sin(k·s), k = 0..n_freq−1, feed a two-layer MLP."""
 
-    def __init__(self, d: int, hidden: int = 64, n_layers: int = 2, n_heads: int = 4, n_freq: int = 16,
-                 n_labels: int = 0, mlp_hidden: int | None = None, dropout: float = 0.0, head_init: float = 1e-3):
+    def __init__(
+        self,
+        d: int,
+        hidden: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        n_freq: int = 16,
+        n_labels: int = 0,
+        mlp_hidden: int | None = None,
+        dropout: float = 0.0,
+        head_init: float = 1e-3,
+    ):
         super().__init__()
         self.d, self.n_freq, self.n_labels = d, n_freq, n_labels
         width = embedding_width(hidden, n_heads, n_labels > 0)
@@ -74,8 +85,9 @@ class PointTransformer(nn.Module):
         self.embed_x = nn.Linear(d, part)
         self.embed_t = nn.Sequential(nn.Linear(2 * n_freq, part), nn.LeakyReLU(), nn.Linear(part, part))
         self.embed_label = nn.Embedding(n_labels, part) if n_labels > 0 else None
-        self.blocks = nn.ModuleList(_EncoderBlock(width, n_heads, mlp_hidden or width, dropout)
-                                    for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            _EncoderBlock(width, n_heads, mlp_hidden or width, dropout) for _ in range(n_layers)
+        )
         self.head = nn.Linear(width, d)
         # near-zero head (the JAX code: variance scaling 1e-5): the untrained field barely moves the noise
         nn.init.normal_(self.head.weight, std=head_init)
