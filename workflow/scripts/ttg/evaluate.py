@@ -1,5 +1,5 @@
-"""Snakemake adapter: exact match, field accuracy, cost ratio and latency of one translator run
-(plain or grammar-constrained decoding)."""
+"""Snakemake adapter of rules ttg_evaluate and ttg_evaluate_constrained: exact match, field accuracy, cost
+ratio and latency of one translator run (plain or grammar-constrained decoding)."""
 
 import sys
 from pathlib import Path
@@ -7,23 +7,25 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.evaluate import evaluate
+from papersuite.ttg import steps
 
-evaluate(
+steps.evaluate(
     method=snakemake.params.method,
-    test_files={"test_in": snakemake.input.test_in, "test_held": snakemake.input.test_held},
-    cities_path=snakemake.input.cities,
-    flights_path=snakemake.input.flights,
-    hotels_path=snakemake.input.hotels,
-    meta_path=snakemake.input.meta,
+    model=snakemake.input.model,
+    test_in=snakemake.input.test_in,
+    test_held=snakemake.input.test_held,
+    cities=snakemake.input.cities,
+    flights=snakemake.input.flights,
+    hotels=snakemake.input.hotels,
+    meta=snakemake.input.meta,
+    evaluate=snakemake.params.evaluate,
     seed=int(snakemake.wildcards.seed),
     scale=snakemake.params.scale,
-    out_records={"test_in": snakemake.output.in_template, "test_held": snakemake.output.held_out},
-    out_predictions={"test_in": snakemake.output.predictions_in, "test_held": snakemake.output.predictions_held},
-    model_dir=snakemake.input.model,
-    solve_plans=snakemake.params.solve,
-    latency_samples=snakemake.params.evaluate["latency_samples"],
-    config=dict(snakemake.params.evaluate),
+    out_in_template=snakemake.output.in_template,
+    out_held_out=snakemake.output.held_out,
+    out_predictions_in=snakemake.output.predictions_in,
+    out_predictions_held=snakemake.output.predictions_held,
+    solve=snakemake.params.solve,
     constrained=snakemake.params.constrained,
     threads=snakemake.threads,
     log_path=snakemake.log[0],

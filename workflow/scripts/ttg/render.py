@@ -1,4 +1,5 @@
-"""Snakemake adapter: render every request as English (in-template and held-out-template splits)."""
+"""Snakemake adapter of rule ttg_render: render every request as English (in-template and held-out-template
+splits)."""
 
 import sys
 from pathlib import Path
@@ -6,13 +7,11 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.render import render_requests
+from papersuite.ttg import steps
 
-render = dict(snakemake.params.render)
-render_requests(
+steps.render(
     requests_jsonl=snakemake.input.requests,
-    renders_per_request=render["renders_per_request"],
-    seed=render["seed"],
+    render=snakemake.params.render,
     out_train=snakemake.output.train,
     out_test_in=snakemake.output.test_in,
     out_test_held=snakemake.output.test_held,

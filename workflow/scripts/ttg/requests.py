@@ -1,4 +1,4 @@
-"""Snakemake adapter: sample feasible symbolic requests and their MILP optimum."""
+"""Snakemake adapter of rule ttg_requests: sample feasible symbolic requests and their MILP optimum."""
 
 import sys
 from pathlib import Path
@@ -6,17 +6,15 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.sampling import generate_requests
+from papersuite.ttg import steps
 
-requests = dict(snakemake.params.requests)
-generate_requests(
-    cities_path=snakemake.input.cities,
-    flights_path=snakemake.input.flights,
-    hotels_path=snakemake.input.hotels,
-    meta_path=snakemake.input.meta,
-    requests=requests,
-    seed=requests["seed"],
-    out_jsonl=snakemake.output.requests,
+steps.requests(
+    cities=snakemake.input.cities,
+    flights=snakemake.input.flights,
+    hotels=snakemake.input.hotels,
+    meta=snakemake.input.meta,
+    requests=snakemake.params.requests,
+    out_requests=snakemake.output.requests,
     out_summary=snakemake.output.summary,
     threads=snakemake.threads,
     log_path=snakemake.log[0],

@@ -1,4 +1,4 @@
-"""Snakemake adapter: TTG tables beside the paper's numbers, and its figures."""
+"""Snakemake adapter of rule ttg_table: TTG tables beside the paper's numbers, and its figures."""
 
 import sys
 from pathlib import Path
@@ -6,12 +6,12 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.report import build_report
+from papersuite.ttg import steps
 
-build_report(
-    records=list(snakemake.input.records),
-    predictions={Path(p).stem: p for p in snakemake.input.predictions},
-    curves=list(snakemake.input.curves),
+steps.table(
+    records=snakemake.input.records,
+    predictions=snakemake.input.predictions,
+    curves=snakemake.input.curves,
     references=snakemake.input.references,
     scale=snakemake.params.scale,
     tables_dir=Path(snakemake.output.main_csv).parent,

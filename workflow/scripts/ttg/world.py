@@ -1,4 +1,4 @@
-"""Snakemake adapter: draw the TTG world (cities, flights, hotels) from a seed."""
+"""Snakemake adapter of rule ttg_world: draw the TTG world (cities, flights, hotels) from a seed."""
 
 import sys
 from pathlib import Path
@@ -6,10 +6,10 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.ttg.world import build_world
+from papersuite.ttg import steps
 
-build_world(
-    world=dict(snakemake.params.world),
+steps.world(
+    world=snakemake.params.world,
     out_cities=snakemake.output.cities,
     out_flights=snakemake.output.flights,
     out_hotels=snakemake.output.hotels,
