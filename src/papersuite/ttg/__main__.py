@@ -168,7 +168,7 @@ def plan(
 
     from .schema import SchemaError, delinearize
     from .solver import OPTIMAL, solve
-    from .translator import Translator
+    from .decoding import Translator
     from .validate import validate_plan
 
     start = time.perf_counter()

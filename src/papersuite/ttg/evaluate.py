@@ -33,10 +33,11 @@ import numpy as np
 
 from papersuite.core import io, records, runtime
 
+from .batching import read_pairs
+from .decoding import Translator
 from .parser import parse_text
 from .schema import FIELDS, SchemaError, delinearize, exact_match, field_matches, lenient_fields
 from .solver import OPTIMAL, solve
-from .translator import Translator, read_pairs
 from .validate import validate_plan
 from .world import Tables, load_tables
 

@@ -1,0 +1,188 @@
+"""The tiny translator: a word-level tokenizer and a T5 or BART built from a config, trained from scratch.
+
+The tokenizer (``tokenizers`` WordLevel wrapped in ``PreTrainedTokenizerFast``) is trained on the
+run's own training text, lower-cased, with digits split into single tokens so numbers are copied
+digit by digit. The encoder-decoder is built with ``transformers`` from a tiny config (no download)
+and trained with AdamW through :func:`papersuite.ttg.training.run_loop`; it is saved with
+``save_pretrained``. The paper's translator is a fine-tuned Llama-3 70B (:mod:`.hub_lora`); why
+the tiny scale trains a small model instead is in ``docs/papers/ttg.md``, "Scales".
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from papersuite.core import checkpoint, runtime
+
+from .batching import seq2seq_batches
+from .training import fingerprint, run_loop, save_translator
+
+__all__ = ["SPECIALS", "build_seq2seq", "build_tokenizer", "droppable_ids", "encode", "train_seq2seq"]
+
+log = logging.getLogger("papersuite.ttg.translator")  # one logger for the translator's modules
+
+SPECIALS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]"}
+
+
+def build_tokenizer(texts: Sequence[str]):
+    """A word-level ``tokenizers`` tokenizer trained on ``texts``, wrapped in PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
+    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIALS.values()), min_frequency=1)
+    tok.train_from_iterator(list(texts), trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
+
+
+def _t5(model: Mapping[str, Any], tokenizer, common: Mapping[str, Any]):
+    from transformers import T5Config, T5ForConditionalGeneration
+
+    config = T5Config(
+        d_model=int(model["d_model"]),
+        d_kv=int(model["d_model"]) // int(model["heads"]),
+        d_ff=int(model["ffn"]),
+        num_layers=int(model["layers"]),
+        num_decoder_layers=int(model["layers"]),
+        num_heads=int(model["heads"]),
+        relative_attention_num_buckets=32,
+        relative_attention_max_distance=128,
+        dropout_rate=float(model["dropout"]),
+        feed_forward_proj="relu",
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        **common,
+    )
+    return T5ForConditionalGeneration(config)
+
+
+def _bart(model: Mapping[str, Any], tokenizer, common: Mapping[str, Any]):
+    from transformers import BartConfig, BartForConditionalGeneration
+
+    config = BartConfig(
+        d_model=int(model["d_model"]),
+        encoder_layers=int(model["layers"]),
+        decoder_layers=int(model["layers"]),
+        encoder_attention_heads=int(model["heads"]),
+        decoder_attention_heads=int(model["heads"]),
+        encoder_ffn_dim=int(model["ffn"]),
+        decoder_ffn_dim=int(model["ffn"]),
+        max_position_embeddings=max(int(model["max_source_len"]), int(model["max_target_len"])) + 2,
+        dropout=float(model["dropout"]),
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        bos_token_id=tokenizer.bos_token_id,
+        forced_eos_token_id=None,
+        scale_embedding=False,
+        **common,
+    )
+    return BartForConditionalGeneration(config)
+
+
+def build_seq2seq(tokenizer, model: Mapping[str, Any]):
+    """A T5 or BART encoder-decoder from a tiny config (random init from the global torch RNG)."""
+    arch = model.get("arch", "t5")
+    common = dict(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
+    )
+    if arch == "t5":
+        return _t5(model, tokenizer, common)
+    if arch == "bart":
+        return _bart(model, tokenizer, common)
+    raise ValueError(f"model.arch must be 't5' or 'bart', got {arch!r}")
+
+
+def encode(tokenizer, texts: Sequence[str], max_len: int, eos: bool = False) -> list[list[int]]:
+    """Token ids of each text, truncated to ``max_len`` (an end token included with ``eos``)."""
+    ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    tail = [tokenizer.eos_token_id] if eos else []
+    return [x[: max_len - len(tail)] + tail for x in ids]
+
+
+def droppable_ids(tokenizer, targets: Sequence[str]):
+    """Bool mask over the vocabulary: the filler words word dropout may hide. Never a token of the
+    targets (cities, digits, keys), a month or a number word: those carry the request."""
+    import torch
+
+    from .render import MONTH_NAMES, NUMBER_WORDS
+
+    vocab = tokenizer.get_vocab()
+    keep = {t for text in targets for t in tokenizer.tokenize(text)}
+    keep |= {m.lower() for m in MONTH_NAMES} | {m[:3].lower() for m in MONTH_NAMES} | set(NUMBER_WORDS)
+    keep |= set(tokenizer.all_special_tokens)
+    mask = torch.zeros(len(tokenizer), dtype=torch.bool)
+    for token, i in vocab.items():
+        mask[i] = token not in keep and token.isalpha()
+    return mask
+
+
+def train_seq2seq(
+    pairs, mcfg, tcfg, seed, train_jsonl, out_dir, out_curve_csv, ckpt_dir, threads, after_checkpoint: Callable
+) -> dict:
+    """Train the tiny seq2seq translator on ``pairs``; write it and its curve; return its metadata."""
+    import torch
+
+    device = runtime.choose_device(threads)
+    runtime.seed_everything(seed)
+    texts = [p["text"] for p in pairs]
+    targets = [p["target"] for p in pairs]
+    tokenizer = build_tokenizer(texts + targets)
+    src = encode(tokenizer, texts, int(mcfg["max_source_len"]))
+    tgt = encode(tokenizer, targets, int(mcfg["max_target_len"]), eos=True)
+    model = build_seq2seq(tokenizer, mcfg).to(device)
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info(
+        "seq2seq translator: %d pairs, vocabulary %d, %.2fM parameters, source length %d, target %d",
+        len(pairs),
+        len(tokenizer),
+        n_params / 1e6,
+        max(map(len, src)),
+        max(map(len, tgt)),
+    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=float(tcfg["lr"]), weight_decay=float(tcfg["weight_decay"]))
+    batch = int(tcfg["batch"])
+    droppable = droppable_ids(tokenizer, targets) if float(tcfg["unk_prob"]) > 0 else None
+    batches_for_epoch = seq2seq_batches(src, tgt, batch, seed, tokenizer, droppable, float(tcfg["unk_prob"]))
+
+    def loss_fn(b):
+        input_ids, mask, labels = (t.to(device) for t in b)
+        return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+
+    rows, wall = run_loop(
+        model,
+        optimizer,
+        batches_for_epoch,
+        math.ceil(len(pairs) / batch),
+        tcfg,
+        ckpt_dir,
+        fingerprint(pairs, mcfg, tcfg, seed, train_jsonl),
+        loss_fn,
+        after_checkpoint,
+    )
+    meta = {
+        "kind": "seq2seq",
+        "train_pairs": len(pairs),
+        "parameters": n_params,
+        "vocabulary": len(tokenizer),
+        "train_wall_s": wall,
+        "steps": int(rows[-1][0]) if rows else 0,
+        "device": str(device),
+        "max_source_len": int(mcfg["max_source_len"]),
+        "max_target_len": int(mcfg["max_target_len"]),
+        "seed": int(seed),
+        "final_loss": rows[-1][2] if rows else None,
+    }
+    save_translator(out_dir, out_curve_csv, rows, meta, model=model.cpu(), tokenizer=tokenizer)
+    checkpoint.clear_checkpoints(ckpt_dir)
+    log.info("trained in %.1f s, final loss %.4f", wall, meta["final_loss"] or float("nan"))
+    return meta
