@@ -3,39 +3,10 @@
 # oracle (Markov sources, exact token LMs: the tokenization-bias table) ; toy (a tiny GPT-2 trained on
 # tokenized Markov samples) ; ensemble (two tiny GPT-2s with different BPE vocabularies trained on the
 # Python standard library) ; midtoken (HumanEval lines cut mid-token, completed by SmolLM2 at tiny, by
-# a hub code LM at full) ; fim (full only: HumanEval infilling with the hub FIM code LM) -> table.
+# a hub code LM at full; raw data and hub models come from the shared download rules) ; fim (full only: HumanEval infilling with the hub FIM code LM) -> table.
 
 
-rule bytelm_download:
-    output:
-        data="resources/bytelm/{source}/{file}",
-        manifest="resources/bytelm/{source}/{file}.manifest.json",
-    log:
-        "logs/bytelm/download/{source}/{file}.log",
-    wildcard_constraints:
-        file=r"[^/]+\.(gguf|gz|jsonl)",
-    localrule: True
-    conda:
-        "../envs/bytelm.yaml"
-    params:
-        source=bytelm_source_params,
-    script:
-        "../scripts/common/fetch_source.py"
-
-
-rule bytelm_download_model:
-    output:
-        directory("resources/bytelm/hub/{model}"),
-    log:
-        "logs/bytelm/download/hub/{model}.log",
-    localrule: True
-    conda:
-        "../envs/bytelm.yaml"
-    params:
-        hub_model=bytelm_hub_model,
-        revision=bytelm_hub_revision,
-    script:
-        "../scripts/common/download_hub_model.py"
+include: "bytelm_helpers.smk"
 
 
 rule bytelm_convert_smollm2:
@@ -58,13 +29,17 @@ rule bytelm_convert_smollm2:
 rule bytelm_oracle:
     output:
         table="results/{scale}/bytelm/data/oracle/bias_table.csv",
-        records=bytelm_oracle_records_pattern(),
+        records=[
+            f"results/{{scale}}/bytelm/metrics/{experiment}/{method}/seed0.json"
+            for experiment in BYTELM_ORACLE_EXPERIMENTS
+            for method in BYTELM_METHODS
+        ],
     log:
         "logs/{scale}/bytelm/oracle.log",
     conda:
         "../envs/bytelm.yaml"
     params:
-        oracle=bytelm_oracle_params,
+        oracle=lookup(dpath="oracle", within=BYTELM, default={}),
         scale=SCALE,
     script:
         "../scripts/bytelm/oracle.py"
@@ -80,12 +55,12 @@ rule bytelm_train_toy:
     retries: 1
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
-        toy=bytelm_toy_params,
-        checkpoint_dir=bytelm_checkpoint_dir("toy"),
+        toy=lookup(dpath="toy", within=BYTELM, default={}),
+        checkpoint_dir=checkpoint_dir("bytelm", "toy/seed{seed}"),
     script:
         "../scripts/bytelm/train_toy.py"
 
@@ -94,17 +69,15 @@ rule bytelm_evaluate_toy:
     input:
         model="results/{scale}/bytelm/models/toy/seed{seed}",
     output:
+        **bytelm_method_records("toy"),
         table="results/{scale}/bytelm/data/toy/seed{seed}/transitions.csv",
-        naive="results/{scale}/bytelm/metrics/toy/naive/seed{seed}.json",
-        token_healing="results/{scale}/bytelm/metrics/toy/token_healing/seed{seed}.json",
-        byte_level="results/{scale}/bytelm/metrics/toy/byte_level/seed{seed}.json",
     log:
         "logs/{scale}/bytelm/evaluate_toy/seed{seed}.log",
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     params:
-        toy=bytelm_toy_params,
+        toy=lookup(dpath="toy", within=BYTELM, default={}),
         scale=SCALE,
     script:
         "../scripts/bytelm/evaluate_toy.py"
@@ -118,7 +91,7 @@ rule bytelm_corpus:
     conda:
         "../envs/bytelm.yaml"
     params:
-        corpus=bytelm_corpus_params,
+        corpus=lookup(dpath="corpus", within=BYTELM, default={}),
     script:
         "../scripts/bytelm/corpus.py"
 
@@ -135,12 +108,12 @@ rule bytelm_train_code:
     retries: 1
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
         member=bytelm_member_params,
-        checkpoint_dir=bytelm_code_checkpoint_dir,
+        checkpoint_dir=checkpoint_dir("bytelm", "code/{member}/seed{seed}"),
     script:
         "../scripts/bytelm/train_code.py"
 
@@ -151,19 +124,22 @@ rule bytelm_evaluate_ensemble:
         models=bytelm_member_dirs,
     output:
         rows="results/{scale}/bytelm/data/ensemble/seed{seed}/documents.csv",
-        records=bytelm_ensemble_records_pattern(),
+        records=[
+            f"results/{{scale}}/bytelm/metrics/ensemble/{method}/seed{{seed}}.json"
+            for method in bytelm_member_names() + ["ensemble"]
+        ],
     log:
         "logs/{scale}/bytelm/evaluate_ensemble/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/evaluate_ensemble/seed{seed}.tsv"
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
         members=bytelm_member_names,
-        evaluate=bytelm_ensemble_evaluate_params,
+        evaluate=lookup(dpath="ensemble/evaluate", within=BYTELM, default={}),
         scale=SCALE,
     script:
         "../scripts/bytelm/evaluate_ensemble.py"
@@ -172,12 +148,10 @@ rule bytelm_evaluate_ensemble:
 rule bytelm_midtoken:
     input:
         model=bytelm_midtoken_model_dir,
-        tasks=bytelm_humaneval_file,
+        tasks=source_file("bytelm", "humaneval"),
     output:
+        **bytelm_method_records("midtoken"),
         rows="results/{scale}/bytelm/data/midtoken/seed{seed}/completions.csv",
-        naive="results/{scale}/bytelm/metrics/midtoken/naive/seed{seed}.json",
-        token_healing="results/{scale}/bytelm/metrics/midtoken/token_healing/seed{seed}.json",
-        byte_level="results/{scale}/bytelm/metrics/midtoken/byte_level/seed{seed}.json",
     log:
         "logs/{scale}/bytelm/midtoken/seed{seed}.log",
     benchmark:
@@ -185,11 +159,11 @@ rule bytelm_midtoken:
     priority: 1
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
-        midtoken=bytelm_midtoken_params,
+        midtoken={k: v for k, v in BYTELM.get("midtoken", {}).items() if k != "model"},
         scale=SCALE,
     script:
         "../scripts/bytelm/midtoken.py"
@@ -200,21 +174,19 @@ rule bytelm_fim:
         model=bytelm_fim_model_dir,
         tasks=bytelm_fim_tasks_file,
     output:
+        **bytelm_method_records("fim"),
         rows="results/{scale}/bytelm/data/fim/seed{seed}/infills.csv",
-        naive="results/{scale}/bytelm/metrics/fim/naive/seed{seed}.json",
-        token_healing="results/{scale}/bytelm/metrics/fim/token_healing/seed{seed}.json",
-        byte_level="results/{scale}/bytelm/metrics/fim/byte_level/seed{seed}.json",
     log:
         "logs/{scale}/bytelm/fim/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/fim/seed{seed}.tsv"
     conda:
         "../envs/bytelm.yaml"
-    threads: bytelm_threads
+    threads: BYTELM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
-        fim=bytelm_fim_params,
+        fim=lookup(dpath="fim", within=BYTELM, default={}),
         scale=SCALE,
     script:
         "../scripts/bytelm/fim.py"
@@ -296,7 +268,15 @@ rule bytelm_table:
         "../scripts/bytelm/table.py"
 
 
+register_wing(
+    "bytelm",
+    records=bytelm_records,
+    outputs=rules.bytelm_table.output
+    + (rules.bytelm_fim_table.output if BYTELM.get("fim") else []),
+)
+
+
 rule bytelm:
     default_target: False
     input:
-        paper_outputs("bytelm"),
+        wing_outputs("bytelm"),

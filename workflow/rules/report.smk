@@ -22,14 +22,14 @@ rule claims:
         scale=SCALE,
         papers=PAPERS,
     script:
-        "../scripts/report/claims.py"
+        "../scripts/common/claims.py"
 
 
 rule summary:
     input:
         claims="results/{scale}/claims.json",
         records=all_records,
-        outputs=[path for paper in PAPERS for path in paper_outputs(paper)],
+        outputs=all_outputs,
     output:
         report(
             "results/{scale}/summary.md",
@@ -47,4 +47,4 @@ rule summary:
         papers=PAPERS,
         benchmarks_dir=f"benchmarks/{SCALE}",
     script:
-        "../scripts/report/summary.py"
+        "../scripts/common/summary.py"

@@ -4,6 +4,9 @@
 # SOCM has no external data: its problems are drawn from a seed at both scales.
 
 
+include: "socm_helpers.smk"
+
+
 rule socm_prepare:
     output:
         problem="results/{scale}/socm/data/{setting}.npz",
@@ -13,7 +16,7 @@ rule socm_prepare:
     conda:
         "../envs/socm.yaml"
     params:
-        problem=socm_problem,
+        problem=lookup(dpath="settings/{setting}/problem", within=SOCM),
     script:
         "../scripts/socm/prepare.py"
 
@@ -33,7 +36,7 @@ rule socm_warm_start:
     resources:
         gpu=gpu_count,
     params:
-        warm_start=socm_warm_start_params,
+        warm_start=lookup(dpath="settings/{setting}/train/warm_start", within=SOCM),
     script:
         "../scripts/socm/warm_start.py"
 
@@ -55,8 +58,8 @@ rule socm_train:
     resources:
         gpu=gpu_count,
     params:
-        train=socm_train_params,
-        checkpoint_dir=socm_checkpoint_dir,
+        train=lookup(dpath="settings/{setting}/train", within=SOCM),
+        checkpoint_dir=checkpoint_dir("socm", "{setting}/{method}/seed{seed}"),
     script:
         "../scripts/socm/train.py"
 
@@ -78,7 +81,7 @@ rule socm_evaluate:
     resources:
         gpu=gpu_count,
     params:
-        evaluate=socm_evaluate_params,
+        evaluate=lookup(dpath="settings/{setting}/evaluate", within=SOCM),
         scale=SCALE,
     script:
         "../scripts/socm/evaluate.py"
@@ -134,7 +137,10 @@ rule socm_table:
         "../scripts/socm/table.py"
 
 
+register_wing("socm", records=socm_records, outputs=rules.socm_table.output)
+
+
 rule socm:
     default_target: False
     input:
-        paper_outputs("socm"),
+        wing_outputs("socm"),

@@ -4,31 +4,28 @@
 # pairs, in-template and held-out-template test splits) -> train (the translator on every pair, and
 # on subsets for the EM-vs-size curve) -> evaluate (records per split) -> table.
 # The world is generated from a seed at both scales; at full scale the translator starts from a hub
-# LLM that ttg_download_model fetches on the login node.
+# LLM that the shared download_model rule fetches on the login node.
+
+
+include: "ttg_helpers.smk"
 
 
 rule ttg_world:
     output:
-        cities="results/{scale}/ttg/data/world/cities.parquet",
-        flights="results/{scale}/ttg/data/world/flights.parquet",
-        hotels="results/{scale}/ttg/data/world/hotels.parquet",
-        meta="results/{scale}/ttg/data/world/world.json",
+        **TTG_WORLD,
     log:
         "logs/{scale}/ttg/world.log",
     conda:
         "../envs/ttg.yaml"
     params:
-        world=ttg_world_params,
+        world=lookup(dpath="world", within=TTG, default={}),
     script:
         "../scripts/ttg/world.py"
 
 
 rule ttg_requests:
     input:
-        cities="results/{scale}/ttg/data/world/cities.parquet",
-        flights="results/{scale}/ttg/data/world/flights.parquet",
-        hotels="results/{scale}/ttg/data/world/hotels.parquet",
-        meta="results/{scale}/ttg/data/world/world.json",
+        **TTG_WORLD,
     output:
         requests="results/{scale}/ttg/data/requests.jsonl",
         summary="results/{scale}/ttg/data/requests.json",
@@ -40,7 +37,7 @@ rule ttg_requests:
         "../envs/ttg.yaml"
     threads: ttg_threads("requests")
     params:
-        requests=ttg_requests_params,
+        requests=lookup(dpath="requests", within=TTG, default={}),
     script:
         "../scripts/ttg/requests.py"
 
@@ -58,24 +55,9 @@ rule ttg_render:
     conda:
         "../envs/ttg.yaml"
     params:
-        render=ttg_render_params,
+        render=lookup(dpath="render", within=TTG, default={}),
     script:
         "../scripts/ttg/render.py"
-
-
-rule ttg_download_model:
-    output:
-        directory("resources/ttg/hub/{model}"),
-    log:
-        "logs/ttg/download/{model}.log",
-    localrule: True
-    conda:
-        "../envs/ttg.yaml"
-    params:
-        hub_model=ttg_hub_model,
-        revision=ttg_hub_revision,
-    script:
-        "../scripts/common/download_hub_model.py"
 
 
 rule ttg_train:
@@ -91,7 +73,7 @@ rule ttg_train:
         "benchmarks/{scale}/ttg/train/{run}/seed{seed}.tsv"
     wildcard_constraints:
         run=r"translator(_n\d+)?",
-    priority: ttg_priority
+    priority: ttg_main_run
     retries: 1
     conda:
         "../envs/ttg.yaml"
@@ -99,23 +81,19 @@ rule ttg_train:
     resources:
         gpu=ttg_gpu_count,
     params:
-        translator=ttg_translator_params,
+        translator=lookup(dpath="translator", within=TTG, default={}),
         train=ttg_train_params,
         n_pairs=ttg_run_pairs,
-        checkpoint_dir=ttg_checkpoint_dir,
+        checkpoint_dir=checkpoint_dir("ttg", "{run}/seed{seed}"),
     script:
         "../scripts/ttg/train.py"
 
 
 rule ttg_evaluate:
     input:
+        **TTG_TEST_PAIRS,
+        **TTG_WORLD,
         model="results/{scale}/ttg/models/{run}/seed{seed}/translator",
-        test_in="results/{scale}/ttg/data/pairs/test_in.jsonl",
-        test_held="results/{scale}/ttg/data/pairs/test_held.jsonl",
-        cities="results/{scale}/ttg/data/world/cities.parquet",
-        flights="results/{scale}/ttg/data/world/flights.parquet",
-        hotels="results/{scale}/ttg/data/world/hotels.parquet",
-        meta="results/{scale}/ttg/data/world/world.json",
         hub=ttg_hub_inputs(),
     output:
         in_template="results/{scale}/ttg/metrics/{run}/seed{seed}/in_template.json",
@@ -128,31 +106,27 @@ rule ttg_evaluate:
         "benchmarks/{scale}/ttg/evaluate/{run}/seed{seed}.tsv"
     wildcard_constraints:
         run=r"translator(_n\d+)?",
-    priority: ttg_priority
+    priority: ttg_main_run
     conda:
         "../envs/ttg.yaml"
     threads: ttg_threads("evaluate")
     resources:
         gpu=ttg_gpu_count,
     params:
-        evaluate=ttg_evaluate_params,
-        method=ttg_method,
+        evaluate=lookup(dpath="evaluate", within=TTG, default={}),
+        method=ttg_run_name,
         constrained=False,
-        solve=ttg_solve,
+        solve=ttg_main_run,
         scale=SCALE,
     script:
         "../scripts/ttg/evaluate.py"
 
 
-rule ttg_evaluate_constrained:
+use rule ttg_evaluate as ttg_evaluate_constrained with:
     input:
+        **TTG_TEST_PAIRS,
+        **TTG_WORLD,
         model="results/{scale}/ttg/models/translator/seed{seed}/translator",
-        test_in="results/{scale}/ttg/data/pairs/test_in.jsonl",
-        test_held="results/{scale}/ttg/data/pairs/test_held.jsonl",
-        cities="results/{scale}/ttg/data/world/cities.parquet",
-        flights="results/{scale}/ttg/data/world/flights.parquet",
-        hotels="results/{scale}/ttg/data/world/hotels.parquet",
-        meta="results/{scale}/ttg/data/world/world.json",
     output:
         in_template="results/{scale}/ttg/metrics/translator_constrained/seed{seed}/in_template.json",
         held_out="results/{scale}/ttg/metrics/translator_constrained/seed{seed}/held_out.json",
@@ -162,27 +136,18 @@ rule ttg_evaluate_constrained:
         "logs/{scale}/ttg/evaluate/translator_constrained/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/ttg/evaluate/translator_constrained/seed{seed}.tsv"
-    conda:
-        "../envs/ttg.yaml"
-    threads: ttg_threads("evaluate")
     params:
-        evaluate=ttg_evaluate_params,
+        evaluate=lookup(dpath="evaluate", within=TTG, default={}),
         method="translator_constrained",
         constrained=True,
         solve=True,
         scale=SCALE,
-    script:
-        "../scripts/ttg/evaluate.py"
 
 
 rule ttg_evaluate_parser:
     input:
-        test_in="results/{scale}/ttg/data/pairs/test_in.jsonl",
-        test_held="results/{scale}/ttg/data/pairs/test_held.jsonl",
-        cities="results/{scale}/ttg/data/world/cities.parquet",
-        flights="results/{scale}/ttg/data/world/flights.parquet",
-        hotels="results/{scale}/ttg/data/world/hotels.parquet",
-        meta="results/{scale}/ttg/data/world/world.json",
+        **TTG_TEST_PAIRS,
+        **TTG_WORLD,
     output:
         in_template="results/{scale}/ttg/metrics/rule_parser/seed{seed}/in_template.json",
         held_out="results/{scale}/ttg/metrics/rule_parser/seed{seed}/held_out.json",
@@ -196,7 +161,7 @@ rule ttg_evaluate_parser:
         "../envs/ttg.yaml"
     threads: 1
     params:
-        evaluate=ttg_evaluate_params,
+        evaluate=lookup(dpath="evaluate", within=TTG, default={}),
         scale=SCALE,
     script:
         "../scripts/ttg/evaluate_parser.py"
@@ -266,7 +231,10 @@ rule ttg_table:
         "../scripts/ttg/table.py"
 
 
+register_wing("ttg", records=ttg_records, outputs=rules.ttg_table.output)
+
+
 rule ttg:
     default_target: False
     input:
-        paper_outputs("ttg"),
+        wing_outputs("ttg"),

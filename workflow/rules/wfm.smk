@@ -1,25 +1,11 @@
 # Wasserstein Flow Matching (Haviv, Pooladian, Pe'er, Amos, ICML 2025, arXiv 2411.00698).
-# download (raw input: a package file at tiny, a checksummed URL at full) -> prepare (Gaussians and
+# download (the shared rule in common.smk: a package file at tiny, a checksummed URL at full) -> prepare (Gaussians and
 # niches as .h5ad, point clouds as .npz) -> train (per family, experiment, method, seed)
 # -> evaluate (metrics record and generated samples) -> table (tables, figures).
 # Families: gaussians (BW-FM vs Euclidean FM), clouds (point-cloud WFM), niches (conditional WFM).
 
 
-rule wfm_download:
-    output:
-        data="resources/wfm/{source}/{file}",
-        manifest="resources/wfm/{source}/{file}.manifest.json",
-    log:
-        "logs/wfm/download/{source}/{file}.log",
-    wildcard_constraints:
-        file=r"[^/]+\.(h5ad|npz|npy|zip|gz)",
-    localrule: True
-    conda:
-        "../envs/wfm.yaml"
-    params:
-        source=wfm_source_params,
-    script:
-        "../scripts/common/fetch_source.py"
+include: "wfm_helpers.smk"
 
 
 rule wfm_prepare_gaussians:
@@ -32,7 +18,7 @@ rule wfm_prepare_gaussians:
     conda:
         "../envs/wfm.yaml"
     params:
-        data=wfm_data_params("gaussians"),
+        data=lookup(dpath="gaussians/experiments/{experiment}/data", within=WFM),
     script:
         "../scripts/wfm/prepare_gaussians.py"
 
@@ -47,7 +33,7 @@ rule wfm_prepare_clouds:
     conda:
         "../envs/wfm.yaml"
     params:
-        data=wfm_data_params("clouds"),
+        data=lookup(dpath="clouds/experiments/{experiment}/data", within=WFM),
     script:
         "../scripts/wfm/prepare_clouds.py"
 
@@ -62,7 +48,7 @@ rule wfm_prepare_niches:
     conda:
         "../envs/wfm.yaml"
     params:
-        data=wfm_data_params("niches"),
+        data=lookup(dpath="niches/experiments/{experiment}/data", within=WFM),
     script:
         "../scripts/wfm/prepare_niches.py"
 
@@ -82,12 +68,14 @@ rule wfm_train:
     retries: 1
     conda:
         "../envs/wfm.yaml"
-    threads: wfm_threads
+    threads: WFM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
-        train=wfm_train_params,
-        checkpoint_dir=wfm_checkpoint_dir,
+        train=lookup(dpath="{family}/experiments/{experiment}/train", within=WFM),
+        checkpoint_dir=checkpoint_dir(
+            "wfm", "{family}/{experiment}/{method}/seed{seed}"
+        ),
     script:
         "../scripts/wfm/train.py"
 
@@ -107,11 +95,11 @@ rule wfm_evaluate:
         family="|".join(WFM_FAMILIES),
     conda:
         "../envs/wfm.yaml"
-    threads: wfm_threads
+    threads: WFM.get("threads", 1)
     resources:
         gpu=gpu_count,
     params:
-        evaluate=wfm_evaluate_params,
+        evaluate=lookup(dpath="{family}/evaluate", within=WFM),
         scale=SCALE,
     script:
         "../scripts/wfm/evaluate.py"
@@ -181,7 +169,10 @@ rule wfm_table:
         "../scripts/wfm/table.py"
 
 
+register_wing("wfm", records=wfm_records, outputs=rules.wfm_table.output)
+
+
 rule wfm:
     default_target: False
     input:
-        paper_outputs("wfm"),
+        wing_outputs("wfm"),
