@@ -97,7 +97,8 @@ def test_bw_distance_one_dimensional_known_answer():
 
 
 def test_bw_map_singular_source_is_finite():
-    """A rank-deficient source covariance (pinv branch) gives a finite map; ranks above the source's cannot be reached."""
+    """A rank-deficient source covariance (pinv branch) gives a finite map; ranks above the source's cannot be
+    reached."""
     S_x = torch.diag(torch.tensor([1.0, 0.0], dtype=D64))
     S_y = torch.diag(torch.tensor([4.0, 9.0], dtype=D64))
     z = torch.zeros(2, dtype=D64)

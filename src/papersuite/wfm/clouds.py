@@ -261,12 +261,11 @@ def write_clouds(
     if ((weights > 0).sum(1) == 0).any():
         raise ValueError("every cloud needs at least one point of positive weight")
     meta_json = json.dumps({"d": d, **(meta or {})}, sort_keys=True)
-    with atomic_path(path) as tmp:
-        # a file object, because np.savez appends ".npz" to a file *name* that lacks it
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(
-                fh, points=points, weights=weights, labels=labels, split=split.astype("U5"), meta=np.asarray(meta_json)
-            )
+    # a file object, because np.savez appends ".npz" to a file *name* that lacks it
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(
+            fh, points=points, weights=weights, labels=labels, split=split.astype("U5"), meta=np.asarray(meta_json)
+        )
 
 
 def read_clouds(path: str | Path, split: str | None = None) -> dict:

@@ -291,7 +291,7 @@ def _plot_niches(samples: Mapping, data: Mapping[str, dict], path: Path) -> None
             )
     n = max(len(panels), 1)
     fig, axes = plt.subplots(1, n, figsize=(2.6 * n, 2.8), squeeze=False)
-    for ax, (experiment, name, real_niches, gen_niches) in zip(axes[0], panels):
+    for ax, (_experiment, name, real_niches, gen_niches) in zip(axes[0], panels):
         r = real_niches[:, :, :2].reshape(-1, 2)
         g = gen_niches[:, :, :2].reshape(-1, 2)
         ax.scatter(r[:, 0], r[:, 1], s=2, alpha=0.25, color="tab:blue", label="real")

@@ -1,4 +1,5 @@
-"""Snakemake adapter: generate from one trained wfm run, score it, write its metrics record."""
+"""Snakemake adapter of rule wfm_evaluate: generate from one trained wfm run, score it, write its metrics
+record."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.experiments import evaluate_run
+from papersuite.wfm.steps import evaluate
 
-evaluate_run(
+evaluate(
     family=snakemake.wildcards.family,
     data_path=snakemake.input.data,
     model_path=snakemake.input.model,

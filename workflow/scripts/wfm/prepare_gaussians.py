@@ -1,4 +1,4 @@
-"""Snakemake adapter: build one wfm data set of Gaussians (.h5ad)."""
+"""Snakemake adapter of rule wfm_prepare_gaussians: build one wfm data set of Gaussians (.h5ad)."""
 
 import sys
 from pathlib import Path
@@ -6,10 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.experiments import prepare
+from papersuite.wfm.steps import prepare_gaussians
 
-prepare(
-    family="gaussians",
+prepare_gaussians(
     out_path=snakemake.output[0],
     params=dict(snakemake.params.data),
     source=getattr(snakemake.input, "source", None),

@@ -1,4 +1,4 @@
-"""Snakemake adapter: wfm tables beside the paper's claims, and its figures."""
+"""Snakemake adapter of rule wfm_table: wfm tables beside the paper's claims, and its figures."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.report import build_report
+from papersuite.wfm.steps import table
 
-build_report(
+table(
     records=list(snakemake.input.records),
     samples=list(snakemake.input.samples),
     curves=list(snakemake.input.curves),

@@ -1,4 +1,5 @@
-"""Snakemake adapter: train one wfm (family, experiment, method, seed) run, resuming from checkpoints."""
+"""Snakemake adapter of rule wfm_train: train one wfm (family, experiment, method, seed) run, resuming from
+checkpoints."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.experiments import train_run
+from papersuite.wfm.steps import train
 
-train_run(
+train(
     family=snakemake.wildcards.family,
     data_path=snakemake.input.data,
     method=snakemake.wildcards.method,

@@ -1,5 +1,5 @@
-"""The wfm rules' entry points on Gaussians: prepare -> train -> evaluate writes a valid record, samples and a
-model that loads with weights_only; a killed training resumes; bad input names the problem."""
+"""The wfm rules' entry points (papersuite.wfm.steps) on Gaussians: prepare -> train -> evaluate writes a valid
+record, samples and a model that loads with weights_only; a killed training resumes; bad input names the problem."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from papersuite.core import records
-from papersuite.wfm import experiments, report
+from papersuite.wfm import gaussian_runs, report, steps
 
 SMALL = {
     "steps": 40,
@@ -29,7 +29,7 @@ SMALL = {
 @pytest.fixture(scope="module")
 def spiral_h5ad(tmp_path_factory):
     path = tmp_path_factory.mktemp("data") / "spiral.h5ad"
-    experiments.prepare("gaussians", path, {"dataset": "spiral", "n": 64, "n_train": 48, "seed": 3})
+    steps.prepare_gaussians(out_path=path, params={"dataset": "spiral", "n": 64, "n_train": 48, "seed": 3})
     return path
 
 
@@ -38,31 +38,40 @@ def test_prepare_gaussians_uses_the_split_seed(spiral_h5ad, tmp_path):
 
     adata = ad.read_h5ad(spiral_h5ad)
     assert (adata.obs["split"] == "train").sum() == 48
-    experiments.prepare("gaussians", tmp_path / "other.h5ad", {"dataset": "spiral", "n": 64, "n_train": 48, "seed": 4})
+    other_params = {"dataset": "spiral", "n": 64, "n_train": 48, "seed": 4}
+    steps.prepare_gaussians(out_path=tmp_path / "other.h5ad", params=other_params)
     other = ad.read_h5ad(tmp_path / "other.h5ad")
     assert not np.array_equal(np.asarray(adata.obs["split"]), np.asarray(other.obs["split"]))
 
 
 def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_path):
     model_path, curve, ckpt = tmp_path / "model.pt", tmp_path / "curve.csv", tmp_path / "ckpt"
-    experiments.train_run("gaussians", spiral_h5ad, "euclidean_fm", SMALL, 0, model_path, curve, ckpt)
+    steps.train(
+        family="gaussians",
+        data_path=spiral_h5ad,
+        method="euclidean_fm",
+        train=SMALL,
+        seed=0,
+        out_model=model_path,
+        out_curve=curve,
+        ckpt_dir=ckpt,
+    )
     assert not ckpt.exists() or not any(ckpt.iterdir())  # checkpoints cleared after success
-    model, state = experiments.load_gaussian_model(model_path)
+    model, state = gaussian_runs.load_gaussian_model(model_path)
     assert state["method"] == "euclidean_fm" and state["d"] == 2 and len(state["noise_stats"]) == 2
     assert len(curve.read_text().splitlines()) == SMALL["steps"] + 1
     rec_path, samples = tmp_path / "rec.json", tmp_path / "samples.npz"
-    experiments.evaluate_run(
-        "gaussians",
-        spiral_h5ad,
-        model_path,
-        "spiral",
-        "euclidean_fm",
-        {"sample_steps": 10},
-        0,
-        "tiny",
-        rec_path,
-        samples,
-    )
+    run = {
+        "family": "gaussians",
+        "data_path": spiral_h5ad,
+        "model_path": model_path,
+        "experiment": "spiral",
+        "method": "euclidean_fm",
+        "evaluate": {"sample_steps": 10},
+        "seed": 0,
+        "scale": "tiny",
+    }
+    steps.evaluate(**run, out_record=rec_path, out_samples=samples)
     rec = records.validate_record(json.loads(rec_path.read_text()))
     m = rec["metrics"]
     assert rec["extra"]["family"] == "gaussians" and rec["extra"]["data_kind"] == "synthetic"
@@ -73,42 +82,26 @@ def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_
         assert np.allclose(npz["min_eig"], np.linalg.eigvalsh(npz["covs"])[:, 0])
         assert np.mean(npz["min_eig"] < 0) == pytest.approx(m["non_psd_frac"])
     # evaluation is deterministic: a rerun writes the same metrics
-    experiments.evaluate_run(
-        "gaussians",
-        spiral_h5ad,
-        model_path,
-        "spiral",
-        "euclidean_fm",
-        {"sample_steps": 10},
-        0,
-        "tiny",
-        tmp_path / "rec2.json",
-        tmp_path / "s2.npz",
-    )
+    steps.evaluate(**run, out_record=tmp_path / "rec2.json", out_samples=tmp_path / "s2.npz")
     again = json.loads((tmp_path / "rec2.json").read_text())["metrics"]
     assert {k: v for k, v in again.items() if not k.endswith("_s")} == {
         k: v for k, v in m.items() if not k.endswith("_s")
     }
 
 
-def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path):
+def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path, preempted_at):
     full, curve = tmp_path / "full.pt", tmp_path / "full.csv"
-    experiments.train_gaussians(spiral_h5ad, "bw_fm", SMALL, 1, full, curve, tmp_path / "ck_full")
-    # a first attempt that stopped after its first checkpoint (step 20) leaves that checkpoint behind
+    gaussian_runs.train_gaussians(spiral_h5ad, "bw_fm", SMALL, 1, full, curve, tmp_path / "ck_full")
+    # a first attempt killed at step 20 leaves its step-20 checkpoint behind
     from papersuite.wfm import train as bw_train
-    from papersuite.wfm.data import read_gaussians
 
-    data = read_gaussians(spiral_h5ad, split="train")
-    bw_train.train_flow(
-        torch.from_numpy(data["means"]),
-        torch.from_numpy(data["covs"]),
-        {**SMALL, "steps": 20},
-        1,
-        method="bw",
-        ckpt_dir=tmp_path / "ck_resume",
-    )
+    with preempted_at(bw_train, 20):
+        gaussian_runs.train_gaussians(
+            spiral_h5ad, "bw_fm", SMALL, 1, tmp_path / "killed.pt", tmp_path / "killed.csv", tmp_path / "ck_resume"
+        )
+    assert not (tmp_path / "killed.pt").exists()
     resumed = tmp_path / "resumed.pt"
-    experiments.train_gaussians(
+    gaussian_runs.train_gaussians(
         spiral_h5ad, "bw_fm", SMALL, 1, resumed, tmp_path / "resumed.csv", tmp_path / "ck_resume"
     )
     a = torch.load(full, weights_only=True)
@@ -121,9 +114,18 @@ def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path):
 
 def test_unknown_family_and_method_are_named():
     with pytest.raises(ValueError, match="unknown wfm family 'shapes'"):
-        experiments.prepare("shapes", "x.h5ad", {})
+        steps.train(
+            family="shapes",
+            data_path="x.h5ad",
+            method="wfm",
+            train={},
+            seed=0,
+            out_model="m.pt",
+            out_curve="c.csv",
+            ckpt_dir="ck",
+        )
     with pytest.raises(ValueError, match="unknown Gaussian method 'bw'"):
-        experiments.train_gaussians("missing.h5ad", "bw", SMALL, 0, "m.pt", "c.csv", "ck")
+        gaussian_runs.train_gaussians("missing.h5ad", "bw", SMALL, 0, "m.pt", "c.csv", "ck")
 
 
 def test_parse_run_path():
