@@ -186,8 +186,11 @@ def test_s7_gradient_unbiasedness():
     mean0, se0 = _mean_gradient(prob, F, torch.zeros(2, 2, dtype=torch.float64), "SOCM")
     assert torch.all(mean0.abs() < 3 * se0), (mean0, se0)  # measured max |mean|/SE = 0.84
     theta = torch.tensor([[0.3, 0.15], [-0.1, 0.25]], dtype=torch.float64)
+
+    def u_star(t, x):
+        return -2.0 * x @ F[int(round(float(t) * prob.N))].T
+
     # exact gradient of E_{u*}[(1/(N+1)) Σ_k |u_Θ − u*|²] = E[(1/(N+1)) Σ_k |2Θx_k|²] → (8/(N+1)) Θ Σ_k E[x_k x_kᵀ]
-    u_star = lambda t, x: -2.0 * x @ F[int(round(float(t) * prob.N))].T
     x = simulate(prob, u_star, 20000, torch.Generator().manual_seed(8)).states
     second = torch.einsum("kbi,kbj->ij", x, x) / x.shape[1]
     exact = (8.0 / x.shape[0] * theta @ second).flatten()

@@ -13,8 +13,8 @@ import torch
 import papersuite.socm.train as train_module
 from papersuite.core.records import load_records
 from papersuite.socm.evaluate import evaluate_control
-from papersuite.socm.prepare import prepare_problem
 from papersuite.socm.report import build_report, parse_curve_path
+from papersuite.socm.steps import prepare, warm_start
 from papersuite.socm.train import CURVE_COLUMNS, train_control
 
 MICRO_PROBLEMS = {
@@ -85,7 +85,12 @@ def _copy_data(src_root: Path, dst_root: Path, setting: str) -> None:
 def prepared(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("socm")
     for setting, problem in MICRO_PROBLEMS.items():
-        prepare_problem(setting, problem, root / "data" / f"{setting}.npz", root / "data" / f"{setting}.json")
+        prepare(
+            setting=setting,
+            problem=problem,
+            out_npz=root / "data" / f"{setting}.npz",
+            out_json=root / "data" / f"{setting}.json",
+        )
     return root
 
 
@@ -250,14 +255,12 @@ def test_bad_method_and_config_fail_clearly(prepared, tmp_path):
 
 def test_warm_start_fitted_once_equals_warm_start_fitted_inline(prepared, tmp_path):
     """The workflow fits the warm start in its own job; training from that file matches an inline fit."""
-    from papersuite.socm.warm_start import fit_warm_start
-
     setting, method = "ou_quadratic_hard_warm", "cross_entropy"
     train = {**MICRO_TRAIN, "warm_start": MICRO_WARM}
     _copy_data(prepared, tmp_path / "inline", setting)
     inline = _train(tmp_path / "inline", setting, method, train)
     warm_file = tmp_path / "warm_start.pt"
-    fit_warm_start(prepared / "data" / f"{setting}.npz", MICRO_WARM, 0, warm_file)
+    warm_start(problem_npz=prepared / "data" / f"{setting}.npz", warm_start=MICRO_WARM, seed=0, out_path=warm_file)
     run = _run_dir(tmp_path / "from_file", setting, method)
     train_control(
         prepared / "data" / f"{setting}.npz",

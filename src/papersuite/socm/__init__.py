@@ -7,6 +7,6 @@ points prepare.prepare_problem, train.train_control, evaluate.evaluate_control a
 report.build_report.
 """
 
-from .losses import METHOD_LABELS, METHODS
+from .methods import METHOD_LABELS, METHODS
 
 __all__ = ["METHODS", "METHOD_LABELS"]

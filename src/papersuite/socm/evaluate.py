@@ -14,10 +14,10 @@ import torch
 
 from papersuite.core import records, runtime
 
+from .learned_control import LearnedControl
 from .models import FullyConnectedUNet
 from .problems import ControlProblem, load_problem
 from .sde import Control, simulate
-from .train import LearnedControl
 from .warm_start import warm_start_from_state
 
 __all__ = ["control_objective", "load_control", "evaluate_control", "EVAL_SEED_OFFSET"]
@@ -30,7 +30,9 @@ EVAL_SEED_OFFSET = 1_000_003  # evaluation paths never reuse the training stream
 def control_objective(
     problem: ControlProblem, control: Control | None, n_trajectories: int, generator: torch.Generator, batch: int = 8192
 ) -> tuple[float, float]:
-    """Mean and standard error of Σ(½|u|² + f)Δt + g(X_N) over n_trajectories paths (spec B1)."""
+    """Mean and standard error of Σ(½|u|² + f)Δt + g(X_N) over n_trajectories paths.
+
+    The control objective of docs/papers/socm.md, "Training and metrics"."""
     costs = []
     remaining = int(n_trajectories)
     with torch.no_grad():
@@ -62,6 +64,52 @@ def _finite_or_none(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _training_wall_s(wall_s_train: float | None, meta: Mapping[str, Any], last: pd.Series) -> float:
+    """The training run's wall time: given, else from the model file, else EMA time per iteration × iterations."""
+    wall_s = wall_s_train if wall_s_train is not None else meta.get("train_wall_s")
+    if wall_s is None:  # last resort: EMA time per iteration × iterations
+        wall_s = float(last["time_per_iteration_s"]) * float(last["iteration"])
+    return float(wall_s)
+
+
+def _metrics(mean: float, se: float, optimal_cost: float, last: pd.Series, meta: Mapping[str, Any]) -> dict:
+    """The record's metrics: the objective beside the optimal cost, and the training curve's final values."""
+    return {
+        "control_l2_error": _finite_or_none(last["control_l2_error"]),
+        "control_objective": _finite_or_none(mean),
+        "control_objective_se": _finite_or_none(se),
+        "optimal_cost": optimal_cost,
+        "objective_gap": _finite_or_none(mean - optimal_cost),
+        "normalized_iw_std": _finite_or_none(last["normalized_iw_std"]),
+        "grad_norm_sq": _finite_or_none(last["grad_norm_sq"]),
+        "time_per_iteration_s": _finite_or_none(meta.get("mean_time_per_iteration_s", last["time_per_iteration_s"])),
+        "iterations": float(int(last["iteration"])),
+        # beyond the contract's keys: the raw L2 error averaged over the last 10% of iterations (the EMA
+        # above still carries the early transient when the run is short, as at tiny scale)
+        "control_l2_error_last_window": _finite_or_none(meta.get("final_window_control_l2_error")),
+    }
+
+
+def _extra(n: int, eval_seconds: float, last: pd.Series, meta: Mapping[str, Any]) -> dict:
+    """The record's extra fields: evaluation size and time, and training statistics from the model file."""
+    return {
+        "n_trajectories": n,
+        "eval_seconds": eval_seconds,
+        "gamma": meta.get("gamma"),
+        "skipped_steps": meta.get("skipped_steps", 0),
+        "final_norm_const": meta.get("norm_const"),
+        "time_per_iteration_ema_s": _finite_or_none(last["time_per_iteration_s"]),
+        "last_window_iterations": meta.get("final_window_iterations"),
+    }
+
+
+def _last_curve_row(curve_csv: str | Path) -> pd.Series:
+    curve = pd.read_csv(curve_csv)
+    if curve.empty:
+        raise ValueError(f"{curve_csv}: the training curve is empty")
+    return curve.iloc[-1]
+
+
 def evaluate_control(
     problem_npz: str | Path,
     model: str | Path,
@@ -87,27 +135,8 @@ def evaluate_control(
     generator = torch.Generator(device=device).manual_seed(int(seed) + EVAL_SEED_OFFSET)
     with runtime.Stopwatch() as watch:
         mean, se = control_objective(problem, control, n, generator, batch=int(evaluate.get("batch", 8192)))
-    curve = pd.read_csv(curve_csv)
-    if curve.empty:
-        raise ValueError(f"{curve_csv}: the training curve is empty")
-    last = curve.iloc[-1]
-    wall_s = wall_s_train if wall_s_train is not None else meta.get("train_wall_s")
-    if wall_s is None:  # last resort: EMA time per iteration × iterations
-        wall_s = float(last["time_per_iteration_s"]) * float(last["iteration"])
-    metrics = {
-        "control_l2_error": _finite_or_none(last["control_l2_error"]),
-        "control_objective": _finite_or_none(mean),
-        "control_objective_se": _finite_or_none(se),
-        "optimal_cost": optimal_cost,
-        "objective_gap": _finite_or_none(mean - optimal_cost),
-        "normalized_iw_std": _finite_or_none(last["normalized_iw_std"]),
-        "grad_norm_sq": _finite_or_none(last["grad_norm_sq"]),
-        "time_per_iteration_s": _finite_or_none(meta.get("mean_time_per_iteration_s", last["time_per_iteration_s"])),
-        "iterations": float(int(last["iteration"])),
-        # beyond the contract's keys: the raw L2 error averaged over the last 10% of iterations (the EMA
-        # above still carries the early transient when the run is short, as at tiny scale)
-        "control_l2_error_last_window": _finite_or_none(meta.get("final_window_control_l2_error")),
-    }
+    last = _last_curve_row(curve_csv)
+    metrics = _metrics(mean, se, optimal_cost, last, meta)
     config = {
         "setting": setting,
         "method": method,
@@ -123,27 +152,13 @@ def evaluate_control(
         seed=int(seed),
         scale=scale,
         metrics=metrics,
-        wall_s=float(wall_s),
+        wall_s=_training_wall_s(wall_s_train, meta, last),
         device=device,
         config=config,
-        extra={
-            "n_trajectories": n,
-            "eval_seconds": watch.elapsed,
-            "gamma": meta.get("gamma"),
-            "skipped_steps": meta.get("skipped_steps", 0),
-            "final_norm_const": meta.get("norm_const"),
-            "time_per_iteration_ema_s": _finite_or_none(last["time_per_iteration_s"]),
-            "last_window_iterations": meta.get("final_window_iterations"),
-        },
+        extra=_extra(n, watch.elapsed, last, meta),
     )
     records.write_record(out_record, rec)
     log.info(
         "%s/%s seed %d: objective %.5f ± %.5f (optimal %.5f), EMA L2 error %.4g",
-        setting,
-        method,
-        seed,
-        mean,
-        se,
-        optimal_cost,
-        metrics["control_l2_error"] or float("nan"),
+        *(setting, method, seed, mean, se, optimal_cost, metrics["control_l2_error"] or float("nan")),
     )

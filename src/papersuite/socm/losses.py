@@ -14,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .methods import METHOD_LABELS, METHODS  # re-exported: they were defined here
 from .models import SigmoidMLP
 from .problems import ControlProblem
 from .sde import Paths
@@ -38,18 +39,6 @@ __all__ = [
     "moment_loss",
     "control_l2_error",
 ]
-
-METHODS = ("SOCM", "SOCM_const_M", "SOCM_adjoint", "adjoint", "cross_entropy", "log_variance", "moment", "variance")
-METHOD_LABELS = {
-    "SOCM": "SOCM",
-    "SOCM_const_M": "SOCM (M=I)",
-    "SOCM_adjoint": "SOCM-Adjoint",
-    "adjoint": "Adjoint (rel. entropy)",
-    "cross_entropy": "Cross-entropy",
-    "log_variance": "Log-variance",
-    "moment": "Moment",
-    "variance": "Variance",
-}
 
 
 # ============================================================================ SOCM targets

@@ -16,7 +16,7 @@ from papersuite.core import plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
-from .losses import METHOD_LABELS, METHODS
+from .methods import METHOD_LABELS, METHODS
 
 __all__ = ["SETTING_LABELS", "SETTINGS", "build_report", "parse_curve_path", "l2_error_table"]
 
@@ -110,42 +110,35 @@ def _plot_curves(curves: pd.DataFrame, column: str, ylabel: str, path: Path, tit
     plotting.save_figure(fig, path)
 
 
-def build_report(
-    records: list,
-    curves: list,
-    references: Any,
-    scale: str,
-    tables_dir: str | Path,
-    figures_dir: str | Path,
-    log_path: str | Path | None = None,
-) -> None:
-    """Write the SOCM tables (control_l2_error, time_per_iteration, control_objective) and figures
-    (control_l2_error.png, normalized_iw_std.png). `records`: dicts or record paths; `curves`: CSV
-    paths '.../{setting}/{method}/seed{seed}/curve.csv'; `references`: path, dict or None."""
-    runtime.setup_logging(log_path)
-    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
+_NUMBER_COLUMNS = ["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"]
+
+
+def _records_frame(records: list) -> tuple[list[dict], pd.DataFrame]:
+    """The socm records and their frame (with the last-window L2 error as column last_window)."""
     recs = _load_records(records)
     if not recs:
         raise ValueError("build_report: no socm records given")
     frame = core_records.records_frame(recs)
     if "control_l2_error_last_window" in frame.columns:
         frame["last_window"] = frame["control_l2_error_last_window"]
+    return recs, frame
+
+
+def _paper_numbers(references: Any) -> pd.DataFrame:
+    """The paper's numbers from the references (a path, a dict or None: then an empty frame)."""
     refs = core_references.load_references(references) if isinstance(references, (str, Path)) else references
-    numbers = (
-        core_references.paper_numbers(refs)
-        if refs
-        else pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
-    )
+    return core_references.paper_numbers(refs) if refs else pd.DataFrame(columns=_NUMBER_COLUMNS)
+
+
+def _write_l2_table(frame: pd.DataFrame, scale: str, tables_dir: Path) -> None:
+    """control_l2_error.{csv,md}: final control L2 error with ranks (the paper's main figure, as a table)."""
     scale_note = (
         f"scale: {scale}; final EMA (coefficient `ema` of config/socm.yaml: the paper's 0.01 at "
         "full, 0.05 at tiny) of the importance-sampled control L2 error "
         "E_{P^u*}[(1/T)∫|u_θ − u*|² dt], mean over seeds; the claims rank this column"
     )
-
-    # --- control L2 error with ranks
-    l2 = l2_error_table(frame)
     tables.write_table(
-        l2,
+        l2_error_table(frame),
         tables_dir / "control_l2_error.csv",
         tables_dir / "control_l2_error.md",
         "SOCM: final control L2 error (rank 1 = lowest within the setting)",
@@ -156,7 +149,9 @@ def build_report(
         ],
     )
 
-    # --- time per iteration (Table 1)
+
+def _write_time_table(frame: pd.DataFrame, numbers: pd.DataFrame, scale: str, tables_dir: Path) -> None:
+    """time_per_iteration.{csv,md}: ours beside the paper's Table 1 (quadratic OU easy)."""
     timing = (
         tables.summarize(
             frame[frame["experiment"] == TIMING_SETTING], ["experiment", "method"], ["time_per_iteration_s"]
@@ -185,7 +180,9 @@ def build_report(
         ],
     )
 
-    # --- control objective beside the optimal cost
+
+def _write_objective_table(frame: pd.DataFrame, tables_dir: Path) -> None:
+    """control_objective.{csv,md}: Monte Carlo control objective beside the optimal cost V(0, x0)."""
     obj = tables.summarize(
         frame, ["experiment", "method"], ["control_objective", "control_objective_se", "optimal_cost", "objective_gap"]
     )
@@ -215,30 +212,16 @@ def build_report(
         ],
     )
 
-    # --- figures
+
+def _write_figures(curves: list, scale: str, figures_dir: Path) -> None:
+    """control_l2_error.png (the paper's main figure) and normalized_iw_std.png from the training curves."""
     frames = []
     for path in curves:
         setting, method, seed = parse_curve_path(path)
         c = pd.read_csv(path)
         c["setting"], c["method"], c["seed"] = setting, method, seed
         frames.append(c)
-    if frames:
-        allc = pd.concat(frames, ignore_index=True)
-        _plot_curves(
-            allc,
-            "control_l2_error",
-            "control L2 error (EMA)",
-            figures_dir / "control_l2_error.png",
-            f"SOCM: control L2 error vs iteration ({scale})",
-        )
-        _plot_curves(
-            allc,
-            "normalized_iw_std",
-            "normalised IW std (EMA)",
-            figures_dir / "normalized_iw_std.png",
-            f"SOCM: normalised importance-weight std ({scale})",
-        )
-    else:
+    if not frames:
         log.warning("no curves given: the figures are empty")
         for name in ("control_l2_error.png", "normalized_iw_std.png"):
             _plot_curves(
@@ -248,6 +231,44 @@ def build_report(
                 figures_dir / name,
                 "no curves",
             )
+        return
+    allc = pd.concat(frames, ignore_index=True)
+    _plot_curves(
+        allc,
+        "control_l2_error",
+        "control L2 error (EMA)",
+        figures_dir / "control_l2_error.png",
+        f"SOCM: control L2 error vs iteration ({scale})",
+    )
+    _plot_curves(
+        allc,
+        "normalized_iw_std",
+        "normalised IW std (EMA)",
+        figures_dir / "normalized_iw_std.png",
+        f"SOCM: normalised importance-weight std ({scale})",
+    )
+
+
+def build_report(
+    records: list,
+    curves: list,
+    references: Any,
+    scale: str,
+    tables_dir: str | Path,
+    figures_dir: str | Path,
+    log_path: str | Path | None = None,
+) -> None:
+    """Write the SOCM tables (control_l2_error, time_per_iteration, control_objective) and figures
+    (control_l2_error.png, normalized_iw_std.png). `records`: dicts or record paths; `curves`: CSV
+    paths '.../{setting}/{method}/seed{seed}/curve.csv'; `references`: path, dict or None."""
+    runtime.setup_logging(log_path)
+    tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
+    recs, frame = _records_frame(records)
+    numbers = _paper_numbers(references)
+    _write_l2_table(frame, scale, tables_dir)
+    _write_time_table(frame, numbers, scale, tables_dir)
+    _write_objective_table(frame, tables_dir)
+    _write_figures(curves, scale, figures_dir)
     log.info(
         "SOCM report written to %s and %s (%d records, %d curves)", tables_dir, figures_dir, len(recs), len(curves)
     )

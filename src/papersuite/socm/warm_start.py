@@ -1,4 +1,5 @@
-"""Gaussian-path warm start for quadratic OU hard (spec B2 "Warm start", after GSBM's EndPointGaussianPath).
+"""Gaussian-path warm start for quadratic OU hard (docs/papers/socm.md, "Warm start"; after GSBM's
+EndPointGaussianPath).
 
 A restricted SOC problem over Gaussian paths X_t ~ N(μ(t), γ(t)² I) starting at x0: μ is a
 piecewise-linear spline (first knot fixed at x0, the others, including the end point, learned,
@@ -12,18 +13,20 @@ detached, to the network's control during training; the network learns the resid
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from papersuite.core import io, runtime
+from .problems import ControlProblem
 
-from .problems import ControlProblem, load_problem
-
-__all__ = ["GaussianPathWarmStart", "fit_gaussian_path", "fit_warm_start", "load_warm_start", "warm_start_from_state"]
+__all__ = [
+    "WARM_START_SEED_OFFSET",
+    "GaussianPathWarmStart",
+    "fit_gaussian_path",
+    "load_warm_start",
+    "warm_start_from_state",
+]
 
 # Offset of the warm start's generator seed from the training seed, so the fit does not share
 # random numbers with the training paths of the same seed.
@@ -151,7 +154,7 @@ def fit_gaussian_path(
     time_points: int,
     generator: torch.Generator,
 ) -> GaussianPathWarmStart:
-    """Fit the Gaussian-path restricted SOC problem with Adam (eps 1e-4), as GSBM/the original (spec B2)."""
+    """Fit the Gaussian-path restricted SOC problem with Adam (eps 1e-4), as GSBM and the original code do."""
     path = GaussianPathWarmStart(problem, knots=knots)
     opt = torch.optim.Adam(path.parameters(), lr=lr, eps=1e-4)
     for itr in range(iterations):
@@ -173,34 +176,7 @@ def warm_start_from_state(problem: ControlProblem, state: dict[str, Tensor]) -> 
     return path
 
 
-def fit_warm_start(
-    problem_npz: str | Path,
-    warm_start: Mapping[str, Any],
-    seed: int,
-    out_path: str | Path,
-    threads: int = 1,
-    log_path: str | Path | None = None,
-) -> None:
-    """Fit the warm start once per (setting, seed) and save its state_dict; every method's run loads it."""
-    runtime.setup_logging(log_path)
-    device = runtime.choose_device(threads)
-    problem = load_problem(problem_npz, device=device)
-    generator = torch.Generator(device=device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
-    path = fit_gaussian_path(
-        problem,
-        int(warm_start["iterations"]),
-        int(warm_start["batch"]),
-        int(warm_start["knots"]),
-        float(warm_start["lr"]),
-        int(warm_start["time_points"]),
-        generator,
-    )
-    state = {name: tensor.detach().cpu() for name, tensor in path.state_dict().items()}
-    with io.atomic_path(out_path) as tmp:
-        torch.save(state, tmp)
-
-
 def load_warm_start(problem: ControlProblem, path: str | Path) -> GaussianPathWarmStart:
-    """A warm start written by fit_warm_start (our own file, still loaded with weights_only=True)."""
+    """A warm start written by steps.warm_start (our own file, still loaded with weights_only=True)."""
     state = torch.load(path, map_location=problem.sigma.device, weights_only=True)
     return warm_start_from_state(problem, state)

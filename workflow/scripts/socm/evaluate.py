@@ -1,4 +1,4 @@
-"""Snakemake adapter: control objective and metrics record of one trained control."""
+"""Rule socm_evaluate: control objective and metrics record of one trained control (steps.evaluate)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.socm.evaluate import evaluate_control
+from papersuite.socm import steps
 
-evaluate_control(
+steps.evaluate(
     problem_npz=snakemake.input.problem,
     model=snakemake.input.model,
     curve_csv=snakemake.input.curve,

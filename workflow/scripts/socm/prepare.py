@@ -1,4 +1,4 @@
-"""Snakemake adapter: draw one SOCM problem and its reference control."""
+"""Rule socm_prepare: draw one SOCM problem and its reference control (steps.prepare)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.socm.prepare import prepare_problem
+from papersuite.socm import steps
 
-prepare_problem(
+steps.prepare(
     setting=snakemake.wildcards.setting,
     problem=dict(snakemake.params.problem),
     out_npz=snakemake.output.problem,

@@ -1,4 +1,4 @@
-"""Snakemake adapter: SOCM tables beside the paper's numbers, and its figures."""
+"""Rule socm_table: SOCM tables beside the paper's numbers, and its figures (steps.table)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.socm.report import build_report
+from papersuite.socm import steps
 
-build_report(
+steps.table(
     records=list(snakemake.input.records),
     curves=list(snakemake.input.curves),
     references=snakemake.input.references,

@@ -1,4 +1,4 @@
-"""Snakemake adapter: train one (setting, method, seed) control, resuming from checkpoints."""
+"""Rule socm_train: train one (setting, method, seed) control, resuming from checkpoints (steps.train)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.socm.train import train_control
+from papersuite.socm import steps
 
-train_control(
+steps.train(
     problem_npz=snakemake.input.problem,
     setting=snakemake.wildcards.setting,
     method=snakemake.wildcards.method,

@@ -1,4 +1,4 @@
-"""Snakemake adapter: fit the Gaussian-path warm start once per (setting, seed)."""
+"""Rule socm_warm_start: fit the Gaussian-path warm start once per (setting, seed) (steps.warm_start)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.socm.warm_start import fit_warm_start
+from papersuite.socm import steps
 
-fit_warm_start(
+steps.warm_start(
     problem_npz=snakemake.input.problem,
     warm_start=dict(snakemake.params.warm_start),
     seed=int(snakemake.wildcards.seed),

@@ -1,0 +1,58 @@
+"""The learned control u_θ = −σᵀ∇V_θ (+ the warm start) and the initial normalisation constant Ẑ₀.
+
+See docs/papers/socm.md, "Method" and "Training and metrics".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .models import FullyConnectedUNet, control_from_network
+from .problems import ControlProblem
+from .sde import simulate
+from .warm_start import GaussianPathWarmStart
+
+__all__ = ["LearnedControl", "build_learned_control", "normalization_constant"]
+
+
+class LearnedControl:
+    """u_θ(t, x) = −σᵀ∇V_θ(t, x) (+ the detached warm-start control), usable for simulation and on grids."""
+
+    def __init__(
+        self, net: FullyConnectedUNet, problem: ControlProblem, warm_start: GaussianPathWarmStart | None = None
+    ):
+        self.net = net
+        self.problem = problem
+        self.warm_start = warm_start
+
+    def __call__(self, t: Tensor, x: Tensor) -> Tensor:
+        """t scalar or (K,), x (B, d) or (K, B, d) -> same shape as x."""
+        u = control_from_network(self.net(t, x), self.problem.sigma)
+        if self.warm_start is not None:
+            u = u + self.warm_start.control(t, x)
+        return u
+
+
+def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:
+    """A freshly initialised ∇V network (global torch RNG) wrapped as a control."""
+    net = FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"]).to(
+        device=problem.x0.device, dtype=problem.x0.dtype
+    )
+    return LearnedControl(net, problem)
+
+
+def normalization_constant(
+    problem: ControlProblem, control: LearnedControl, batch: int, n_batches: int, generator: torch.Generator
+) -> float:
+    """Ẑ₀ = mean of α over n_batches·batch paths under the initial control (simulated in chunks ≤ 8192 paths)."""
+    total, chunks = batch * n_batches, []
+    with torch.no_grad():
+        while total > 0:
+            size = min(total, max(batch, 8192))
+            chunks.append(torch.exp(simulate(problem, control, size, generator).log_weight(problem.lam).double()))
+            total -= size
+    return float(torch.cat(chunks).mean())

@@ -1,0 +1,92 @@
+"""The logged training metrics: EMA-smoothed loss, control L2 error, importance-weight statistics,
+gradient norm and time per iteration, and the training curve built from them.
+
+Each metric is smoothed as the original code's compute_EMA does (a running mean for the first
+1/coefficient iterations, then an EMA); Ẑ follows a plain EMA. See docs/papers/socm.md,
+"Training and metrics".
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from torch import Tensor
+
+__all__ = ["CURVE_COLUMNS", "StepResult", "curve_frame", "curve_row", "ema_update", "initial_state", "update_metrics"]
+
+CURVE_COLUMNS = ["iteration", "control_l2_error", "normalized_iw_std", "grad_norm_sq", "loss", "time_per_iteration_s"]
+
+
+def ema_update(value: float, ema: float | None, coeff: float, itr: int) -> float:
+    """The original compute_EMA: running mean for itr ≤ 1/coeff, then EMA with `coeff`."""
+    if itr == 0 or ema is None:
+        return value
+    if itr <= int(math.floor(1.0 / coeff)):
+        return (value + itr * ema) / (itr + 1)
+    return coeff * value + (1.0 - coeff) * ema
+
+
+@dataclass
+class StepResult:
+    """What one training iteration reports to the metrics."""
+
+    alpha: Tensor  # (B,) importance weights α of the batch
+    loss: float
+    l2: float  # importance-sampled control L2 error of the batch
+    grad_sq: float  # squared gradient norm over the ∇V network's parameters
+    seconds: float
+
+
+def initial_state(norm_const: float, wall_s: float) -> dict[str, Any]:
+    """The train state of step 0: Ẑ, the EMA metrics (none yet), timings and counters."""
+    return {
+        "norm_const": norm_const,
+        "ema_loss": None,
+        "ema_l2": None,
+        "ema_w_mean": None,
+        "ema_w_std": None,
+        "ema_grad": None,
+        "ema_time": None,
+        "sum_time": 0.0,
+        "wall_s": wall_s,
+        "skipped_steps": 0,
+        "window_l2_sum": 0.0,
+        "window_n": 0,
+    }
+
+
+def update_metrics(
+    state: dict[str, Any], step: StepResult, cfg: Mapping[str, Any], itr: int, window_start: int
+) -> None:
+    """Ẑ's EMA (coefficient norm_ema), the logged metrics' EMAs (coefficient ema) and the final-window sum."""
+    ema = float(cfg["ema"])
+    w_mean = float(step.alpha.double().mean())
+    w_std = float(step.alpha.double().std())
+    state["norm_const"] = (1.0 - cfg["norm_ema"]) * state["norm_const"] + cfg["norm_ema"] * w_mean
+    state["ema_loss"] = ema_update(step.loss, state["ema_loss"], ema, itr)
+    state["ema_l2"] = ema_update(step.l2, state["ema_l2"], ema, itr)
+    state["ema_w_mean"] = ema_update(w_mean, state["ema_w_mean"], ema, itr)
+    state["ema_w_std"] = ema_update(w_std, state["ema_w_std"], ema, itr)
+    state["ema_grad"] = ema_update(step.grad_sq, state["ema_grad"], ema, itr)
+    state["ema_time"] = ema_update(step.seconds, state["ema_time"], ema, itr)
+    state["sum_time"] += step.seconds
+    if itr >= window_start:
+        state["window_l2_sum"] += step.l2
+        state["window_n"] += 1
+
+
+def curve_row(state: Mapping[str, Any], done: int) -> list[float]:
+    """One row of the training curve (CURVE_COLUMNS) after `done` iterations."""
+    iw_std = state["ema_w_std"] / state["ema_w_mean"] if state["ema_w_mean"] else float("nan")
+    return [done, state["ema_l2"], iw_std, state["ema_grad"], state["ema_loss"], state["ema_time"]]
+
+
+def curve_frame(rows: list[list[float]]) -> pd.DataFrame:
+    """The curve rows as a frame with an integer iteration column."""
+    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    frame["iteration"] = frame["iteration"].astype(int)
+    return frame
