@@ -136,18 +136,7 @@ def _blocking(request: dict, tables) -> list[str]:
     return hints
 
 
-def plan(
-    text: str,
-    model_dir: Path,
-    world_dir: Path,
-    threads: int = 1,
-    as_json: bool = False,
-    constrained: bool = True,
-    out=sys.stdout,
-) -> int:
-    """Translate, solve, print; returns the exit code."""
-    from .world import load_tables
-
+def _check_files(model_dir: Path, world_dir: Path) -> None:
     for p in (world_dir / "cities.parquet", world_dir / "world.json"):
         if not p.exists():
             raise PlannerError(
@@ -157,27 +146,14 @@ def plan(
         raise PlannerError(
             f"No trained translator at {model_dir}. Run `snakemake --cores 2 ttg` first, or pass --model.", 4
         )
-    tables = load_tables(
-        world_dir / "cities.parquet",
-        world_dir / "flights.parquet",
-        world_dir / "hotels.parquet",
-        world_dir / "world.json",
-    )
-    cities = list(tables.city_names)
-    _check_text(text, cities)
 
+
+def _read_request(output: str, tables, cities: list[str]) -> dict:
+    """The symbolic request of the translator's ``output``; a PlannerError (code 3) if incomplete."""
     from .schema import SchemaError, delinearize
-    from .solver import OPTIMAL, solve
-    from .decoding import Translator
-    from .validate import validate_plan
 
-    start = time.perf_counter()
-    translator = Translator(model_dir, threads=threads)
-    loaded = time.perf_counter()
-    output = translator.translate([text], batch_size=1, cities=cities if constrained else None)[0]
-    translated = time.perf_counter()
     try:
-        request = delinearize(output, tables.base_date, cities)
+        return delinearize(output, tables.base_date, cities)
     except SchemaError as exc:
         raise PlannerError(
             f"I could not turn that into a complete trip request ({exc}).\n"
@@ -187,6 +163,9 @@ def plan(
             3,
         ) from None
 
+
+def _warnings(text: str, request: dict, translator) -> list[str]:
+    """What the user should check: invented cities, dates the text does not name, unknown words."""
     warnings = []
     mentioned = set(re.findall(r"[a-z]+", text.lower()))
     invented = [
@@ -203,41 +182,22 @@ def plan(
             f"{unknown:.0%} of your words are new to the translator (trained on template English); "
             "check the request below"
         )
+    return warnings
 
-    status, cost, itinerary = solve(request, tables)
-    solved = time.perf_counter()
-    if as_json:
-        json.dump(
-            {
-                "request": request,
-                "translator_output": output,
-                "warnings": warnings,
-                "status": status,
-                "cost": cost,
-                "plan": itinerary,
-                "seconds": {"load": loaded - start, "translate": translated - loaded, "solve": solved - translated},
-            },
-            out,
-            indent=2,
-            sort_keys=True,
-        )
-        out.write("\n")
-        return 0 if status == OPTIMAL else 1
-    print("I understood:", file=out)
-    for line in describe_request(request):
-        print(line, file=out)
-    for w in warnings:
-        print(f"  note: {w}", file=out)
-    print(file=out)
-    if status != OPTIMAL:
-        print("No itinerary satisfies every constraint of this request.", file=out)
-        hints = _blocking(request, tables)
-        if hints:
-            print("It becomes possible without: " + "; or without ".join(hints) + ".", file=out)
-        else:
-            print("Try a wider date window, fewer nights or fewer destinations.", file=out)
-        print(f"({translated - loaded:.2f} s to translate, {solved - translated:.2f} s to solve)", file=out)
-        return 1
+
+def _print_no_plan(request: dict, tables, seconds: dict, out) -> None:
+    print("No itinerary satisfies every constraint of this request.", file=out)
+    hints = _blocking(request, tables)
+    if hints:
+        print("It becomes possible without: " + "; or without ".join(hints) + ".", file=out)
+    else:
+        print("Try a wider date window, fewer nights or fewer destinations.", file=out)
+    print(f"({seconds['translate']:.2f} s to translate, {seconds['solve']:.2f} s to solve)", file=out)
+
+
+def _print_plan(itinerary: dict, request: dict, tables, cost: float, seconds: dict, out) -> None:
+    from .validate import validate_plan
+
     check = validate_plan(itinerary, request, tables, claimed_cost=cost)
     print("Cheapest itinerary:", file=out)
     for line in describe_plan(itinerary):
@@ -251,10 +211,63 @@ def plan(
         file=out,
     )
     print(
-        f"({translated - loaded:.2f} s to translate, {solved - translated:.2f} s to solve, "
-        f"{loaded - start:.1f} s to load the translator)",
+        f"({seconds['translate']:.2f} s to translate, {seconds['solve']:.2f} s to solve, "
+        f"{seconds['load']:.1f} s to load the translator)",
         file=out,
     )
+
+
+def plan(
+    text: str,
+    model_dir: Path,
+    world_dir: Path,
+    threads: int = 1,
+    as_json: bool = False,
+    constrained: bool = True,
+    out=sys.stdout,
+) -> int:
+    """Translate, solve, print; returns the exit code."""
+    from .world import load_tables
+
+    _check_files(model_dir, world_dir)
+    tables = load_tables(
+        world_dir / "cities.parquet",
+        world_dir / "flights.parquet",
+        world_dir / "hotels.parquet",
+        world_dir / "world.json",
+    )
+    cities = list(tables.city_names)
+    _check_text(text, cities)
+
+    from .decoding import Translator
+    from .solver import OPTIMAL, solve
+
+    start = time.perf_counter()
+    translator = Translator(model_dir, threads=threads)
+    loaded = time.perf_counter()
+    output = translator.translate([text], batch_size=1, cities=cities if constrained else None)[0]
+    translated = time.perf_counter()
+    request = _read_request(output, tables, cities)
+    warnings = _warnings(text, request, translator)
+    status, cost, itinerary = solve(request, tables)
+    solved = time.perf_counter()
+    seconds = {"load": loaded - start, "translate": translated - loaded, "solve": solved - translated}
+    if as_json:
+        answer = {"request": request, "translator_output": output, "warnings": warnings, "status": status}
+        answer.update(cost=cost, plan=itinerary, seconds=seconds)
+        json.dump(answer, out, indent=2, sort_keys=True)
+        out.write("\n")
+        return 0 if status == OPTIMAL else 1
+    print("I understood:", file=out)
+    for line in describe_request(request):
+        print(line, file=out)
+    for w in warnings:
+        print(f"  note: {w}", file=out)
+    print(file=out)
+    if status != OPTIMAL:
+        _print_no_plan(request, tables, seconds, out)
+        return 1
+    _print_plan(itinerary, request, tables, cost, seconds, out)
     return 0
 
 

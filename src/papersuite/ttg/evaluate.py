@@ -23,9 +23,12 @@ Per split, one metrics record (experiment = split key, method = the run):
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +56,63 @@ def _pct(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
 
 
+@dataclass
+class _PlanTally:
+    """The solve-and-judge counts of :func:`score_examples`, one example at a time."""
+
+    ratios: list[float] = field(default_factory=list)
+    ratios_valid: list[float] = field(default_factory=list)
+    strict: list[float] = field(default_factory=list)
+    solve_s: list[float] = field(default_factory=list)
+    no_plan: int = 0
+    violating: int = 0
+    valid: int = 0
+    solver_valid: int = 0
+    plans: int = 0
+
+    def add(self, row: Mapping[str, Any], pred: Mapping[str, Any] | None, tables: Tables) -> dict[str, Any]:
+        """Solve ``pred`` (None: unparsed) and judge its plan against the row's gold request; the
+        example's detail fields."""
+        status, plan, seconds = "unparsed", None, None
+        if pred is not None:
+            start = time.perf_counter()
+            status, cost, plan = solve(pred, tables)
+            seconds = time.perf_counter() - start
+            self.solve_s.append(seconds)
+        d: dict[str, Any] = {"status": status, "solve_s": seconds}
+        if status != OPTIMAL:
+            self.no_plan += 1
+            self.strict.append(0.0)
+            return d
+        self.plans += 1
+        self.solver_valid += validate_plan(plan, pred, tables, claimed_cost=cost).ok
+        judged = validate_plan(plan, row["request"], tables)
+        ratio = float(row["optimal_cost"]) / judged.cost
+        self.ratios.append(ratio)
+        d.update(plan_cost=judged.cost, cost_ratio=ratio, violations=judged.violations)
+        if judged.ok:
+            self.valid += 1
+            self.ratios_valid.append(ratio)
+            self.strict.append(ratio)
+        else:
+            self.violating += 1
+            self.strict.append(0.0)
+        return d
+
+    def metrics(self, n: int) -> dict[str, float | None]:
+        return {
+            "cost_ratio": float(np.mean(self.ratios)) if self.ratios else None,
+            "cost_ratio_valid": float(np.mean(self.ratios_valid)) if self.ratios_valid else None,
+            "cost_ratio_strict": float(np.mean(self.strict)),
+            "infeasible_rate": self.no_plan / n,
+            "violation_rate": self.violating / n,
+            "valid_rate": self.valid / n,
+            "solver_plan_valid_rate": self.solver_valid / self.plans if self.plans else None,
+            "latency_solve_p50_s": _pct(self.solve_s, 50),
+            "latency_solve_p95_s": _pct(self.solve_s, 95),
+        }
+
+
 def score_examples(
     rows: Sequence[Mapping[str, Any]],
     predictions: Sequence[Mapping[str, Any] | None],
@@ -73,8 +133,7 @@ def score_examples(
     per_field = {f: 0 for f in FIELDS}
     em = parsed = 0
     details = []
-    ratios, ratios_valid, strict, solve_s = [], [], [], []
-    no_plan = violating = valid = solver_valid = plans = 0
+    tally = _PlanTally()
     for i, (row, pred) in enumerate(zip(rows, predictions)):
         gold = row["request"]
         match = exact_match(pred, gold)
@@ -92,30 +151,7 @@ def score_examples(
             "wrong_fields": [f for f, ok in fields.items() if not ok],
         }
         if solve_plans:
-            status, plan, seconds = "unparsed", None, None
-            if pred is not None:
-                start = time.perf_counter()
-                status, cost, plan = solve(pred, tables)
-                seconds = time.perf_counter() - start
-                solve_s.append(seconds)
-            d.update(status=status, solve_s=seconds)
-            if status != OPTIMAL:
-                no_plan += 1
-                strict.append(0.0)
-            else:
-                plans += 1
-                solver_valid += validate_plan(plan, pred, tables, claimed_cost=cost).ok
-                judged = validate_plan(plan, gold, tables)
-                ratio = float(row["optimal_cost"]) / judged.cost
-                ratios.append(ratio)
-                d.update(plan_cost=judged.cost, cost_ratio=ratio, violations=judged.violations)
-                if judged.ok:
-                    valid += 1
-                    ratios_valid.append(ratio)
-                    strict.append(ratio)
-                else:
-                    violating += 1
-                    strict.append(0.0)
+            d.update(tally.add(row, pred, tables))
         details.append(d)
     metrics: dict[str, float | None] = {
         "exact_match": em / n,
@@ -125,19 +161,7 @@ def score_examples(
         "n_examples": float(n),
     }
     if solve_plans:
-        metrics.update(
-            {
-                "cost_ratio": float(np.mean(ratios)) if ratios else None,
-                "cost_ratio_valid": float(np.mean(ratios_valid)) if ratios_valid else None,
-                "cost_ratio_strict": float(np.mean(strict)),
-                "infeasible_rate": no_plan / n,
-                "violation_rate": violating / n,
-                "valid_rate": valid / n,
-                "solver_plan_valid_rate": solver_valid / plans if plans else None,
-                "latency_solve_p50_s": _pct(solve_s, 50),
-                "latency_solve_p95_s": _pct(solve_s, 95),
-            }
-        )
+        metrics.update(tally.metrics(n))
     return metrics, details
 
 
@@ -154,6 +178,94 @@ def _parse_outputs(
             parsed.append(None)
             partials.append(lenient_fields(text, base_date, cities))
     return parsed, partials
+
+
+@dataclass
+class _Reader:
+    """Turns test texts into requests: the rule-based parser (``translator`` None) or a translator,
+    plain or constrained to the target grammar (``grammar_cities``)."""
+
+    translator: Translator | None
+    cities: list[str]
+    base_date: str
+    grammar_cities: list[str] | None
+
+    def read_all(self, texts: list[str]) -> tuple[list[str], list[dict | None], list[dict | None] | None]:
+        """(translator outputs, or [] for the parser; parsed requests; readable fields of unparsed ones)."""
+        if self.translator is None:
+            predictions = []
+            for text in texts:
+                try:
+                    predictions.append(parse_text(text, self.cities, self.base_date))
+                except ValueError:
+                    predictions.append(None)
+            return [], predictions, None
+        outputs = self.translator.translate(texts, cities=self.grammar_cities)
+        predictions, partials = _parse_outputs(outputs, self.base_date, self.cities)
+        return outputs, predictions, partials
+
+    def seconds_for_one(self, text: str) -> float:
+        """Seconds to read one request alone (batch 1), as a user sends it."""
+        t0 = time.perf_counter()
+        if self.translator is None:
+            with contextlib.suppress(ValueError):
+                parse_text(text, self.cities, self.base_date)
+        else:
+            self.translator.translate([text], batch_size=1, cities=self.grammar_cities)
+        return time.perf_counter() - t0
+
+
+def _load_translator(method: str, model_dir, threads: int, constrained: bool) -> Translator | None:
+    """The trained translator of ``model_dir``; None for the rule-based parser."""
+    if method == "rule_parser":
+        return None
+    translator = Translator(model_dir, threads=threads)
+    if constrained and translator.kind != "seq2seq":
+        raise ValueError(f"constrained decoding needs a seq2seq translator, {model_dir} is {translator.kind}")
+    return translator
+
+
+def _latency_metrics(translate_s: list[float], details: list[dict], solve_plans: bool) -> dict[str, float | None]:
+    """Translate percentiles of the sampled requests, and with ``solve_plans`` translate + solve."""
+    out = {"latency_translate_p50_s": _pct(translate_s, 50), "latency_translate_p95_s": _pct(translate_s, 95)}
+    if solve_plans:
+        total = [t + (d["solve_s"] or 0.0) for t, d in zip(translate_s, details)]
+        out["latency_total_p50_s"] = _pct(total, 50)
+        out["latency_total_p95_s"] = _pct(total, 95)
+        out["latency_total_mean_s"] = float(np.mean(total)) if total else None
+    return out
+
+
+def _score_split(
+    reader: _Reader, rows: list[dict], tables: Tables, solve_plans: bool, latency_samples: int
+) -> tuple[dict, list[dict], float, int]:
+    """(metrics, per-example details, seconds to read the whole split, latency sample size)."""
+    texts = [r["text"] for r in rows]
+    start = time.perf_counter()
+    outputs, predictions, partials = reader.read_all(texts)
+    translate_wall = time.perf_counter() - start
+    metrics, details = score_examples(rows, predictions, tables, solve_plans, partials)
+    k = min(int(latency_samples), len(rows))
+    translate_s = [reader.seconds_for_one(text) for text in texts[:k]]
+    metrics.update(_latency_metrics(translate_s, details[:k], solve_plans))
+    for i, d in enumerate(details):
+        d["output"] = outputs[i] if outputs else None
+        d["translate_s"] = translate_s[i] if i < k else None
+    return metrics, details, translate_wall, k
+
+
+def _log_split(method: str, experiment: str, metrics: Mapping[str, Any], solve_plans: bool) -> None:
+    log.info(
+        "%s on %s: EM %.3f, field accuracy %.3f%s",
+        method,
+        experiment,
+        metrics["exact_match"],
+        metrics["field_accuracy"],
+        f", cost ratio {metrics['cost_ratio']}, infeasible {metrics['infeasible_rate']:.3f}, "
+        f"violations {metrics['violation_rate']:.3f}"
+        if solve_plans
+        else "",
+    )
 
 
 def evaluate(
@@ -180,73 +292,20 @@ def evaluate(
     decodes with the target grammar (:mod:`papersuite.ttg.grammar`, seq2seq translators only)."""
     runtime.setup_logging(log_path)
     tables = load_tables(cities_path, flights_path, hotels_path, meta_path)
-    base_date = tables.base_date.isoformat()
     cities = list(tables.city_names)
     start_all = time.perf_counter()
-    if method == "rule_parser":
-        device, translator, train_pairs = "cpu", None, None
-    else:
-        translator = Translator(model_dir, threads=threads)
-        device, train_pairs = str(translator.device), translator.meta["train_pairs"]
-        if constrained and translator.kind != "seq2seq":
-            raise ValueError(f"constrained decoding needs a seq2seq translator, {model_dir} is {translator.kind}")
-    grammar_cities = cities if constrained else None
+    translator = _load_translator(method, model_dir, threads, constrained)
+    reader = _Reader(translator, cities, tables.base_date.isoformat(), cities if constrained else None)
     out = {}
     for split, path in test_files.items():
         experiment = SPLIT_EXPERIMENTS[split]
-        rows = read_pairs(path)
-        texts = [r["text"] for r in rows]
-        start = time.perf_counter()
-        partials = None
-        if translator is None:
-            outputs, predictions = [], []
-            for text in texts:
-                try:
-                    predictions.append(parse_text(text, cities, base_date))
-                except ValueError:
-                    predictions.append(None)
-        else:
-            outputs = translator.translate(texts, cities=grammar_cities)
-            predictions, partials = _parse_outputs(outputs, base_date, cities)
-        translate_wall = time.perf_counter() - start
-        metrics, details = score_examples(rows, predictions, tables, solve_plans, partials)
-
-        # one request at a time, as a user sends it
-        k = min(int(latency_samples), len(rows))
-        translate_s = []
-        for text in texts[:k]:
-            t0 = time.perf_counter()
-            if translator is None:
-                try:
-                    parse_text(text, cities, base_date)
-                except ValueError:
-                    pass
-            else:
-                translator.translate([text], batch_size=1, cities=grammar_cities)
-            translate_s.append(time.perf_counter() - t0)
-        metrics["latency_translate_p50_s"] = _pct(translate_s, 50)
-        metrics["latency_translate_p95_s"] = _pct(translate_s, 95)
-        if solve_plans:
-            total = [t + (d["solve_s"] or 0.0) for t, d in zip(translate_s, details[:k])]
-            metrics["latency_total_p50_s"] = _pct(total, 50)
-            metrics["latency_total_p95_s"] = _pct(total, 95)
-            metrics["latency_total_mean_s"] = float(np.mean(total)) if total else None
-        for i, d in enumerate(details):
-            d["output"] = outputs[i] if outputs else None
-            d["translate_s"] = translate_s[i] if i < k else None
+        metrics, details, translate_wall, k = _score_split(
+            reader, read_pairs(path), tables, solve_plans, latency_samples
+        )
+        train_pairs = translator.meta["train_pairs"] if translator is not None else None
         metrics["train_pairs"] = float(train_pairs) if train_pairs is not None else None
         metrics["train_steps"] = float(translator.meta["steps"]) if translator is not None else None
-        log.info(
-            "%s on %s: EM %.3f, field accuracy %.3f%s",
-            method,
-            experiment,
-            metrics["exact_match"],
-            metrics["field_accuracy"],
-            f", cost ratio {metrics['cost_ratio']}, infeasible {metrics['infeasible_rate']:.3f}, "
-            f"violations {metrics['violation_rate']:.3f}"
-            if solve_plans
-            else "",
-        )
+        _log_split(method, experiment, metrics, solve_plans)
         rec = records.make_record(
             paper="ttg",
             experiment=experiment,
@@ -255,7 +314,7 @@ def evaluate(
             scale=scale,
             metrics=metrics,
             wall_s=time.perf_counter() - start_all,
-            device=device,
+            device=str(translator.device) if translator is not None else "cpu",
             config={
                 **dict(config or {}),
                 "method": method,
@@ -271,8 +330,6 @@ def evaluate(
         )
         records.write_record(out_records[split], rec)
         if out_predictions is not None:
-            import json
-
             io.write_text(out_predictions[split], "".join(json.dumps(d, sort_keys=True) + "\n" for d in details))
         out[split] = rec
     return out

@@ -36,90 +36,109 @@ def mentioned_cities(text: str, cities: Iterable[str]) -> list[str]:
     return [c.lower() for c in cities if c.lower() in words]
 
 
-def allowed_next(prefix: Sequence[str], cities: Sequence[str], max_destinations: int = 4) -> set[str]:
-    """Tokens allowed after ``prefix`` (lower-case city tokens in ``cities``); ``END`` marks the end."""
-    toks = list(prefix)
-    pos = 0
+class _Cursor:
+    """Walks a prefix token by token; at its end, :class:`_Done` carries the tokens allowed next."""
 
-    def take(allowed: set[str]) -> str:
-        nonlocal pos
-        if pos == len(toks):
+    def __init__(self, tokens: Sequence[str]):
+        self.tokens = list(tokens)
+        self.pos = 0
+
+    def take(self, allowed: set[str]) -> str:
+        if self.pos == len(self.tokens):
             raise _Done(allowed)
-        tok = toks[pos]
-        pos += 1
+        tok = self.tokens[self.pos]
+        self.pos += 1
         if tok not in allowed:
             raise _Done(set())  # off-grammar prefix (cannot happen under the constraint)
         return tok
 
-    def peek(allowed: set[str]) -> str:
-        if pos == len(toks):
+    def peek(self, allowed: set[str]) -> str:
+        if self.pos == len(self.tokens):
             raise _Done(allowed)
-        return toks[pos]
+        return self.tokens[self.pos]
 
-    def number(first: set[str], more: set[str], then: str, max_len: int) -> None:
-        nonlocal pos
-        take(first)
+    def number(self, first: set[str], more: set[str], then: str, max_len: int) -> None:
+        self.take(first)
         for _ in range(max_len - 1):
-            if peek(more | {then}) == then:
+            if self.peek(more | {then}) == then:
                 break
-            take(more)
-        take({then})
+            self.take(more)
+        self.take({then})
 
-    def day(month: str, then: str, after: int = 0) -> int:
+    def day(self, month: str, then: str, after: int = 0) -> int:
         """One or two day digits of a real day of ``month`` later than ``after``, then ``then``."""
         valid = [str(d) for d in range(after + 1, DAYS_IN_MONTH[MONTHS.index(month)] + 1)]
         if not valid:
             raise _Done(set())
-        d1 = take({v[0] for v in valid})
+        d1 = self.take({v[0] for v in valid})
         second = {v[1] for v in valid if len(v) == 2 and v[0] == d1}
         ends = d1 in valid
-        if second and peek(second | ({then} if ends else set())) != then:
-            d1 += take(second)
-        take({then})
+        if second and self.peek(second | ({then} if ends else set())) != then:
+            d1 += self.take(second)
+        self.take({then})
         return int(d1)
 
+
+def _dates(cur: _Cursor) -> None:
+    """leave <month> <day> back <month> <day> to: a real return day after the departure."""
+    cur.take({"leave"})
+    leave_month = cur.take(set(MONTHS))
+    leave_day = cur.day(leave_month, "back")
+    back_month = cur.take(
+        set(MONTHS) if leave_day < DAYS_IN_MONTH[MONTHS.index(leave_month)] else set(MONTHS) - {leave_month}
+    )
+    cur.day(back_month, "to", leave_day if back_month == leave_month else 0)
+
+
+def _destinations(cur: _Cursor, cities: Sequence[str], origin: str, max_destinations: int) -> list[str]:
+    """<city> <min nights> <max nights> ... until "order": new cities only, max ≥ min."""
+    listed: list[str] = []
+    while True:
+        free = set(cities) - {origin} - set(listed)
+        options = free if len(listed) < max_destinations else set()
+        if listed:
+            options = options | {"order"}
+        tok = cur.take(options)
+        if tok == "order":
+            return listed
+        listed.append(tok)
+        lo = cur.take(set(NONZERO))
+        cur.take({d for d in NONZERO if d >= lo})
+
+
+def _preferences(cur: _Cursor, listed: list[str]) -> None:
+    """The order value, then people, budget, stars, hotelmax, nonstop and time, then the end."""
+    cur.take({"any", "listed"} if len(listed) > 1 else {"any"})
+    cur.take({"people"})
+    cur.take(set(NONZERO))
+    cur.take({"budget"})
+    if cur.peek({"none"} | set(NONZERO)) == "none":
+        cur.take({"none"})
+        cur.take({"stars"})
+    else:
+        cur.number(set(NONZERO), set(DIGITS), "stars", 6)
+    cur.take({"none", "1", "2", "3", "4", "5"})
+    cur.take({"hotelmax"})
+    if cur.peek({"none"} | set(NONZERO)) == "none":
+        cur.take({"none"})
+        cur.take({"nonstop"})
+    else:
+        cur.number(set(NONZERO), set(DIGITS), "nonstop", 5)
+    cur.take({"yes", "no"})
+    cur.take({"time"})
+    cur.take({"none", *DEPART_TIMES})
+    cur.take({END})
+
+
+def allowed_next(prefix: Sequence[str], cities: Sequence[str], max_destinations: int = 4) -> set[str]:
+    """Tokens allowed after ``prefix`` (lower-case city tokens in ``cities``); ``END`` marks the end."""
+    cur = _Cursor(prefix)
     try:
-        take({"from"})
-        origin = take(set(cities))
-        take({"leave"})
-        leave_month = take(set(MONTHS))
-        leave_day = day(leave_month, "back")
-        back_month = take(
-            set(MONTHS) if leave_day < DAYS_IN_MONTH[MONTHS.index(leave_month)] else set(MONTHS) - {leave_month}
-        )
-        day(back_month, "to", leave_day if back_month == leave_month else 0)
-        listed: list[str] = []
-        while True:
-            free = set(cities) - {origin} - set(listed)
-            options = free if len(listed) < max_destinations else set()
-            if listed:
-                options = options | {"order"}
-            tok = take(options)
-            if tok == "order":
-                break
-            listed.append(tok)
-            lo = take(set(NONZERO))
-            take({d for d in NONZERO if d >= lo})
-        take({"any", "listed"} if len(listed) > 1 else {"any"})
-        take({"people"})
-        take(set(NONZERO))
-        take({"budget"})
-        if peek({"none"} | set(NONZERO)) == "none":
-            take({"none"})
-            take({"stars"})
-        else:
-            number(set(NONZERO), set(DIGITS), "stars", 6)
-        take({"none", "1", "2", "3", "4", "5"})
-        take({"hotelmax"})
-        if peek({"none"} | set(NONZERO)) == "none":
-            take({"none"})
-            take({"nonstop"})
-        else:
-            number(set(NONZERO), set(DIGITS), "nonstop", 5)
-        take({"yes", "no"})
-        take({"time"})
-        take({"none", *DEPART_TIMES})
-        take({END})
+        cur.take({"from"})
+        origin = cur.take(set(cities))
+        _dates(cur)
+        listed = _destinations(cur, cities, origin, max_destinations)
+        _preferences(cur, listed)
         return set()
     except _Done as done:
         return done.allowed

@@ -21,6 +21,7 @@ import math
 import multiprocessing as mp
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +137,74 @@ def _solve_one(request: dict) -> tuple[str, float | None, float]:
     return status, cost, time.perf_counter() - start
 
 
+@dataclass
+class _Kept:
+    """The feasible requests accepted so far, in order, and the sampling counts."""
+
+    order: list[str]  # split of the i-th accepted request
+    rows: list[dict] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(
+        default_factory=lambda: {"candidates": 0, "infeasible": 0, "duplicates": 0, "errors": 0}
+    )
+    solve_times: list[float] = field(default_factory=list)
+
+    def keep(self, request: dict, factor: float | None, status: str, cost: float | None) -> bool:
+        """Accept a solved candidate unless it is infeasible or a duplicate; a drawn budget factor
+        becomes the budget C* × factor rounded up to 50."""
+        if status != OPTIMAL:
+            self.counts["infeasible" if status == "infeasible" else "errors"] += 1
+            return False
+        if factor is not None:
+            request = {**request, "budget": _round_up(cost * factor, 50)}
+        key = request_hash(request)
+        if key in self.seen:
+            self.counts["duplicates"] += 1
+            return False
+        self.seen.add(key)
+        self.rows.append({"split": self.order[len(self.rows)], "request": request, "optimal_cost": cost})
+        return True
+
+
+def _sample_feasible(
+    tables: Tables, cfg: Mapping[str, Any], wanted: Mapping[str, int], seed: int, threads: int
+) -> _Kept:
+    """Draw candidates in blocks in the parent process, solve each block (in a pool with several
+    threads), and accept in order until every split has its requests."""
+    total = sum(wanted.values())
+    rng = np.random.default_rng(seed)
+    kept = _Kept(order=[s for s in SPLITS for _ in range(wanted[s])])
+    block = max(8, 16 * threads)
+    limit = int(cfg["max_candidates_factor"]) * total
+    pool = mp.get_context("fork").Pool(threads) if threads > 1 else None
+    log.info("sampling %s feasible requests with %d worker(s)", wanted, threads)
+    try:
+        bar = iter(progress.progress(range(total), total=total, desc="feasible requests", logger=log))
+        while len(kept.rows) < total:
+            if kept.counts["candidates"] >= limit:
+                raise RuntimeError(
+                    f"only {len(kept.rows)} of {total} feasible requests after {limit} candidates; "
+                    f"loosen the requests config"
+                )
+            batch = [sample_candidate(rng, tables, cfg) for _ in range(block)]
+            kept.counts["candidates"] += len(batch)
+            candidates = [c[0] for c in batch]
+            results = pool.map(_solve_one, candidates) if pool is not None else [_solve_one(c) for c in candidates]
+            for (request, factor), (status, cost, seconds) in zip(batch, results):
+                kept.solve_times.append(seconds)
+                if len(kept.rows) >= total:
+                    break
+                if kept.keep(request, factor, status, cost):
+                    next(bar, None)
+        for _ in bar:  # close the progress generator (final log line)
+            pass
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    return kept
+
+
 def generate_requests(
     cities_path,
     flights_path,
@@ -157,62 +226,15 @@ def generate_requests(
     tables = load_tables(cities_path, flights_path, hotels_path, meta_path)
     _TABLES = tables
     wanted = {"train": int(cfg["n_train"]), "test_in": int(cfg["n_test"]), "test_held": int(cfg["n_test"])}
-    total = sum(wanted.values())
-    rng = np.random.default_rng(seed)
-    rows: list[dict] = []
-    seen: set[str] = set()
-    counts = {"candidates": 0, "infeasible": 0, "duplicates": 0, "errors": 0}
-    solve_times: list[float] = []
-    order = [s for s in SPLITS for _ in range(wanted[s])]  # split of the i-th accepted request
-    block = max(8, 16 * threads)
-    limit = int(cfg["max_candidates_factor"]) * total
     start = time.perf_counter()
-    ctx = mp.get_context("fork")
-    pool = ctx.Pool(threads) if threads > 1 else None
-    log.info("sampling %s feasible requests with %d worker(s)", wanted, threads)
-    try:
-        bar = iter(progress.progress(range(total), total=total, desc="feasible requests", logger=log))
-        while len(rows) < total:
-            if counts["candidates"] >= limit:
-                raise RuntimeError(
-                    f"only {len(rows)} of {total} feasible requests after {limit} candidates; "
-                    f"loosen the requests config"
-                )
-            batch = [sample_candidate(rng, tables, cfg) for _ in range(block)]
-            counts["candidates"] += len(batch)
-            results = (
-                pool.map(_solve_one, [c[0] for c in batch]) if pool is not None else [_solve_one(c[0]) for c in batch]
-            )
-            for (request, factor), (status, cost, seconds) in zip(batch, results):
-                solve_times.append(seconds)
-                if len(rows) >= total:
-                    break
-                if status != OPTIMAL:
-                    counts["infeasible" if status == "infeasible" else "errors"] += 1
-                    continue
-                if factor is not None:
-                    request = {**request, "budget": _round_up(cost * factor, 50)}
-                key = request_hash(request)
-                if key in seen:
-                    counts["duplicates"] += 1
-                    continue
-                seen.add(key)
-                split = order[len(rows)]
-                rows.append({"split": split, "request": request, "optimal_cost": cost})
-                next(bar, None)
-        for _ in bar:  # close the progress generator (final log line)
-            pass
-    finally:
-        if pool is not None:
-            pool.close()
-            pool.join()
+    kept = _sample_feasible(tables, cfg, wanted, seed, threads)
+    rows, counts = kept.rows, kept.counts
     per_split = {s: 0 for s in SPLITS}
     for row in rows:
         row["id"] = f"{row['split']}-{per_split[row['split']]:05d}"  # consecutive per split
         per_split[row["split"]] += 1
-    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
-    io.write_text(out_jsonl, text)
-    times = np.asarray(solve_times)
+    io.write_text(out_jsonl, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
+    times = np.asarray(kept.solve_times)
     summary = {
         "counts": {**counts, **{f"kept_{s}": per_split[s] for s in SPLITS}},
         "acceptance": len(rows) / max(counts["candidates"], 1),

@@ -58,39 +58,21 @@ def plan_cost(plan: Mapping[str, Any], travelers: int) -> int:
     return fares * int(travelers) + hotels * rooms_for(travelers)
 
 
-def solve(
-    request: Mapping[str, Any], tables: Tables, time_limit: float | None = 30.0, formulation: str = "stays"
-) -> tuple[str, float | None, dict | None]:
-    """Solve the MILP of ``request`` over ``tables``.
-
-    Returns ``(status, cost, plan)``: status "optimal" with the cost and the plan
-    ``{flights: [...], stays: [...], travelers, rooms, cost}``, "infeasible" with (None, None), or
-    "error" (CBC stopped without a proof, e.g. at the time limit, or the request is malformed).
-    ``formulation`` "stays" (default) or "nights" (spec B1.4 verbatim; same optimum, slower).
-    """
-    import pulp
-
-    try:
-        r = validate_request(request, tables.city_names)
-    except SchemaError as exc:
-        log.debug("malformed request: %s", exc)
-        return ERROR, None, None
-    origin, dests = r["origin"], r["destinations"]
-    cities = [origin] + [d["city"] for d in dests]
-    e, l = _window(r, tables)
-    e, l = max(e, 0), min(l, tables.n_days - 1)
-    if l <= e:
-        return INFEASIBLE, None, None
-    travelers, rooms = r["travelers"], rooms_for(r["travelers"])
-
+def _cheapest_hotels(r: Mapping[str, Any], tables: Tables) -> dict[str, tuple[str, int]] | None:
+    """city -> (hotel id, price) of the cheapest eligible hotel; None if a destination has none."""
     hotel = {}
-    for d in dests:
+    for d in r["destinations"]:
         best = tables.cheapest_hotel(d["city"], r["hotel_min_stars"], r["hotel_max_price"])
         if best is None:
-            return INFEASIBLE, None, None
+            return None
         hotel[d["city"]] = best
+    return hotel
 
-    # flights: (a, b, day) -> (id, fare)
+
+def _cheapest_flights(
+    r: Mapping[str, Any], tables: Tables, cities: list[str], e: int, l: int
+) -> dict[tuple[str, str, int], tuple[str, int]]:
+    """(a, b, day) -> (flight id, fare) of the cheapest eligible flight between the request's cities."""
     flights: dict[tuple[str, str, int], tuple[str, int]] = {}
     for a in cities:
         for b in cities:
@@ -99,19 +81,12 @@ def solve(
                     a, b, e, l, r["nonstop_only"], r["depart_time"]
                 ).items():
                     flights[(a, b, day)] = option
-    for c in cities:
-        if not any(k[1] == c for k in flights) or not any(k[0] == c for k in flights):
-            return INFEASIBLE, None, None
+    return flights
 
-    if formulation == "stays":
-        prob, f = _stays_model(r, flights, hotel, e, l, travelers, rooms)
-    elif formulation == "nights":
-        prob, f = _nights_model(r, flights, hotel, e, l, travelers, rooms)
-    else:
-        raise ValueError(f"formulation must be 'stays' or 'nights', got {formulation!r}")
-    if prob is None:
-        return INFEASIBLE, None, None
-    keys = sorted(flights)
+
+def _run_cbc(prob, time_limit: float | None) -> str:
+    """Solve ``prob`` with the bundled CBC: OPTIMAL, INFEASIBLE or ERROR (stopped without a proof)."""
+    import pulp
 
     with warnings.catch_warnings():
         # PuLP 3.3 deprecates the bundled-CBC class in favour of a separate cbc install (PuLP 4)
@@ -123,12 +98,18 @@ def solve(
     prob.solve(solver)
     status = pulp.LpStatus[prob.status]
     if status == "Infeasible":
-        return INFEASIBLE, None, None
+        return INFEASIBLE
     if status != "Optimal" or prob.sol_status != pulp.LpSolutionOptimal:
         log.warning("CBC stopped with status %s (solution status %s)", status, prob.sol_status)
-        return ERROR, None, None
+        return ERROR
+    return OPTIMAL
 
-    chosen = sorted((k for k in keys if f[k].value() > 0.5), key=lambda k: k[2])
+
+def _plan_of(
+    chosen: list[tuple[str, str, int]], flights: Mapping, hotel: Mapping, tables: Tables, travelers: int, rooms: int
+) -> dict:
+    """The itinerary of the chosen flight keys (in day order): flights, then a stay between
+    consecutive flights in the cheapest eligible hotel of the city."""
     plan_flights = []
     for a, b, t in chosen:
         fid, fare = flights[(a, b, t)]
@@ -152,7 +133,55 @@ def solve(
         nights = tables.day_of(nxt["date"]) - tables.day_of(leg["date"])
         hid, price = hotel[city]
         stays.append({"city": city, "hotel": hid, "check_in": leg["date"], "nights": nights, "price_per_night": price})
-    plan = {"flights": plan_flights, "stays": stays, "travelers": travelers, "rooms": rooms}
+    return {"flights": plan_flights, "stays": stays, "travelers": travelers, "rooms": rooms}
+
+
+def solve(
+    request: Mapping[str, Any], tables: Tables, time_limit: float | None = 30.0, formulation: str = "stays"
+) -> tuple[str, float | None, dict | None]:
+    """Solve the MILP of ``request`` over ``tables``.
+
+    Returns ``(status, cost, plan)``: status "optimal" with the cost and the plan
+    ``{flights: [...], stays: [...], travelers, rooms, cost}``, "infeasible" with (None, None), or
+    "error" (CBC stopped without a proof, e.g. at the time limit, or the request is malformed).
+    ``formulation`` "stays" (default) or "nights" (the night-by-night form; same optimum, slower).
+    """
+    import pulp
+
+    try:
+        r = validate_request(request, tables.city_names)
+    except SchemaError as exc:
+        log.debug("malformed request: %s", exc)
+        return ERROR, None, None
+    origin, dests = r["origin"], r["destinations"]
+    cities = [origin] + [d["city"] for d in dests]
+    e, l = _window(r, tables)
+    e, l = max(e, 0), min(l, tables.n_days - 1)
+    if l <= e:
+        return INFEASIBLE, None, None
+    travelers, rooms = r["travelers"], rooms_for(r["travelers"])
+    hotel = _cheapest_hotels(r, tables)
+    if hotel is None:
+        return INFEASIBLE, None, None
+    flights = _cheapest_flights(r, tables, cities, e, l)
+    for c in cities:
+        if not any(k[1] == c for k in flights) or not any(k[0] == c for k in flights):
+            return INFEASIBLE, None, None
+
+    if formulation == "stays":
+        prob, f = _stays_model(r, flights, hotel, e, l, travelers, rooms)
+    elif formulation == "nights":
+        prob, f = _nights_model(r, flights, hotel, e, l, travelers, rooms)
+    else:
+        raise ValueError(f"formulation must be 'stays' or 'nights', got {formulation!r}")
+    if prob is None:
+        return INFEASIBLE, None, None
+    status = _run_cbc(prob, time_limit)
+    if status != OPTIMAL:
+        return status, None, None
+
+    chosen = sorted((k for k in sorted(flights) if f[k].value() > 0.5), key=lambda k: k[2])
+    plan = _plan_of(chosen, flights, hotel, tables, travelers, rooms)
     cost = plan_cost(plan, travelers)
     objective = pulp.value(prob.objective)
     if abs(cost - objective) > 1e-6 * max(1.0, abs(cost)):
