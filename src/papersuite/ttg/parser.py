@@ -136,7 +136,7 @@ def parse_text(text: str, cities: Iterable[str], base_date: str | dt.date) -> di
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip().lower()) if s.strip()]
     for sentence in sentences:
         body = sentence.rstrip(".!?")
-        for clause, regex in clauses:
+        for clause, regex in clauses:  # noqa: B007 - read after the loop: the template that matched
             m = regex.match(body)
             if m:
                 break

@@ -230,7 +230,7 @@ def _plot_curves(curves: Iterable[str | Path], path: Path) -> None:
         frames.setdefault(Path(c).parent.parent.name, []).append((Path(c).parent.name, pd.read_csv(c)))
     colors = plotting.method_colors(frames)
     for name in _run_order(frames):
-        for i, (seed, f) in enumerate(sorted(frames[name], key=lambda item: item[0])):
+        for i, (_seed, f) in enumerate(sorted(frames[name], key=lambda item: item[0])):
             ax.plot(
                 f["step"], f["loss"], color=colors[name], alpha=1.0 if i == 0 else 0.5, label=name if i == 0 else None
             )

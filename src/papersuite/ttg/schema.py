@@ -35,6 +35,7 @@ Digits are single tokens (the tokenizer splits them), nights are single digits (
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
@@ -393,10 +394,8 @@ def lenient_fields(text: str, base_date: str | dt.date, cities: Iterable[str] | 
         t = after(key)
         if t is None:
             return
-        try:
+        with contextlib.suppress(SchemaError, ValueError):
             out[field] = fn(t)
-        except (SchemaError, ValueError):
-            pass
 
     def date(t: _Tokens) -> str:
         month = t.take()

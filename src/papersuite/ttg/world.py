@@ -148,16 +148,11 @@ class World:
     meta: dict = field(default_factory=dict)
 
 
-def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
-    """Draw the city, flight and hotel tables from ``world`` (keys of WORLD_DEFAULTS) and ``seed``."""
-    cfg = resolve_world_config(world)
-    rng = np.random.default_rng(seed)
-    rows = CITIES[: int(cfg["n_cities"])]
-    cities = pd.DataFrame(rows, columns=["name", "lat", "lon", "cost_index", "hub"])
+def _draw_flights(
+    rng: np.random.Generator, cfg: Mapping[str, Any], cities: pd.DataFrame, base: dt.date
+) -> pd.DataFrame:
+    """Every ordered pair and day gets Poisson(λ) options: stops, fare, departure hour, airline."""
     n, n_days = len(cities), int(cfg["n_days"])
-    base = dt.date.fromisoformat(str(cfg["base_date"]))
-
-    # flights: every ordered pair and day gets Poisson(λ) options
     a_idx, b_idx = np.nonzero(~np.eye(n, dtype=bool))  # ordered pairs, a != b
     pair = np.repeat(np.arange(len(a_idx)), n_days)
     day = np.tile(np.arange(n_days), len(a_idx))
@@ -198,8 +193,13 @@ def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
     )
     flights.insert(0, "id", [f"F{i:07d}" for i in range(len(flights))])
     flights.insert(4, "date", [(base + dt.timedelta(days=int(d))).isoformat() for d in flights["day"]])
+    return flights
 
-    # hotels
+
+def _draw_hotels(rng: np.random.Generator, cfg: Mapping[str, Any], cities: pd.DataFrame) -> pd.DataFrame:
+    """U{min, max} hotels per city, stars from a categorical, price = base × city index × star
+    multiplier × lognormal."""
+    n = len(cities)
     lo, hi = (int(v) for v in cfg["hotels_per_city"])
     per_city = rng.integers(lo, hi + 1, size=n)
     city = np.repeat(np.arange(n), per_city)
@@ -210,19 +210,31 @@ def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
         * np.asarray(cfg["star_multipliers"], float)[stars - 1]
         * rng.lognormal(0.0, float(cfg["hotel_price_sigma"]), size=len(city))
     )
+    names = cities["name"].to_numpy()
     hotels = pd.DataFrame(
         {"city": names[city], "stars": stars.astype(np.int64), "price": np.maximum(np.rint(price), 1).astype(np.int64)}
     )
     hotels.insert(0, "id", [f"H{i:05d}" for i in range(len(hotels))])
+    return hotels
 
+
+def generate_world(world: Mapping[str, Any] | None, seed: int) -> World:
+    """Draw the city, flight and hotel tables from ``world`` (keys of WORLD_DEFAULTS) and ``seed``."""
+    cfg = resolve_world_config(world)
+    rng = np.random.default_rng(seed)
+    rows = CITIES[: int(cfg["n_cities"])]
+    cities = pd.DataFrame(rows, columns=["name", "lat", "lon", "cost_index", "hub"])
+    base = dt.date.fromisoformat(str(cfg["base_date"]))
+    flights = _draw_flights(rng, cfg, cities, base)  # the flights' draws first, then the hotels'
+    hotels = _draw_hotels(rng, cfg, cities)
     meta = {
         "seed": int(seed),
         "config": cfg,
-        "n_cities": n,
+        "n_cities": len(cities),
         "n_flights": len(flights),
         "n_hotels": len(hotels),
         "base_date": base.isoformat(),
-        "n_days": n_days,
+        "n_days": int(cfg["n_days"]),
     }
     return World(cities=cities, flights=flights, hotels=hotels, meta=meta)
 
