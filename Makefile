@@ -1,6 +1,8 @@
 # papersuite: the two commands a reviewer needs.
 #   make run   - bootstrap .venv, then run every enabled paper at the configured scale (tiny by default)
 #   make test  - bootstrap .venv, then format check, lint, dry-runs (tiny and full/slurm), pytest
+#   make format     - ruff and snakefmt fix what they can
+#   make gpu-check  - on a machine with a CUDA GPU: every wing's tiny target on the GPU, claims compared with CPU
 # Both need only python3 >= 3.11 on the PATH; the first call installs everything into .venv.
 
 PYTHON ?= python3
@@ -13,7 +15,7 @@ CORES ?= all
 # Snakemake's jobs find the venv's python and tools first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test install dry-run dry-run-full lint format report clean
+.PHONY: run test install dry-run dry-run-full lint format report clean gpu-check
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
@@ -32,6 +34,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/snakefmt --check workflow
 	$(BIN)/snakemake --lint
 
@@ -47,10 +51,17 @@ test: lint dry-run dry-run-full
 	$(BIN)/python -m pytest
 
 format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 	$(BIN)/snakefmt workflow
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores 1 --report results/report.zip
+
+# Every wing's tiny target on CUDA and on the CPU, in two copies of this checkout: the claims must agree
+# and the GPU run's records must say cuda. Needs a CUDA build of torch; CI never runs it.
+gpu-check: $(STAMP)
+	$(BIN)/python tools/gpu_check.py
 
 clean:
 	rm -rf results logs benchmarks .snakemake

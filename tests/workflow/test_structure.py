@@ -42,6 +42,8 @@ def test_every_paper_has_its_files():
     for paper in config["papers"]:
         for path in (
             f"workflow/rules/{paper}.smk",
+            f"workflow/rules/{paper}_helpers.smk",
+            f"docs/papers/{paper}.md",
             f"workflow/envs/{paper}.yaml",
             f"workflow/schemas/{paper}.schema.yaml",
             f"config/{paper}.yaml",

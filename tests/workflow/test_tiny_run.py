@@ -88,14 +88,8 @@ def micro_socm_config(repo: Path) -> None:
     path.write_text(yaml.safe_dump(socm, sort_keys=False))
 
 
-@pytest.mark.slow
-def test_interrupted_run_resumes_to_the_same_tables(tmp_path):
-    reference = copy_repo(tmp_path / "uninterrupted")
-    micro_socm_config(reference)
-    snakemake("--cores", "2", "socm", cwd=reference)
-
-    repo = copy_repo(tmp_path / "interrupted")
-    micro_socm_config(repo)
+def interrupt_socm_mid_training(repo: Path) -> Path:
+    """Start `snakemake socm` in `repo`, Ctrl-C it once a checkpoint exists; return the checkpoint root."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     process = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2", "socm"],
@@ -120,12 +114,47 @@ def test_interrupted_run_resumes_to_the_same_tables(tmp_path):
     models = list((repo / "results" / "tiny" / "socm" / "models").rglob("model.pt"))
     assert len(models) < 2, "the run was not interrupted mid-training"
     assert list(ckpt_root.rglob("step_*.pt")), "checkpoints must survive the interruption"
+    return ckpt_root
+
+
+def train_logs(repo: Path) -> str:
+    return "".join(p.read_text() for p in (repo / "logs" / "tiny" / "socm" / "train").rglob("*.log"))
+
+
+@pytest.mark.slow
+def test_interrupted_run_resumes_to_the_same_tables(tmp_path):
+    reference = copy_repo(tmp_path / "uninterrupted")
+    micro_socm_config(reference)
+    snakemake("--cores", "2", "socm", cwd=reference)
+
+    repo = copy_repo(tmp_path / "interrupted")
+    micro_socm_config(repo)
+    ckpt_root = interrupt_socm_mid_training(repo)
 
     snakemake("--cores", "2", "socm", cwd=repo)
-    logs = "".join(p.read_text() for p in (repo / "logs" / "tiny" / "socm" / "train").rglob("*.log"))
-    assert "resum" in logs.lower(), "the rerun did not resume from a checkpoint"
+    assert "resuming from the checkpoint" in train_logs(repo), "the rerun did not resume from a checkpoint"
     for name in ("control_l2_error.csv", "control_objective.csv"):
         ours = pd.read_csv(repo / "results" / "tiny" / "socm" / "tables" / name)
         theirs = pd.read_csv(reference / "results" / "tiny" / "socm" / "tables" / name)
         pd.testing.assert_frame_equal(ours, theirs, check_exact=True)
     assert not list(ckpt_root.rglob("step_*.pt")), "checkpoints are removed once a run finished"
+
+
+@pytest.mark.slow
+def test_interrupted_run_restarts_after_a_config_edit(tmp_path):
+    """Killed mid-training, then a hyperparameter edited: the checkpoints of the old config are
+    discarded with a log line and the run trains from step 0 instead of resuming."""
+    repo = copy_repo(tmp_path / "edited")
+    micro_socm_config(repo)
+    interrupt_socm_mid_training(repo)
+    path = repo / "config" / "socm.yaml"
+    socm = yaml.safe_load(path.read_text())
+    train = socm["tiny"]["settings"]["ou_quadratic_easy"]["train"]
+    train["lr"] = float(train.get("lr", 1e-4)) * 0.5
+    path.write_text(yaml.safe_dump(socm, sort_keys=False))
+
+    snakemake("--cores", "2", "socm", cwd=repo)
+    logs = train_logs(repo)
+    assert "discarding checkpoints" in logs, "the checkpoints of the old config were not discarded"
+    assert "resuming from the checkpoint" not in logs, "a checkpoint of another config was resumed"
+    assert "training restarts from step 0" in logs
