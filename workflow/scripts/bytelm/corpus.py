@@ -1,4 +1,5 @@
-"""Snakemake adapter: the Python standard library code corpus with its manifest (A-T4)."""
+"""Snakemake adapter of rule bytelm_corpus: the Python standard library code corpus with its manifest
+(cross-vocabulary ensemble data)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import build_corpus_run
+from papersuite.bytelm import steps
 
-build_corpus_run(
+steps.corpus(
     params=dict(snakemake.params.corpus),
     out_dir=snakemake.output[0],
     log_path=snakemake.log[0],

@@ -1,4 +1,4 @@
-"""Snakemake adapter: bits per byte of the members and of their byte-level ensemble (A-T4)."""
+"""Snakemake adapter of rule bytelm_evaluate_ensemble: bits per byte of the members and of their byte-level ensemble."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import evaluate_ensemble_run
+from papersuite.bytelm import steps
 
-evaluate_ensemble_run(
+steps.evaluate_ensemble(
     corpus_dir=snakemake.input.corpus,
     model_dirs=list(snakemake.input.models),
     members=list(snakemake.params.members),

@@ -1,4 +1,4 @@
-"""Snakemake adapter: naive vs token-healing vs byte-level error of the learned toy (A-T2)."""
+"""Snakemake adapter of rule bytelm_evaluate_toy: naive vs token-healing vs byte-level error of the learned toy."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import evaluate_toy_run
+from papersuite.bytelm import steps
 
-evaluate_toy_run(
+steps.evaluate_toy(
     model_dir=snakemake.input.model,
     params=dict(snakemake.params.toy),
     seed=int(snakemake.wildcards.seed),

@@ -1,4 +1,5 @@
-"""Snakemake adapter: HumanEval infilling (FIM) by naive, token-healing and byte-level decoding (full scale)."""
+"""Snakemake adapter of rule bytelm_fim: HumanEval infilling (FIM) by naive, token-healing and byte-level decoding
+(full scale)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.fim import run_fim
+from papersuite.bytelm import steps
 
-run_fim(
+steps.fim(
     model_dir=snakemake.input.model,
     tasks_path=snakemake.input.tasks,
     params=dict(snakemake.params.fim),

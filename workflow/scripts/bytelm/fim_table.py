@@ -1,4 +1,5 @@
-"""Snakemake adapter: the FIM table (method x metric) from the bytelm_fim records (full scale)."""
+"""Snakemake adapter of rule bytelm_fim_table: the FIM table (method x metric) from the bytelm_fim records (full
+scale)."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.report import build_fim_table
+from papersuite.bytelm import steps
 
-build_fim_table(
+steps.fim_table(
     records=list(snakemake.input.records),
     scale=snakemake.params.scale,
     out_csv=snakemake.output.csv,

@@ -1,4 +1,5 @@
-"""Snakemake adapter: mid-token HumanEval completion by naive, token-healing and byte-level decoding (A-T3)."""
+"""Snakemake adapter of rule bytelm_midtoken: mid-token HumanEval completion by naive, token-healing and byte-level
+decoding."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.midtoken import run_midtoken
+from papersuite.bytelm import steps
 
-run_midtoken(
+steps.midtoken(
     model_dir=snakemake.input.model,
     tasks_path=snakemake.input.tasks,
     params=dict(snakemake.params.midtoken),

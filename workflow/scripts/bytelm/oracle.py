@@ -1,4 +1,4 @@
-"""Snakemake adapter: the exact tokenization-bias table (A-T1) and its records."""
+"""Snakemake adapter of rule bytelm_oracle: the exact tokenization-bias table and its records."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import run_oracle
+from papersuite.bytelm import steps
 
-run_oracle(
+steps.oracle(
     params=dict(snakemake.params.oracle),
     scale=snakemake.params.scale,
     out_table=snakemake.output.table,

@@ -1,4 +1,4 @@
-"""Snakemake adapter: bytelm tables beside the paper's claims, and the learned-toy figure."""
+"""Snakemake adapter of rule bytelm_table: bytelm tables beside the paper's claims, and the learned-toy figure."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.report import build_report
+from papersuite.bytelm import steps
 
-build_report(
+steps.table(
     records=list(snakemake.input.records),
     oracle_table=snakemake.input.oracle,
     toy_tables=list(snakemake.input.toy),

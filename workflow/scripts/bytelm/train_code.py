@@ -1,4 +1,5 @@
-"""Snakemake adapter: train one ensemble member (BPE + tiny GPT-2 on code, A-T4), resuming from checkpoints."""
+"""Snakemake adapter of rule bytelm_train_code: train one ensemble member (BPE + tiny GPT-2 on code), resuming from
+checkpoints."""
 
 import sys
 from pathlib import Path
@@ -6,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import train_code_run
+from papersuite.bytelm import steps
 
-train_code_run(
+steps.train_code(
     corpus_dir=snakemake.input.corpus,
     member=dict(snakemake.params.member),
     seed=int(snakemake.wildcards.seed),

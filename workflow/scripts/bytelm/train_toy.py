@@ -1,4 +1,4 @@
-"""Snakemake adapter: train the tiny GPT-2 of the learned toy (A-T2), resuming from checkpoints."""
+"""Snakemake adapter of rule bytelm_train_toy: train the tiny GPT-2 of the learned toy, resuming from checkpoints."""
 
 import sys
 from pathlib import Path
@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.bytelm.experiments import train_toy_run
+from papersuite.bytelm import steps
 
-train_toy_run(
+steps.train_toy(
     params=dict(snakemake.params.toy),
     seed=int(snakemake.wildcards.seed),
     out_dir=snakemake.output[0],
