@@ -1,5 +1,5 @@
-"""Determinism by seed (spec B6.6): the same seed gives the same world, dataset hash and optima,
-whatever the number of solver processes."""
+"""Determinism by seed (docs/papers/ttg.md, "Known answers"): the same seed gives the same world,
+dataset hash and optima, whatever the number of solver processes."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""Metric identities of the evaluation (spec B6.4): EM(x, x) = 1, cost ratio 1 for a perfect
-translation, ≤ 1 whenever the plan is valid for x, invalid and infeasible translations counted apart."""
+"""Metric identities of the evaluation (docs/papers/ttg.md, "Known answers"): EM(x, x) = 1, cost
+ratio 1 for a perfect translation, ≤ 1 whenever the plan is valid for x, invalid and infeasible
+translations counted apart."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The NL renderer: a rule-based parser recovers every rendering exactly (spec B6.5), splits and seeds."""
+"""The NL renderer: a rule-based parser recovers every rendering exactly, splits and seeds
+(docs/papers/ttg.md, "Known answers")."""
 
 from __future__ import annotations
 

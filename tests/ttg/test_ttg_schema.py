@@ -1,4 +1,5 @@
-"""Canonical form, exact match, field accuracy and the linearised target (spec B1.2, B6.4)."""
+"""Canonical form, exact match, field accuracy and the linearised target
+(docs/papers/ttg.md, "Metrics" and "Known answers")."""
 
 from __future__ import annotations
 

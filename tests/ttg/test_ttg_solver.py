@@ -1,4 +1,5 @@
-"""The MILP against brute force, hand-built known optima, and the independent plan validator (spec B6.1-3)."""
+"""The MILP against brute force, hand-built known optima, and the independent plan validator
+(docs/papers/ttg.md, "Known answers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Brute-force optimum of small requests, the known answer the MILP is tested against (spec B6.1).
+"""Brute-force optimum of small requests, the known answer the MILP is tested against
+(``docs/papers/ttg.md``, "Known answers").
 
 Enumerates visiting orders × stay lengths × the first departure day, takes the cheapest eligible
 flight per leg and day and the cheapest eligible hotel per city, and keeps the cheapest itinerary

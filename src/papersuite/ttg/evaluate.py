@@ -1,4 +1,5 @@
-"""Evaluation of a translator (or the rule-based parser) on both test splits (spec B1.2, B5.4).
+"""Evaluation of a translator (or the rule-based parser) on both test splits (paper: abstract;
+``docs/papers/ttg.md``, "Metrics").
 
 Per split, one metrics record (experiment = split key, method = the run):
 

@@ -1,4 +1,5 @@
-"""Rule-based parser of template NL (spec B6.5): proves the targets are recoverable from the text.
+"""Rule-based parser of template NL: proves the targets are recoverable from the text
+(``docs/papers/ttg.md``, "Known answers").
 
 It aligns each sentence with the clause templates of :mod:`papersuite.ttg.render` (in-template and
 held-out ones), reads the slot values with the value formats' grammars, and assembles the request

@@ -1,4 +1,5 @@
-"""NL rendering of symbolic requests: a template grammar with paraphrases (spec B2 "NL rendering").
+"""NL rendering of symbolic requests: a template grammar with paraphrases (``docs/papers/ttg.md``,
+"Data").
 
 [recon] How the paper wrote its NL requests is not retrievable (most likely an instruction LLM
 prompted with the symbolic request). Offline we use a grammar: each field group is a clause with
@@ -10,7 +11,8 @@ Every clause template and value format is either *in-template* (training and the
 test split) or *held-out* (only in the held-out-template test split, the harder OOD split).
 
 The destinations are shuffled when the order is free, and the target lists them **in order of
-mention** (spec B5: targets in sampling order capped EM at about 0.37 in the spec's prototype).
+mention** (targets in sampling order capped EM at about 0.37 in an early prototype: the text
+cannot tell the sampling order).
 Every rendering can be parsed back exactly by :mod:`papersuite.ttg.parser` (round-trip test).
 """
 

@@ -1,4 +1,5 @@
-"""Symbolic requests sampled over the schema, kept only when the MILP finds a plan (spec B2, [recon]).
+"""Symbolic requests sampled over the schema, kept only when the MILP finds a plan (paper:
+abstract; [recon]).
 
 TTG's training data is guaranteed feasible: the paper keeps requests the solver can satisfy and
 so knows C*(x) for every request. Here each candidate is drawn from ``requests`` statistics
@@ -6,7 +7,8 @@ so knows C*(x) for every request. Here each candidate is drawn from ``requests``
 optional stars, hotel price cap, nonstop, departure bucket, order and budget), solved without its
 budget, and kept when feasible. A drawn budget is then set to C* × U(budget_factor) rounded up to
 50, so it never makes a kept request infeasible: under a pure min-cost objective a budget is either
-redundant or infeasible (spec B2 caveat), and keeping only feasible requests is the paper's rule.
+redundant or infeasible (``docs/papers/ttg.md``, "Data"), and keeping only feasible requests is the
+paper's rule.
 
 All random draws happen in the parent process in a fixed order; solves run in a process pool and
 are accepted in order, so the output depends on the seed only, not on the number of workers.

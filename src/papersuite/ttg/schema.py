@@ -1,8 +1,8 @@
 """The symbolic travel request: canonical form, equality, and the linearised translator target.
 
 [recon] The abstract only gives the scope (flights, accommodation, budget, travel preferences as
-JSON); spec B1.3 proposes a schema and this is the subset our MILP consumes. Field names are
-stable: exact match is computed over them.
+JSON); ``docs/papers/ttg.md`` ("Symbolic schema") gives the full reconstruction and this is the
+subset our MILP consumes. Field names are stable: exact match is computed over them.
 
     origin              home city; the trip starts and ends there (return_to_origin is always true)
     earliest_departure  ISO date: no flight before it
@@ -16,10 +16,12 @@ stable: exact match is computed over them.
     nonstop_only        bool
     depart_time         null or a departure bucket: morning | afternoon | evening (every flight)
 
-The objective is always the minimum total cost (spec B1.3 "min_total_cost", the default).
+The objective is always the minimum total cost ("min_total_cost", the default objective of the
+reconstructed schema).
 
-Canonical form (spec B1.2): values normalised, and ``destinations`` sorted by city when ``order``
-is "any" (an order-free field compares as a multiset), kept in mention order when "listed".
+Canonical form (``docs/papers/ttg.md``, "Metrics"): values normalised, and ``destinations`` sorted
+by city when ``order`` is "any" (an order-free field compares as a multiset), kept in mention order
+when "listed".
 
 Linearisation: the translator's target is a compact key–value token string with every field in a
 fixed order and the destinations in order of mention, e.g.

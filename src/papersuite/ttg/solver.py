@@ -1,4 +1,5 @@
-"""The Travel Solver: a time-expanded MILP in pulp with the bundled CBC (spec B1.4, [recon]).
+"""The Travel Solver: a time-expanded MILP in pulp with the bundled CBC (paper: abstract; [recon],
+``docs/papers/ttg.md``, "Travel Solver").
 
 One function, :func:`solve` (request, tables) -> (status, cost, plan); the generator, the
 evaluation, the planner and the tests all call it.
@@ -21,9 +22,9 @@ departure bucket) and hotels by stars and price cap:
 - Order "listed": arrival_day(d_i) + 1 ≤ arrival_day(d_{i+1}), arrival_day(c) = Σ_t t·in(c, t).
 - Budget: total cost ≤ budget. Objective: minimum total cost.
 
-The night-by-night form of spec B1.4 (ℓ_{c,t} with flow) is kept as ``formulation="nights"``: it
-gives the same optima (tested against brute force) but its LP relaxation is weak, about 1 s of CBC
-for four destinations against about 20 ms here.
+The night-by-night form (ℓ_{c,t} with flow; ``docs/papers/ttg.md``, "Travel Solver") is kept as
+``formulation="nights"``: it gives the same optima (tested against brute force) but its LP
+relaxation is weak, about 1 s of CBC for four destinations against about 20 ms here.
 
 Not modelled [recon]: hotel switching within a city (a hotel's price is the same every night, so
 one hotel per stay is optimal), same-day connections (one-stop options are single flights),
@@ -259,7 +260,8 @@ def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int,
 
 
 def _nights_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int, rooms: int):
-    """Spec B1.4 as written: ℓ_{c,t} night by night, flow, enter/leave each city once."""
+    """The night-by-night MILP (``docs/papers/ttg.md``, "Travel Solver"): ℓ_{c,t} night by night,
+    flow, enter and leave each city once."""
     import pulp
 
     origin, dests = r["origin"], r["destinations"]

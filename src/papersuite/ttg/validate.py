@@ -1,4 +1,5 @@
-"""Independent plan validator (spec B6.2): recompute the cost and check every constraint.
+"""Independent plan validator: recompute the cost and check every constraint
+(``docs/papers/ttg.md``, "Known answers").
 
 It reads each flight and hotel of a plan back from the tables by id and never calls the solver, so
 it can judge the solver's plans and the plans of a wrong translation against the true request.

@@ -1,7 +1,9 @@
-"""The synthetic travel world: cities, flights per route and day, hotels (spec B2, [recon]).
+"""The synthetic travel world: cities, flights per route and day, hotels (paper: abstract, the
+Travel Generator; [recon]).
 
 The paper's generator draws flight and hotel tables "based on the statistics of real-world
-datasets" that are not named anywhere we could read. This is the spec's proposed generator:
+datasets" that are not named anywhere we could read. This is our generator (``docs/papers/ttg.md``,
+"Data"):
 
 - cities: hand-listed real cities with their coordinates, a cost-of-living index (rough public
   figures, London = 1.3) and a hub flag;
