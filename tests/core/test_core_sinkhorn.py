@@ -1,4 +1,4 @@
-"""papersuite.core.sinkhorn: batched log-domain Sinkhorn and greedy rounding (spec wfm_mfm.md A1.1, A6)."""
+"""papersuite.core.sinkhorn: batched log-domain Sinkhorn and greedy rounding (WFM's matching, docs/papers/wfm.md)."""
 
 from __future__ import annotations
 

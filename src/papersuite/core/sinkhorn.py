@@ -1,7 +1,8 @@
 """Batched log-domain Sinkhorn and greedy rounding of a plan to a permutation (paper-independent).
 
-Used by WFM (spec wfm_mfm.md A1.1: entropic OT with ε = 0.002 after dividing the cost by its max, 200
-log-domain iterations, then "rounded_matching") and by any paper that needs an entropic plan in torch.
+Used by WFM's point-cloud matching (Haviv et al. 2025, point-cloud WFM; its public code: entropic OT with
+ε = 0.002 after dividing the cost by its max, 200 log-domain iterations, then a rounded matching; see
+docs/papers/wfm.md) and by any paper that needs an entropic plan in torch.
 
 Zero weights mark padding: their log-weight is −∞, so their rows/columns of the plan are exactly zero, and
 every update is guarded so that −∞ − (−∞) never produces NaN.
@@ -57,7 +58,7 @@ def log_sinkhorn_plan(
 ) -> Tensor:
     """Log of the entropic OT plan: log P (B,n,m), −∞ on rows/columns of zero weight.
 
-    Sinkhorn in the log domain (spec A1.1 `lse=True`): with K = −C/ε, alternate
+    Sinkhorn in the log domain (as WFM's code with `lse=True`): with K = −C/ε, alternate
     log u = log a − LSE_j(K_ij + log v_j) and log v = log b − LSE_i(K_ij + log u_i), starting from log v = 0,
     then log P_ij = log u_i + K_ij + log v_j. The last update is on v, so column sums equal b exactly and the
     row-sum error measures convergence. `scale="max"` first divides the cost by its max (see scale_cost)."""
@@ -89,12 +90,12 @@ def log_sinkhorn(
     cost: Tensor, a: Tensor, b: Tensor, eps: float, n_iters: int = 200, scale: str | None = None
 ) -> Tensor:
     """Entropic OT plan P (B,n,m) between weights a (B,n) and b (B,m) for cost (B,n,m), ε-regularised
-    (spec A1.1; ε = 0.002 with scale="max" is the WFM default). Zero weights get exactly zero mass."""
+    (ε = 0.002 with scale="max" is the WFM default, docs/papers/wfm.md). Zero weights get exactly zero mass."""
     return log_sinkhorn_plan(cost, a, b, eps, n_iters, scale).exp()
 
 
 def greedy_round(plan: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Round a plan (B,n,n) to a permutation perm (B,n), i ↦ perm[i] (spec A1.1 `rounded_matching`).
+    """Round a plan (B,n,n) to a permutation perm (B,n), i ↦ perm[i] (WFM's `rounded_matching`).
 
     Repeatedly take the global argmax entry of each batch element, assign its row to its column and blank both.
     Works on the plan or on its log (argmax is unchanged by a monotone map; the log does not underflow at small
