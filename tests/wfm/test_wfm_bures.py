@@ -1,4 +1,5 @@
-"""Known answers of Bures–Wasserstein flow matching over Gaussians (spec wfm_mfm.md A1.2, A3, A6)."""
+"""Known answers of Bures–Wasserstein flow matching over Gaussians (docs/papers/wfm.md,
+"Known answers")."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def pair():
 
 
 def scipy_bw2(m1, S1, m2, S2) -> float:
-    """Independent reference: W2² with scipy's sqrtm (spec A3)."""
+    """Independent reference: W2² with scipy's sqrtm."""
     r1 = scipy.linalg.sqrtm(S1)
     cross = np.real(scipy.linalg.sqrtm(r1 @ S2 @ r1))
     return float(np.sum((m1 - m2) ** 2) + np.trace(S1 + S2 - 2 * cross))
@@ -42,7 +43,7 @@ def scipy_bw2(m1, S1, m2, S2) -> float:
 
 
 def test_bw_map_pushes_forward_exactly(pair):
-    """T#N0 = N1: A symmetric PD, AΣ_xA = Σ_y and A m_x + b = m_y (spec A6, err ~1e-15)."""
+    """T#N0 = N1: A symmetric PD, AΣ_xA = Σ_y and A m_x + b = m_y (error ~1e-15)."""
     m_x, S_x, m_y, S_y = pair
     A, b = bw.bw_map(m_x, S_x, m_y, S_y)
     torch.testing.assert_close(A, A.transpose(-1, -2), atol=1e-13, rtol=0)
@@ -76,7 +77,7 @@ def test_bw_distance_matches_scipy_reference(pair):
 
 
 def test_bw_distance_diagonal_known_answer():
-    """Diagonal case a=(1,4), b=(9,1) → Σ(√a−√b)² = 5.0; plus ‖Δm‖² (spec A6)."""
+    """Diagonal case a=(1,4), b=(9,1) → Σ(√a−√b)² = 5.0; plus ‖Δm‖²."""
     Sa, Sb = torch.diag(torch.tensor([1.0, 4.0], dtype=D64)), torch.diag(torch.tensor([9.0, 1.0], dtype=D64))
     z = torch.zeros(2, dtype=D64)
     assert bw.bw_distance_sq(z, Sa, z, Sb).item() == pytest.approx(5.0, abs=1e-12)
@@ -85,7 +86,7 @@ def test_bw_distance_diagonal_known_answer():
 
 
 def test_bw_distance_one_dimensional_known_answer():
-    """1-D Gaussians: W2² = (m1−m2)² + (σ1−σ2)² (spec A6)."""
+    """1-D Gaussians: W2² = (m1−m2)² + (σ1−σ2)²."""
     m1, s1, m2, s2 = 0.5, 0.3, -1.5, 2.0
     got = bw.bw_distance_sq(
         torch.tensor([m1], dtype=D64),
@@ -112,7 +113,7 @@ def test_bw_map_singular_source_is_finite():
 
 @pytest.mark.parametrize("s", [0.0, 0.1, 0.37, 0.5, 0.9, 1.0])
 def test_geodesic_fractions(pair, s):
-    """W2(μ0,μ_s) = s·W2(μ0,μ1) and W2(μ_s,μ1) = (1−s)·W2(μ0,μ1) (spec A6, 1e-12 in the spec's check)."""
+    """W2(μ0,μ_s) = s·W2(μ0,μ1) and W2(μ_s,μ1) = (1−s)·W2(μ0,μ1) (holds to 1e-12)."""
     m_x, S_x, m_y, S_y = pair
     W = bw.bw_distance_sq(m_x, S_x, m_y, S_y).sqrt()
     m_s, S_s = bw.mccann_interpolate(m_x, S_x, m_y, S_y, s)
@@ -134,7 +135,7 @@ def test_geodesic_endpoints_and_per_sample_times(pair):
 
 @pytest.mark.parametrize("s", [0.0, 0.25, 0.6, 0.95])
 def test_constant_speed_and_tangent_velocity(pair, s):
-    """‖ṁ‖² + Tr(S_sΣ_sS_s) = W2² for all s, S_s symmetric, Σ̇ = S_sΣ_s + Σ_sS_s (spec A6)."""
+    """‖ṁ‖² + Tr(S_sΣ_sS_s) = W2² for all s, S_s symmetric, Σ̇ = S_sΣ_s + Σ_sS_s."""
     m_x, S_x, m_y, S_y = pair
     m_dot, S = bw.tangent_target(m_x, S_x, m_y, S_y, s)
     m_s, Sig = bw.mccann_interpolate(m_x, S_x, m_y, S_y, s)
@@ -167,7 +168,7 @@ def test_tangent_loss_zero_at_target_and_positive_elsewhere(pair):
 
 
 def test_exp_step_keeps_psd_where_euclidean_step_leaves_the_cone():
-    """(I+dtS)Σ(I+dtS) stays PSD even when I+dtS is indefinite; the Euclidean step Σ + dtΣ̇ does not (spec A1.2)."""
+    """(I+dtS)Σ(I+dtS) stays PSD even when I+dtS is indefinite; the Euclidean step Σ + dtΣ̇ does not."""
     Sig = random_spd(64, 3, 7, floor=0.01)
     g = torch.Generator().manual_seed(8)
     S = bw.sym(torch.randn(64, 3, 3, generator=g, dtype=D64)) * 5.0  # large tangents, eigenvalues ≪ −1/dt
@@ -190,7 +191,7 @@ def test_project_psd_leaves_spd_unchanged():
 
 @pytest.mark.parametrize("n_steps", [1, 3, 10, 37])
 def test_oracle_integration_lands_on_target(pair, n_steps):
-    """Exact S_s with the exp-map step reaches (m_y, Σ_y) for any step count: (I+dt S_s)M_s = M_{s+dt} (spec A6)."""
+    """Exact S_s with the exp-map step reaches (m_y, Σ_y) for any step count: (I+dt S_s)M_s = M_{s+dt}."""
     m_x, S_x, m_y, S_y = pair
     A, _ = bw.bw_map(m_x, S_x, m_y, S_y)
 

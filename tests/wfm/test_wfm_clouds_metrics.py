@@ -1,4 +1,5 @@
-"""Point-cloud data (digits, ShapeNet loader, noise, .npz) and metrics (spec wfm_mfm.md A1.1, A2, A3, A5.2)."""
+"""Point-cloud data (digits, ShapeNet loader, noise, .npz) and metrics (docs/papers/wfm.md,
+"Known answers")."""
 
 from __future__ import annotations
 
@@ -52,8 +53,8 @@ def test_pad_clouds_and_bad_input():
 
 
 def test_noise_clouds(digits):
-    """A5.2 noise: N(0, 0.5²) at real points, exactly 0 at padding, seeded; chol_normal (A1.1) inside the data
-    range with the data masks."""
+    """Tiny noise: N(0, 0.5²) at real points, exactly 0 at padding, seeded; chol_normal (the authors' default)
+    inside the data range with the data masks."""
     points, weights, _ = digits
     w = torch.from_numpy(weights[:400])
     a = clouds.noise_clouds(w, 2, generator=torch.Generator().manual_seed(0))
@@ -201,7 +202,7 @@ def test_prepare_shapenet_from_pointflow_pc15k(tmp_path):
         clouds.prepare_clouds(out, params, seed=0)
 
 
-# --- metrics (A3) -----------------------------------------------------------------------------------------------
+# --- metrics -----------------------------------------------------------------------------------------------------
 
 
 def _cloud(pts, n_max=None):

@@ -1,4 +1,5 @@
-"""Data sets, network and metric known answers of BW flow matching (spec wfm_mfm.md A1.2, A2, A3, A5.1)."""
+"""Data sets, network and metric known answers of BW flow matching (docs/papers/wfm.md,
+"Known answers")."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ D64 = torch.float64
 
 
 def test_spiral_gaussians_known_geometry():
-    """Spiral (A2): |m| = t = √linspace(0,10,n+5)[5:], Σ eigenvalues 0.009 (along m) and 0.001 (across)."""
+    """Spiral of the authors' tutorial: |m| = t = √linspace(0,10,n+5)[5:], Σ eigenvalues 0.009 (along m) and
+    0.001 (across)."""
     m, S = data.spiral_gaussians(128)
     assert m.shape == (128, 2) and S.shape == (128, 2, 2)
     np.testing.assert_allclose(np.linalg.norm(m, axis=1), np.sqrt(np.linspace(0, 10, 133))[5:], atol=1e-12)
@@ -39,7 +41,7 @@ def test_knn_gaussians_limits():
 
 
 def test_noise_gaussians_wishart_moments():
-    """A1.2 noise: m ~ N(0, (std·scale)² I), Σ = c·GGᵀ/(5d) — E Σ = c·I, all SPD, seeded and reproducible."""
+    """Noise Gaussians: m ~ N(0, (std·scale)² I), Σ = c·GGᵀ/(5d) — E Σ = c·I, all SPD, seeded and reproducible."""
     g = torch.Generator().manual_seed(0)
     m, S = data.sample_noise(20000, 3, mean_std=2.0, cov_scale=0.5, generator=g, mean_scale=1.5, dtype=D64)
     torch.testing.assert_close(m.std(0), torch.full((3,), 3.0, dtype=D64), atol=0.05, rtol=0)
@@ -72,7 +74,7 @@ def test_prepare_spiral_h5ad_roundtrip(tmp_path):
 
 
 def test_prepare_pbmc68k_gaussians(tmp_path):
-    """A5.1: 700 cells → 700 Gaussians in PCs 1–5 (kNN k=16 in 50 PCs), 560/140 split, Σ ⪰ 1e-3·I, 10 labels;
+    """700 cells → 700 Gaussians in PCs 1–5 (kNN k=16 in 50 PCs), 560/140 split, Σ ⪰ 1e-3·I, 10 labels;
     one cell's Gaussian re-derived by brute force from the packaged X_pca."""
     sc = pytest.importorskip("scanpy")
     out = tmp_path / "pbmc.h5ad"
@@ -142,7 +144,7 @@ def test_euclidean_targets_are_the_straight_line():
 
 
 def test_set_w2_known_answers():
-    """Set-level W2 (A3): 0 for the same set; translating every mean by c gives exactly ‖c‖; the unequal-size LP
+    """Set-level W2: 0 for the same set; translating every mean by c gives exactly ‖c‖; the unequal-size LP
     agrees with the assignment when one set is the other duplicated."""
     g = torch.Generator().manual_seed(1)
     m, S = data.sample_noise(6, 2, 1.0, 0.5, generator=g, dtype=D64)

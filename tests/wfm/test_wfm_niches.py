@@ -1,5 +1,5 @@
 """Spatial niches: neighbours, scaling, MERFISH loader, semi-synthetic tissue, files, W2 label recovery
-(spec wfm_mfm.md A2 MERFISH row, A5.3, A6)."""
+(docs/papers/wfm.md, "Data: niches", "Known answers")."""
 
 from __future__ import annotations
 
@@ -104,7 +104,8 @@ def test_neighbour_inputs_fail_early():
 
 
 def test_preprocess_counts_known_answer():
-    """A2: normalize_total to the median library size, log1p, then PCA(16) fit on all cells."""
+    """The authors' MERFISH preprocessing: normalize_total to the median library size, log1p, then PCA(16) fit
+    on all cells."""
     adata = _merfish_like()
     counts = np.asarray(adata.X, dtype=np.float64)
     lib = counts.sum(1)
@@ -162,7 +163,7 @@ def test_merfish_missing_keys_name_the_key(tmp_path):
 
 
 def test_semisynthetic_tissue_is_seeded_real_and_layered():
-    """A5.3: reproducible from the seed; 4 balanced domains × 2 slices; rows are real pbmc68k cells (X_pca PCs
+    """Reproducible from the seed; 4 balanced domains × 2 slices; rows are real pbmc68k cells (X_pca PCs
     1–8 unchanged); domains differ in bulk_labels composition; marked SEMI-SYNTHETIC with the source sha256."""
     sc = pytest.importorskip("scanpy")
     t = N.semisynthetic_tissue(seed=3)

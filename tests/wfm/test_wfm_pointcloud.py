@@ -1,4 +1,5 @@
-"""Point-cloud WFM: matching, loss, network, sampling, training (spec wfm_mfm.md A1.1, A5.2, A6 known answers)."""
+"""Point-cloud WFM: matching, loss, network, sampling, training (docs/papers/wfm.md,
+"Known answers")."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def _permute(x: torch.Tensor, w: torch.Tensor, seed: int) -> tuple[torch.Tensor,
     return x.gather(1, perm.unsqueeze(-1).expand_as(x)), perm
 
 
-# --- per-pair matching (A6) ----------------------------------------------------------------------------------
+# --- per-pair matching ---------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -168,7 +169,7 @@ def test_couple_restores_shuffled_noisy_copies(minibatch):
     assert (x - no_pairing).abs().max() > 0.5  # without minibatch pairing the copies stay shuffled
 
 
-# --- network (A6) -----------------------------------------------------------------------------------------------
+# --- network ----------------------------------------------------------------------------------------------------
 
 
 def _net(n_labels: int = 0, d: int = 3) -> PointTransformer:
@@ -226,13 +227,13 @@ def test_network_depends_on_time_points_and_labels_and_checks_them():
 
 
 def test_untrained_field_is_near_zero():
-    """The output head starts near zero (A1.1), so an untrained model leaves the noise almost in place."""
+    """The output head starts near zero (authors' code), so an untrained model leaves the noise almost in place."""
     model = pc.build_model(2)
     x, w = _padded_batch([9, 4], 9, seed=21)
     assert model(x, torch.rand(2), w > 0).abs().max() < 0.05
 
 
-# --- sampling (A6) ----------------------------------------------------------------------------------------------
+# --- sampling ---------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("solver", pc.SOLVERS)
@@ -318,7 +319,7 @@ def test_bad_training_parameters_fail(digits):
 
 
 def test_conditional_training_skips_minibatch_pairing(digits, monkeypatch):
-    """With labels (A1.1) the clouds keep their own label, so the minibatch pairing must be off; the niches use
+    """With labels the clouds keep their own label, so the minibatch pairing must be off; the niches use
     this path with d > 2."""
     points, weights, labels = digits
 
@@ -345,16 +346,16 @@ def test_learning_rate_schedules():
     assert pc.learning_rate(1100, q) == pytest.approx(3e-6)
 
 
-# --- end to end (A5.2, A6) --------------------------------------------------------------------------------------
+# --- end to end -------------------------------------------------------------------------------------------------
 
 
 def test_digits_generation_beats_noise(digits):
-    """Tiny digits run (A5.2, shortened): 1500 train / 297 test clouds, 400 steps, B 32, lr 2e-3, width 64,
+    """Tiny digits run (shortened): 1500 train / 297 test clouds, 400 steps, B 32, lr 2e-3, width 64,
     2 blocks, 4 heads, exact pairing, 50 Euler steps; 50 generated clouds with sizes drawn from the training masks.
 
     Measured (torch 2.13 CPU, 1 thread, ~8 s train + ~2.5 s eval): mean nearest-test-cloud W2 0.233 generated vs
     0.314 for the noise they started from (ratio 0.742; seeds 1–3: 0.749, 0.753, 0.756; 1500 steps: 0.72).
-    A6 bar: generated < 0.85 × noise. An untrained field (near-zero head) stays at ≈ 1.0 × noise."""
+    End-to-end bar: generated < 0.85 × noise. An untrained field (near-zero head) stays at ≈ 1.0 × noise."""
     points, weights, _ = digits
     order = np.random.default_rng(0).permutation(len(points))
     train, test = order[:1500], order[1500:]

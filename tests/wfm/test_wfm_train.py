@@ -1,4 +1,5 @@
-"""BW-FM and Euclidean-FM training on the spiral Gaussians (spec wfm_mfm.md A1.2, A5.1, A6 end-to-end check)."""
+"""BW-FM and Euclidean-FM training on the spiral Gaussians (docs/papers/wfm.md,
+"Known answers")."""
 
 from __future__ import annotations
 

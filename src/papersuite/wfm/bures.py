@@ -1,4 +1,5 @@
-"""Bures–Wasserstein geometry of Gaussians for BW flow matching (WFM, Haviv et al. 2024; spec A1.2).
+"""Bures–Wasserstein geometry of Gaussians for BW flow matching (the paper's Gaussian WFM, Haviv, Pooladian, Pe'er,
+Amos, ICML 2025; docs/papers/wfm.md, "Method: Gaussians").
 
 Time convention: s = 0 at the source ("noise") Gaussian, s = 1 at the data Gaussian; the path is the
 McCann interpolant x_s = (1−s)x + s T(x) and sampling integrates s: 0 → 1 (the JAX code's t = 1 − s).
@@ -44,7 +45,7 @@ def sym(X: Tensor) -> Tensor:
 
 
 def eigh_psd(S: Tensor) -> tuple[Tensor, Tensor]:
-    """Eigen-decomposition of the symmetrised S with eigenvalues clipped at 0 (the code's ReLU; spec A1.2)."""
+    """Eigen-decomposition of the symmetrised S with eigenvalues clipped at 0 (the authors' code's ReLU)."""
     lam, U = torch.linalg.eigh(sym(S))  # (..., d), (..., d, d)
     return lam.clamp_min(0.0), U
 
@@ -55,7 +56,7 @@ def _spectral(U: Tensor, f: Tensor) -> Tensor:
 
 
 def sqrtm_psd(S: Tensor) -> Tensor:
-    """Principal square root S^{1/2} of a PSD matrix via eigh (spec A1.2)."""
+    """Principal square root S^{1/2} of a PSD matrix via eigh, as the authors' code."""
     lam, U = eigh_psd(S)
     return _spectral(U, lam.sqrt())
 
@@ -77,7 +78,7 @@ def bw_map(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor) -> tuple[Tensor, 
 
 
 def bw_distance_sq(m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor) -> Tensor:
-    """W2²(N_x,N_y) = ‖m_x−m_y‖² + Tr(Σ_x + Σ_y − 2(Σ_x^½Σ_yΣ_x^½)^½) (spec A3), shape (...,)."""
+    """W2²(N_x,N_y) = ‖m_x−m_y‖² + Tr(Σ_x + Σ_y − 2(Σ_x^½Σ_yΣ_x^½)^½) (wfm.md "Metrics"), shape (...,)."""
     Rx = sqrtm_psd(S_x)
     cross = sqrtm_psd(Rx @ S_y @ Rx)
     tr = torch.diagonal(S_x + S_y - 2.0 * cross, dim1=-2, dim2=-1).sum(-1)
@@ -90,7 +91,7 @@ def bw_cost_matrix(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> Tensor
 
 
 def pair_by_assignment(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> Tensor:
-    """Exact minibatch pairing (ε→0 limit of the spec's entropic OT + rounding): perm with a_i ↔ b_perm[i], (B,)."""
+    """Exact minibatch pairing (ε→0 limit of the paper's entropic OT + rounding): perm with a_i ↔ b_perm[i], (B,)."""
     from scipy.optimize import linear_sum_assignment
 
     cost = bw_cost_matrix(m_a, S_a, m_b, S_b).detach().cpu().double().numpy()  # (B, B)
@@ -109,7 +110,7 @@ def _times(s: Tensor | float, like: Tensor) -> Tensor:
 def mccann_interpolate(
     m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float, A: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """W2 geodesic (McCann) point: m_s = (1−s)m_x + s m_y, Σ_s = M_s Σ_x M_s with M_s = (1−s)I + sA (spec A1.2)."""
+    """W2 geodesic (McCann) point: m_s = (1−s)m_x + s m_y, Σ_s = M_s Σ_x M_s with M_s = (1−s)I + sA."""
     if A is None:
         A, _ = bw_map(m_x, S_x, m_y, S_y)
     s1 = _times(s, m_x)  # (..., 1)
@@ -121,7 +122,7 @@ def mccann_interpolate(
 def tangent_target(
     m_x: Tensor, S_x: Tensor, m_y: Tensor, S_y: Tensor, s: Tensor | float, A: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """Riemannian targets at μ_s: ṁ = m_y − m_x and the symmetric BW tangent S_s = (A − I)M_s^{-1} (spec A1.2)."""
+    """Riemannian targets at μ_s: ṁ = m_y − m_x and the symmetric BW tangent S_s = (A − I)M_s^{-1}."""
     if A is None:
         A, _ = bw_map(m_x, S_x, m_y, S_y)
     # A and M_s commute (M_s is a polynomial in A), so S_s = U diag((a−1)/((1−s)+s a)) Uᵀ, exactly symmetric.
@@ -132,24 +133,24 @@ def tangent_target(
 
 
 def euclidean_cov_velocity(S: Tensor, Sigma: Tensor) -> Tensor:
-    """Euclidean covariance velocity Σ̇_s = S_sΣ_s + Σ_sS_s of the BW tangent S_s (spec A1.2, `gradient='euclidean'`)."""
+    """Euclidean covariance velocity Σ̇_s = S_sΣ_s + Σ_sS_s of the BW tangent S_s (authors' `gradient='euclidean'`)."""
     return S @ Sigma + Sigma @ S
 
 
 def tangent_norm_sq(m_dot: Tensor, S: Tensor, Sigma: Tensor) -> Tensor:
-    """Squared BW tangent norm ‖ṁ‖² + Tr(S Σ S) at Σ, shape (...,) (spec A6 constant speed)."""
+    """Squared BW tangent norm ‖ṁ‖² + Tr(S Σ S) at Σ, shape (...,) (constant speed: wfm.md "Known answers")."""
     tr = ((S @ Sigma) * S).sum((-2, -1))  # Tr(SΣS) = Σ_ij (SΣ)_ij S_ji, S symmetric
     return (m_dot**2).sum(-1) + tr
 
 
 def tangent_loss(m_hat: Tensor, S_hat: Tensor, m_dot: Tensor, S: Tensor, Sigma: Tensor) -> Tensor:
-    """BW tangent loss mean_batch(‖m̂ − ṁ‖² + Tr(Σ_s(Ŝ − S_s)²)) / d (spec A1.2, loss `tangent`)."""
+    """BW tangent loss mean_batch(‖m̂ − ṁ‖² + Tr(Σ_s(Ŝ − S_s)²)) / d (the authors' loss `tangent`)."""
     d = m_dot.shape[-1]
     return tangent_norm_sq(m_hat - m_dot, sym(S_hat) - S, Sigma).mean() / d
 
 
 def exp_step(m: Tensor, Sigma: Tensor, m_dot: Tensor, S: Tensor, dt: float) -> tuple[Tensor, Tensor]:
-    """Exp-map-like Euler step m ← m + dt ṁ, Σ ← (I + dt S)Σ(I + dt S): a congruence, so Σ stays PSD (spec A1.2)."""
+    """Exp-map-like Euler step m ← m + dt ṁ, Σ ← (I + dt S)Σ(I + dt S): a congruence, so Σ stays PSD."""
     eye = torch.eye(Sigma.shape[-1], dtype=Sigma.dtype, device=Sigma.device)
     P = eye + dt * sym(S)  # (..., d, d)
     return m + dt * m_dot, sym(P @ Sigma @ P)
@@ -158,7 +159,7 @@ def exp_step(m: Tensor, Sigma: Tensor, m_dot: Tensor, S: Tensor, dt: float) -> t
 def integrate(
     field: Field, m0: Tensor, Sigma0: Tensor, n_steps: int, step: Callable[..., tuple[Tensor, Tensor]] = exp_step
 ) -> tuple[Tensor, Tensor]:
-    """Integrate a field (m, Σ, s) -> (ṁ, S) from s = 0 to 1 with n_steps Euler steps (spec A1.2 sampling)."""
+    """Integrate a field (m, Σ, s) -> (ṁ, S) from s = 0 to 1 with n_steps Euler steps (the paper's sampling)."""
     m, Sigma, dt = m0, Sigma0, 1.0 / n_steps
     for k in range(n_steps):
         s = torch.full(m.shape[:-1], k * dt, dtype=m.dtype, device=m.device)  # (...,)
@@ -168,12 +169,12 @@ def integrate(
 
 
 def euclidean_step(m: Tensor, Sigma: Tensor, m_dot: Tensor, Sigma_dot: Tensor, dt: float) -> tuple[Tensor, Tensor]:
-    """Euclidean-FM baseline step on (m, Σ): m ← m + dt ṁ, Σ ← Σ + dt Σ̇ (may leave the PSD cone; spec A1.2)."""
+    """Euclidean-FM baseline step on (m, Σ): m ← m + dt ṁ, Σ ← Σ + dt Σ̇ (may leave the PSD cone)."""
     return m + dt * m_dot, sym(Sigma + dt * Sigma_dot)
 
 
 def project_psd(Sigma: Tensor, rel: float = 1e-4) -> Tensor:
-    """Project onto the PSD cone by clipping eigenvalues at rel·mean|λ| per matrix (spec A1.2 Euclidean variant)."""
+    """Project onto the PSD cone by clipping eigenvalues at rel·mean|λ| per matrix (the authors' Euclidean variant)."""
     lam, U = torch.linalg.eigh(sym(Sigma))  # (..., d)
     floor = rel * lam.abs().mean(-1, keepdim=True)
     return sym(_spectral(U, torch.maximum(lam, floor)))
@@ -185,14 +186,14 @@ def min_eigenvalue(Sigma: Tensor) -> Tensor:
 
 
 def vech(Sigma: Tensor) -> Tensor:
-    """Lower-triangular half-vectorisation (..., d, d) -> (..., d(d+1)/2) (network input, spec A1.2)."""
+    """Lower-triangular half-vectorisation (..., d, d) -> (..., d(d+1)/2) (network input)."""
     d = Sigma.shape[-1]
     i, j = torch.tril_indices(d, d, device=Sigma.device)
     return Sigma[..., i, j]
 
 
 def unvech(v: Tensor, d: int) -> Tensor:
-    """Inverse of vech: (..., d(d+1)/2) -> symmetric (..., d, d) (network head -> symmetric S, spec A1.2)."""
+    """Inverse of vech: (..., d(d+1)/2) -> symmetric (..., d, d) (network head -> symmetric S)."""
     i, j = torch.tril_indices(d, d, device=v.device)
     out = v.new_zeros(*v.shape[:-1], d, d)
     out[..., i, j] = v

@@ -1,4 +1,5 @@
-"""Point-cloud data for point-cloud WFM (spec wfm_mfm.md A1.1, A2, A5.2): padding, noise clouds, .npz layout.
+"""Point-cloud data for point-cloud WFM (docs/papers/wfm.md, "Data: point clouds"): padding, noise clouds, .npz
+layout.
 
 Sources: scikit-learn's 8×8 digits as 2-D pixel clouds (tiny), ShapeNet from PointFlow's ShapeNetCore.v2.PC15k
 (.zip or directory) or from (n, P, 3) .npy arrays (full).
@@ -43,7 +44,7 @@ NOISE_FAMILIES = ("normal", "chol_normal")
 
 
 def pad_clouds(clouds: list[np.ndarray], n_max: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Zero-pad clouds [(n_i, d)] to points (n, N_max, d) float32 and uniform weights (n, N_max) (A1.1)."""
+    """Zero-pad clouds [(n_i, d)] to points (n, N_max, d) float32 and uniform weights (n, N_max)."""
     if not clouds:
         raise ValueError("pad_clouds needs at least one cloud")
     d = clouds[0].shape[1]
@@ -82,7 +83,7 @@ def digits_images(path: str | Path | None = None) -> tuple[np.ndarray, np.ndarra
 
 
 def digits_clouds(threshold: float = 6.0, path: str | Path | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """sklearn's 1797 8×8 digits as 2-D clouds (A5.2): the pixels with intensity > threshold, coordinates
+    """sklearn's 1797 8×8 digits as 2-D clouds: the pixels with intensity > threshold, coordinates
     (column, row) mapped to [−1, 1] with the row axis flipped so that digits stand upright. Sizes 13–32 at the
     default threshold. Returns points (1797, 32, 2), weights (1797, 32), labels (1797,) (the digit)."""
     images, labels = digits_images(path)
@@ -105,7 +106,7 @@ def _subsample_points(arr: np.ndarray, n_points: int, rng: np.random.Generator, 
 
 
 def shapenet_clouds(path: str | Path, n_points: int, seed: int, max_shapes: int | None = None) -> np.ndarray:
-    """ShapeNet clouds as one (n, P, 3) .npy (`pc_train_{shape}.npy` style, A2): the first `max_shapes` shapes,
+    """ShapeNet clouds as one (n, P, 3) .npy (the authors' `pc_train_{shape}.npy` style): the first `max_shapes` shapes,
     `n_points` of their P points drawn without replacement (seeded). Returns (n, n_points, 3) float32."""
     path = Path(path)
     if not path.is_file():
@@ -124,7 +125,7 @@ def pointflow_clouds(
     source: str | Path, synset: str, split: str, n_points: int, seed: int, max_shapes: int | None = None
 ) -> np.ndarray:
     """ShapeNetCore.v2.PC15k as released by PointFlow (a .zip or its unpacked directory; files
-    `…/{synset}/{split}/{model}.npy`, (15000, 3) each), A2. As in PointFlow's loader, a "train" shape
+    `…/{synset}/{split}/{model}.npy`, (15000, 3) each). As in PointFlow's loader, a "train" shape
     contributes points from its first 10k, any other split (PointFlow tests on "val") from its last 5k;
     `n_points` of those are drawn per shape (seeded). Shapes are sorted by file name; the first `max_shapes`
     are kept. Returns (n, n_points, 3) float32."""
@@ -173,7 +174,7 @@ def noise_params(
     df_scale: float = 2.0,
     jitter: float = 1e-6,
 ) -> dict:
-    """JSON-friendly description of the source-cloud family (A1.1, A5.2).
+    """JSON-friendly description of the source-cloud family.
 
     "normal": iid N(0, std²) points (the tiny digits run, std 0.5).
     "chol_normal" (the paper default): from the training clouds (points, weights), the mean and std of the
@@ -202,7 +203,7 @@ def noise_params(
 def noise_clouds(
     weights: Tensor, d: int, noise: dict | None = None, generator: torch.Generator | None = None
 ) -> Tensor:
-    """Source clouds (n, N, d) with the given masks (A1.1: noise weights := data weights); padding is exactly 0.
+    """Source clouds (n, N, d) with the given masks (noise weights := data weights); padding is exactly 0.
 
     "normal": iid N(0, std²). "chol_normal": per cloud L = mean(L_i) + df_scale·std(L_i) ⊙ Z on the lower
     triangle with a positive diagonal (|·|), points L z with z ~ N(0, I), clipped to the data range.
@@ -226,7 +227,7 @@ def noise_clouds(
 
 
 def draw_weights(weights: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
-    """Masks for generation (A1.1 "size sampled from the training masks"): n rows of `weights` drawn with
+    """Masks for generation (the authors' "size sampled from the training masks"): n rows of `weights` drawn with
     replacement. Returns (n, N_max)."""
     idx = torch.randint(len(weights), (n,), generator=generator)
     return torch.as_tensor(weights)[idx].clone()
@@ -297,7 +298,7 @@ def _split_mask(n: int, n_train: int, n_test: int, seed: int) -> np.ndarray:
 
 
 def prepare_clouds(out_npz: str | Path, params: dict, seed: int, source: str | Path | None = None) -> dict:
-    """Build a point-cloud data set and write it as .npz (rule `wfm_prepare` for clouds); returns a summary.
+    """Build a point-cloud data set and write it as .npz (rule `wfm_prepare_clouds`); returns a summary.
 
     params["dataset"] = "digits": threshold (6), n_train (1500), n_test (297; n_train + n_test ≤ 1797); `source`
     is scikit-learn's digits.csv.gz (default: the installed sklearn's copy).
@@ -305,8 +306,8 @@ def prepare_clouds(out_npz: str | Path, params: dict, seed: int, source: str | P
     directory): synset (e.g. "02691156", airplane), n_points (2048), train_split ("train"), test_split ("val",
     PointFlow's test set), max_shapes; or from (n, P, 3) .npy arrays: path, test_path (else n_train/n_test split
     by seed). scale: "pointflow" (default: minus the training mean per axis, divided by the training std of all
-    coordinates, as PointFlow; stored in meta), "min_max_total" (one global box into [−1, 1], A1.1) or "none".
-    The seed drives the split and the point subsets."""
+    coordinates, as PointFlow; stored in meta), "min_max_total" (one global box into [−1, 1], the authors'
+    option) or "none". The seed drives the split and the point subsets."""
     dataset = params.get("dataset")
     meta: dict = {"dataset": dataset, "params": dict(params), "seed": int(seed)}
     labels = None

@@ -1,4 +1,4 @@
-"""Gaussian data sets for BW flow matching (spec wfm_mfm.md A1.2, A2, A5.1) and their .h5ad layout.
+"""Gaussian data sets for BW flow matching (docs/papers/wfm.md, "Data: Gaussians") and their .h5ad layout.
 
 On-disk layout (one AnnData per data set, one observation per Gaussian, X empty):
   obsm["mean"] (n, d) float64, obsm["cov"] (n, d·d) float64 (row-major flattened Σ),
@@ -35,7 +35,7 @@ log = logging.getLogger("papersuite.wfm.data")
 
 
 def spiral_gaussians(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
-    """Spiral tutorial set (spec A2): t = √linspace(0,10,n+5)[5:], θ = 2πt, m = t(cos θ, sin θ),
+    """Spiral set of the authors' tutorial: t = √linspace(0,10,n+5)[5:], θ = 2πt, m = t(cos θ, sin θ),
     Σ = 0.01·(0.9 uuᵀ + 0.1 u⊥u⊥ᵀ) with u the unit vector pointing to the origin. Returns (n,2), (n,2,2)."""
     t = np.sqrt(np.linspace(0.0, 10.0, n + 5))[5:]
     theta = 2.0 * np.pi * t
@@ -48,7 +48,7 @@ def spiral_gaussians(n: int = 128) -> tuple[np.ndarray, np.ndarray]:
 
 def knn_gaussians(coords: np.ndarray, k: int, dims: int, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """A Gaussian per row of coords (n, D): mean and covariance of its k nearest neighbours (self included,
-    Euclidean in all D dims), restricted to the first `dims` coordinates, + ridge·I (spec A5.1).
+    Euclidean in all D dims), restricted to the first `dims` coordinates, + ridge·I.
 
     The covariance is the population one (divide by k), as a moment of the empirical niche measure.
     Returns means (n, dims), covs (n, dims, dims)."""
@@ -72,7 +72,7 @@ def pbmc68k_path() -> Path:
 def pbmc68k_gaussians(
     k: int = 16, dims: int = 5, ridge: float = 1e-3, path: str | Path | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, str]:
-    """pbmc68k_reduced Gaussians (spec A5.1): kNN (k) in the 50-PC X_pca space, PCs 1..dims divided by one global
+    """pbmc68k_reduced Gaussians: kNN (k) in the 50-PC X_pca space, PCs 1..dims divided by one global
     std (of the pooled PC 1..dims coordinates of all cells), + ridge·I. `path`: the .h5ad (default: scanpy's copy).
 
     Returns means (700, dims), covs (700, dims, dims), bulk_labels (700,) and the file's sha256."""
@@ -101,7 +101,7 @@ def split_indices(n: int, n_train: int, seed: int) -> np.ndarray:
 
 
 def noise_stats(means: Tensor, covs: Tensor) -> tuple[float, float]:
-    """(std of all mean coordinates pooled, mean diagonal entry of the covariances) of the training data (A1.2)."""
+    """(std of all mean coordinates pooled, mean diagonal entry of the covariances) of the training data."""
     return float(means.std()), float(torch.diagonal(covs, dim1=-2, dim2=-1).mean())
 
 
@@ -115,7 +115,7 @@ def sample_noise(
     df_scale: int = 5,
     dtype: torch.dtype = torch.float32,
 ) -> tuple[Tensor, Tensor]:
-    """Source Gaussians (spec A1.2): m ~ N(0, (mean_std·mean_scale)² I), Σ = c·G Gᵀ/(df) with G ∈ R^{d×df},
+    """Source Gaussians (as the authors' code): m ~ N(0, (mean_std·mean_scale)² I), Σ = c·G Gᵀ/(df) with G ∈ R^{d×df},
     df = df_scale·d, iid N(0,1) (Wishart, mean c·I), c = cov_scale. Returns (n, d), (n, d, d)."""
     df = df_scale * d
     m = torch.randn(n, d, generator=generator, dtype=dtype) * (mean_std * mean_scale)

@@ -40,7 +40,7 @@ def _valid_labels(values) -> np.ndarray:
 
 
 def merfish_niches(path_h5ad: str | Path, params: dict) -> dict:
-    """MERFISH niches (spec A2): load the authors' processed `st_data.h5ad` (obs batch / cell_type / sst_label,
+    """MERFISH niches: load the authors' processed `st_data.h5ad` (obs batch / cell_type / sst_label,
     obsm spatial), preprocess (normalize_total median, log1p, PCA 16 on all cells), niches of k = 16 spatial
     neighbours per slice around Sst interneurons (obs[centre_key] == centre_value with a label), label = Sst
     subtype. params: the MERFISH_DEFAULTS keys. Returns {niches (n,k,d), labels (n,) str, label_names,

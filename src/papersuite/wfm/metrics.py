@@ -1,5 +1,5 @@
-"""Point-cloud metrics (spec wfm_mfm.md A3), on padded clouds: only points of positive weight count, and every
-cloud is the uniform measure on its real points (whatever its stored weights say).
+"""Point-cloud metrics (docs/papers/wfm.md, "Metrics"), on padded clouds: only points of positive weight count,
+and every cloud is the uniform measure on its real points (whatever its stored weights say).
 
 Conventions pinned here:
   chamfer — CD(X,Y) = mean_x min_y ‖x−y‖² + mean_y min_x ‖x−y‖² (squared distances, two-way, means);
@@ -26,7 +26,7 @@ CloudSet = tuple[np.ndarray | Tensor, np.ndarray | Tensor]  # points (n, N, d), 
 
 
 def chamfer(x: Tensor, wx: Tensor, y: Tensor, wy: Tensor) -> Tensor:
-    """Squared two-way Chamfer distance (A3) of x (..., N, d) and y (..., M, d) with weights/masks (..., N),
+    """Squared two-way Chamfer distance of x (..., N, d) and y (..., M, d) with weights/masks (..., N),
     (..., M); batched over the leading dims (broadcasting). Returns (...)."""
     x, y = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
     mx, my = torch.as_tensor(wx) > 0, torch.as_tensor(wy) > 0
@@ -61,12 +61,12 @@ def _exact_ot(x: np.ndarray, y: np.ndarray, squared: bool) -> float:
 
 
 def w2(x: np.ndarray | Tensor, wx: np.ndarray | Tensor, y: np.ndarray | Tensor, wy: np.ndarray | Tensor) -> float:
-    """W2 between the uniform measures on the real points of two clouds (A3): sqrt of exact OT, ‖·‖² cost."""
+    """W2 between the uniform measures on the real points of two clouds: sqrt of exact OT, ‖·‖² cost."""
     return float(np.sqrt(max(_exact_ot(_real(x, wx), _real(y, wy), squared=True), 0.0)))
 
 
 def emd(x: np.ndarray | Tensor, wx: np.ndarray | Tensor, y: np.ndarray | Tensor, wy: np.ndarray | Tensor) -> float:
-    """EMD (A3, PointFlow convention): exact OT cost between the uniform measures on the real points, with the
+    """EMD (PointFlow convention): exact OT cost between the uniform measures on the real points, with the
     unsquared Euclidean ground cost (= W1). Not square-rooted, not entropic."""
     return _exact_ot(_real(x, wx), _real(y, wy), squared=False)
 
@@ -97,7 +97,7 @@ def pairwise(metric: str, set_a: CloudSet, set_b: CloudSet, chunk_elems: int = 1
 
 
 def one_nna(D_gg: np.ndarray, D_rr: np.ndarray, D_gr: np.ndarray) -> float:
-    """1-NNA (A3): pool generated (n_g) and reference (n_r) clouds, label each by the set of its nearest *other*
+    """1-NNA: pool generated (n_g) and reference (n_r) clouds, label each by the set of its nearest *other*
     cloud, return the accuracy. 0.5 is ideal; 1.0 = perfectly separable sets; below 0.5 = generated clouds
     sit on top of reference clouds (memorisation; 0.0 for an exact copy). Ties go to the lower pooled index
     (generated first), as numpy's argmin."""
@@ -112,12 +112,12 @@ def one_nna(D_gg: np.ndarray, D_rr: np.ndarray, D_gr: np.ndarray) -> float:
 
 
 def mmd(D_gr: np.ndarray) -> float:
-    """Minimum matching distance (A3): mean over reference clouds (columns) of the nearest generated distance."""
+    """Minimum matching distance: mean over reference clouds (columns) of the nearest generated distance."""
     return float(np.asarray(D_gr).min(axis=0).mean())
 
 
 def coverage(D_gr: np.ndarray) -> float:
-    """COV (A3): fraction of reference clouds (columns) that are the nearest reference of ≥ 1 generated cloud."""
+    """COV: fraction of reference clouds (columns) that are the nearest reference of ≥ 1 generated cloud."""
     D_gr = np.asarray(D_gr)
     return float(len(np.unique(D_gr.argmin(axis=1))) / D_gr.shape[1])
 
@@ -159,6 +159,6 @@ def nearest_cloud(generated: CloudSet, reference: CloudSet) -> tuple[np.ndarray,
 
 
 def nearest_w2(generated: CloudSet, reference: CloudSet) -> float:
-    """Mean over generated clouds of the W2 to the nearest reference cloud (A5.2's score; the tiny bar is
+    """Mean over generated clouds of the W2 to the nearest reference cloud (the tiny digits score; the bar is
     generated < 0.85 × the same score of the noise clouds)."""
     return float(nearest_cloud(generated, reference)[1].mean())

@@ -1,10 +1,11 @@
-"""Two-tower network for BW flow matching (spec wfm_mfm.md A1.2, network `separate`).
+"""Two-tower network for BW flow matching (the authors' network `separate`; docs/papers/wfm.md,
+"Method: Gaussians").
 
 Each tower sees (m, vech Σ, Fourier features of s) through three Dense embeddings, concatenates them and
 applies residual blocks (Dense → SiLU(=swish) → Dense, + skip, LayerNorm). The mean tower ends in Dense(d)
 (ṁ), the covariance tower in Dense(d(d+1)/2) read as a symmetric matrix (the BW tangent S, or Σ̇ for the
 Euclidean baseline). Heads are initialised near zero (scale 1e-3), as in the original code.
-Paper size: embed 512, hidden 1024, 6 blocks, 256 frequencies; tiny (A5.1): embed 64, hidden 128, 2 blocks.
+Paper size: embed 512, hidden 1024, 6 blocks, 256 frequencies; tiny: embed 64, hidden 128, 2 blocks.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Tower(nn.Module):
 
 
 class TwoTower(nn.Module):
-    """Field (m (B,d), Σ (B,d,d), s (B,)) -> (ṁ (B,d), symmetric matrix (B,d,d)) (spec A1.2 `separate`)."""
+    """Field (m (B,d), Σ (B,d,d), s (B,)) -> (ṁ (B,d), symmetric matrix (B,d,d)) (the authors' `separate`)."""
 
     def __init__(
         self, d: int, embed: int = 64, hidden: int = 128, n_blocks: int = 2, n_freq: int = 8, head_init: float = 1e-3

@@ -185,7 +185,7 @@ def _train_mask(batch: np.ndarray, labels: np.ndarray, n_train: int | None, spli
 
 
 def prepare_niches(out_h5ad: str | Path, params: dict, seed: int, source: str | Path | None = None) -> dict:
-    """Build a niche data set and write it as .h5ad (Snakemake rule `wfm_prepare` for niches).
+    """Build a niche data set and write it as .h5ad (Snakemake rule `wfm_prepare_niches`).
 
     params: {"dataset": "semisynthetic", "k": 8, "n_pcs": 8, "n_domains": 4, "n_slices": 2, "concentration":
     0.05, "label": "domain"|"bulk_labels", "split": "random"|"slice", "n_train": null (80 %)} or {"dataset":

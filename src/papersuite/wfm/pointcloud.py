@@ -1,4 +1,5 @@
-"""Point-cloud Wasserstein flow matching: pairing, loss, resumable training, sampling (spec wfm_mfm.md A1.1, A5.2).
+"""Point-cloud Wasserstein flow matching: pairing, loss, resumable training, sampling
+(docs/papers/wfm.md, "Method: point clouds").
 
 Each training example is a uniform cloud y (padded, weights 1/n on its n real points). Its source x is a noise
 cloud with the same mask. The conditional path is the McCann interpolant of the per-pair OT (Monge) map T:
@@ -7,9 +8,9 @@ integrates the learned field from noise (s = 0) to data (s = 1), as in train.py.
 
 Pairings (both equal-size, uniform): T(x_i) = y_σ(i) with σ from
   "sinkhorn" — squared-Euclidean cost divided by its max, log-domain Sinkhorn (ε = 0.002, 200 iterations), greedy
-              rounding of the plan (A1.1 `rounded_matching`, the paper default);
-  "exact"    — the Hungarian assignment (scipy), the ε → 0 limit and the exact Monge map (A5).
-Minibatch pairing (unconditional runs only, A1.1): the B noise clouds are re-assigned to the B data clouds by
+              rounding of the plan (the authors' `rounded_matching`, the default);
+  "exact"    — the Hungarian assignment (scipy), the ε → 0 limit and the exact Monge map.
+Minibatch pairing (unconditional runs only): the B noise clouds are re-assigned to the B data clouds by
 rounding an entropic plan (or the exact assignment) on a B×B Chamfer cost. Noise clouds are drawn at all N_max
 positions; noise cloud j paired with data cloud i is used on i's mask, so its cost C_ij is the Chamfer distance
 between i and *that* restriction of j — what is scored is exactly what is trained on.
@@ -63,7 +64,7 @@ MINIBATCH_PAIRINGS = ("sinkhorn", "exact", "none")
 SCHEDULES = ("exponential", "warmup_cosine")
 SOLVERS = ("euler", "midpoint")
 
-# Tiny profile (A5.2: digits, 1500 steps, B 32, width 64, 2 blocks, 4 heads, N(0, 0.5²) noise, exact pairing).
+# Tiny profile (digits, 1500 steps, B 32, width 64, 2 blocks, 4 heads, N(0, 0.5²) noise, exact pairing).
 # The paper profile overrides: hidden 512, n_layers 6, n_freq 512, dropout 0.1, batch 16 (64 ShapeNet),
 # lr 3e-4 warmup_cosine (warmup 5000, end_lr 3e-6) or lr 2e-4 exponential (decay 0.998 per 1000 steps),
 # noise chol_normal, pairing/minibatch "sinkhorn".
@@ -134,7 +135,7 @@ def match_points(
     x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_iters: int = 200
 ) -> Tensor:
     """σ (B,N) with T(x_i) = y_σ(i): the rounded entropic plan or the exact assignment between x (B,N,d) and
-    y (B,N,d) on their shared mask (weights > 0), squared-Euclidean cost (A1.1). Padding maps to itself."""
+    y (B,N,d) on their shared mask (weights > 0), squared-Euclidean cost. Padding maps to itself."""
     mask = weights > 0
     cost = sq_dists(x, y)  # (B, N, N)
     if method == "sinkhorn":
@@ -149,7 +150,7 @@ def match_points(
 def pair_points(
     x: Tensor, y: Tensor, weights: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_iters: int = 200
 ) -> Tensor:
-    """y re-ordered so that point i of the result is T(x_i) (A1.1 per-pair Monge map): (B,N,d)."""
+    """y re-ordered so that point i of the result is T(x_i) (the per-pair Monge map): (B,N,d)."""
     perm = match_points(x, y, weights, method, eps, n_iters)
     return y.gather(1, perm.unsqueeze(-1).expand_as(y))
 
@@ -158,7 +159,7 @@ def pair_points(
 
 
 def chamfer_cost(noise: Tensor, data: Tensor, weights: Tensor, chunk_elems: int = 1 << 24) -> Tensor:
-    """C (B_data, B_noise): C_ij = Chamfer(noise_j on data i's mask, data_i), squared, two-way, means (A3).
+    """C (B_data, B_noise): C_ij = Chamfer(noise_j on data i's mask, data_i), squared, two-way, means.
 
     noise (B_noise, N, d) drawn at every position, data (B_data, N, d), weights (B_data, N) of the data.
     One GEMM per chunk of data clouds (memory below `chunk_elems` distances); positions off data i's mask get
@@ -184,7 +185,7 @@ def chamfer_cost(noise: Tensor, data: Tensor, weights: Tensor, chunk_elems: int 
 
 
 def pair_clouds(cost: Tensor, method: str = "sinkhorn", eps: float = 0.002, n_iters: int = 200) -> Tensor:
-    """perm (B,): data cloud i ↔ noise cloud perm[i], from a B×B cost (A1.1 minibatch pairing): rounded
+    """perm (B,): data cloud i ↔ noise cloud perm[i], from a B×B cost (the minibatch pairing): rounded
     entropic plan (ε after max-scaling, uniform weights) or the exact assignment."""
     B = cost.shape[0]
     if method == "sinkhorn":
@@ -205,7 +206,7 @@ def couple(
     eps: float = 0.002,
     n_iters: int = 200,
 ) -> tuple[Tensor, Tensor]:
-    """One training batch's coupling (A1.1): noise clouds (B,N,d) drawn at every position are re-assigned to the
+    """One training batch's coupling: noise clouds (B,N,d) drawn at every position are re-assigned to the
     data clouds (B,N,d) by the minibatch pairing (unless "none"), take the data masks, and each data cloud is
     re-ordered by the per-pair matching. Returns (x, T(x)): source clouds and their matched targets."""
     if minibatch != "none":
@@ -218,13 +219,13 @@ def couple(
 
 
 def flow_path(x0: Tensor, x1: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    """McCann interpolant and its velocity for matched clouds (A1.1): x_s = x0 + s·v, v = x1 − x0, s (B,)."""
+    """McCann interpolant and its velocity for matched clouds: x_s = x0 + s·v, v = x1 − x0, s (B,)."""
     v = x1 - x0
     return x0 + s[:, None, None] * v, v
 
 
 def flow_loss(pred: Tensor, v: Tensor, weights: Tensor) -> Tensor:
-    """L = mean over clouds of Σ_i w_i ‖F_i − v_i‖² (A1.1): a per-cloud mean; padding (w = 0) adds nothing."""
+    """L = mean over clouds of Σ_i w_i ‖F_i − v_i‖²: a per-cloud mean; padding (w = 0) adds nothing."""
     return (((pred - v) ** 2).sum(-1) * weights).sum(-1).mean()
 
 
@@ -258,7 +259,7 @@ def build_model(d: int, params: dict | None = None, n_labels: int = 0) -> PointT
 
 
 def _subsample(points: Tensor, weights: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """k random points per cloud (ShapeNet `shape_sample`, A1.1); only for clouds without padding."""
+    """k random points per cloud (the authors' ShapeNet `shape_sample`); only for clouds without padding."""
     if not bool((weights > 0).all()):
         raise ValueError("subsample needs equal-size clouds without padding")
     idx = torch.rand(points.shape[:2]).argsort(-1)[:, :k].to(points.device)  # (B, k); drawn on the CPU
@@ -281,7 +282,7 @@ def train_pointcloud(
     """Train point-cloud WFM on padded clouds points (n,N,d), weights (n,N) [labels (n,) in 0..n_labels−1].
 
     Every step: B data clouds (without replacement), B noise clouds, minibatch pairing (unconditional only),
-    per-pair matching, s ~ U[0,1] per cloud, regression of F(x_s, s[, label]) on v (A1.1). Adam with the
+    per-pair matching, s ~ U[0,1] per cloud, regression of F(x_s, s[, label]) on v. Adam with the
     `schedule`. With ckpt_dir and ckpt_every > 0 it saves/resumes core.checkpoint files bit-identically.
     Random draws are made on the CPU, so a run's data stream is the same on every device.
     Returns the model (eval mode) and {"losses", "noise" (noise_params), "resumed_from", "train_s", "step_s"}."""
@@ -345,7 +346,7 @@ def train_pointcloud(
 
 
 def integrate(field: Callable[[Tensor, Tensor], Tensor], x0: Tensor, n_steps: int, solver: str = "euler") -> Tensor:
-    """Integrate dx/ds = field(x, s) from s = 0 to 1 with n_steps fixed steps (A1.1 sampling): explicit Euler
+    """Integrate dx/ds = field(x, s) from s = 0 to 1 with n_steps fixed steps: explicit Euler
     (v1 code) or explicit midpoint/RK2 (2025 code). field takes x (B,N,d) and s (B,)."""
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")

@@ -39,8 +39,9 @@ def label_recovery(
     real_labels: np.ndarray,
     distance: str = "w2",
 ) -> float:
-    """Spec A5.3 known answer: accuracy of labelling each generated niche (n,k,d) with the label of its nearest
-    real niche (m,k,d) under exact W2. The real set is the caller's choice (test split, or train as reference)."""
+    """Label recovery (bar: > 2× chance): accuracy of labelling each generated niche (n,k,d) with the label of its
+    nearest real niche (m,k,d) under exact W2. The real set is the caller's choice (test split, or train as
+    reference)."""
     if distance != "w2":
         raise ValueError(f"distance must be 'w2' (exact W2 between uniform clouds), got {distance!r}")
     generated_labels, real_labels = np.asarray(generated_labels), np.asarray(real_labels)

@@ -1,8 +1,8 @@
 """Tables and figures of the WFM reproduction: BW-FM vs Euclidean FM on Gaussians, point-cloud metrics,
 conditional niche generation, and figures of generated Gaussians (ellipses), clouds, niches and training curves.
 
-The paper's result tables were not retrieved (spec A3), so config/references/wfm.yaml lists no number: the
-paper_value column stays empty and says so, rather than showing a number we could not check.
+The paper's result tables were not retrieved (docs/papers/wfm.md, "Unverified"), so config/references/wfm.yaml
+lists no number: the paper_value column stays empty and says so, rather than showing a number we could not check.
 """
 
 from __future__ import annotations
@@ -83,11 +83,11 @@ TABLE_TITLES = {
 TABLE_NOTES = {
     "gaussians": [
         "w2_gen / w2_noise: W2 between the generated (resp. source-noise) set and the test set of Gaussians, exact OT "
-        "with the BW² ground cost (spec A3); w2_ratio_to_noise = w2_gen / w2_noise",
+        "with the BW² ground cost; w2_ratio_to_noise = w2_gen / w2_noise",
         "w2_train_reference: as many random training Gaussians as test ones, against the test set (a memorising "
         "generator's score)",
         "non_psd_frac: generated covariances with a negative eigenvalue, before projection; the W2 of non-PSD "
-        "outputs is taken after eigen-clipping them (spec A1.2)",
+        "outputs is taken after eigen-clipping them",
     ],
     "clouds": [
         "nearest_w2: mean over generated clouds of the exact W2 (POT emd2, squared-Euclidean cost, uniform "
@@ -96,7 +96,7 @@ TABLE_NOTES = {
         "(CD: squared, two-way means) and EMD (exact OT, unsquared Euclidean cost, uniform weights: the "
         "PointFlow convention)",
         "memorisation_ratio: mean W2 from generated clouds to the nearest training cloud over the same for real "
-        "test clouds; well below 1 means copies of training clouds (spec A3: the paper's memorisation check)",
+        "test clouds; well below 1 means copies of training clouds (the paper's v1 Figure 2: memorisation)",
     ],
     "niches": [
         "label_recovery: a generated niche, conditioned on a label, is classified by the label of its nearest "

@@ -19,7 +19,7 @@ __all__ = ["NicheSet", "preprocess_expression", "spatial_knn", "extract_niches"]
 
 
 class NicheSet(NamedTuple):
-    """Niches around the centre cells (spec A2): clouds already divided by `scale`."""
+    """Niches around the centre cells: clouds already divided by `scale`."""
 
     niches: np.ndarray  # (n_centres, k, d) float32
     scale: float  # the global max |value| over the niches of *every* cell, before the division
@@ -48,9 +48,10 @@ def _expression_kind(X) -> str:
 
 
 def preprocess_expression(adata: ad.AnnData, n_pcs: int = 16, expression: str = "auto", seed: int = 0) -> dict:
-    """Spec A2, in place: normalize_total to the median library size, log1p, PCA(n_pcs) fit on all cells →
-    adata.obsm["X_pca"] (n, n_pcs). expression="auto" detects already-normalised log1p X and then only runs
-    the PCA (applying log1p twice would silently change the data); "counts" / "lognorm" force a choice.
+    """The authors' MERFISH preprocessing, in place: normalize_total to the median library size, log1p, PCA(n_pcs)
+    fit on all cells → adata.obsm["X_pca"] (n, n_pcs). expression="auto" detects already-normalised log1p X and
+    then only runs the PCA (applying log1p twice would silently change the data); "counts" / "lognorm" force a
+    choice.
     Returns {"expression": kind, "target_sum": median library size or None}."""
     import scanpy as sc
 
@@ -89,7 +90,7 @@ def _check_spatial_inputs(adata: ad.AnnData, k: int, batch_key: str, spatial_key
 
 def spatial_knn(adata: ad.AnnData, k: int, batch_key: str, spatial_key: str = "spatial") -> np.ndarray:
     """Indices (n, k) of each cell's k nearest spatial neighbours within its own slice, self excluded, nearest
-    first (ties by index) — spec A2 niche definition, via squidpy's per-library kNN graph.
+    first (ties by index) — the niche definition, via squidpy's per-library kNN graph.
 
     squidpy (KNNBuilder) fits sklearn NearestNeighbors per library (slice) and queries kneighbors() without X,
     which excludes each point itself; the per-library graphs are block-diagonal, so no edge crosses slices.
@@ -124,7 +125,7 @@ def spatial_knn(adata: ad.AnnData, k: int, batch_key: str, spatial_key: str = "s
     order = np.lexsort((cols, d, rows))  # by row, then distance, then index (deterministic ties)
     idx = cols[order].reshape(n, k)
     if np.any(idx == np.arange(n)[:, None]):
-        raise RuntimeError("a cell is its own neighbour: the niche must exclude the centre (spec A2)")
+        raise RuntimeError("a cell is its own neighbour: the niche must exclude the centre")
     return idx
 
 
@@ -136,7 +137,7 @@ def extract_niches(
     centre_mask: np.ndarray | None = None,
     spatial_key: str = "spatial",
 ) -> NicheSet:
-    """Niches (spec A2): rows of obsm[rep] of the k nearest spatial neighbours of each centre (self excluded,
+    """Niches: rows of obsm[rep] of the k nearest spatial neighbours of each centre (self excluded,
     per slice), divided by the global max |value| over the niches of every cell (computed before restricting
     to the centres, as the authors scale all niches and then subset)."""
     if rep not in adata.obsm:

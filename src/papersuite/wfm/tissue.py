@@ -90,7 +90,7 @@ def semisynthetic_tissue(
     n_pcs: int = 8,
     path: str | Path | None = None,
 ) -> ad.AnnData:
-    """SEMI-SYNTHETIC tissue (spec A5.3): the 700 real pbmc68k_reduced cells (real expression) placed on
+    """SEMI-SYNTHETIC tissue: the 700 real pbmc68k_reduced cells (real expression) placed on
     synthetic 2-D slices of n_domains layered domains with distinct bulk_labels composition.
 
     Returns AnnData (700 cells, pbmc68k order): X the pbmc68k scaled log-expression, obsm["X_pca"] the real
@@ -156,7 +156,7 @@ def semisynthetic_tissue(
 
 
 def semisynthetic_niches(params: dict, seed: int, source: str | Path | None = None) -> dict:
-    """Niches of the semi-synthetic tissue (spec A5.3): k = 8 neighbours around every cell (same squidpy code
+    """Niches of the semi-synthetic tissue: k = 8 neighbours around every cell (same squidpy code
     path as MERFISH), scaled by the global max |·|, label = the centre's domain or bulk_labels.
     `source`: the pbmc68k_reduced .h5ad (default: the scanpy wheel's copy). Returns the same dict as
     merfish_niches."""

@@ -1,10 +1,11 @@
-"""BW flow matching over Gaussians and the Euclidean-FM baseline: training, sampling, set-level W2 (spec A1.2, A3, A5.1).
+"""BW flow matching over Gaussians and the Euclidean-FM baseline: training, sampling, set-level W2
+(docs/papers/wfm.md, "Method: Gaussians", "Metrics").
 
 method="bw": McCann interpolant between a noise Gaussian and its paired data Gaussian, Riemannian targets
 (ṁ, S_s), tangent loss, sampling with the PSD-preserving exp-map Euler step.
 method="euclidean" (the "naive approach" BW-FM is compared with): straight line in (m, Σ), target
 (m_y − m_x, Σ_y − Σ_x), loss (‖m̂ − ṁ‖² + ‖Σ̂̇ − Σ̇‖_F²)/d, Euler steps Σ += dt Σ̂̇ that may leave the PSD cone.
-Both pair each minibatch of noise and data Gaussians exactly (Hungarian on the BW² cost, A5.1) and share the
+Both pair each minibatch of noise and data Gaussians exactly (Hungarian on the BW² cost) and share the
 two-tower network. Time s = 0 at noise, 1 at data. Training uses the global RNGs (seeded from `seed`), so
 core.checkpoint's RNG state makes an interrupted run resume bit-identically.
 """
@@ -32,7 +33,7 @@ log = logging.getLogger("papersuite.wfm.train")
 
 METHODS = ("bw", "euclidean")
 
-# Tiny profile (A5.1); the paper profile overrides embed 512, hidden 1024, n_blocks 6, n_freq 256, lr 1e-4, batch 16.
+# Tiny profile; the paper profile overrides embed 512, hidden 1024, n_blocks 6, n_freq 256, lr 1e-4, batch 16.
 DEFAULTS = {
     "steps": 1000,
     "batch": 32,
@@ -102,7 +103,7 @@ def train_flow(
     """Train BW-FM (method="bw") or the Euclidean baseline on training Gaussians means (n,d), covs (n,d,d).
 
     Adam, lr·decay^(step // decay_every). Every step: B data Gaussians (without replacement), B noise Gaussians
-    (A1.2 noise from the training data's statistics), Hungarian pairing on BW², s ~ U[0,1], regression on the
+    (noise from the training data's statistics), Hungarian pairing on BW², s ~ U[0,1], regression on the
     path's velocity. With ckpt_dir and ckpt_every > 0 the run saves/resumes core.checkpoint files. Random draws
     are made on the CPU, so a run's data stream is the same on every device.
     Returns the model (eval mode) and {"losses": [...], "noise_stats": (mean_std, cov_scale), "resumed_from"}."""
@@ -154,7 +155,7 @@ def sample(
     mean_scale: float = 1.0,
     df_scale: int = 5,
 ) -> dict:
-    """Generate n Gaussians from noise (A1.2 sampling): Euler on s: 0 → 1 with bures.exp_step (bw) or
+    """Generate n Gaussians from noise (the paper's sampling): Euler on s: 0 → 1 with bures.exp_step (bw) or
     bures.euclidean_step (euclidean, no projection). Returns {"means", "covs", "noise_means", "noise_covs"}."""
     g = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
@@ -167,8 +168,9 @@ def sample(
 
 
 def set_w2(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> float:
-    """Set-level W2 (spec A3): sqrt of the exact OT cost between the uniform measures on two sets of Gaussians with
-    BW² ground cost. Equal sizes: an assignment (exact for uniform weights); otherwise the transport LP (HiGHS)."""
+    """Set-level W2 (wfm.md "Metrics"): sqrt of the exact OT cost between the uniform measures on two sets of
+    Gaussians with BW² ground cost. Equal sizes: an assignment (exact for uniform weights); otherwise the
+    transport LP (HiGHS)."""
     C = bw.bw_cost_matrix(m_a.double(), S_a.double(), m_b.double(), S_b.double()).numpy()  # (na, nb)
     na, nb = C.shape
     if na == nb:
@@ -194,7 +196,7 @@ def set_w2(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> float:
 
 
 def evaluate(gen: dict, test_means: Tensor, test_covs: Tensor) -> dict:
-    """Metrics of a generated set (A3): set-level W2 of generated and of noise to the test set, the fraction of
+    """Metrics of a generated set: set-level W2 of generated and of noise to the test set, the fraction of
     generated Σ with a negative eigenvalue, and the smallest eigenvalue. Non-PSD outputs are projected
     (bures.project_psd) before the W2, which needs PSD matrices."""
     min_eig = bw.min_eigenvalue(gen["covs"].double())

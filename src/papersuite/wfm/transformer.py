@@ -1,4 +1,5 @@
-"""Permutation-equivariant masked transformer F_θ(x_s, s[, label]) for point-cloud WFM (spec wfm_mfm.md A1.1).
+"""Permutation-equivariant masked transformer F_θ(x_s, s[, label]) for point-cloud WFM
+(docs/papers/wfm.md, "Method: point clouds").
 
 Per point: [Dense(x) ‖ time embedding ‖ label embedding] → encoder blocks (multi-head self-attention with a
 key-padding mask + residual → LayerNorm → FFN with leaky-ReLU + residual → LayerNorm) → Dense(d) initialised near
@@ -6,7 +7,7 @@ zero. Time and label embeddings are per cloud and broadcast to every point. Ther
 permuting the points permutes the output, and padding points (mask False) never influence real points: they are
 excluded as keys, and every other operation is per point. Outputs on padding are set to exactly 0 (a padding
 point of a cloud never moves).
-Paper: width 512, 6 blocks, 4 heads, 512 frequencies, attention dropout 0.1. Tiny (A5.2): 64, 2 blocks, 4 heads.
+Paper: width 512, 6 blocks, 4 heads, 512 frequencies, attention dropout 0.1. Tiny: 64, 2 blocks, 4 heads.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ __all__ = ["PointTransformer", "embedding_width"]
 
 def embedding_width(hidden: int, n_heads: int, conditional: bool) -> int:
     """Token width: `hidden` rounded down to a multiple of 2·heads (3·heads when conditional), so each of the
-    2 (3) concatenated parts has a whole number of features per head (A1.1); at least one such multiple."""
+    2 (3) concatenated parts has a whole number of features per head (authors' code); at least one such multiple."""
     unit = (3 if conditional else 2) * n_heads
     return max(unit, (hidden // unit) * unit)
 
