@@ -1,4 +1,4 @@
-"""Helpers shared by the SOCM known-answer tests (spec B7)."""
+"""Helpers shared by the SOCM known-answer tests (docs/papers/socm.md, "Known answers")."""
 
 from __future__ import annotations
 

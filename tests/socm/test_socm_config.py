@@ -41,7 +41,7 @@ def test_blocks_follow_the_contract(config, scale):
 
 
 def test_full_block_has_the_paper_settings(config):
-    """Spec B2: d, N, batch, iterations, M_lr, γ0, widths."""
+    """The paper's settings (docs/papers/socm.md, "Settings"): d, N, batch, iterations, M_lr, γ0, widths."""
     s = config["full"]["settings"]
     expect = {  # d, N, batch, iterations, M_lr, gamma0
         "ou_quadratic_easy": (20, 50, 128, 60000, 1e-3, 2.0),

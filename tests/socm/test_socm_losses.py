@@ -66,7 +66,7 @@ def test_matching_loss_is_zero_at_its_target():
 
 
 def test_ema_update_matches_the_original():
-    """Running mean for the first 1/coeff iterations, then an EMA (spec B1 "Logged metrics")."""
+    """Running mean for the first 1/coeff iterations, then an EMA (docs/papers/socm.md, "Training and metrics")."""
     values = [float(v) for v in range(1, 301)]
     ema = None
     for itr, v in enumerate(values):

@@ -1,4 +1,4 @@
-"""S10 (the M parameterisation) and the network conventions of spec B1."""
+"""S10 (the M parameterisation) and the network conventions (docs/papers/socm.md, "Method")."""
 
 from __future__ import annotations
 

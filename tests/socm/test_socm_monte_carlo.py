@@ -1,4 +1,5 @@
-"""Monte Carlo known answers (spec B7 S2–S9). Fewer paths than the spec's 400k: tolerances in SE units.
+"""Monte Carlo known answers S2–S9 (docs/papers/socm.md, "Known answers"). Fewer paths than the 400k of
+the independent check recorded there: tolerances in SE units.
 
 Every test uses float64 and a fixed generator seed, so it is deterministic; the margins quoted in
 the comments are the measured values with these seeds.
@@ -94,7 +95,7 @@ def _exp_m_row0(ts: torch.Tensor, a: float, d: int) -> tuple[torch.Tensor, torch
 @pytest.mark.parametrize("sampling", ["zero", "smooth"])
 def test_s5_path_integral_identity(sampling):
     """S5: E_v[ŵ₀α]/E_v[α] = ∇V(0,x0) = 2F(0)x0 = (0.2340, 0.3511) for any v and any M with M_t(t)=I,
-    and for SOCM-Adjoint's a₀; tolerance 5 SE + 2e-3 (spec)."""
+    and for SOCM-Adjoint's a₀; tolerance 5 SE + 2e-3."""
     prob = problem64(EASY, 100)
     _, arrays, _ = reference64(prob, EASY)
     grad_v = torch.as_tensor(2.0 * arrays["ref_F"][0] @ np.array([0.4, 0.6]))
@@ -134,7 +135,7 @@ def test_s6_socm_target_equals_adjoint_for_linear_drift():
         socm = socm_target(prob, paths, M, dM)
         adj = socm_adjoint_target(prob, paths)
         scale = float(adj.abs().max())
-        # measured max difference: 9.2e-4 (linear OU, |target| ≤ 1.0), 3.1e-3 (easy OU, |target| ≤ 1.6); spec ≈ 1e-2
+        # measured max difference: 9.2e-4 (linear OU, |target| ≤ 1.0), 3.1e-3 (easy OU, |target| ≤ 1.6); bound ≈ 1e-2
         assert float((socm - adj).abs().max()) < 1e-2 * max(scale, 1.0)
 
 

@@ -27,7 +27,7 @@ from socm_helpers import DOUBLE_WELL, LINEAR, problem64, reference64
     ],
 )
 def test_s1_riccati_closed_form_and_euler(a, p, q, F0, F05, intF, euler50, euler150):
-    """S1: closed form matches the spec's table; backward Euler with N=1000 within 1e-3 of it."""
+    """S1: closed form matches the table of docs/papers/socm.md; backward Euler with N=1000 within 1e-3 of it."""
     F = riccati_isotropic(a, p, q, np.array([0.0, 0.5, 1.0]))
     assert pytest.approx([F0, F05, q], abs=1e-6) == F
     A, P, Q, I = a * np.eye(2), p * np.eye(2), q * np.eye(2), np.eye(2)
@@ -45,7 +45,7 @@ def test_s1_riccati_closed_form_and_euler(a, p, q, F0, F05, intF, euler50, euler
 
 
 def test_s1_s2_lq_value_easy_d2():
-    """V(0,x0) = F(0)|x0|² + dλ∫F = 0.5577 for easy OU, d=2, x0=(0.4, 0.6) (spec B3)."""
+    """V(0,x0) = F(0)|x0|² + dλ∫F = 0.5577 for easy OU, d=2, x0=(0.4, 0.6)."""
     A, P, Q, I = 0.2 * np.eye(2), 0.2 * np.eye(2), 0.1 * np.eye(2), np.eye(2)
     assert lq_optimal_cost(A, P, Q, I, np.array([0.4, 0.6]), 1.0, 1.0)["V0"] == pytest.approx(0.557666, abs=1e-6)
 

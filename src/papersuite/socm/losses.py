@@ -1,11 +1,11 @@
-"""The eight training losses compared in the SOCM paper (spec B1 "Losses"), sharing one path simulation.
+"""The eight training losses compared in the SOCM paper (docs/papers/socm.md, "Methods"), sharing one path simulation.
 
 Conventions: `paths` are simulated under the detached current control v (except the adjoint
 loss), `u_theta` (N+1, B, d) is the learned control u_θ(t_k, X_k) on every grid state with its graph,
 `weight` (B,) is the detached importance weight α divided by the normalisation constant Ẑ.
 ∇-targets ("ŵ") are estimates of ∇V; the control target is w = −σᵀŵ.
 
-The SOCM noise term uses σ^{−T}, the original code's final choice (spec Open uncertainty 7; it only
+The SOCM noise term uses σ^{−T}, the original code's final choice (docs/papers/socm.md, "Deviations"; it only
 matters for a non-symmetric σ, i.e. the linear OU setting).
 """
 
@@ -72,7 +72,7 @@ def M_on_pairs(M: SigmoidMLP, ts: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def socm_target(problem: ControlProblem, paths: Paths, M_dense: Tensor, dM_dense: Tensor) -> Tensor:
-    """SOCM ∇V-target ŵ_k (paper Thm 1 / spec B1), (N+1, B, d):
+    """SOCM ∇V-target ŵ_k (paper, Theorem 1), (N+1, B, d):
 
     ŵ_k = Σ_{j≥k} M_{t_k}(t_j)∇f(X_j)Δt + M_{t_k}(T)∇g(X_N) − Σ_{j≥k} (M_{t_k}(t_j)∇b(X_j) − ∂_sM_{t_k}(t_j)) Y_j.
     M_dense/dM_dense (N+1, N+1, d, d) must vanish for j < k. Cost O(N²·B·d²), no (N, N, B, d, d) tensor.
@@ -93,7 +93,7 @@ def socm_const_m_target(problem: ControlProblem, paths: Paths) -> Tensor:
 
 
 def socm_adjoint_target(problem: ControlProblem, paths: Paths) -> Tensor:
-    """Pathwise adjoint a_k (SOCM-Adjoint ablation, spec B1), (N+1, B, d): a_N = ∇g(X_N),
+    """Pathwise adjoint a_k (SOCM-Adjoint ablation), (N+1, B, d): a_N = ∇g(X_N),
     a_k = a_{k+1} + Δt[(∇f_k + ∇f_{k+1})/2 + ((∇b_k + ∇b_{k+1})/2) a_{k+1}] (backward trapezoid)."""
     x = paths.states
     n = x.shape[0] - 1
@@ -112,7 +112,7 @@ def socm_adjoint_target(problem: ControlProblem, paths: Paths) -> Tensor:
 
 # ============================================================================ losses
 def matching_loss(u_theta: Tensor, target_nabla_v: Tensor, sigma: Tensor, weight: Tensor) -> Tensor:
-    """E[(1/(N+1)) Σ_k |u_θ(t_k,X_k) − w_k|² α]/Ẑ with w = −σᵀŵ (spec B1 SOCM)."""
+    """E[(1/(N+1)) Σ_k |u_θ(t_k,X_k) − w_k|² α]/Ẑ with w = −σᵀŵ (the SOCM loss)."""
     w = -target_nabla_v @ sigma
     sq = ((u_theta - w) ** 2).sum(-1)  # (N+1, B)
     return (sq * weight).sum() / (sq.shape[0] * sq.shape[1])
@@ -140,7 +140,7 @@ def relative_entropy_loss(paths: Paths) -> Tensor:
 
 
 def cross_entropy_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, weight: Tensor) -> Tensor:
-    """E_v[α(Σ[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|²]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt)]/Ẑ (spec B1)."""
+    """E_v[α(Σ[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|²]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt)]/Ẑ."""
     lam = problem.lam
     dt = paths.ts[1] - paths.ts[0]
     u = u_theta[:-1]
@@ -150,7 +150,7 @@ def cross_entropy_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, w
 
 
 def log_rn_derivative(problem: ControlProblem, paths: Paths, u_theta: Tensor) -> Tensor:
-    """Y = Σ[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|² − λ⁻¹f]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt − λ⁻¹g(X_N), (B,) (spec B1)."""
+    """Y = Σ[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|² − λ⁻¹f]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt − λ⁻¹g(X_N), (B,)."""
     lam = problem.lam
     dt = paths.ts[1] - paths.ts[0]
     u = u_theta[:-1]
@@ -176,6 +176,6 @@ def moment_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, y0: Tens
 
 # ============================================================================ metric
 def control_l2_error(u_star: Tensor, u: Tensor, weight: Tensor) -> Tensor:
-    """Σ_k Σ_b |u* − u|² α / (K·B) / Ẑ: importance-sampled E_{P^{u*}}[(1/T)∫|u − u*|² dt] (spec B1)."""
+    """Σ_k Σ_b |u* − u|² α / (K·B) / Ẑ: importance-sampled E_{P^{u*}}[(1/T)∫|u − u*|² dt]."""
     sq = ((u_star - u) ** 2).sum(-1)  # (K, B)
     return (sq * weight).sum() / (sq.shape[0] * sq.shape[1])

@@ -1,9 +1,9 @@
-"""Networks of SOCM (spec B1): the ∇V network and the reparameterisation matrices M_t(s).
+"""Networks of SOCM (docs/papers/socm.md, "Method"): the ∇V network and the reparameterisation matrices M_t(s).
 
-Departures from the original code, on purpose (spec Open uncertainties 7, 8):
-- FullyConnectedUNet: the original applies a ReLU to the last up-layer's output (the d-dimensional
-  ∇V estimate before the input skip is added), which clips half of that branch. We follow the clean
-  definition and leave it linear; ``output_relu=True`` restores the original.
+Departures from the original code (docs/papers/socm.md, "Deviations"):
+- FullyConnectedUNet (a known, tracked difference): the original applies a ReLU to the last
+  up-layer's output (the d-dimensional ∇V estimate before the input skip is added), which clips half
+  of that branch. We leave it linear; ``output_relu=True`` restores the original.
 - SigmoidMLP: ∂_s M is obtained by forward-mode differentiation (the tangent in s pushed through
   the MLP by hand; 3x faster on CPU than torch.func.jvp, which the tests use as the check) instead
   of the original's functorch.jacrev of a summed output; the values agree.
@@ -29,7 +29,7 @@ def _scale_linear_layers(module: nn.Module, scaling_factor: float) -> None:
 
 
 class FullyConnectedUNet(nn.Module):
-    """∇V_θ(t, x): MLP U-Net on (t, x) ∈ R^{d+1} with linear skips (spec B1 "Network convention").
+    """∇V_θ(t, x): MLP U-Net on (t, x) ∈ R^{d+1} with linear skips (the original code's architecture).
 
     down: (d+1) → h0 → h1 → h2 (Linear+ReLU each); up: h2 → h1 (ReLU) + Linear(h1→h1) of the h1 skip,
     h1 → h0 (ReLU) + Linear(h0→h0) of the h0 skip, h0 → d (+ ReLU only if output_relu) + Linear(d+1→d) of
@@ -80,12 +80,13 @@ def _apply(layer: nn.Linear, x: Tensor) -> Tensor:
 
 
 def control_from_network(nabla_v: Tensor, sigma: Tensor) -> Tensor:
-    """u = −σᵀ ∇V (spec B1), (..., d) -> (..., d)."""
+    """u = −σᵀ ∇V, (..., d) -> (..., d)."""
     return -nabla_v @ sigma
 
 
 class SigmoidMLP(nn.Module):
-    """M_t(s) = e^{−γ(s−t)} I + (1 − e^{−γ(s−t)}) M̃_ω(t, s), so M_t(t) = I for any ω, γ (spec B1).
+    """M_t(s) = e^{−γ(s−t)} I + (1 − e^{−γ(s−t)}) M̃_ω(t, s), so M_t(t) = I for any ω, γ, as the paper's
+    Theorem 1 requires.
 
     M̃_ω: MLP (t, s) → h0 → ReLU → h1 → ReLU → d², weights scaled by scaling_factor; γ is a learned scalar.
     """

@@ -1,4 +1,4 @@
-"""The four control problems of the SOCM paper (spec B1/B2), vectorised over a batch.
+"""The four control problems of the SOCM paper (docs/papers/socm.md, "Settings"), vectorised over a batch.
 
 Problem (paper Sec. 2): minimise E[∫_0^T (½|u|² + f(X_t)) dt + g(X_T)] subject to
 dX = (b(X) + σu) dt + √λ σ dB, X_0 = x_0.
@@ -33,7 +33,7 @@ PROBLEM_KINDS = ("ou_quadratic", "linear_ou", "double_well")
 
 @dataclass(frozen=True)
 class ControlProblem:
-    """Drift, costs, noise and initial condition of one setting (spec B2); all tensors on one device."""
+    """Drift, costs, noise and initial condition of one setting; all tensors on one device."""
 
     kind: str  # "ou_quadratic" | "linear_ou" | "double_well"
     d: int
@@ -62,7 +62,7 @@ class ControlProblem:
         return self.T / self.N
 
     def time_grid(self, N: int | None = None) -> Tensor:
-        """ts = linspace(0, T, N+1) (spec B1 discretisation), shape (N+1,)."""
+        """ts = linspace(0, T, N+1), the Euler–Maruyama grid, shape (N+1,)."""
         n = self.N if N is None else N
         return torch.linspace(0.0, self.T, n + 1, dtype=self.x0.dtype, device=self.x0.device)
 
@@ -140,13 +140,13 @@ def _scalar_or_list(value: Any, d: int, name: str) -> np.ndarray:
 
 
 def make_problem(problem: Mapping[str, Any]) -> dict[str, np.ndarray | str | float | int]:
-    """Arrays of one setting from its config dict (spec B2); random parts drawn from problem['seed'].
+    """Arrays of one setting from its config dict; random parts drawn from problem['seed'].
 
     ou_quadratic: b = a x, f = p|x|², g = q|x|², σ = I, x0 given or 0.5·N(0, I).
     linear_ou: b = (−I + ξ) x, σ = I + ξ, ξ_ij ~ N(0, xi_std²), f = 0, g = <ω, x> with ω = 1, x0 = 0.
     double_well: b = −∇Σ κ_i (x_i² − 1)², f = 0, g = Σ ν_i (x_i² − 1)², σ = I, x0 = 0.
     The seed's draws use numpy's PCG64 on CPU; the paper's draws (torch on CUDA) cannot be
-    regenerated (spec Open uncertainty 6), so V(0, x0) is reported for our own draw.
+    regenerated (docs/papers/socm.md, "Deviations"), so V(0, x0) is reported for our own draw.
     """
     kind = problem["kind"]
     if kind not in PROBLEM_KINDS:

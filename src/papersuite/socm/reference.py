@@ -1,4 +1,5 @@
-"""Ground-truth optimal controls and optimal costs V(0, x0) of the four settings (spec B3).
+"""Ground-truth optimal controls and optimal costs V(0, x0) of the four settings
+(docs/papers/socm.md, "Reference solutions").
 
 - Quadratic OU (LQ): V = xᵀF(t)x + c(t) with the Riccati equation
   dF/dt = −AᵀF − FA + 2FσσᵀF − P, F(T) = Q, and u* = −2σᵀF(t)x (closed form for isotropic
@@ -47,7 +48,7 @@ __all__ = [
 
 # ============================================================================ LQ (quadratic OU)
 def riccati_isotropic(a: float, p: float, q: float, t: np.ndarray | float, T: float = 1.0) -> np.ndarray:
-    """Closed-form scalar F(t) of dF/dt = −2aF + 2F² − p, F(T) = q (σ = I; spec B3).
+    """Closed-form scalar F(t) of dF/dt = −2aF + 2F² − p, F(T) = q (σ = I).
 
     Δ = √(a² + 2p), r± = (a ± Δ)/2, k(τ) = (q − r₊)/(q − r₋)·e^{−2Δτ}, F = (r₊ − r₋k)/(1 − k), τ = T − t.
     """
@@ -105,7 +106,7 @@ def lq_optimal_cost(
     T: float,
     n_quad: int = 20001,
 ) -> dict[str, float]:
-    """V(0,x0) = x0ᵀF(0)x0 + λ∫_0^T tr(σσᵀF) dt (spec B3; = F(0)|x0|² + λd∫F for σ = I)."""
+    """V(0,x0) = x0ᵀF(0)x0 + λ∫_0^T tr(σσᵀF) dt (= F(0)|x0|² + λd∫F for σ = I)."""
     tq = np.linspace(0.0, T, n_quad)
     F = riccati_solution(A, P, Q, sigma, tq, T)
     R = sigma @ sigma.T
@@ -123,14 +124,14 @@ def lq_optimal_cost(
 def linear_ou_optimal_control(
     A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, ts: np.ndarray, T: float
 ) -> np.ndarray:
-    """u*(t) = −σᵀ exp(Aᵀ(T − t)) ω on ts, (len(ts), d) (spec B3)."""
+    """u*(t) = −σᵀ exp(Aᵀ(T − t)) ω on ts, (len(ts), d)."""
     return np.stack([-sigma.T @ scipy.linalg.expm(A.T * (T - t)) @ omega for t in np.asarray(ts, float)])
 
 
 def linear_ou_optimal_cost(
     A: np.ndarray, sigma: np.ndarray, omega: np.ndarray, x0: np.ndarray, T: float, n_quad: int = 2001
 ) -> float:
-    """V(0,x0) = ωᵀe^{AT}x0 − ½∫_0^T |u*(t)|² dt (spec B3; negative for x0 = 0)."""
+    """V(0,x0) = ωᵀe^{AT}x0 − ½∫_0^T |u*(t)|² dt (negative for x0 = 0)."""
     tq = np.linspace(0.0, T, n_quad)
     u = linear_ou_optimal_control(A, sigma, omega, tq, T)
     return float(omega @ scipy.linalg.expm(A * T) @ x0 - 0.5 * scipy.integrate.simpson((u**2).sum(1), x=tq))

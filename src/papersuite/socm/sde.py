@@ -1,11 +1,13 @@
-"""Euler–Maruyama paths of the controlled SDE with the pieces of the log importance weight (spec B1).
+"""Euler–Maruyama paths of the controlled SDE with the pieces of the log importance weight
+(docs/papers/socm.md, "Method").
 
 X_{k+1} = X_k + (b(X_k) + σ v_k) Δt + √(λΔt) σ ξ_k, ξ_k ~ N(0, I), v_k = v(t_k, X_k), and
 log α = −λ⁻¹ Σ_k f(X_k) Δt − λ⁻¹ g(X_N) − λ^{−1/2} Σ_k <v_k, ξ_k> √Δt − (2λ)⁻¹ Σ_k |v_k|² Δt,
 so that E_v[α] = exp(−V(0, x0)/λ) for every v (Girsanov).
 
-Departure from the original code (spec Open uncertainty 8): the original evaluates f at X_{k+1}
-with time t_k inside the weight (and at X_k elsewhere); we use the left point X_k everywhere.
+Departure from the original code, known and tracked (docs/papers/socm.md, "Deviations"): the original
+evaluates f at X_{k+1} with time t_k in log α and in the adjoint (relative-entropy) cost; we use the
+left point X_k everywhere.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def simulate(
     """Simulate `batch` paths from x0 under control v (None: v = 0) on linspace(0, T, N+1).
 
     With keep_graph=False (all losses but the adjoint one) nothing is recorded for autograd and the
-    control is treated as fixed (detached sampling control, spec B1); with keep_graph=True the whole
+    control is treated as fixed (detached sampling control, on-policy); with keep_graph=True the whole
     trajectory stays differentiable (adjoint / relative-entropy loss).
     """
     ts = problem.time_grid(N)

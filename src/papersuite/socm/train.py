@@ -3,18 +3,19 @@
 One iteration: simulate a batch under the detached current control (graph kept for the adjoint
 loss), compute the method's loss with the weight α/Ẑ, one Adam step, update Ẑ and the EMA metrics.
 
-Departures from the original code (documented on purpose):
-- Ẑ: initialised from `norm_batches` batches under the initial control and then updated by a plain
-  EMA (coefficient `norm_ema`, 0.002). The original's compute_EMA replaces the initial estimate by
-  the first training batch's mean and keeps a running mean for the first 500 iterations.
+Departures from the original code (docs/papers/socm.md, "Deviations"):
+- Ẑ (a known, tracked difference): initialised from `norm_batches` batches under the initial
+  control and then updated by a plain EMA (coefficient `norm_ema`, 0.002). The original's
+  compute_EMA replaces the initial estimate by the first training batch's mean and keeps a running
+  mean for the first 500 iterations.
 - Non-finite losses (possible for the variance loss when α explodes) skip the Adam step and are
   counted (`skipped_steps` in the model file) instead of poisoning the network with NaNs.
 - The control objective is computed by evaluate.py at the end only, not every 5000 iterations.
 
-train_control is the loop; its helpers, in call order: _build_run (initialisation, in the RNG order
-of the original loop), _resume_or_start (a checkpoint of this very run, or warm start and Ẑ₀),
-_iteration (one simulate / loss / Adam step), metrics.update_metrics, metrics.curve_row, _checkpoint_state and
-_final_model.
+train_control is the loop; its helpers, in call order: _build_run (seed, then the ∇V network, M and
+y0 in a fixed order of RNG draws), _resume_or_start (a checkpoint of this very run, or the warm start
+and Ẑ₀), _iteration (one simulate / loss / Adam step), metrics.update_metrics, metrics.curve_row,
+_checkpoint_state and _final_model.
 """
 
 from __future__ import annotations
