@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.steps import prepare_clouds
+from papersuite.wfm import steps
 
-prepare_clouds(
+steps.prepare_clouds(
     out_path=snakemake.output[0],
     params=dict(snakemake.params.data),
     source=getattr(snakemake.input, "source", None),

@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.steps import table
+from papersuite.wfm import steps
 
-table(
+steps.table(
     records=list(snakemake.input.records),
     samples=list(snakemake.input.samples),
     curves=list(snakemake.input.curves),

@@ -7,9 +7,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.wfm.steps import train
+from papersuite.wfm import steps
 
-train(
+steps.train(
     family=snakemake.wildcards.family,
     data_path=snakemake.input.data,
     method=snakemake.wildcards.method,
