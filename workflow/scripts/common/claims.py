@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.core.steps import claims
+from papersuite.core import steps
 
-claims(
+steps.claims(
     records=list(snakemake.input.records),
     references=list(snakemake.input.references),
     scale=snakemake.params.scale,

@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.core.steps import download
+from papersuite.core import steps
 
-download(
+steps.download(
     source=dict(snakemake.params.source),
     dest=snakemake.output.data,
     manifest=snakemake.output.manifest,

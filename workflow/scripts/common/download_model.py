@@ -6,9 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.core.steps import download_model
+from papersuite.core import steps
 
-download_model(
+steps.download_model(
     repo_id=snakemake.params.hub["repo_id"],
     revision=snakemake.params.hub["revision"],
     out_dir=snakemake.output[0],

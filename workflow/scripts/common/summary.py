@@ -6,9 +6,9 @@ from pathlib import Path
 # This checkout's code, also inside a conda env that holds only the dependencies.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
-from papersuite.core.steps import summary
+from papersuite.core import steps
 
-summary(
+steps.summary(
     papers=list(snakemake.params.papers),
     scale=snakemake.params.scale,
     claims_json=snakemake.input.claims,
