@@ -135,15 +135,8 @@ def chunk_text(text: str, max_bytes: int) -> list[tuple[int, str]]:
     return chunks
 
 
-def build_corpus(
-    out_dir: str | Path, params: Mapping[str, Any] | None = None, seed: int = 0, root: str | Path | None = None
-) -> dict[str, Any]:
-    """Write ``manifest.json``, ``train.jsonl`` and ``heldout.jsonl`` (one document per line) atomically.
-
-    Each JSONL line is ``{"path", "start", "text"}`` (``start`` = byte offset in the file). Returns the manifest.
-    """
-    p = _params(params)
-    root = Path(root) if root is not None else stdlib_root()
+def _scan_files(root: Path, seed: int, heldout_frac: float) -> list[dict[str, Any]]:
+    """Path, size, sha256, split and UTF-8 validity of every candidate file (``used`` set later)."""
     files = []
     for rel in stdlib_files(root):
         data = (root / rel).read_bytes()
@@ -158,13 +151,18 @@ def build_corpus(
                 "path": key,
                 "size": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
-                "split": file_split(key, seed, p["heldout_frac"]),
+                "split": file_split(key, seed, heldout_frac),
                 "utf8": utf8,
                 "used": False,
             }
         )
-    if not files:
-        raise FileNotFoundError(f"no Python source files under {root}")
+    return files
+
+
+def _select_documents(
+    root: Path, files: list[dict[str, Any]], seed: int, p: Mapping[str, Any]
+) -> tuple[list[dict], list[dict]]:
+    """(training documents, held-out documents) under the byte caps, in hash order; marks the files used."""
     by_path = {f["path"]: f for f in files}
     order = sorted((f for f in files if f["utf8"]), key=lambda f: _unit(f"{seed}:order:{f['path']}"))
 
@@ -192,10 +190,11 @@ def build_corpus(
             total += n
             by_path[d["path"]]["used"] = True
     heldout_docs.sort(key=lambda d: (d["path"], d["start"]))
-    if not train_docs or not heldout_docs:
-        raise ValueError(
-            f"empty split under {root}: {len(train_docs)} training, {len(heldout_docs)} held-out documents with {p}"
-        )
+    return train_docs, heldout_docs
+
+
+def _split_files(train_docs: list[dict], heldout_docs: list[dict]) -> tuple[dict[str, bytes], dict[str, dict]]:
+    """The JSONL bytes of each split and its manifest entry (file, sha256, documents, bytes, files)."""
     blobs = {
         split: "".join(json.dumps(d, ensure_ascii=False, sort_keys=True) + "\n" for d in docs).encode("utf-8")
         for split, docs in (("train", train_docs), ("heldout", heldout_docs))
@@ -209,6 +208,27 @@ def build_corpus(
             "bytes": sum(len(d["text"].encode("utf-8")) for d in docs),
             "files": len({d["path"] for d in docs}),
         }
+    return blobs, splits
+
+
+def build_corpus(
+    out_dir: str | Path, params: Mapping[str, Any] | None = None, seed: int = 0, root: str | Path | None = None
+) -> dict[str, Any]:
+    """Write ``manifest.json``, ``train.jsonl`` and ``heldout.jsonl`` (one document per line) atomically.
+
+    Each JSONL line is ``{"path", "start", "text"}`` (``start`` = byte offset in the file). Returns the manifest.
+    """
+    p = _params(params)
+    root = Path(root) if root is not None else stdlib_root()
+    files = _scan_files(root, seed, p["heldout_frac"])
+    if not files:
+        raise FileNotFoundError(f"no Python source files under {root}")
+    train_docs, heldout_docs = _select_documents(root, files, seed, p)
+    if not train_docs or not heldout_docs:
+        raise ValueError(
+            f"empty split under {root}: {len(train_docs)} training, {len(heldout_docs)} held-out documents with {p}"
+        )
+    blobs, splits = _split_files(train_docs, heldout_docs)
     manifest = {
         "source": "python-stdlib",
         "python": platform.python_version(),

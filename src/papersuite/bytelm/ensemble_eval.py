@@ -16,6 +16,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -193,78 +194,100 @@ def _fits(member: dict[str, Any], doc: bytes) -> bool:
     return len(member["tok"].encode(doc)) + 2 <= member["n_ctx"]
 
 
-def evaluate_ensemble(
-    model_dirs: Sequence[str | Path],
-    corpus_dir: str | Path,
-    params: Mapping[str, Any] | None = None,
-    out_json: str | Path | None = None,
-    out_csv: str | Path | None = None,
-) -> dict[str, Any]:
-    """Bits per byte of every member and of their byte-level mixture on the held-out documents (A-T4).
-
-    One pass per document drives ``ByteEnsemble`` byte by byte; each member state's ``byte_logprob`` is that
-    member's own masked-mode log P(x_{n+1} | x_1^n), so member and ensemble numbers come from the same
-    recursion (checked against ``ByteLM.logprob`` on the first document). Token-level bits per byte come from
-    one teacher-forced pass per document. Cost: model calls per byte and bytes per second of the pass.
-    Documents that do not fit some member's context are skipped and counted."""
-    from .ensemble import ByteEnsemble
-    from .tokenizer import EOS
-
-    p = models.merge_params(EVAL_DEFAULTS, params, "ensemble evaluation")
-    rows = corpus.load_rows(corpus_dir, "heldout")
-    if p["max_docs"]:
-        rows = rows[: int(p["max_docs"])]
-    members = [_member(d, p["mode"]) for d in model_dirs]
+def _members(model_dirs: Sequence[str | Path], mode: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The members as byte-level models, and their names (``V{vocab}``, indexed when two share one)."""
+    members = [_member(d, mode) for d in model_dirs]
     names = [m["name"] for m in members]
     if len(set(names)) != len(names):  # e.g. a model ensembled with itself
         names = [f"{n}_{i}" for i, n in enumerate(names)]
-    docs = [r["text"].encode("utf-8") for r in rows]
-    fit = [all(_fits(m, d) for m in members) for d in docs]
-    if not any(fit):
-        raise ValueError(f"no held-out document of {corpus_dir} fits the members' contexts")
+    return members, names
+
+
+@dataclass
+class _Scores:
+    """Totals of the scoring pass over the held-out documents (nats, counts, seconds) and its per-document rows."""
+
+    nll: dict[str, float]  # members and "ensemble"
+    tok_nll: dict[str, float]
+    n_tokens: dict[str, int]
+    per_doc: list[dict[str, Any]] = field(default_factory=list)
+    n_bytes: int = 0
+    calls: list[int] = field(default_factory=list)
+    t_byte: float = 0.0
+    t_tok: float = 0.0
+    mix_dev: float = 0.0
+
+
+def _byte_pass(ens: Any, n_members: int, doc: bytes) -> np.ndarray:
+    """(members + ensemble, bytes + EOS) log P(x_{n+1} | x_1^n) of one document, ``EOT d EOT``, in one pass."""
+    from .tokenizer import EOS
+
+    state = ens.prompt_state(b"")
+    lp = np.zeros((n_members + 1, len(doc) + 1))  # (members + ensemble, bytes + EOS)
+    for i, b in enumerate([*doc, EOS]):
+        state = ens.advance(state, b)
+        lp[:-1, i] = [s.byte_logprob for s in state.members]
+        lp[-1, i] = state.byte_logprob
+    return lp
+
+
+def _token_pass(members: list[dict[str, Any]], names: list[str], doc: bytes, row: dict, scores: _Scores) -> None:
+    """Token-level log-likelihood of the document's canonical tokenization under every member (one
+    teacher-forced pass each), added to the totals and to the document's row."""
+    for n, m in zip(names, members):
+        ids = m["tok"].encode(doc)
+        tlp = token_logprob(m["model"], ids, m["tok"].eos_id, m["tok"].eos_id)
+        scores.tok_nll[n] -= tlp
+        scores.n_tokens[n] += len(ids) + 1
+        row[f"{n}_token_bpb"] = -tlp / len(doc) / LN2
+
+
+def _score_documents(
+    members: list[dict[str, Any]], names: list[str], rows: list[dict[str, Any]], docs: list[bytes], fit: list[bool]
+) -> _Scores:
+    """Score every document that fits: the byte-level pass of the ensemble (members and mixture), the mixture
+    check, and the token-level pass of every member."""
+    from .ensemble import ByteEnsemble
+
     ens = ByteEnsemble([m["byte_lm"] for m in members])
-    per_doc: list[dict[str, Any]] = []
-    nll = {n: 0.0 for n in [*names, "ensemble"]}  # nats
-    tok_nll = {n: 0.0 for n in names}
-    n_bytes, n_tokens = 0, {n: 0 for n in names}
+    scores = _Scores(
+        nll={n: 0.0 for n in [*names, "ensemble"]},  # nats
+        tok_nll={n: 0.0 for n in names},
+        n_tokens={n: 0 for n in names},
+    )
     calls0 = [m["lm"].calls for m in members]
-    t_byte = t_tok = mix_dev = 0.0
     for k in progress([k for k in range(len(docs)) if fit[k]], desc="bytelm ensemble", logger=log):
         doc = docs[k]
         t0 = time.perf_counter()
-        state = ens.prompt_state(b"")
-        lp = np.zeros((len(members) + 1, len(doc) + 1))  # (members + ensemble, bytes + EOS)
-        for i, b in enumerate([*doc, EOS]):
-            state = ens.advance(state, b)
-            lp[:-1, i] = [s.byte_logprob for s in state.members]
-            lp[-1, i] = state.byte_logprob
-        t_byte += time.perf_counter() - t0
+        lp = _byte_pass(ens, len(members), doc)
+        scores.t_byte += time.perf_counter() - t0
         # the mixture of the members' own conditionals (masked mode: each sums to one)
         mix = np.log(np.exp(lp[:-1]).T @ ens.weights)  # (bytes + 1,)
-        mix_dev = max(mix_dev, float(np.max(np.abs(mix - lp[-1]))))
+        scores.mix_dev = max(scores.mix_dev, float(np.max(np.abs(mix - lp[-1]))))
         t0 = time.perf_counter()
         row = {"doc": k, "path": rows[k]["path"], "start": rows[k]["start"], "bytes": len(doc)}
-        for j, (n, m) in enumerate(zip(names, members)):
-            ids = m["tok"].encode(doc)
-            tlp = token_logprob(m["model"], ids, m["tok"].eos_id, m["tok"].eos_id)
-            tok_nll[n] -= tlp
-            n_tokens[n] += len(ids) + 1
-            row[f"{n}_token_bpb"] = -tlp / len(doc) / LN2
-        t_tok += time.perf_counter() - t0
+        _token_pass(members, names, doc, row, scores)
+        scores.t_tok += time.perf_counter() - t0
         for j, n in enumerate([*names, "ensemble"]):
-            nll[n] -= float(lp[j].sum())
+            scores.nll[n] -= float(lp[j].sum())
             row[f"{n}_bpb"] = -float(lp[j].sum()) / len(doc) / LN2
-        n_bytes += len(doc)
-        per_doc.append(row)
-    calls = [m["lm"].calls - c for m, c in zip(members, calls0)]
-    first = docs[fit.index(True)]
-    checks = _checks(members, names, first, per_doc[0]) if p["check_identity"] else {}
+        scores.n_bytes += len(doc)
+        scores.per_doc.append(row)
+    scores.calls = [m["lm"].calls - c for m, c in zip(members, calls0)]
+    return scores
+
+
+def _method_metrics(
+    members: list[dict[str, Any]], names: list[str], scores: _Scores, checks: Mapping[str, float]
+) -> tuple[dict[str, dict[str, float]], str]:
+    """Per-method metrics (every member and the ensemble) and the name of the best member."""
+    n_bytes, calls = scores.n_bytes, scores.calls
     methods: dict[str, dict[str, float]] = {}
     for j, (n, m) in enumerate(zip(names, members)):
         methods[n] = {
-            "bits_per_byte": nll[n] / n_bytes / LN2,
-            "token_bits_per_byte": tok_nll[n] / n_bytes / LN2,
-            "bytes_per_token": n_bytes / (n_tokens[n] - len(per_doc)),
+            "bits_per_byte": scores.nll[n] / n_bytes / LN2,
+            "token_bits_per_byte": scores.tok_nll[n] / n_bytes / LN2,
+            "bytes_per_token": n_bytes / (scores.n_tokens[n] - len(scores.per_doc)),
             "calls_per_byte": calls[j] / n_bytes,
             "vocab_size": float(m["meta"]["vocab_size"]),
             "train_wall_s": float(m["meta"]["train_wall_s"]),
@@ -273,28 +296,73 @@ def evaluate_ensemble(
         methods[n] = {k.split(":", 1)[-1]: v for k, v in methods[n].items()}
     best = min(names, key=lambda n: methods[n]["bits_per_byte"])
     methods["ensemble"] = {
-        "bits_per_byte": nll["ensemble"] / n_bytes / LN2,
+        "bits_per_byte": scores.nll["ensemble"] / n_bytes / LN2,
         "calls_per_byte": sum(calls) / n_bytes,
-        "bytes_per_s": n_bytes / t_byte,
-        "gain_vs_best_bits": methods[best]["bits_per_byte"] - nll["ensemble"] / n_bytes / LN2,
+        "bytes_per_s": n_bytes / scores.t_byte,
+        "gain_vs_best_bits": methods[best]["bits_per_byte"] - scores.nll["ensemble"] / n_bytes / LN2,
     }
+    return methods, best
+
+
+def _summary_metrics(
+    names: list[str],
+    methods: Mapping[str, Mapping[str, float]],
+    best: str,
+    scores: _Scores,
+    n_docs: int,
+    checks: Mapping[str, float],
+) -> dict[str, Any]:
+    """The run's metrics: ensemble and best-member bits per byte, the relative gain, costs and checks."""
+    n_bytes = scores.n_bytes
     metrics = {
         "ensemble_bpb": methods["ensemble"]["bits_per_byte"],
         "best_member_bpb": methods[best]["bits_per_byte"],
         "ensemble_gain_rel": 1.0 - methods["ensemble"]["bits_per_byte"] / methods[best]["bits_per_byte"],
-        "n_docs": float(len(per_doc)),
-        "n_docs_skipped": float(len(docs) - len(per_doc)),
+        "n_docs": float(len(scores.per_doc)),
+        "n_docs_skipped": float(n_docs - len(scores.per_doc)),
         "n_bytes": float(n_bytes),
-        "byte_pass_s": t_byte,
-        "token_pass_s": t_tok,
-        "calls_per_byte": sum(calls) / n_bytes,
-        "bytes_per_s": n_bytes / t_byte,
+        "byte_pass_s": scores.t_byte,
+        "token_pass_s": scores.t_tok,
+        "calls_per_byte": sum(scores.calls) / n_bytes,
+        "bytes_per_s": n_bytes / scores.t_byte,
         "member_check_max_abs": checks.get("member_check_max_abs"),
-        "mixture_check_max_abs": mix_dev,
+        "mixture_check_max_abs": scores.mix_dev,
     }
     for n in names:
         metrics[f"{n}_bpb"] = methods[n]["bits_per_byte"]
         metrics[f"{n}_token_bpb"] = methods[n]["token_bits_per_byte"]
+    return metrics
+
+
+def evaluate_ensemble(
+    model_dirs: Sequence[str | Path],
+    corpus_dir: str | Path,
+    params: Mapping[str, Any] | None = None,
+    out_json: str | Path | None = None,
+    out_csv: str | Path | None = None,
+) -> dict[str, Any]:
+    """Bits per byte of every member and of their byte-level mixture on the held-out documents
+    (docs/papers/bytelm.md "Ensemble").
+
+    One pass per document drives ``ByteEnsemble`` byte by byte; each member state's ``byte_logprob`` is that
+    member's own masked-mode log P(x_{n+1} | x_1^n), so member and ensemble numbers come from the same
+    recursion (checked against ``ByteLM.logprob`` on the first document). Token-level bits per byte come from
+    one teacher-forced pass per document. Cost: model calls per byte and bytes per second of the pass.
+    Documents that do not fit some member's context are skipped and counted."""
+    p = models.merge_params(EVAL_DEFAULTS, params, "ensemble evaluation")
+    rows = corpus.load_rows(corpus_dir, "heldout")
+    if p["max_docs"]:
+        rows = rows[: int(p["max_docs"])]
+    members, names = _members(model_dirs, p["mode"])
+    docs = [r["text"].encode("utf-8") for r in rows]
+    fit = [all(_fits(m, d) for m in members) for d in docs]
+    if not any(fit):
+        raise ValueError(f"no held-out document of {corpus_dir} fits the members' contexts")
+    scores = _score_documents(members, names, rows, docs, fit)
+    first = docs[fit.index(True)]
+    checks = _checks(members, names, first, scores.per_doc[0]) if p["check_identity"] else {}
+    methods, best = _method_metrics(members, names, scores, checks)
+    metrics = _summary_metrics(names, methods, best, scores, len(docs), checks)
     result = {
         "experiment": "ensemble",
         "members": names,
@@ -309,10 +377,10 @@ def evaluate_ensemble(
     if out_csv is not None:
         import pandas as pd
 
-        io.write_csv(out_csv, pd.DataFrame(per_doc))
+        io.write_csv(out_csv, pd.DataFrame(scores.per_doc))
     log.info(
         "bits/byte on %d held-out bytes: %s; ensemble %.4f (best member %s %.4f); %.2f calls/byte, %.0f bytes/s",
-        n_bytes,
+        scores.n_bytes,
         ", ".join(
             f"{n} {methods[n]['bits_per_byte']:.4f} (token {methods[n]['token_bits_per_byte']:.4f})" for n in names
         ),

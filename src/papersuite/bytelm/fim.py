@@ -34,7 +34,15 @@ from papersuite.core import records, runtime
 from papersuite.core.progress import progress
 
 from . import humaneval as he
-from .midtoken import METHODS, add_differences, greedy_byte_level, summarize, write_results
+from .midtoken import (
+    METHODS,
+    SUMMARY_METRICS,
+    add_differences,
+    check_methods,
+    greedy_byte_level,
+    summarize,
+    write_results,
+)
 from .tokenizer import ByteTokenizer
 
 __all__ = [
@@ -317,46 +325,20 @@ def _select(tasks: list[dict], n: int, seed: int) -> list[dict]:
     return [tasks[int(i)] for i in keep]
 
 
-def evaluate_fim(
-    model_dir: str | Path,
-    tasks_path: str | Path,
-    params: Mapping[str, Any],
-    seed: int,
-    scale: str = "full",
-    threads: int | None = None,
-    session: FimSession | None = None,
-) -> tuple[dict[str, dict], list[dict]]:
-    """Infill every selected task with every method and run its tests (A2 "FIM", metric pass@1).
-
-    Returns ({method: metrics record}, per-(task, method) rows); the byte-level record also carries
-    pass_at_1_minus_{naive,token_healing} on the same tasks (the claims' metric). `session` reuses a loaded model."""
-
+def _fim_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """DEFAULT_PARAMS updated by params; ValueError naming an unknown parameter or method."""
     params = {**DEFAULT_PARAMS, **params}
     unknown = sorted(set(params) - set(DEFAULT_PARAMS))
     if unknown:
         raise ValueError(f"unknown FIM parameter(s) {unknown}; allowed: {sorted(DEFAULT_PARAMS)}")
-    methods = list(params["methods"])
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"unknown method {m!r}; expected a subset of {METHODS}")
-    start = time.perf_counter()
-    device = runtime.choose_device(threads)
-    load_t0 = time.perf_counter()
-    session = session or load_session(model_dir, params, device)
-    load_s = time.perf_counter() - load_t0
-    tasks = _select(load_infilling(tasks_path), int(params["n_tasks"]), seed)
-    log.info(
-        "FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
-        params["benchmark"],
-        session.layout.mode,
-        len(tasks),
-        tasks_path,
-        methods,
-        session.byte_mode,
-        session.layout.lead,
-        load_s,
-    )
-    tests = he.CachedTests(params["timeout"])
+    check_methods(params["methods"])
+    return params
+
+
+def _infill_tasks(
+    session: FimSession, tasks: list[dict], methods: list[str], params: Mapping[str, Any], tests: he.CachedTests
+) -> list[dict]:
+    """Infill every task with every method and run its tests: one row per (task, method)."""
     rows: list[dict] = []
     cap = int(params["max_bytes"])
     for task in progress(tasks, desc=f"FIM {params['benchmark']}", logger=log):
@@ -388,26 +370,27 @@ def evaluate_fim(
                     "prefill_tokens": prefill_tokens,
                 }
             )
-    total_s = time.perf_counter() - start
-    log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
+    return rows
+
+
+def _fim_records(
+    rows: list[dict],
+    methods: list[str],
+    seed: int,
+    scale: str,
+    device: Any,
+    params: Mapping[str, Any],
+    mode: str,
+    run_extra: Mapping[str, Any],
+) -> dict[str, dict]:
+    """One metrics record per method from the rows (the mid-token metrics plus cap_rate and n_tasks);
+    `run_extra` holds the run's extra fields shared by every method, after the per-method ones."""
     summary = summarize(rows)
     recs = {}
     for method in methods:
         s = summary[method]
         rs = [r for r in rows if r["method"] == method]
-        metrics = {
-            k: s[k]
-            for k in (
-                "pass_at_1",
-                "exact_match",
-                "edit_similarity",
-                "pass_at_1_mid_token",
-                "calls_per_task",
-                "calls_per_byte",
-                "gen_calls_per_byte",
-                "bytes_per_s",
-            )
-        }
+        metrics = {k: s[k] for k in SUMMARY_METRICS}
         metrics["cap_rate"] = float(np.mean([r["hit_cap"] for r in rs]))
         metrics["n_tasks"] = s["n_tasks"]
         recs[method] = records.make_record(
@@ -422,18 +405,63 @@ def evaluate_fim(
             config=params,
             extra={
                 "benchmark": params["benchmark"],
-                "mode": session.layout.mode,
+                "mode": mode,
                 "n_mid_token": s["n_mid_token"],
                 "mean_bytes": s["mean_bytes"],
                 "prefill_s_mean": s["prefill_s_mean"],
-                "total_wall_s": total_s,
-                "model_load_s": load_s,
-                "test_s": tests.seconds,
-                "byte_mode": session.byte_mode,
-                "check_mass": session.check_mass,
-                "model_dir": str(model_dir),
+                **run_extra,
             },
         )
+    return recs
+
+
+def evaluate_fim(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str = "full",
+    threads: int | None = None,
+    session: FimSession | None = None,
+) -> tuple[dict[str, dict], list[dict]]:
+    """Infill every selected task with every method and run its tests (docs/papers/bytelm.md "FIM benchmark",
+    metric pass@1).
+
+    Returns ({method: metrics record}, per-(task, method) rows); the byte-level record also carries
+    pass_at_1_minus_{naive,token_healing} on the same tasks (the claims' metric). `session` reuses a loaded model."""
+
+    params = _fim_params(params)
+    methods = list(params["methods"])
+    start = time.perf_counter()
+    device = runtime.choose_device(threads)
+    load_t0 = time.perf_counter()
+    session = session or load_session(model_dir, params, device)
+    load_s = time.perf_counter() - load_t0
+    tasks = _select(load_infilling(tasks_path), int(params["n_tasks"]), seed)
+    log.info(
+        "FIM %s (%s): %d tasks from %s, methods %s, byte mode %s, lead %r, model loaded in %.1f s",
+        params["benchmark"],
+        session.layout.mode,
+        len(tasks),
+        tasks_path,
+        methods,
+        session.byte_mode,
+        session.layout.lead,
+        load_s,
+    )
+    tests = he.CachedTests(params["timeout"])
+    rows = _infill_tasks(session, tasks, methods, params, tests)
+    total_s = time.perf_counter() - start
+    log.info("FIM done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
+    run_extra = {
+        "total_wall_s": total_s,
+        "model_load_s": load_s,
+        "test_s": tests.seconds,
+        "byte_mode": session.byte_mode,
+        "check_mass": session.check_mass,
+        "model_dir": str(model_dir),
+    }
+    recs = _fim_records(rows, methods, seed, scale, device, params, session.layout.mode, run_extra)
     add_differences(recs)
     return recs, rows
 

@@ -31,8 +31,10 @@ from .tokenizer import EOS
 __all__ = [
     "DEFAULT_PARAMS",
     "METHODS",
+    "SUMMARY_METRICS",
     "CompletionSession",
     "add_differences",
+    "check_methods",
     "complete",
     "evaluate_midtoken",
     "greedy_byte_level",
@@ -169,44 +171,38 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace")
 
 
-def evaluate_midtoken(
-    model_dir: str | Path,
-    tasks_path: str | Path,
-    params: Mapping[str, Any],
-    seed: int,
-    scale: str = "tiny",
-    threads: int | None = None,
-    session: CompletionSession | None = None,
-) -> tuple[dict[str, dict], list[dict]]:
-    """Run A-T3: sample mid-line cuts, complete them with every method, run the tests.
+SUMMARY_METRICS = (
+    "pass_at_1",
+    "exact_match",
+    "edit_similarity",
+    "pass_at_1_mid_token",
+    "calls_per_task",
+    "calls_per_byte",
+    "gen_calls_per_byte",
+    "bytes_per_s",
+)  # the per-method means of summarize() that a record carries as metrics (mid-token completion and FIM)
 
-    Returns ({method: metrics record}, per-(task, method) rows). `session` reuses an already loaded model.
-    """
-    params = {**DEFAULT_PARAMS, **params}
-    methods = list(params["methods"])
+
+def check_methods(methods: Sequence[str]) -> list[str]:
+    """The methods to run, as a list; ValueError naming one that is not in METHODS."""
+    methods = list(methods)
     for m in methods:
         if m not in METHODS:
             raise ValueError(f"unknown method {m!r}; expected a subset of {METHODS}")
-    start = time.perf_counter()
-    device = runtime.choose_device(threads)
-    load_t0 = time.perf_counter()
-    session = session or load_session(model_dir, params, device)
-    load_s = time.perf_counter() - load_t0
-    tasks = he.load_humaneval(tasks_path)
-    by_id = {t["task_id"]: t for t in tasks}
-    cuts = he.midtoken_tasks(tasks, int(params["n_tasks"]), seed, int(params["min_chars"]), session.hf_tokenizer)
-    log.info(
-        "A-T3: %d cuts (%d mid-token) from %s, methods %s, byte mode %s, model loaded in %.1f s",
-        len(cuts),
-        sum(bool(c.mid_token) for c in cuts),
-        tasks_path,
-        methods,
-        session.byte_mode,
-        load_s,
-    )
-    tests = he.CachedTests(params["timeout"])
+    return methods
+
+
+def _complete_cuts(
+    session: CompletionSession,
+    cuts: Sequence[Any],
+    by_id: Mapping[str, dict],
+    methods: Sequence[str],
+    params: Mapping[str, Any],
+    tests: he.CachedTests,
+) -> list[dict]:
+    """Complete every cut with every method and run its tests: one row per (cut, method)."""
     rows: list[dict] = []
-    for cut in progress(cuts, desc="A-T3 mid-token completion", logger=log):
+    for cut in progress(cuts, desc="mid-token completion", logger=log):
         task = by_id[cut.task_id]
         prompt = cut.prefix.encode("utf-8")
         target_bytes = len(cut.target.encode("utf-8"))
@@ -238,8 +234,19 @@ def evaluate_midtoken(
                     "prefill_tokens": prefill_tokens,
                 }
             )
-    total_s = time.perf_counter() - start
-    log.info("A-T3 done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
+    return rows
+
+
+def _midtoken_records(
+    rows: Sequence[Mapping[str, Any]],
+    methods: Sequence[str],
+    seed: int,
+    scale: str,
+    device: Any,
+    params: Mapping[str, Any],
+    run_extra: Mapping[str, Any],
+) -> dict[str, dict]:
+    """One metrics record per method from the rows; `run_extra` holds the extra fields shared by every method."""
     summary = summarize(rows)
     recs = {}
     for method in methods:
@@ -250,19 +257,7 @@ def evaluate_midtoken(
             method=method,
             seed=seed,
             scale=scale,
-            metrics={
-                k: s[k]
-                for k in (
-                    "pass_at_1",
-                    "exact_match",
-                    "edit_similarity",
-                    "pass_at_1_mid_token",
-                    "calls_per_task",
-                    "calls_per_byte",
-                    "gen_calls_per_byte",
-                    "bytes_per_s",
-                )
-            },
+            metrics={k: s[k] for k in SUMMARY_METRICS},
             wall_s=s["wall_s"],
             device=device,
             config=params,
@@ -271,14 +266,58 @@ def evaluate_midtoken(
                 "n_mid_token": s["n_mid_token"],
                 "mean_bytes": s["mean_bytes"],
                 "prefill_s_mean": s["prefill_s_mean"],
-                "total_wall_s": total_s,
-                "model_load_s": load_s,
-                "test_s": tests.seconds,
-                "byte_mode": session.byte_mode,
-                "check_mass": session.check_mass,
-                "model_dir": str(model_dir),
+                **run_extra,
             },
         )
+    return recs
+
+
+def evaluate_midtoken(
+    model_dir: str | Path,
+    tasks_path: str | Path,
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str = "tiny",
+    threads: int | None = None,
+    session: CompletionSession | None = None,
+) -> tuple[dict[str, dict], list[dict]]:
+    """Run the mid-token completion (docs/papers/bytelm.md "Mid-token completion"): sample mid-line cuts,
+    complete them with every method, run the tests.
+
+    Returns ({method: metrics record}, per-(task, method) rows). `session` reuses an already loaded model.
+    """
+    params = {**DEFAULT_PARAMS, **params}
+    methods = check_methods(params["methods"])
+    start = time.perf_counter()
+    device = runtime.choose_device(threads)
+    load_t0 = time.perf_counter()
+    session = session or load_session(model_dir, params, device)
+    load_s = time.perf_counter() - load_t0
+    tasks = he.load_humaneval(tasks_path)
+    by_id = {t["task_id"]: t for t in tasks}
+    cuts = he.midtoken_tasks(tasks, int(params["n_tasks"]), seed, int(params["min_chars"]), session.hf_tokenizer)
+    log.info(
+        "mid-token completion: %d cuts (%d mid-token) from %s, methods %s, byte mode %s, model loaded in %.1f s",
+        len(cuts),
+        sum(bool(c.mid_token) for c in cuts),
+        tasks_path,
+        methods,
+        session.byte_mode,
+        load_s,
+    )
+    tests = he.CachedTests(params["timeout"])
+    rows = _complete_cuts(session, cuts, by_id, methods, params, tests)
+    total_s = time.perf_counter() - start
+    log.info("mid-token completion done in %.1f s (model load %.1f s, tests %.1f s)", total_s, load_s, tests.seconds)
+    run_extra = {
+        "total_wall_s": total_s,
+        "model_load_s": load_s,
+        "test_s": tests.seconds,
+        "byte_mode": session.byte_mode,
+        "check_mass": session.check_mass,
+        "model_dir": str(model_dir),
+    }
+    recs = _midtoken_records(rows, methods, seed, scale, device, params, run_extra)
     add_differences(recs)
     return recs, rows
 

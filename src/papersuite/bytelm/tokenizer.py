@@ -1,15 +1,18 @@
-"""Byte view of a tokenizer: token byte strings, canonical encoding, stable boundary (spec bytelm_bounds.md A1, A5).
+"""Byte view of a tokenizer: token byte strings, canonical encoding, validity, stable boundary. Sections in quotes
+refer to docs/papers/bytelm.md.
 
-The byte alphabet is 0..255 plus EOS = 256. A token sequence t is *valid* (canonical) iff
-`encode(decode(t)) == t` (A1 "Validity"). The *stable boundary* of a byte string x is an offset B such
-that for every extension y, `encode(x + y) == encode(x[:B]) + encode((x + y)[B:])`: the tokens before B
-never change, so validity only needs the part after B re-encoded (A1 "Stable boundary", A5 notes).
+The byte alphabet is 0..255 plus EOS = 256 (alphabet.py). A token sequence t is *valid* (canonical) iff
+`encode(decode(t)) == t` ("Validity"; the paper's token-induced zero probability: a tokenized process never
+emits a non-canonical sequence). The *stable boundary* of a byte string x is an offset B such that for every
+extension y, `encode(x + y) == encode(x[:B]) + encode((x + y)[B:])`: the tokens before B never change, so
+validity only needs the part after B re-encoded ("Stable boundary", boundary.py).
 
 Constructors:
   ByteTokenizer.from_hf          — Hugging Face byte-level BPE (GPT-2 / SmolLM2 style, bytes↔unicode map),
                                    SentencePiece-style BPE (▁ for space, <0xNN> byte fallback), or a plain
                                    `tokenizers` model without pre-tokenizer (token strings are the bytes);
-  ByteTokenizer.mpe              — maximum-prefix encoding (greedy longest match, A1 "Objects");
+                                   built by hf_tokenizer.py;
+  ByteTokenizer.mpe              — maximum-prefix encoding (greedy longest match, "Objects");
   ByteTokenizer.from_encode_fn   — any encode function.
 The boundary rule of from_hf is checked on probe strings at construction and weakened (whitespace →
 space only → none) until it holds, so a tokenizer whose pre-tokenizer joins e.g. ":\n" stays exact.
@@ -17,17 +20,29 @@ space only → none) until it holds, so a tokenizer whose pre-tokenizer joins e.
 encode/encode_batch raise ValueError when the ids would not decode to the input (a byte with no token of its
 own, e.g. 21 byte values in SmolLM2's vocabulary, which the HF tokenizer silently drops); validity checks
 use the unchecked encoder, since a lossy encoding simply never equals the ids being checked.
+
+The alphabet and boundary names are re-exported here (EOS, N_SYMBOLS, bytes_to_unicode, the boundary rules,
+check_stable_boundary and the probes), so `from papersuite.bytelm.tokenizer import EOS` keeps working.
 """
 
 from __future__ import annotations
 
 import bisect
-import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
 
 import numpy as np
+
+from .alphabet import EOS, N_SYMBOLS, WHITESPACE, bytes_to_unicode, utf8_missing
+from .boundary import (
+    BOUNDARY_PROBES,
+    PREFIX_PROBES,
+    check_stable_boundary,
+    indent_boundary,
+    no_boundary,
+    space_boundary,
+    whitespace_boundary,
+)
 
 __all__ = [
     "EOS",
@@ -42,103 +57,6 @@ __all__ = [
     "BOUNDARY_PROBES",
     "PREFIX_PROBES",
 ]
-
-EOS = 256  # byte-alphabet id of end-of-document
-N_SYMBOLS = 257  # 256 bytes + EOS
-
-_WHITESPACE = frozenset(b" \t\n\r\x0b\x0c")
-_WORD_START = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_")
-
-# Continuations that realise the end-of-text pre-token contexts of regex pre-tokenizers (is_prefix_valid):
-# whitespace, letter, digit, punctuation, and a rarely merged byte.
-PREFIX_PROBES: tuple[bytes, ...] = (b"\x7f", b" ", b"\n", b"\t", b"a", b"0", b"(")
-
-# Strings whose every prefix is used to verify a boundary rule (code, prose, digits, unicode, odd spacing).
-BOUNDARY_PROBES: tuple[str, ...] = (
-    "def f(x):\n    return x+12345  # done\n\n\tif a  b:\n\r\n  pass\n",
-    "Hello, world! It's 2024; we're    here.\n\n  \t x = [1, 2, 3]  ",
-    "caf\u00e9 na\u00efve \u00fcber \u4e2d\u6587 \U0001f600 emoji  end.\n",
-    "a):\n b\t\tc )\n\n)\r\nd 'll 's 're 7e-3 __init__(self, *args, **kw):\n",
-    "  leading spaces\n\n\nthree newlines   trailing   ",
-    "class A:\n    def f_(self):\n        x_1 = 2\n\t\tif y:\n  \t  z\n   1\n   (a)\n    _b  c\n        return",
-)
-
-
-@lru_cache(maxsize=1)
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2's reversible byte → printable-unicode map used by ByteLevel pre-tokenizers/decoders."""
-    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
-    cs = bs[:]
-    n = 0
-    for b in range(256):
-        if b not in bs:
-            bs.append(b)
-            cs.append(256 + n)
-            n += 1
-    return dict(zip(bs, map(chr, cs)))
-
-
-def _utf8_missing(data: bytes) -> int:
-    """How many continuation bytes the UTF-8 character at the end of data still needs (0 if complete/invalid)."""
-    for back in range(1, min(4, len(data)) + 1):
-        c = data[-back]
-        if 0x80 <= c < 0xC0:
-            continue
-        width = 2 if 0xC0 <= c < 0xE0 else 3 if 0xE0 <= c < 0xF0 else 4 if 0xF0 <= c < 0xF8 else 1
-        return max(width - back, 0)
-    return 0
-
-
-def whitespace_boundary(data: bytes) -> int:
-    """Offset of the last whitespace byte that follows a non-whitespace byte, 0 if none (A1 "div_enc")."""
-    for i in range(len(data) - 1, 0, -1):
-        if data[i] in _WHITESPACE and data[i - 1] not in _WHITESPACE:
-            return i
-    return 0
-
-
-def indent_boundary(data: bytes) -> int:
-    r"""whitespace_boundary, or later: the offset of the last byte of the last whitespace run that an ASCII letter
-    or "_" follows. GPT-2-style `\s+(?!\S)` ends such a run's piece one byte early and that byte starts the
-    word's piece, so a code line's indentation falls before the boundary (fewer covers to track)."""
-    b = whitespace_boundary(data)
-    for i in range(len(data) - 2, b, -1):
-        if data[i] in _WHITESPACE and data[i + 1] in _WORD_START:
-            return i
-    return b
-
-
-def space_boundary(data: bytes) -> int:
-    """Offset of the last ASCII space that follows a non-whitespace byte, 0 if none (conservative rule)."""
-    i = len(data)
-    while True:
-        i = data.rfind(b" ", 0, i)
-        if i <= 0:
-            return 0
-        if data[i - 1] not in _WHITESPACE:
-            return i
-
-
-def no_boundary(data: bytes) -> int:
-    """No stable boundary: always re-encode from the start (MPE and un-pre-tokenized BPE)."""
-    return 0
-
-
-def check_stable_boundary(
-    encode: Callable[[bytes], list[int]], boundary: Callable[[bytes], int], texts: Iterable[bytes]
-) -> bool:
-    """True iff encode(t) == encode(t[:B]) + encode(t[B:]) with B = boundary(t[:i]) for every text t and cut i."""
-    for text in texts:
-        full = encode(text)
-        seen: set[int] = set()
-        for i in range(len(text) + 1):
-            b = boundary(text[:i])
-            if b in seen:
-                continue
-            seen.add(b)
-            if encode(text[:b]) + encode(text[b:]) != full:
-                return False
-    return True
 
 
 class ByteTokenizer:
@@ -301,9 +219,9 @@ class ByteTokenizer:
         none for tokenizers without a regex pre-tokenizer (their canonical encodings are prefix-closed)."""
         if not self.prefix_probes or not data:
             return []
-        if data[-1] in _WHITESPACE:
+        if data[-1] in WHITESPACE:
             return list(self.prefix_probes)
-        need = _utf8_missing(data)
+        need = utf8_missing(data)
         if need:
             return [bytes([c]) + b"\x80" * (need - 1) for c in range(0x80, 0xC0)]
         return []
@@ -438,332 +356,6 @@ class ByteTokenizer:
         BPE, or a plain model without pre-tokenizer). eos_token: the document-end token (default
         `<|endoftext|>` when present, else the tokenizer's eos token); special_tokens: more tokens that must
         never stand for bytes (e.g. FIM markers a vocabulary lists as ordinary pieces)."""
-        return _from_hf(cls, tokenizer, eos_token, check_boundary, special_tokens)
+        from .hf_tokenizer import from_hf
 
-
-# -------------------------------------------------------------------- Hugging Face adapters
-_GPT2_PATTERN = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-
-
-def _backend(tokenizer):
-    """The `tokenizers.Tokenizer` behind a transformers tokenizer (a copy, so settings can change safely)."""
-    from tokenizers import Tokenizer
-
-    backend = tokenizer if isinstance(tokenizer, Tokenizer) else tokenizer.backend_tokenizer
-    return Tokenizer.from_str(backend.to_str())
-
-
-def _pre_tokenizer_fn(spec: dict | None) -> tuple[Callable[[str], list[str]], bool, str]:
-    """Python re-implementation of the HF pre-tokenizer for byte-level BPE, used on strings that are not
-    valid UTF-8 (decoded with surrogateescape: lone bytes behave as punctuation). Returns
-    (split function, whether pieces are byte-level mapped, boundary rule name)."""
-    import regex
-
-    steps: list[Callable[[list[str]], list[str]]] = []
-    byte_level = False
-    rule = "none"
-
-    def split_with(pattern: str, behavior: str, invert: bool) -> Callable[[list[str]], list[str]]:
-        rx = regex.compile(pattern)
-
-        def run(pieces: list[str]) -> list[str]:
-            out: list[str] = []
-            for p in pieces:
-                spans, last = [], 0
-                for m in rx.finditer(p):
-                    if m.start() == m.end():
-                        continue
-                    if m.start() > last:
-                        spans.append((last, m.start(), invert))
-                    spans.append((m.start(), m.end(), not invert))
-                    last = m.end()
-                if last < len(p):
-                    spans.append((last, len(p), invert))
-                out.extend(_apply_behavior(p, spans, behavior))
-            return out
-
-        return run
-
-    def visit(s: dict) -> None:
-        nonlocal byte_level, rule
-        kind = s["type"]
-        if kind == "Sequence":
-            for sub in s["pretokenizers"]:
-                visit(sub)
-        elif kind == "ByteLevel":
-            if s.get("add_prefix_space"):
-                raise ValueError("ByteLevel(add_prefix_space=True) adds bytes absent from the text")
-            byte_level = True
-            if s.get("use_regex", True):
-                steps.append(split_with(_GPT2_PATTERN, "Isolated", False))
-                rule = "whitespace" if rule in ("none", "whitespace") else rule
-        elif kind == "Split":
-            pat = s["pattern"]
-            pattern = pat["Regex"] if "Regex" in pat else regex.escape(pat["String"])
-            steps.append(split_with(pattern, s.get("behavior", "Isolated"), s.get("invert", False)))
-            rule = "whitespace" if pattern == _GPT2_PATTERN else "space"
-        elif kind == "Digits":
-            steps.append(split_with(r"\p{N}" if s.get("individual_digits") else r"\p{N}+", "Isolated", False))
-        else:
-            raise ValueError(f"unsupported pre-tokenizer for raw bytes: {kind}")
-
-    if spec is not None:
-        visit(spec)
-
-    def pre_tokenize(text: str) -> list[str]:
-        pieces = [text]
-        for step in steps:
-            pieces = step(pieces)
-        return pieces
-
-    return pre_tokenize, byte_level, rule
-
-
-def _apply_behavior(p: str, spans: list[tuple[int, int, bool]], behavior: str) -> list[str]:
-    """HF SplitDelimiterBehavior over (start, end, is_delimiter) spans of p."""
-    if behavior == "Isolated":
-        return [p[a:b] for a, b, _ in spans]
-    if behavior == "Removed":
-        return [p[a:b] for a, b, d in spans if not d]
-    out: list[str] = []
-    if behavior == "MergedWithPrevious":
-        for a, b, d in spans:
-            if d and out:
-                out[-1] += p[a:b]
-            else:
-                out.append(p[a:b])
-        return out
-    if behavior == "MergedWithNext":
-        carry = ""
-        for a, b, d in spans:
-            if d:
-                carry += p[a:b]
-            else:
-                out.append(carry + p[a:b])
-                carry = ""
-        if carry:
-            out.append(carry)
-        return out
-    if behavior == "Contiguous":
-        for a, b, d in spans:
-            if out and d and out[-1][1]:
-                out[-1] = (out[-1][0] + p[a:b], True)
-            else:
-                out.append((p[a:b], d))
-        return [s for s, _ in out]
-    raise ValueError(f"unsupported split behavior {behavior}")
-
-
-def _pick_eos(backend, tokenizer, eos_token: str | None) -> int | None:
-    """The document-end token: eos_token if given, else `<|endoftext|>` (GPT-2/SmolLM2 document separator),
-    else the tokenizer's own eos token, else `</s>` / `<eos>` / `<|end_of_text|>`."""
-    if eos_token is not None:
-        candidates = [eos_token]
-    else:
-        own = None if _is_raw_tokenizers(tokenizer) else getattr(tokenizer, "eos_token", None)
-        candidates = ["<|endoftext|>"] + ([own] if own else []) + ["</s>", "<eos>", "<|end_of_text|>"]
-    for c in candidates:
-        i = backend.token_to_id(c)
-        if i is not None:
-            return i
-    return None
-
-
-def _is_raw_tokenizers(tokenizer) -> bool:
-    from tokenizers import Tokenizer
-
-    return isinstance(tokenizer, Tokenizer)
-
-
-def _from_hf(
-    cls, tokenizer, eos_token: str | None, check_boundary: bool, special_tokens: Sequence[str] = ()
-) -> ByteTokenizer:
-    from tokenizers import Tokenizer
-
-    backend = _backend(tokenizer)
-    spec = json.loads(backend.to_str())
-    pre = spec.get("pre_tokenizer")
-    # ensure_ascii=False: json.dumps would write "▁" as the escape \u2581, hiding a Llama-style normaliser
-    pre_json, decoder, normalizer = (
-        json.dumps(spec.get(k), ensure_ascii=False) for k in ("pre_tokenizer", "decoder", "normalizer")
-    )
-    sentencepiece = (
-        "Metaspace" in pre_json
-        or "\u2581" in normalizer
-        or "Metaspace" in decoder
-        or '"Replace"' in decoder
-        and "\u2581" in decoder
-    )
-    byte_level = "ByteLevel" in pre_json or "ByteLevel" in decoder
-    if sentencepiece:  # same tokenizer without the dummy-prefix "▁" (the byte stream must not gain a space)
-        backend = Tokenizer.from_str(json.dumps(_strip_dummy_prefix(spec)))
-    backend.encode_special_tokens = True  # "<|endoftext|>" inside raw text is ordinary text
-    backend.no_truncation()
-    backend.no_padding()
-    eos_id = _pick_eos(backend, tokenizer, eos_token)
-    vocab_size = backend.get_vocab_size(with_added_tokens=True)
-    special = {t["id"] for t in spec.get("added_tokens", []) if t.get("special", True)}
-    for name in special_tokens:
-        if backend.token_to_id(name) is None:
-            raise ValueError(f"special token {name!r} is not in the tokenizer's vocabulary")
-        special.add(backend.token_to_id(name))
-    model = spec["model"]
-    if model.get("unk_token") is not None and backend.token_to_id(model["unk_token"]) is not None:
-        special.add(backend.token_to_id(model["unk_token"]))  # stands for lost text, never for "<unk>"
-
-    token_bytes: list[bytes | None] = [None] * vocab_size
-    if byte_level:
-        inverse = {c: b for b, c in bytes_to_unicode().items()}
-    for i in range(vocab_size):
-        if i in special:
-            continue
-        s = backend.id_to_token(i)
-        if s is None:
-            continue
-        if byte_level:
-            token_bytes[i] = bytes(inverse[c] for c in s)
-        elif sentencepiece:
-            if len(s) == 6 and s.startswith("<0x") and s.endswith(">"):
-                token_bytes[i] = bytes([int(s[3:5], 16)])
-            else:
-                token_bytes[i] = s.replace("\u2581", " ").encode("utf-8")
-        else:
-            token_bytes[i] = s.encode("utf-8")
-
-    if sentencepiece:
-        split, rule = None, "space"
-    else:
-        split, mapped, rule = _pre_tokenizer_fn(pre)
-    to_unicode = bytes_to_unicode()
-    hf_model = backend.model
-
-    def encode_valid(text: str) -> list[int]:
-        return backend.encode(text, add_special_tokens=False).ids
-
-    fallback = [backend.token_to_id(f"<0x{b:02X}>") for b in range(256)]
-
-    def encode(data: bytes) -> list[int]:
-        try:
-            return encode_valid(data.decode("utf-8"))
-        except UnicodeDecodeError:
-            pass
-        return encode_sp(data) if sentencepiece else encode_emulated(data)
-
-    def encode_sp(data: bytes) -> list[int]:
-        """SentencePiece-style encoding of any bytes: valid UTF-8 runs through the HF tokenizer, each byte of
-        an invalid or unfinished sequence as its <0xNN> token — what byte fallback does for a character
-        outside the vocabulary (no merge involves a fallback piece, so runs tokenize independently)."""
-        ids: list[int] = []
-        pos = 0
-        while pos < len(data):
-            try:
-                ids.extend(encode_valid(data[pos:].decode("utf-8")))
-                break
-            except UnicodeDecodeError as err:
-                start, end = pos + err.start, pos + err.end
-            if start > pos:
-                ids.extend(encode_valid(data[pos:start].decode("utf-8")))
-            for k in range(start, end):
-                j = fallback[data[k]]
-                if j is None:
-                    raise ValueError(f"no byte-fallback token <0x{data[k]:02X}> for byte {data[k]:#04x} at offset {k}")
-                ids.append(j)
-            pos = end
-        return ids
-
-    def encode_emulated(data: bytes) -> list[int]:
-        """Python pre-tokenizer + the HF BPE model per piece; defined for any bytes (lone bytes of a broken
-        UTF-8 sequence act as punctuation). Agrees with the HF tokenizer on valid UTF-8 (tested)."""
-        text = data.decode("utf-8", "surrogateescape")
-        ids = []
-        for piece in split(text):
-            raw = piece.encode("utf-8", "surrogateescape")
-            word = "".join(to_unicode[b] for b in raw) if byte_level else raw.decode("utf-8", "surrogateescape")
-            ids.extend(t.id for t in hf_model.tokenize(word))
-        return ids
-
-    def encode_batch(datas: list[bytes]) -> list[list[int]]:
-        texts, bad = [], []
-        for k, d in enumerate(datas):
-            try:
-                texts.append(d.decode("utf-8"))
-            except UnicodeDecodeError:
-                texts.append("")
-                bad.append(k)
-        out = [e.ids for e in backend.encode_batch_fast(texts, add_special_tokens=False)]
-        for k in bad:
-            out[k] = encode(datas[k])
-        return out
-
-    rules = {"indent": indent_boundary, "whitespace": whitespace_boundary, "space": space_boundary, "none": no_boundary}
-    order = list(rules)[list(rules).index("indent" if rule == "whitespace" else rule) :]
-    boundary = no_boundary
-    probes = []
-    for text in BOUNDARY_PROBES:  # a vocabulary without byte fallback may not encode every probe
-        try:
-            encode(text.encode())
-            probes.append(text.encode())
-        except Exception:  # noqa: BLE001 - the HF tokenizer raises a bare Exception for unknown characters
-            continue
-    for r in order:
-        if not check_boundary or check_stable_boundary(encode, rules[r], probes):
-            boundary = rules[r]
-            break
-    local_start = None
-    if split is not None and pre is not None and "(?<" not in pre_json and '"Removed"' not in pre_json:
-
-        def local_start(tail: bytes) -> int:
-            pieces = split(tail.decode("utf-8", "surrogateescape"))
-            return len(tail) - len(pieces[-1].encode("utf-8", "surrogateescape")) if pieces else 0
-
-    tok = cls(
-        token_bytes,
-        encode,
-        eos_id,
-        boundary,
-        encode_batch,
-        name=f"hf:{model.get('type', '?')}",
-        local_start_fn=local_start,
-        prefix_probes=PREFIX_PROBES if split is not None and pre else (),
-    )
-    tok.boundary_rule = boundary.__name__
-    tok.hf_backend = backend
-    if not sentencepiece:
-
-        def encode_emulated_checked(data: bytes) -> list[int]:
-            """encode_emulated with encode()'s round-trip check (ValueError on unencodable bytes)."""
-            ids = encode_emulated(bytes(data))
-            if tok.decode(ids) != data:
-                raise tok.lossy_error(bytes(data), ids)
-            return ids
-
-    tok.encode_emulated = None if sentencepiece else encode_emulated_checked
-    return tok
-
-
-def _strip_dummy_prefix(spec: dict) -> dict:
-    """A copy of a SentencePiece-style tokenizer spec that does not prepend "▁" to the text: Prepend
-    normalisers dropped, Metaspace pre-tokenizers set to prepend_scheme "never"; all else kept as is."""
-    spec = json.loads(json.dumps(spec))
-
-    def normalizer(n: dict | None) -> dict | None:
-        if n is None or n.get("type") == "Prepend":
-            return None
-        if n.get("type") == "Sequence":
-            kept = [m for m in (normalizer(x) for x in n["normalizers"]) if m is not None]
-            return {**n, "normalizers": kept} if kept else None
-        return n
-
-    def pre_tokenizer(p: dict | None) -> dict | None:
-        if p is None:
-            return None
-        if p.get("type") == "Metaspace":
-            q = {k: v for k, v in p.items() if k != "add_prefix_space"}  # legacy spelling of the scheme
-            return {**q, "prepend_scheme": "never"}
-        if p.get("type") == "Sequence":
-            return {**p, "pretokenizers": [pre_tokenizer(x) for x in p["pretokenizers"]]}
-        return p
-
-    spec["normalizer"] = normalizer(spec.get("normalizer"))
-    spec["pre_tokenizer"] = pre_tokenizer(spec.get("pre_tokenizer"))
-    return spec
+        return from_hf(cls, tokenizer, eos_token, check_boundary, special_tokens)
