@@ -7,7 +7,7 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _threads(one_thread):
-    """Tiny models run faster single-threaded (spec bytelm_bounds.md A5; tests/conftest.py). SmolLM2 (135M)
+    """Tiny models run faster single-threaded (docs/papers/bytelm.md "Scales"; tests/conftest.py). SmolLM2 (135M)
     runs faster on both cores: its modules opt in with usefixtures("two_threads")."""
 
 

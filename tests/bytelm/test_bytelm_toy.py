@@ -1,4 +1,4 @@
-"""Tiny GPT-2 training and the A-T2 learned toy (spec bytelm_bounds.md A5 experiment 2)."""
+"""Tiny GPT-2 training and the learned toy (docs/papers/bytelm.md "Learned toy", "Known answers" 11)."""
 
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def test_save_and_load_round_trip(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
-# A-T2 on a small budget: documents of L=6, 3000 samples, 150 steps (the rule's default is L=10, 20k, 1500).
+# The learned toy on a small budget: documents of L=6, 3000 samples, 150 steps (the rule's default is L=10, 20k, 1500).
 TOY = {"length": 6, "n_docs": 3000, "train": {"steps": 150, "batch": 64, "lr": 1e-2, "warmup": 10, "ckpt_every": 75}}
 
 

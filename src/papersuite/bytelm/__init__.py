@@ -1,13 +1,17 @@
-"""Exact byte-level probabilities from tokenized LMs (Phan, Amos, Gat, Havasi, Muckley, Ullrich; ICLR 2025),
-spec bytelm_bounds.md part A.
+"""Exact byte-level probabilities from tokenized LMs (Phan, Amos, Gat, Havasi, Muckley, Ullrich; ICLR 2025,
+arXiv 2410.09303). What is reproduced, the data and every decision: docs/papers/bytelm.md.
 
-Core (A1):
+Core (bytelm.md "Method"):
+  alphabet  — the byte alphabet (256 bytes + EOS), GPT-2's byte <-> unicode map;
+  boundary  — stable-boundary rules and the probes that check them against a tokenizer;
   tokenizer — ByteTokenizer: token byte strings, canonical encoding, stable boundary, validity masks;
+  hf_tokenizer — ByteTokenizer.from_hf: Hugging Face byte-level and SentencePiece-style BPE;
   lm        — TokenLM protocol, HFTokenLM (KV-cached transformers model), TableTokenLM (exact table);
   byte_lm   — ByteLM: cover encodings, the BTR lemma and the one-call-per-byte recursion; sampling;
-  oracle    — Markov-chain sources, exact token LMs by enumeration, the tokenization-bias table (A-T1);
+  oracle    — Markov-chain sources, exact token LMs by enumeration, the tokenization-bias table ("Oracle");
   healing   — token healing and plain token decoding baselines;
   ensemble  — ByteEnsemble: byte-level mixture of models with different vocabularies.
-Experiments: toy, corpus, ensemble_eval (A-T2, A-T4); smollm2, humaneval, midtoken (A-T3); fim (FIM, full scale).
-Decisions where the paper or the spec leaves room: NOTES.md.
+Experiments: toy ("Learned toy"); corpus, ensemble_eval ("Ensemble"); smollm2, humaneval, midtoken ("Mid-token
+completion"); fim ("FIM benchmark", full scale). Workflow entry points, one per rule: steps.
+Decisions where the paper leaves room: docs/papers/bytelm.md "Decisions".
 """

@@ -40,7 +40,8 @@ BOUNDARY_PROBES: tuple[str, ...] = (
 
 
 def whitespace_boundary(data: bytes) -> int:
-    """Offset of the last whitespace byte that follows a non-whitespace byte, 0 if none (A1 "div_enc")."""
+    """Offset of the last whitespace byte that follows a non-whitespace byte, 0 if none (the original code's
+    `div_enc`)."""
     for i in range(len(data) - 1, 0, -1):
         if data[i] in WHITESPACE and data[i - 1] not in WHITESPACE:
             return i

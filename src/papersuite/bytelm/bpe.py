@@ -1,10 +1,11 @@
-"""Byte-level BPE tokenizers trained with ``tokenizers`` (spec A5: A-T2 toy BPE, A-T4 code vocabularies).
+"""Byte-level BPE tokenizers trained with ``tokenizers`` (the learned toy's BPE, the ensemble's
+code vocabularies; docs/papers/bytelm.md "Experiments").
 
 Both kinds keep all 256 bytes in the vocabulary (GPT-2 byte-to-unicode alphabet), so every byte string
-has an encoding (byte fallback, spec A1 "Objects"), and one special token ``<|endoftext|>`` (id 0) that
+has an encoding (byte fallback, bytelm.md "Objects"), and one special token ``<|endoftext|>`` (id 0) that
 separates documents and serves as BOS and EOS:
-- ``"plain"`` (A-T2): no pre-tokenization, merges may cross any byte (the toy's Markov strings);
-- ``"code"`` (A-T4): the GPT-2 ByteLevel regex pre-tokenizer and decoder, the tokenizer of GPT-2 style LMs.
+- ``"plain"`` (learned toy): no pre-tokenization, merges may cross any byte (the toy's Markov strings);
+- ``"code"`` (ensemble): the GPT-2 ByteLevel regex pre-tokenizer and decoder, the tokenizer of GPT-2 style LMs.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Exact next-byte probabilities from a token LM: cover encodings, the BTR lemma and the one-call-per-byte
-recursion (Phan et al. 2025 §4, spec bytelm_bounds.md A1 "Cover encodings", "Efficient recursion").
+recursion: the paper's Byte-Token Representation Lemma and next-byte sampling algorithm (docs/papers/bytelm.md
+"Cover encodings", "Next-byte recursion").
 
 For bytes x_1^n, cover(x_1^n) = valid token sequences whose last token starts at or before byte n and
 reaches byte n. BTR lemma: P(x_1^n) = Σ_{c ∈ cover} P(c). The covers split into the *flush* covers F_n,
@@ -53,7 +54,8 @@ class CoverGroup:
 
 @dataclass
 class State:
-    """Sampler state after bytes `data` (A1 "SamplerState"): covers relative to the stable boundary."""
+    """Sampler state after bytes `data` (the original code's SamplerState, bytelm.md "Next-byte recursion"): covers
+    relative to the stable boundary."""
 
     data: bytes
     boundary: int
@@ -86,7 +88,7 @@ def _logsumexp(a: np.ndarray) -> float:
 
 
 class ByteLM:
-    """Byte-level LM P(b | x_1^n) over 256 bytes + EOS from a token LM and its tokenizer (A1)."""
+    """Byte-level LM P(b | x_1^n) over 256 bytes + EOS from a token LM and its tokenizer (bytelm.md "Method")."""
 
     DEFER_LIMIT = 256  # fast mode: unchecked overhanging tokens are checked once at most this many match
 
@@ -143,7 +145,7 @@ class ByteLM:
 
     # ---------------------------------------------------------------- prompt
     def prompt_state(self, prompt: bytes) -> State:
-        """Covers of the prompt (A1 "Initialization"): start at the stable boundary B, where the only cover is
+        """Covers of the prompt (bytelm.md "Prompt covers"): start at the stable boundary B, where the only cover is
         the empty continuation of encode(x_1^B), and run the recursion over x_{B+1..n} — O(n − B) model calls,
         and by construction the same covers and weights as byte-by-byte advancing."""
         prompt = bytes(prompt)
@@ -182,25 +184,27 @@ class ByteLM:
     def _rebase(self, s: State) -> State:
         """Move the boundary to the stable boundary of s.data: the covers share encode(data[B:B']), which is
         stripped and appended to the prefix (its probability cancels in every ratio)."""
-        B2 = self.tok.stable_boundary(s.data)
-        if s.boundary >= B2 or s.ended:
+        new_boundary = self.tok.stable_boundary(s.data)
+        if s.boundary >= new_boundary or s.ended:
             return s
-        shift = B2 - s.boundary
-        common = tuple(self.tok.encode(s.data[s.boundary : B2]))
+        shift = new_boundary - s.boundary
+        common = tuple(self.tok.encode(s.data[s.boundary : new_boundary]))
         k = len(common)
         groups = []
         for g in s.groups:
             if g.parent[:k] != common or g.start < shift:
                 # a valid cover cannot cross a stable boundary; fast mode's unchecked ones can, and are invalid
                 if g.checked is None or g.checked.any():
-                    raise AssertionError(f"cover crosses the stable boundary at {B2}: boundary rule is wrong")
+                    raise AssertionError(f"cover crosses the stable boundary at {new_boundary}: boundary rule is wrong")
                 continue
             groups.append(CoverGroup(g.parent[k:], g.start - shift, g.ids, g.logw, g.checked))
         keep = [i for i, f in enumerate(s.flushes) if f[:k] == common]
         if len(keep) < len(s.flushes):
-            raise AssertionError(f"flush encoding crosses the stable boundary at {B2}")
+            raise AssertionError(f"flush encoding crosses the stable boundary at {new_boundary}")
         flushes = tuple(s.flushes[i][k:] for i in keep)
-        return State(s.data, B2, s.prefix_ids + common, tuple(groups), flushes, s.flush_logw[keep], s.byte_logprob)
+        return State(
+            s.data, new_boundary, s.prefix_ids + common, tuple(groups), flushes, s.flush_logw[keep], s.byte_logprob
+        )
 
     # ---------------------------------------------------------------- recursion
     def next_byte_distribution(self, state: State) -> np.ndarray:
@@ -309,7 +313,7 @@ class ByteLM:
 
 def sample_byte(dist: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
     """Pick a symbol from a (257,) distribution: argmax if temperature < 0.1, else p^(1/T) renormalised,
-    nucleus-truncated to top_p (A1 "Sampling controls")."""
+    nucleus-truncated to top_p (bytelm.md "Sampling")."""
     p = np.clip(np.asarray(dist, dtype=np.float64), 0.0, None)
     if p.sum() <= 0:
         raise ValueError("next-byte distribution has no mass")
@@ -356,7 +360,7 @@ def generate_bytes(
 
 def covers_bruteforce(tok: ByteTokenizer, prefix: bytes) -> set[tuple[int, ...]]:
     """All prefix-valid token sequences t with decode(t[:-1]) a proper prefix of `prefix` and `prefix` a prefix of
-    decode(t), by exhaustive segmentation (A6 check 4); {()} for the empty prefix."""
+    decode(t), by exhaustive segmentation (bytelm.md "Known answers" 4); {()} for the empty prefix."""
     x = bytes(prefix)
     n = len(x)
     if n == 0:

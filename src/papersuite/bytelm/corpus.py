@@ -1,4 +1,4 @@
-"""The A-T4 code corpus: Python standard-library sources, pinned by a manifest (spec A5 "Code corpus on disk").
+"""The ensemble's code corpus: Python standard-library sources, pinned by a manifest (docs/papers/bytelm.md "Data").
 
 Files: every ``*.py`` under ``sysconfig.get_paths()['stdlib']`` outside test directories, site-packages,
 ``__pycache__``, the build's ``config-*`` directory and the machine-specific ``_sysconfigdata_*`` module.

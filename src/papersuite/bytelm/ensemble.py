@@ -1,4 +1,5 @@
-"""Byte-level ensembles of token LMs with different vocabularies (Phan et al. 2025 §5, spec A1 "Ensemble use").
+"""Byte-level ensembles of token LMs with different vocabularies (the paper's model
+ensembles; docs/papers/bytelm.md "Ensembles").
 
 Each member gives P_i(b | x_1^n) over the shared 257-symbol byte alphabet; the ensemble is
 P(b | x) = Σ_i w_i P_i(b | x) with each member first renormalised over the alphabet (as the code does) and

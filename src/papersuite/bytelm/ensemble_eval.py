@@ -1,4 +1,5 @@
-"""A-T4 cross-vocabulary ensemble (spec A1 "Ensemble use", A5 experiment 4): train, score, report.
+"""Cross-vocabulary ensemble (the paper's model ensembles; docs/papers/bytelm.md "Ensembles", "Ensemble"): train,
+score, report.
 
 Two tiny GPT-2s are trained on the same stdlib documents with different byte-level BPE vocabularies
 (512 and 2048 tokens). Each becomes a next-byte model (``ByteLM``, masked mode: invalid next tokens get
@@ -6,8 +7,8 @@ zero mass and the rest is renormalised, so every byte distribution sums to 1); t
 members' byte distributions, which needs no alignment between the vocabularies. Every held-out document
 is scored whole, ``EOT d EOT``, and bits per byte are ``-log2 P(d, EOS) / len(d)``.
 Token-level bits per byte (the canonical tokenization's log-likelihood over the same bytes) are reported
-beside them; they equal the raw-mode byte-level numbers by the telescoping identity (A6.3), which the
-evaluation checks on the first document.
+beside them; they equal the raw-mode byte-level numbers by the telescoping identity (bytelm.md "Known answers" 3),
+which the evaluation checks on the first document.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ __all__ = [
 
 log = logging.getLogger("papersuite.bytelm.ensemble_eval")
 
-# Tiny scale (spec A5.4: 4 layers, d=128, ctx 256). One step (16 x 256 tokens) takes ~0.5 s on one idle CPU
+# Tiny scale (bytelm.md "Scales": 4 layers, d=128, ctx 256). One step (16 x 256 tokens) takes ~0.5 s on one idle CPU
 # thread; with train_bytes 1.8 MB the V=512 member runs 203 steps (~100 s), the V=2048 member 136 (~70 s).
 # Measured (stdlib corpus seed 0, 4076 held-out bytes), bits/byte V512 / V2048 / ensemble:
 #   seed 0: 2.619 / 2.353 / 2.331;  seed 1: 2.543 / 2.303 / 2.280  (token level: 2.633 / 2.373, 2.555 / 2.323).
@@ -66,7 +67,7 @@ CODE_LM_DEFAULTS: dict[str, Any] = {
 EVAL_DEFAULTS: dict[str, Any] = {
     "max_docs": 0,  # 0: every held-out document of the corpus
     "mode": "masked",  # ByteLM mode of the members
-    "check_identity": True,  # on the first document: raw-mode byte-level = token-level (A6.3), and the
+    "check_identity": True,  # on the first document: raw-mode byte-level = token-level (Known answers 3), and the
     # ensemble pass's member numbers = ByteLM.logprob
 }
 
@@ -395,7 +396,8 @@ def evaluate_ensemble(
 
 def _checks(members: list[dict[str, Any]], names: list[str], doc: bytes, row: dict[str, Any]) -> dict[str, float]:
     """On one document: the ensemble pass's member numbers equal ``ByteLM.logprob`` (masked), and raw mode
-    telescopes to the token log-likelihood (A6.3); ``{name}:raw_identity_gap_nats`` = |raw − token|."""
+    telescopes to the token log-likelihood (bytelm.md "Known answers" 3); ``{name}:raw_identity_gap_nats`` =
+    |raw − token|."""
     from .byte_lm import ByteLM
     from .lm import HFTokenLM
 

@@ -1,5 +1,5 @@
-"""Fill-in-the-middle on the HumanEval infilling benchmarks with a FIM code LM (spec bytelm_bounds.md A1 "FIM use",
-A2 "FIM", A3; full scale only: the tiny SmolLM2 has no FIM tokens).
+"""Fill-in-the-middle on the HumanEval infilling benchmarks with a FIM code LM: the paper's FIM experiments
+(docs/papers/bytelm.md "FIM", "FIM benchmark", "Claims"; full scale only: the tiny SmolLM2 has no FIM tokens).
 
 A task (Bavarian et al. 2022) gives a prefix (`prompt`), a `suffix` and the removed middle (`canonical_solution`);
 the model writes the middle, and prefix + middle + suffix must pass the task's tests. The FIM prompt follows
@@ -10,13 +10,13 @@ CodeLlama's `infilling_prompt_tokens` (facebookresearch/codellama, llama/generat
 
 `encode` is SentencePiece with its dummy prefix (a leading "▁", i.e. a space in the byte stream), while
 `encode_infilling` drops it. In SPM the prefix and the middle are one jointly tokenized byte stream after a fixed
-special-token context, so a prefix cut at an arbitrary character is the mid-token problem of A-T3: the byte-level
+special-token context, so a prefix cut at an arbitrary character is the mid-token problem of midtoken.py: the byte-level
 method conditions on the prefix's bytes and generates the middle byte by byte until <EOT> (the byte-level EOS)
 or a byte cap. In PSM the middle starts right after <MID>, at a fixed token boundary (its byte prompt is empty).
 
 Methods (all greedy): naive (decode tokens after encode(prefix)), token_healing (back off the prefix's last token)
-and byte_level (exact next-byte distribution, A1). Metrics: pass@1 of the spliced program, exact middle match, edit
-similarity, model calls per byte and bytes per second.
+and byte_level (exact next-byte distribution, bytelm.md "Method"). Metrics: pass@1 of the spliced program, exact
+middle match, edit similarity, model calls per byte and bytes per second.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ __all__ = [
 log = logging.getLogger("papersuite.bytelm.fim")
 
 INFILLING_KEYS = ("task_id", "entry_point", "prompt", "suffix", "canonical_solution", "test")
-# The four benchmarks of human-eval-infilling (Bavarian et al. 2022; task counts from the HF dataset card, spec A2).
+# The four benchmarks of human-eval-infilling (Bavarian et al. 2022; task counts from the HF dataset card).
 BENCHMARKS = {
     "single_line": "HumanEval-SingleLineInfilling.jsonl.gz",  # 1033 tasks
     "multi_line": "HumanEval-MultiLineInfilling.jsonl.gz",  # 5815 tasks
@@ -105,7 +105,7 @@ def _never(out: bytes) -> bool:
 
 # -------------------------------------------------------------------- data
 def load_infilling(path: str | Path) -> list[dict]:
-    """Read HumanEval-infilling tasks from .jsonl or .jsonl.gz; every row needs INFILLING_KEYS (A2 "FIM")."""
+    """Read HumanEval-infilling tasks from .jsonl or .jsonl.gz; every row needs INFILLING_KEYS (bytelm.md "Data")."""
     return he.load_tasks(path, INFILLING_KEYS, "infilling task")
 
 
@@ -123,7 +123,7 @@ def middle_edit_similarity(got: str, want: str) -> float:
 # -------------------------------------------------------------------- prompt layout
 @dataclass(frozen=True)
 class FimLayout:
-    """FIM prompt layout (A1 "FIM use"): the order and the ids of the special tokens, and the bytes `encode`
+    """FIM prompt layout (bytelm.md "FIM"): the order and the ids of the special tokens, and the bytes `encode`
     puts before the prefix (SentencePiece's dummy-prefix space; empty for byte-level BPE)."""
 
     mode: str  # "spm" | "psm"
@@ -161,7 +161,8 @@ def _dummy_prefix(hf_tokenizer: Any, tok: ByteTokenizer) -> bytes:
 
 
 def fim_layout(hf_tokenizer: Any, params: Mapping[str, Any], tok: ByteTokenizer | None = None) -> FimLayout:
-    """Look up the FIM special tokens in the HF tokenizer's vocabulary; a missing one fails naming it (A1)."""
+    """Look up the FIM special tokens in the HF tokenizer's vocabulary; a missing one fails naming it
+    (bytelm.md "FIM")."""
     p = {**DEFAULT_PARAMS, **params}
     vocab = _vocab(hf_tokenizer)
     ids = {}
@@ -215,7 +216,7 @@ def fim_byte_tokenizer(hf_tokenizer: Any, layout: FimLayout) -> ByteTokenizer:
 
 def fim_prompt(layout: FimLayout, tok: ByteTokenizer, prefix: str, suffix: str) -> tuple[list[int], bytes]:
     """(fixed context ids, byte prompt) of one task: the tokens before the jointly tokenized byte stream in which
-    the middle is generated, and that stream's visible start (A1 "FIM use").
+    the middle is generated, and that stream's visible start (bytelm.md "FIM").
 
     SPM: context [bos, <PRE>, <SUF>] + encode_infilling(suffix) + [<MID>], byte prompt lead + prefix.
     PSM: context [bos, <PRE>] + encode(lead + prefix) + [<SUF>] + encode_infilling(suffix) + [<MID>],

@@ -1,5 +1,5 @@
 """Token-level baselines: naive next-byte estimate, token healing, plain greedy token decoding
-(spec bytelm_bounds.md A1 "Tokenization bias", "Token-healing baseline").
+(docs/papers/bytelm.md "Tokenization bias", "Token healing").
 
 Token healing (guidance; HF `generate(token_healing=True)`): drop the last prompt token, constrain the first
 generated token to those whose bytes start with the dropped bytes, then decode normally. It repairs a
@@ -25,7 +25,8 @@ def _first_symbol_mass(tok: ByteTokenizer, p: np.ndarray) -> np.ndarray:
 
 
 def naive_next_byte(lm: TokenLM, tok: ByteTokenizer, prefix: bytes) -> np.ndarray:
-    """(257,) P_naive(b | x) = Σ_{t: first byte b} P(t | encode(x)) — the tokenization-biased estimate (A1)."""
+    """(257,) P_naive(b | x) = Σ_{t: first byte b} P(t | encode(x)) — the tokenization-biased estimate
+    (bytelm.md "Tokenization bias")."""
     p = np.exp(np.asarray(lm.next_token_logprobs(tok.encode(prefix)), dtype=np.float64)[: tok.vocab_size])
     return _first_symbol_mass(tok, p)
 
@@ -33,7 +34,7 @@ def naive_next_byte(lm: TokenLM, tok: ByteTokenizer, prefix: bytes) -> np.ndarra
 def healed_next_byte(lm: TokenLM, tok: ByteTokenizer, prefix: bytes) -> np.ndarray:
     """(257,) next-byte distribution under token healing: back off the last token r, draw t ~ P(·|rest)
     restricted to tokens starting with r's bytes; if t overhangs r its next byte is known, if t = r the next
-    byte comes from the following token (A1)."""
+    byte comes from the following token (bytelm.md "Token healing")."""
     ids = tok.encode(prefix)
     if not ids:
         return naive_next_byte(lm, tok, prefix)
@@ -99,7 +100,7 @@ def generate_token_healing(
     lm: TokenLM, tok: ByteTokenizer, prompt: bytes, max_bytes: int, stop: Callable[[bytes], bool] | None = None
 ) -> bytes:
     """Greedy decoding with token healing: the first token must start with the removed last prompt token's
-    bytes; only the bytes after them are returned (A1)."""
+    bytes; only the bytes after them are returned (bytelm.md "Token healing")."""
     ids = tok.encode(prompt)
     if not ids:
         return generate_naive(lm, tok, prompt, max_bytes, stop)

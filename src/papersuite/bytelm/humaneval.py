@@ -1,9 +1,9 @@
-"""HumanEval mid-token line-completion tasks and their execution (spec bytelm_bounds.md A5, experiment A-T3).
+"""HumanEval mid-token line-completion tasks and their execution (docs/papers/bytelm.md "Mid-token completion").
 
 A task's canonical solution is cut inside one of its lines (uniformly within the line's non-whitespace
 span), the model completes the line, and the completed program is run against the task's tests in a
 separate Python process with a timeout. This is the left-to-right analogue of HumanEval random-span
-infilling (A2, "FIM"), since SmolLM2 has no FIM tokens.
+infilling (bytelm.md "FIM benchmark"), since SmolLM2 has no FIM tokens.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Token language models behind the byte-level method: a protocol, a cached Hugging Face wrapper and an exact
-table model (spec bytelm_bounds.md A1 "Token LM", A4 `custom_base_model.py`).
+table model (docs/papers/bytelm.md "Objects"; the original code's `custom_base_model.py`).
 
 Every model returns natural-log next-token probabilities as float64 arrays of shape (V,). The empty prefix
 asks for the first-token distribution: HF models are given a leading context token (`bos_id`; for
 GPT-2-style models trained on documents separated by EOS/`<|endoftext|>`, that separator) or a fixed
-multi-token context (a FIM prompt's special tokens and suffix, spec A1 "FIM use"), table models store it
+multi-token context (a FIM prompt's special tokens and suffix, bytelm.md "FIM"), table models store it
 directly.
 """
 
@@ -40,7 +40,7 @@ def log_softmax64(logits: np.ndarray) -> np.ndarray:
 
 
 class HFTokenLM:
-    """A transformers causal LM as a TokenLM, reusing one KV cache across calls (A1 "Efficient recursion").
+    """A transformers causal LM as a TokenLM, reusing one KV cache across calls (bytelm.md "Next-byte recursion").
 
     A call with context c = context_ids + prefix crops the cache to the longest common prefix with the previous
     context and runs only the new tokens, so the byte sampler's per-byte query (the flush encoding, which
@@ -48,7 +48,7 @@ class HFTokenLM:
     recent contexts are memoised (`memo_size`), so repeated queries are free and not counted in `calls`.
 
     `bos_id` is the fixed context every prefix is appended to: one token id (the usual BOS / document
-    separator), a sequence of ids (e.g. FIM's [bos, <PRE>, <SUF>] + suffix + [<MID>], A1 "FIM use"), or
+    separator), a sequence of ids (e.g. FIM's [bos, <PRE>, <SUF>] + suffix + [<MID>], bytelm.md "FIM"), or
     None. `set_context` swaps it between prompts while keeping the KV cache of the shared start.
     """
 
@@ -82,7 +82,7 @@ class HFTokenLM:
         self.set_context(bos_id)
 
     def set_context(self, context: int | Sequence[int] | None) -> None:
-        """Make `context` (one id, a sequence of ids, or None) the fixed start of every query (A1 "FIM use").
+        """Make `context` (one id, a sequence of ids, or None) the fixed start of every query (bytelm.md "FIM").
 
         The memo is keyed by the prefix after the context, so it is dropped when the context changes; the KV
         cache is kept and cropped to the longest common prefix at the next call (tasks share [bos, <PRE>, ...]).
@@ -174,7 +174,7 @@ class HFTokenLM:
 
 
 class TableTokenLM:
-    """Exact token LM from a table {token prefix: (V,) next-token probabilities} (oracle, A5 A-T1).
+    """Exact token LM from a table {token prefix: (V,) next-token probabilities} (bytelm.md "Oracle").
 
     Prefixes absent from the table have probability zero; their next-token log-probs are all −inf.
     """

@@ -1,12 +1,13 @@
-"""A-T3: mid-token line completion on HumanEval with SmolLM2 (spec bytelm_bounds.md A5 experiment 3, A1 "FIM use").
+"""Mid-token line completion on HumanEval with SmolLM2: a left-to-right analogue of the paper's FIM experiments
+(docs/papers/bytelm.md "Mid-token completion", "FIM").
 
 Each task's canonical solution is cut inside a line (`humaneval.midtoken_tasks`); the model sees the task
 prompt and the solution up to the cut and completes the line greedily (stop at a newline, a byte cap).
 Three ways to condition on a prompt that ends mid-token:
 
-- naive: encode the prompt, decode tokens greedily (the tokenization-bias baseline, A1 "Tokenization bias");
-- token_healing: back off the last prompt token and constrain the first generated one (A1 "Token-healing");
-- byte_level: the exact byte-level distribution from cover encodings, greedy byte by byte (A1, the paper).
+- naive: encode the prompt, decode tokens greedily (the tokenization-bias baseline, bytelm.md "Tokenization bias");
+- token_healing: back off the last prompt token and constrain the first generated one (bytelm.md "Token healing");
+- byte_level: the exact byte-level distribution from cover encodings, greedy byte by byte (the paper's method).
 
 The prompt's stable prefix is prefilled once per task and its KV cache is shared by the three methods
 (`HFTokenLM` crops its cache to the longest common prefix), so the per-method numbers are generation costs.
@@ -96,8 +97,8 @@ class CompletionSession:
 def load_session(
     model_dir: str | Path, params: Mapping[str, Any] | None = None, device: Any = "cpu"
 ) -> CompletionSession:
-    """Load the model of A-T3: the converted SmolLM2 (smollm2.load_model, float32 CPU) or a hub snapshot
-    (bfloat16 on CUDA), as a CompletionSession."""
+    """Load the model of the mid-token completion: the converted SmolLM2 (smollm2.load_model, float32 CPU) or a hub
+    snapshot (bfloat16 on CUDA), as a CompletionSession."""
     from .lm import load_causal_lm
     from .smollm2 import MANIFEST, load_model
 
@@ -112,7 +113,7 @@ def load_session(
 def greedy_byte_level(
     byte_lm: Any, prompt: bytes, max_bytes: int, stop: Callable[[bytes], bool] = _stop_at_newline
 ) -> tuple[bytes, int]:
-    """Greedy decoding from the exact next-byte distribution (A1 "Efficient recursion"); returns
+    """Greedy decoding from the exact next-byte distribution (bytelm.md "Next-byte recursion"); returns
     (bytes, model calls spent on the prompt's covers). Ends at EOS, when `stop(out)` or at `max_bytes`."""
     lm = byte_lm.lm
     before = lm.calls
@@ -324,7 +325,7 @@ def evaluate_midtoken(
 
 def add_differences(recs: Mapping[str, dict]) -> None:
     """The claims compare methods on the same tasks: the byte-level record gets pass_at_1_minus_<other> for every
-    other method evaluated (A-T3 and FIM)."""
+    other method evaluated (mid-token completion and FIM)."""
     if "byte_level" not in recs:
         return
     metrics = recs["byte_level"]["metrics"]
@@ -372,7 +373,8 @@ def run_midtoken(
     threads: int | None = None,
     log_path: str | Path | None = None,
 ) -> None:
-    """Entry point of the rule: evaluate A-T3 and write one record per method and the per-task rows (CSV)."""
+    """Run of rule bytelm_midtoken (via steps.midtoken): evaluate the mid-token completion and write one record per
+    method and the per-task rows (CSV)."""
     runtime.setup_logging(log_path)
     recs, rows = evaluate_midtoken(model_dir, tasks_path, params, seed, scale=scale, threads=threads)
     write_results(recs, rows, out_records, out_rows)
@@ -385,7 +387,8 @@ def write_results(
     out_records: Mapping[str, str | Path],
     out_rows: str | Path,
 ) -> None:
-    """One record per method to out_records[method] and the per-(task, method) rows as CSV (A-T3 and FIM)."""
+    """One record per method to out_records[method] and the per-(task, method) rows as CSV (mid-token completion
+    and FIM)."""
     import pandas as pd
 
     missing = set(out_records) - set(recs)

@@ -1,4 +1,5 @@
-"""Tiny GPT-2 token LMs trained from scratch (spec A5 experiments A-T2 and A-T4): build, train, save, load.
+"""Tiny GPT-2 token LMs trained from scratch (the learned toy and the
+ensemble, docs/papers/bytelm.md "Experiments"): build, train, save, load.
 
 No download: the architecture comes from ``transformers.GPT2Config``. A training example is a window of
 ``n_ctx`` tokens of a document stream that always starts at a document's leading end-of-text token, so
@@ -38,7 +39,8 @@ __all__ = [
 
 log = logging.getLogger("papersuite.bytelm.models")
 
-# A-T2 toy size (spec A5.2: 2 layers, d=64, 2 heads, ctx 32); A-T4 overrides (4 layers, d=128, ctx 256).
+# Learned-toy size (bytelm.md "Scales": 2 layers, d=64, 2 heads, ctx 32); the ensemble overrides it (4 layers, d=128,
+# ctx 256).
 ARCH_DEFAULTS: dict[str, int] = {"n_layer": 2, "n_embd": 64, "n_head": 2, "n_ctx": 32}
 
 # AdamW with linear warmup then cosine decay to min_lr_frac·lr; the schedule depends on `steps` only.

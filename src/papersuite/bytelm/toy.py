@@ -1,9 +1,10 @@
-"""A-T2 learned toy (spec bytelm_bounds.md A5 experiment 2): a tiny GPT-2 trained on tokenized Markov documents,
-then its naive, token-healing and byte-level next-byte estimates against the source's transitions.
+"""The learned toy (the workshop paper's Markov-chain experiment; docs/papers/bytelm.md "Learned toy"): a tiny GPT-2
+trained on tokenized Markov documents, then its naive, token-healing and byte-level next-byte estimates against the
+source's transitions.
 
-Source: the spec's chain on {A,B} (P(A|A)=0.7, P(A|B)=0.4, π uniform, L=10 symbols + EOS) or the oracle's
-3-symbol chain. Tokenizer: MPE {A,B,AA} (the canonical example, A1) or a byte-level BPE without
-pre-tokenization trained on the samples. The model learns the token process, so its naive next-byte estimate
+Source: the canonical chain on {A,B} (P(A|A)=0.7, P(A|B)=0.4, π uniform, L=10 symbols + EOS) or the oracle's
+3-symbol chain. Tokenizer: MPE {A,B,AA} (the canonical example, bytelm.md "Tokenization bias") or a byte-level BPE
+without pre-tokenization trained on the samples. The model learns the token process, so its naive next-byte estimate
 inherits the tokenization bias (structural zeros, e.g. P(A | "…BA") = 0 under MPE, truth 0.7), while the
 byte-level estimate (ByteLM, masked mode) recovers the byte transitions up to the model's learning error.
 """
@@ -49,12 +50,12 @@ log = logging.getLogger("papersuite.bytelm.toy")
 CHAINS = {"two_state": oracle.two_state_chain, "three_state": oracle.three_state_chain}
 METHODS = ("naive", "token_healing", "byte_level")
 
-# Tiny scale (spec A5.2: ~20k documents; GPT-2 with 2 layers, d=64, 2 heads, ctx 32; ~1 min on one thread).
+# Tiny scale (bytelm.md "Scales": ~20k documents; GPT-2 with 2 layers, d=64, 2 heads, ctx 32; ~1 min on one thread).
 # Measured (seed 0, 1 thread): two_state/mpe L=10: mean |err| naive 0.081, healing 0.0046, byte-level 0.0045
 # (ratio 0.056), 71 s training, 3.5 s for all 2047 prefixes; three_state/bpe L=8 (V=272): naive 0.095,
 # healing 0.025, byte-level 0.010 (ratio 0.11), 9841 prefixes in ~2 min.
 TOY_DEFAULTS: dict[str, Any] = {
-    "chain": "two_state",  # two_state (spec A1 example) | three_state (oracle.three_state_chain)
+    "chain": "two_state",  # two_state (bytelm.md "Tokenization bias") | three_state (oracle.three_state_chain)
     "length": 10,  # L symbols per document, then EOS
     "n_docs": 20000,  # sampled training documents
     "tokenizer": "mpe",  # mpe: {A, B, AA} (two_state only) | bpe: trained, no pre-tokenizer
@@ -239,8 +240,8 @@ def evaluate_toy(
     out_csv: str | Path | None = None,
     max_len: int | None = None,
 ) -> dict[str, Any]:
-    """Score a trained toy model on every one-step transition (A-T2): metrics (see toy_metrics), costs, training
-    time; writes the metrics as JSON and the full transition table as CSV when paths are given.
+    """Score a trained toy model on every one-step transition (bytelm.md "Learned toy"): metrics (see toy_metrics),
+    costs, training time; writes the metrics as JSON and the full transition table as CSV when paths are given.
     ``params`` default to the ones the model was trained with (they define the chain)."""
     model, tok, meta = load_toy(model_dir)
     p = _params(params if params is not None else meta["params"])
