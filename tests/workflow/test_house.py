@@ -95,7 +95,9 @@ def test_no_module_in_src_is_over_500_lines():
 
 # A citation of a section of our private specs ("spec B3", "(A1.2)", "A-T2") or of their folder (shared[/]):
 # a clone has neither, so code cites the paper or docs/papers/<id>.md instead.
-SPEC_CITATION = re.compile(r"\bspecs?\b [A-B]?[0-9]|\bspec [AB]\b|\(spec\s|\bshared[/]|\b[AB][0-9]\.[0-9]|\b[AB]-T[0-9]")
+SPEC_CITATION = re.compile(
+    r"\bspecs?\b [A-B]?[0-9]|\bspec [AB]\b|\(spec\s|\bshared[/]|\b[AB][0-9]\.[0-9]|\b[AB]-T[0-9]"
+)
 
 
 def test_nothing_cites_the_specs_or_shared():

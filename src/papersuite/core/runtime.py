@@ -8,9 +8,11 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-import numpy as np
-import torch
+if TYPE_CHECKING:  # torch costs seconds to import; only the functions that use it import it
+    import torch
+
 
 __all__ = ["Stopwatch", "choose_device", "seed_everything", "setup_logging"]
 
@@ -24,6 +26,9 @@ _OURS = "_papersuite_handler"
 
 def seed_everything(seed: int) -> None:
     """Seed python ``random``, numpy's global generator and torch (CPU and every CUDA device)."""
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds CUDA devices when present
@@ -37,6 +42,8 @@ def freest_cuda_device() -> int:
     Snakemake does not set CUDA_VISIBLE_DEVICES per job on a multi-GPU workstation, so jobs that
     queued for `gpu` resources spread themselves over the devices by free memory.
     """
+    import torch
+
     count = torch.cuda.device_count()
     if count <= 1:
         return 0
@@ -50,6 +57,8 @@ def choose_device(threads: int | None = None, prefer: str = "auto") -> torch.dev
     ``prefer`` is ``"auto"``, ``"cuda"`` or ``"cpu"``; ``"cuda"`` without a GPU falls back to CPU
     with a warning (a full-scale config run on a laptop still works, just slowly).
     """
+    import torch
+
     if prefer not in ("auto", "cuda", "cpu"):
         raise ValueError(f"prefer must be 'auto', 'cuda' or 'cpu', got {prefer!r}")
     if threads is not None:
@@ -71,6 +80,24 @@ def choose_device(threads: int | None = None, prefer: str = "auto") -> torch.dev
         device = torch.device("cpu")
         log.info("device: cpu, torch threads %d", torch.get_num_threads())
     return device
+
+
+def process_age_s() -> float | None:
+    """Seconds since this process started (Linux /proc), or None where that is not available."""
+    import os
+
+    try:
+        stat = Path("/proc/self/stat").read_text()
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except OSError:
+        return None
+    # field 22 (starttime, clock ticks after boot) counted after the ")" that ends the command name
+    start_ticks = int(stat.rsplit(")", 1)[1].split()[19])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+# What `make bench` reads to report each job's start-up overhead.
+STARTUP_MESSAGE = "job startup %.2f s (interpreter, Snakemake preamble and this step's imports)"
 
 
 def setup_logging(log_path: str | Path | None, level: int = logging.INFO) -> logging.Logger:
@@ -95,6 +122,10 @@ def setup_logging(log_path: str | Path | None, level: int = logging.INFO) -> log
         root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings.warn from libraries lands in the log file too
+    age = process_age_s()
+    if age is not None and not getattr(setup_logging, "_startup_logged", False):
+        setup_logging._startup_logged = True
+        log.info(STARTUP_MESSAGE, age)
     return logging.getLogger("papersuite")
 
 
