@@ -2,6 +2,7 @@
 #   make run   - bootstrap .venv, then run every enabled paper at the configured scale (tiny by default)
 #   make test  - bootstrap .venv, then format check, lint, dry-runs (tiny and full/slurm), pytest
 #   make format     - ruff and snakefmt fix what they can
+#   make bench      - time each wing's tiny target from clean (results/tiny/bench.md), beside bench/baseline.json
 #   make gpu-check  - on a machine with a CUDA GPU: every wing's tiny target on the GPU, claims compared with CPU
 # Both need only python3 >= 3.11 on the PATH; the first call installs everything into .venv.
 
@@ -15,7 +16,7 @@ CORES ?= all
 # Snakemake's jobs find the venv's python and tools first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test install dry-run dry-run-full lint format report clean gpu-check
+.PHONY: run test install dry-run dry-run-full lint format report clean gpu-check bench
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
@@ -57,6 +58,12 @@ format: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/snakemake --cores 1 --report results/report.zip
+
+# Speed, never asserted in a test: each wing's tiny target from clean in a copy (wall, CPU, peak RSS,
+# slowest jobs, start-up overhead per job, a machine-speed index), beside bench/baseline.json.
+# Writes results/tiny/bench.json and bench.md. BENCH_ARGS="--papers socm" runs one wing.
+bench: $(STAMP)
+	$(BIN)/python tools/bench.py --cores 2 $(BENCH_ARGS)
 
 # Every wing's tiny target on CUDA and on the CPU, in two copies of this checkout: the claims must agree
 # and the GPU run's records must say cuda. Needs a CUDA build of torch; CI never runs it.
