@@ -29,12 +29,12 @@ and covers' weights may include unchecked invalid tokens of at most that mass un
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lm import TokenLM
+from .lm import TokenLM, logprobs_batch
 from .tokenizer import EOS, N_SYMBOLS, ByteTokenizer
 
 __all__ = ["ByteLM", "State", "CoverGroup", "covers_bruteforce", "sample_byte", "generate_bytes"]
@@ -107,7 +107,13 @@ class ByteLM:
         """((V,) log q(t | prefix + tail_ids), checked): model log-probs, mode-normalised, −inf on tokens known
         to be invalid after tail_ids; ctx = prefix + tail_ids, tail = decode(tail_ids) starts at the stable
         boundary. Fast mode checks the likeliest tokens only and says which (checked (V,)); exact: None."""
-        logp = np.asarray(self.lm.next_token_logprobs(ctx), dtype=np.float64)[: self._V]
+        return self._logq_from(self.lm.next_token_logprobs(ctx), tail, tail_ids)
+
+    def _logq_from(
+        self, logp: np.ndarray, tail: bytes, tail_ids: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """_logq from the model's next-token log-probs `logp` after prefix + tail_ids."""
+        logp = np.asarray(logp, dtype=np.float64)[: self._V]
         checked = None
         if self.check_mass < 1.0:
             order = np.argsort(-logp)
@@ -126,6 +132,23 @@ class ByteLM:
             z = _logsumexp(logq if checked is None else np.where(checked, logq, -np.inf))
             logq = logq - z if z > -np.inf else np.full(self._V, -np.inf)
         return logq, checked
+
+    def prefetch(self, states: Sequence[State]) -> list[int]:
+        """Compute the next-token distributions of every flush cover of every state that lacks them, with one
+        batched model call for all states (bytelm.md "Batched decoding"); returns per state the number of model
+        evaluations spent (memoised contexts cost none). next_byte_distribution and advance then need no call."""
+        todo = [
+            (k, i) for k, s in enumerate(states) if not s.ended for i in range(len(s.flushes)) if i not in s._next_logq
+        ]
+        spent = [0] * len(states)
+        if not todo:
+            return spent
+        logps, computed = logprobs_batch(self.lm, [states[k].prefix_ids + states[k].flushes[i] for k, i in todo])
+        for (k, i), logp, c in zip(todo, logps, computed):
+            s = states[k]
+            s._next_logq[i] = self._logq_from(logp, s.tail, s.flushes[i])
+            spent[k] += int(c)
+        return spent
 
     def _flush_logq(self, state: State, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """_logq after flush cover i (cached on the state)."""
@@ -149,16 +172,23 @@ class ByteLM:
         the empty continuation of encode(x_1^B), and run the recursion over x_{B+1..n} — O(n − B) model calls,
         and by construction the same covers and weights as byte-by-byte advancing."""
         prompt = bytes(prompt)
-        # masked mode normalises over every valid next token, so it needs the validity of tokens that disagree
-        # with the prompt too: start where that is context-free (raw mode only weighs tokens that agree)
-        B = self.tok.stable_boundary(prompt) if self.mode == "raw" else self.tok.context_free_boundary(prompt)
-        state = State(prompt[:B], B, tuple(self.tok.encode(prompt[:B])), (), ((),), np.zeros(1))
+        state = self.initial_state(prompt)
+        B = state.boundary
         total = 0.0
         for b in prompt[B:]:
             state = self.advance(state, b)
             total += state.byte_logprob
         state.byte_logprob = total if len(prompt) > B else 0.0  # log P(x_{B+1..n} | x_1^B)
         return state
+
+    def initial_state(self, prompt: bytes) -> State:
+        """The state at the prompt's starting boundary B (its only cover: the empty continuation of encode(x_1^B));
+        prompt_state advances it over the prompt's remaining bytes."""
+        prompt = bytes(prompt)
+        # masked mode normalises over every valid next token, so it needs the validity of tokens that disagree
+        # with the prompt too: start where that is context-free (raw mode only weighs tokens that agree)
+        B = self.tok.stable_boundary(prompt) if self.mode == "raw" else self.tok.context_free_boundary(prompt)
+        return State(prompt[:B], B, tuple(self.tok.encode(prompt[:B])), (), ((),), np.zeros(1))
 
     def _normalised(
         self,
@@ -309,6 +339,28 @@ class ByteLM:
         """Sample up to max_bytes bytes after prompt, byte by byte (greedy when temperature < 0.1, as the code).
         Stops at EOS, or after the byte for which stop(generated) is true."""
         return generate_bytes(self, prompt, max_bytes, temperature, top_p, seed, stop)
+
+    # ---------------------------------------------------------------- many prompts (batched.py)
+    def generate_batch(self, prompts: Sequence[bytes], max_bytes: int | Sequence[int], **kwargs) -> list[bytes]:
+        """generate for many prompts, one batched model call per step for all of them (batched.generate_batch;
+        bytelm.md "Batched decoding"); max_bytes is one cap or one per prompt."""
+        from .batched import generate_batch
+
+        return generate_batch(self, prompts, max_bytes, **kwargs)
+
+    def next_byte_distributions(self, prompts: Sequence[bytes]) -> np.ndarray:
+        """(len(prompts), 257) next_byte_distribution after every prompt, batched across prompts."""
+        from .batched import next_byte_distributions
+
+        return next_byte_distributions(self, prompts)
+
+    def byte_logprobs_batch(
+        self, datas: Sequence[bytes], eos: bool = True, prompts: Sequence[bytes] | None = None
+    ) -> list[np.ndarray]:
+        """byte_logprobs for many (data, prompt) pairs, batched across them (bits-per-byte evaluations)."""
+        from .batched import byte_logprobs_batch
+
+        return byte_logprobs_batch(self, datas, eos, prompts)
 
 
 def sample_byte(dist: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:

@@ -45,6 +45,16 @@ class ByteEnsemble:
         """Every member's covers of the prompt."""
         return EnsembleState(tuple(m.prompt_state(prompt) for m in self.models))
 
+    def prefetch(self, states: Sequence[EnsembleState]) -> list[int]:
+        """Every member's batched model call for all states (ByteLM.prefetch, bytelm.md "Batched decoding");
+        returns per state the model evaluations of all members."""
+        spent = [0] * len(states)
+        live = [k for k, s in enumerate(states) if not s.ended]
+        for j, m in enumerate(self.models):
+            for k, c in zip(live, m.prefetch([states[k].members[j] for k in live])):
+                spent[k] += c
+        return spent
+
     def _member_dists(self, state: EnsembleState) -> list[np.ndarray]:
         out = []
         for m, s in zip(self.models, state.members):
@@ -87,3 +97,15 @@ class ByteEnsemble:
     ) -> bytes:
         """Byte-by-byte generation from the mixture (greedy when temperature < 0.1)."""
         return generate_bytes(self, prompt, max_bytes, temperature, top_p, seed, stop)
+
+    def generate_batch(self, prompts: Sequence[bytes], max_bytes: int | Sequence[int], **kwargs) -> list[bytes]:
+        """generate for many prompts with one batched model call per member and step (batched.generate_batch)."""
+        from .batched import generate_batch
+
+        return generate_batch(self, prompts, max_bytes, **kwargs)
+
+    def byte_logprobs_batch(self, datas: Sequence[bytes], eos: bool = True, prompts=None) -> list[np.ndarray]:
+        """byte_logprobs for many documents, batched (batched.byte_logprobs_batch)."""
+        from .batched import byte_logprobs_batch
+
+        return byte_logprobs_batch(self, datas, eos, prompts)

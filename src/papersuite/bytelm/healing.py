@@ -12,10 +12,17 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .lm import TokenLM
+from .lm import TokenLM, logprobs_batch
 from .tokenizer import N_SYMBOLS, ByteTokenizer
 
-__all__ = ["naive_next_byte", "healed_next_byte", "generate_naive", "generate_token_healing"]
+__all__ = [
+    "naive_next_byte",
+    "healed_next_byte",
+    "generate_naive",
+    "generate_token_healing",
+    "generate_naive_batch",
+    "generate_token_healing_batch",
+]
 
 
 def _first_symbol_mass(tok: ByteTokenizer, p: np.ndarray) -> np.ndarray:
@@ -115,3 +122,75 @@ def generate_token_healing(
         allowed_first=tok.tokens_with_prefix(removed),
         skip=len(removed),
     )
+
+
+def _greedy_tokens_batch(
+    lm: TokenLM,
+    tok: ByteTokenizer,
+    ctxs: list[list[int]],
+    caps: list[int],
+    stop: Callable[[bytes], bool] | None,
+    allowed_first: list[np.ndarray | None],
+    skips: list[int],
+) -> list[tuple[bytes, int]]:
+    """_greedy_tokens for many contexts in lock-step, one batched model call per generated token
+    (bytelm.md "Batched decoding"); returns (bytes, model evaluations) per context."""
+    outs = [bytearray() for _ in ctxs]
+    calls = [0] * len(ctxs)
+    first = [True] * len(ctxs)
+    active = [k for k, cap in enumerate(caps) if cap > 0]
+    while active:
+        logps, computed = logprobs_batch(lm, [ctxs[k] for k in active])
+        going = []
+        for k, lp, c in zip(active, logps, computed):
+            calls[k] += int(c)
+            logp = np.asarray(lp, dtype=np.float64)[: tok.vocab_size]
+            if first[k] and allowed_first[k] is not None:
+                masked = np.full_like(logp, -np.inf)
+                masked[allowed_first[k]] = logp[allowed_first[k]]
+                logp = masked
+            t = int(np.argmax(logp))
+            tb = tok.token_bytes[t]
+            if tb is None:
+                continue
+            outs[k].extend(tb[skips[k] :] if first[k] else tb)
+            first[k] = False
+            ctxs[k] = ctxs[k] + [t]
+            if (stop is not None and stop(bytes(outs[k]))) or len(outs[k]) >= caps[k]:
+                continue
+            going.append(k)
+        active = going
+    return [(bytes(o[:cap]), c) for o, cap, c in zip(outs, caps, calls)]
+
+
+def generate_naive_batch(
+    lm: TokenLM,
+    tok: ByteTokenizer,
+    prompts: Sequence[bytes],
+    max_bytes: int | Sequence[int],
+    stop: Callable[[bytes], bool] | None = None,
+) -> list[tuple[bytes, int]]:
+    """generate_naive for many prompts, batched: (bytes, model evaluations) per prompt; max_bytes is one cap or
+    one per prompt."""
+    caps = [int(max_bytes)] * len(prompts) if isinstance(max_bytes, (int, np.integer)) else list(max_bytes)
+    ctxs = [tok.encode(p) for p in prompts]
+    return _greedy_tokens_batch(lm, tok, ctxs, caps, stop, [None] * len(prompts), [0] * len(prompts))
+
+
+def generate_token_healing_batch(
+    lm: TokenLM,
+    tok: ByteTokenizer,
+    prompts: Sequence[bytes],
+    max_bytes: int | Sequence[int],
+    stop: Callable[[bytes], bool] | None = None,
+) -> list[tuple[bytes, int]]:
+    """generate_token_healing for many prompts, batched: (bytes, model evaluations) per prompt."""
+    caps = [int(max_bytes)] * len(prompts) if isinstance(max_bytes, (int, np.integer)) else list(max_bytes)
+    ctxs, allowed, skips = [], [], []
+    for p in prompts:
+        ids = tok.encode(p)
+        removed = tok.token_bytes[ids[-1]] if ids else b""
+        ctxs.append(ids[:-1] if ids else ids)
+        allowed.append(tok.tokens_with_prefix(removed) if ids else None)
+        skips.append(len(removed))
+    return _greedy_tokens_batch(lm, tok, ctxs, caps, stop, allowed, skips)

@@ -17,7 +17,15 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-__all__ = ["TokenLM", "HFTokenLM", "TableTokenLM", "load_causal_lm", "log_softmax64", "torch_dtype"]
+__all__ = [
+    "TokenLM",
+    "HFTokenLM",
+    "TableTokenLM",
+    "load_causal_lm",
+    "log_softmax64",
+    "logprobs_batch",
+    "torch_dtype",
+]
 
 
 @runtime_checkable
@@ -30,6 +38,15 @@ class TokenLM(Protocol):
     def next_token_logprobs(self, prefix: Sequence[int]) -> np.ndarray:
         """(V,) float64 natural-log probabilities of the next token after the token prefix."""
         ...
+
+
+def logprobs_batch(lm: TokenLM, prefixes: Sequence[Sequence[int]]) -> tuple[list[np.ndarray], list[bool]]:
+    """Next-token log-probs of many prefixes, in one batched forward where the model has one (`query_batch`), and
+    which of them were computed (False: served from a memo), so callers can count model evaluations per prompt."""
+    query = getattr(lm, "query_batch", None)
+    if query is not None:
+        return query(prefixes)
+    return [lm.next_token_logprobs(p) for p in prefixes], [True] * len(prefixes)
 
 
 def log_softmax64(logits: np.ndarray) -> np.ndarray:
@@ -46,6 +63,11 @@ class HFTokenLM:
     context and runs only the new tokens, so the byte sampler's per-byte query (the flush encoding, which
     usually extends or re-merges the last one or two tokens) costs one short forward. Results of the most
     recent contexts are memoised (`memo_size`), so repeated queries are free and not counted in `calls`.
+
+    `query_batch` / `next_token_logprobs_batch` evaluate many prefixes in one forward pass (Llama and GPT-2
+    models, `kv_batch.KVBatch`: shared anchor prefixes, per-sequence suffix caches; bytelm.md "Batched
+    decoding"); `prefill` caches a prefix that many later queries extend (a prompt's stable part). `calls`
+    counts sequences evaluated (one per forward on the single-sequence path), `forwards` forward passes.
 
     `bos_id` is the fixed context every prefix is appended to: one token id (the usual BOS / document
     separator), a sequence of ids (e.g. FIM's [bos, <PRE>, <SUF>] + suffix + [<MID>], bytelm.md "FIM"), or
@@ -68,8 +90,9 @@ class HFTokenLM:
         self.max_positions = getattr(model.config, "n_positions", None) or getattr(
             model.config, "max_position_embeddings", None
         )
-        self.calls = 0  # forward passes
-        self.tokens_run = 0  # tokens fed through the model
+        self.calls = 0  # sequences evaluated (memo hits excluded)
+        self.forwards = 0  # forward passes
+        self.tokens_run = 0  # tokens fed through the model (single-sequence path)
         self._ids: list[int] = []  # context held in the KV cache
         self._cache = None
         self._memo: OrderedDict[tuple[int, ...], np.ndarray] = OrderedDict()
@@ -80,6 +103,9 @@ class HFTokenLM:
         self.context_ids: tuple[int, ...] = ()
         self.bos_id: int | None = None
         self.set_context(bos_id)
+        self._batch = None  # kv_batch.KVBatch, built at the first batched query
+        self.max_batch = 256  # sequences per forward pass of query_batch
+        self._batch_checked = False
 
     def set_context(self, context: int | Sequence[int] | None) -> None:
         """Make `context` (one id, a sequence of ids, or None) the fixed start of every query (bytelm.md "FIM").
@@ -103,9 +129,11 @@ class HFTokenLM:
         self._memo.clear()
 
     def reset(self) -> None:
-        """Drop the KV cache and memo (e.g. between unrelated prompts, to free memory)."""
+        """Drop the KV caches and memo (e.g. between unrelated prompts, to free memory)."""
         self._ids, self._cache = [], None
         self._memo.clear()
+        if self._batch is not None:
+            self._batch.clear()
 
     def _context(self, prefix: Sequence[int]) -> list[int]:
         ctx = list(self.context_ids) + [int(t) for t in prefix]
@@ -135,6 +163,7 @@ class HFTokenLM:
             kwargs = {self._cache_kw: self._cache} if self._cache is not None else {}
             out = self.model(input_ids=torch.tensor([new], device=self.device), use_cache=True, **kwargs)
         self.calls += 1
+        self.forwards += 1
         self.tokens_run += len(new)
         self._cache = getattr(out, "cache", None) or getattr(out, "past_key_values", None)
         self._ids = list(ctx)
@@ -158,9 +187,59 @@ class HFTokenLM:
         self._remember(key, logp)
         return logp
 
+    def batch_engine(self):
+        """The batched forward (kv_batch.KVBatch) of this model, None for a model it does not mirror."""
+        if not self._batch_checked:
+            from .kv_batch import KVBatch
+
+            self._batch_checked = True
+            if KVBatch.supports(self.model):
+                self._batch = KVBatch(self.model)
+        return self._batch
+
+    def query_batch(self, prefixes: Sequence[Sequence[int]]) -> tuple[list[np.ndarray], list[bool]]:
+        """(V,) float64 log P(next token | context + prefix) for every prefix, the ones not memoised in one
+        forward pass, and which of them were computed (bytelm.md "Batched decoding"). A prefix asked for twice in
+        one batch is evaluated once (`calls` counts it once) and reported as computed for both, so that callers
+        count per prompt what the prompt would cost alone."""
+        keys = [tuple(int(t) for t in p) for p in prefixes]
+        out: list[np.ndarray | None] = [self._memo.get(k) for k in keys]
+        todo = list(dict.fromkeys(k for k, o in zip(keys, out) if o is None))
+        computed = [False] * len(keys)
+        if todo:
+            engine = self.batch_engine()
+            if engine is None:
+                got = {k: self.next_token_logprobs(k) for k in todo}
+            else:
+                got = {}
+                for c in range(0, len(todo), self.max_batch):
+                    chunk = todo[c : c + self.max_batch]
+                    logits = engine.run([self._context(k) for k in chunk])[:, : self.vocab_size]
+                    got.update(zip(chunk, self._torch.log_softmax(logits, dim=-1).cpu().numpy()))
+                    self.forwards += 1
+                for k in todo:
+                    self._remember(k, got[k])
+                self.calls += len(todo)
+            for i, k in enumerate(keys):
+                if out[i] is None:
+                    out[i], computed[i] = got[k], True
+        return out, computed  # type: ignore[return-value]
+
     def next_token_logprobs_batch(self, prefixes: Sequence[Sequence[int]]) -> list[np.ndarray]:
-        """next_token_logprobs for several prefixes (sequentially, sharing the cache)."""
-        return [self.next_token_logprobs(p) for p in prefixes]
+        """next_token_logprobs for many prefixes, in one forward pass where supported (query_batch)."""
+        return self.query_batch(prefixes)[0]
+
+    def prefill(self, prefix: Sequence[int], margin: int = 2) -> int:
+        """Cache context + prefix minus its last `margin` tokens as a shared prefix of later queries (the batched
+        path's anchor; queries that back off up to `margin` tokens still extend it); returns the tokens run.
+        Without a batched forward, runs the single-sequence path on context + prefix instead."""
+        engine = self.batch_engine()
+        if engine is None:
+            before = self.tokens_run
+            self.next_token_logprobs(prefix)
+            return self.tokens_run - before
+        ctx = self._context(tuple(int(t) for t in prefix))
+        return engine.add_anchor(ctx[: max(0, len(ctx) - margin)])
 
     def sequence_logprobs(self, prefix: Sequence[int], ids: Sequence[int]) -> np.ndarray:
         """(len(ids),) log P(ids[i] | context + prefix + ids[:i]) by one teacher-forced forward."""

@@ -9,8 +9,10 @@ Three ways to condition on a prompt that ends mid-token:
 - token_healing: back off the last prompt token and constrain the first generated one (bytelm.md "Token healing");
 - byte_level: the exact byte-level distribution from cover encodings, greedy byte by byte (the paper's method).
 
-The prompt's stable prefix is prefilled once per task and its KV cache is shared by the three methods
-(`HFTokenLM` crops its cache to the longest common prefix), so the per-method numbers are generation costs.
+The prompt's stable prefix is prefilled once per task and its keys and values are shared by the three methods
+(`HFTokenLM.prefill`), so the per-method numbers are generation costs. Each method runs batched across all cuts
+(`complete_batch`; bytelm.md "Batched decoding"): one forward pass per step evaluates the next-token queries of
+every cut (its flush covers for byte-level, its greedy prefix for the token methods).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "add_differences",
     "check_methods",
     "complete",
+    "complete_batch",
     "evaluate_midtoken",
     "greedy_byte_level",
     "load_session",
@@ -159,12 +162,42 @@ def complete(session: CompletionSession, method: str, prompt: bytes, max_bytes: 
     }
 
 
+def complete_batch(
+    session: CompletionSession, method: str, prompts: Sequence[bytes], caps: Sequence[int]
+) -> list[dict]:
+    """`complete` for many prompts, batched across them (bytelm.md "Batched decoding"): every step of the method
+    evaluates all prompts' next-token queries in one forward pass. Per prompt: bytes, model evaluations (calls,
+    prompt_calls) and wall time (the method's batched wall time shared evenly by the prompts)."""
+    from .batched import greedy_batch
+    from .healing import generate_naive_batch, generate_token_healing_batch
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    session.lm.forget_results()
+    t0 = time.perf_counter()
+    if method == "byte_level":
+        completions = greedy_batch(session.byte_lm(), prompts, caps, stop=_stop_at_newline)
+        done = [(c.data, c.calls, c.prompt_calls) for c in completions]
+    else:
+        generate = generate_naive_batch if method == "naive" else generate_token_healing_batch
+        done = [(out, calls, 0) for out, calls in generate(session.lm, session.tok, prompts, caps, _stop_at_newline)]
+    wall = (time.perf_counter() - t0) / max(len(prompts), 1)
+    out = []
+    for (data, calls, prompt_calls), cap in zip(done, caps):
+        line = data.split(b"\n", 1)[0][:cap]
+        out.append(
+            {"completion": line, "calls": calls, "prompt_calls": prompt_calls, "wall_s": wall, "n_bytes": len(line)}
+        )
+    return out
+
+
 def _prefill(session: CompletionSession, prompt: bytes) -> tuple[float, int]:
-    """Run the prompt up to its stable boundary through the model once (shared by all methods)."""
+    """Run the prompt up to its stable boundary through the model once and keep its keys and values (shared by
+    all methods: every query of the prompt extends it)."""
     boundary = session.tok.stable_boundary(prompt)
     ids = session.tok.encode(prompt[:boundary])
     t0 = time.perf_counter()
-    session.lm.next_token_logprobs(ids)
+    session.lm.prefill(ids)
     return time.perf_counter() - t0, len(ids)
 
 
@@ -201,16 +234,22 @@ def _complete_cuts(
     params: Mapping[str, Any],
     tests: he.CachedTests,
 ) -> list[dict]:
-    """Complete every cut with every method and run its tests: one row per (cut, method)."""
+    """Complete every cut with every method (each method batched across all cuts) and run its tests: one row per
+    (cut, method), in cut order."""
+    prompts = [cut.prefix.encode("utf-8") for cut in cuts]
+    caps = [max(int(params["max_bytes"]), len(cut.target.encode("utf-8")) + int(params["slack_bytes"])) for cut in cuts]
+    prefills = [_prefill(session, prompt) for prompt in prompts]
+    done = {}
+    for method in methods:
+        t0 = time.perf_counter()
+        done[method] = complete_batch(session, method, prompts, caps)
+        log.info("%s: %d cuts completed in %.1f s", method, len(cuts), time.perf_counter() - t0)
     rows: list[dict] = []
-    for cut in progress(cuts, desc="mid-token completion", logger=log):
+    for k, cut in enumerate(progress(cuts, desc="mid-token tests", logger=log)):
         task = by_id[cut.task_id]
-        prompt = cut.prefix.encode("utf-8")
-        target_bytes = len(cut.target.encode("utf-8"))
-        cap = max(int(params["max_bytes"]), target_bytes + int(params["slack_bytes"]))
-        prefill_s, prefill_tokens = _prefill(session, prompt)
+        prefill_s, prefill_tokens = prefills[k]
         for method in methods:
-            res = complete(session, method, prompt, cap)
+            res = done[method][k]
             text = _decode(res["completion"])
             program = he.splice(task, cut, text)
             rows.append(
@@ -229,7 +268,7 @@ def _complete_cuts(
                     "calls": res["calls"],
                     "prompt_calls": res["prompt_calls"],
                     "n_bytes": res["n_bytes"],
-                    "cap": cap,
+                    "cap": caps[k],
                     "wall_s": res["wall_s"],
                     "prefill_s": prefill_s,
                     "prefill_tokens": prefill_tokens,
