@@ -12,10 +12,6 @@ from pathlib import Path
 
 from papersuite.core import io, runtime
 
-from .batching import pad
-from .hub_lora import PROMPT, load_base_model
-from .seq2seq import SPECIALS, encode
-
 __all__ = ["Translator"]
 
 
@@ -39,15 +35,17 @@ class Translator:
         self.model.eval()
 
     def _load_seq2seq(self) -> None:
-        from transformers import AutoModelForSeq2SeqLM, PreTrainedTokenizerFast
+        from .seq2seq import WordTokenizer, load_seq2seq
 
-        self.tokenizer = PreTrainedTokenizerFast.from_pretrained(self.model_dir)
-        self.model = AutoModelForSeq2SeqLM.from_pretrained(self.model_dir).to(self.device)
+        self.tokenizer = WordTokenizer.from_pretrained(self.model_dir)
+        self.model = load_seq2seq(self.model_dir).to(self.device)
 
     def _load_hub_lora(self) -> None:
         import os
 
         from peft import PeftModel
+
+        from .hub_lora import load_base_model
 
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoTokenizer
@@ -65,8 +63,10 @@ class Translator:
         return sum(i == self.tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
 
     def _constraint(self, texts: Sequence[str], cities: Sequence[str]):
-        """prefix_allowed_tokens_fn of the target grammar, cities restricted to those each text names."""
+        """``allowed(rows, prefixes)`` of the target grammar for :meth:`papersuite.ttg.t5.T5.greedy`,
+        cities restricted to those each text names."""
         from .grammar import END, allowed_next, mentioned_cities
+        from .seq2seq import SPECIALS
 
         vocab = self.tokenizer.get_vocab()
         inverse = {i: t for t, i in vocab.items()}
@@ -75,40 +75,47 @@ class Translator:
         eos, pad_id = self.tokenizer.eos_token_id, self.tokenizer.pad_token_id
         skip = {self.tokenizer.bos_token_id, pad_id}
 
-        def allowed(batch_id: int, input_ids) -> list[int]:
-            prefix = [inverse[i] for i in input_ids.tolist() if i not in skip]
+        def allowed_one(row: int, ids: list[int]) -> list[int]:
+            prefix = [inverse[i] for i in ids if i not in skip]
             if prefix and prefix[-1] == SPECIALS["eos_token"]:
                 return [pad_id, eos]
-            tokens = allowed_next(prefix, per_text[batch_id])
-            ids = [eos if t == END else vocab[t] for t in tokens if t == END or t in vocab]
-            return ids or [eos]
+            tokens = allowed_next(prefix, per_text[row])
+            allowed_ids = [eos if t == END else vocab[t] for t in tokens if t == END or t in vocab]
+            return allowed_ids or [eos]
+
+        def allowed(rows: list[int], prefixes: list[list[int]]) -> list[list[int]]:
+            return [allowed_one(row, ids) for row, ids in zip(rows, prefixes)]
 
         return allowed
 
     def _translate_seq2seq(self, chunk: list[str], cities: Sequence[str] | None) -> list[str]:
+        from .batching import pad
+        from .seq2seq import SPECIALS, encode
+
         src = encode(self.tokenizer, chunk, int(self.meta["max_source_len"]))
         ids = pad([s or [self.tokenizer.unk_token_id] for s in src], self.tokenizer.pad_token_id)
         constraint = self._constraint(chunk, cities) if cities is not None else None
-        gen = self.model.generate(
-            input_ids=ids.to(self.device),
-            attention_mask=(ids != self.tokenizer.pad_token_id).to(self.device),
-            max_new_tokens=int(self.meta["max_target_len"]),
-            num_beams=1,
-            do_sample=False,
-            prefix_allowed_tokens_fn=constraint,
+        gen = self.model.greedy(
+            ids.to(self.device),
+            (ids != self.tokenizer.pad_token_id).to(self.device),
+            int(self.meta["max_target_len"]),
+            allowed=constraint,
         )
+        skip = (SPECIALS["bos_token"], SPECIALS["pad_token"])
         out = []
         for row in gen.tolist():
             words = []
             for t in self.tokenizer.convert_ids_to_tokens(row):
                 if t == SPECIALS["eos_token"]:
                     break
-                if t not in (SPECIALS["bos_token"], SPECIALS["pad_token"]):
+                if t not in skip:
                     words.append(t)
             out.append(" ".join(words))
         return out
 
     def _translate_causal(self, chunk: list[str]) -> list[str]:
+        from .hub_lora import PROMPT
+
         prompts = [PROMPT.format(text=t) for t in chunk]
         enc = self.tokenizer(prompts, return_tensors="pt", padding=True).to(self.model.device)
         gen = self.model.generate(

@@ -1,11 +1,12 @@
-"""The tiny translator: a word-level tokenizer and a T5 or BART built from a config, trained from scratch.
+"""The tiny translator: a word-level tokenizer and a T5 (or BART) from a config, trained from scratch.
 
-The tokenizer (``tokenizers`` WordLevel wrapped in ``PreTrainedTokenizerFast``) is trained on the
-run's own training text, lower-cased, with digits split into single tokens so numbers are copied
-digit by digit. The encoder-decoder is built with ``transformers`` from a tiny config (no download)
-and trained with AdamW through :func:`papersuite.ttg.training.run_loop`; it is saved with
-``save_pretrained``. The paper's translator is a fine-tuned Llama-3 70B (:mod:`.hub_lora`); why
-the tiny scale trains a small model instead is in ``docs/papers/ttg.md``, "Scales".
+The tokenizer (a ``tokenizers`` WordLevel model) is trained on the run's own training text,
+lower-cased, with digits split into single tokens so numbers are copied digit by digit. The T5 is
+:class:`papersuite.ttg.t5.T5`, plain torch with transformers' parameter names and files; a BART is
+built with transformers from a config. Either is trained with AdamW through
+:func:`papersuite.ttg.training.run_loop` and saved with ``save_pretrained``. The paper's translator
+is a fine-tuned Llama-3 70B (:mod:`.hub_lora`); why the tiny scale trains a small model instead is
+in ``docs/papers/ttg.md``, "Scales".
 """
 
 from __future__ import annotations
@@ -13,24 +14,77 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from papersuite.core import checkpoint, runtime
+from papersuite.core import checkpoint, io, runtime
 
 from .batching import seq2seq_batches
 from .training import fingerprint, run_loop, save_translator
 
-__all__ = ["SPECIALS", "build_seq2seq", "build_tokenizer", "droppable_ids", "encode", "train_seq2seq"]
+__all__ = [
+    "SPECIALS",
+    "WordTokenizer",
+    "build_seq2seq",
+    "build_tokenizer",
+    "droppable_ids",
+    "encode",
+    "load_seq2seq",
+    "train_seq2seq",
+]
 
 log = logging.getLogger("papersuite.ttg.translator")  # one logger for the translator's modules
 
 SPECIALS = {"pad_token": "[PAD]", "unk_token": "[UNK]", "bos_token": "[BOS]", "eos_token": "[EOS]"}
 
 
-def build_tokenizer(texts: Sequence[str]):
-    """A word-level ``tokenizers`` tokenizer trained on ``texts``, wrapped in PreTrainedTokenizerFast."""
+class WordTokenizer:
+    """A ``tokenizers.Tokenizer`` with the part of transformers' tokenizer interface the translator
+    uses (ids of texts, tokens, the vocabulary, the special tokens), saved as ``tokenizer.json``
+    with a ``tokenizer_config.json`` that transformers' ``PreTrainedTokenizerFast`` also reads."""
+
+    def __init__(self, tokenizer):
+        self.backend = tokenizer
+        self._vocab = tokenizer.get_vocab()
+        self.pad_token_id, self.unk_token_id, self.bos_token_id, self.eos_token_id = (
+            self._vocab[SPECIALS[k]] for k in ("pad_token", "unk_token", "bos_token", "eos_token")
+        )
+        self.all_special_tokens = list(SPECIALS.values())
+        self._inverse = {i: t for t, i in self._vocab.items()}
+
+    def __len__(self) -> int:
+        return len(self._vocab)
+
+    def __call__(self, texts, add_special_tokens: bool = False) -> dict[str, list]:
+        """{"input_ids": ids} of one text or a list of texts (no special tokens are ever added)."""
+        if isinstance(texts, str):
+            return {"input_ids": self.backend.encode(texts, add_special_tokens=False).ids}
+        return {"input_ids": [e.ids for e in self.backend.encode_batch(list(texts), add_special_tokens=False)]}
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.backend.encode(text, add_special_tokens=False).tokens
+
+    def get_vocab(self) -> dict[str, int]:
+        return dict(self._vocab)
+
+    def convert_ids_to_tokens(self, ids: Sequence[int]) -> list[str]:
+        return [self._inverse[int(i)] for i in ids]
+
+    def save_pretrained(self, out_dir) -> None:
+        self.backend.save(str(Path(out_dir) / "tokenizer.json"))
+        config = {"tokenizer_class": "PreTrainedTokenizerFast", **SPECIALS}
+        io.write_json(Path(out_dir) / "tokenizer_config.json", config)
+
+    @classmethod
+    def from_pretrained(cls, model_dir) -> WordTokenizer:
+        from tokenizers import Tokenizer
+
+        return cls(Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json")))
+
+
+def build_tokenizer(texts: Sequence[str]) -> WordTokenizer:
+    """A word-level ``tokenizers`` tokenizer trained on ``texts``."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
     tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
@@ -39,34 +93,27 @@ def build_tokenizer(texts: Sequence[str]):
     )
     trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIALS.values()), min_frequency=1)
     tok.train_from_iterator(list(texts), trainer=trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, **SPECIALS)
+    return WordTokenizer(tok)
 
 
-def _t5(model: Mapping[str, Any], tokenizer, common: Mapping[str, Any]):
-    from transformers import T5Config, T5ForConditionalGeneration
+def _t5(model: Mapping[str, Any], tokenizer):
+    from .t5 import T5, t5_config
 
-    config = T5Config(
-        d_model=int(model["d_model"]),
-        d_kv=int(model["d_model"]) // int(model["heads"]),
-        d_ff=int(model["ffn"]),
-        num_layers=int(model["layers"]),
-        num_decoder_layers=int(model["layers"]),
-        num_heads=int(model["heads"]),
-        relative_attention_num_buckets=32,
-        relative_attention_max_distance=128,
-        dropout_rate=float(model["dropout"]),
-        feed_forward_proj="relu",
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        **common,
-    )
-    return T5ForConditionalGeneration(config)
+    net = T5(t5_config(model, len(tokenizer), tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.bos_token_id))
+    net.init_weights()
+    return net
 
 
-def _bart(model: Mapping[str, Any], tokenizer, common: Mapping[str, Any]):
+def _bart(model: Mapping[str, Any], tokenizer):
     from transformers import BartConfig, BartForConditionalGeneration
 
+    from .hf_seq2seq import HFSeq2Seq
+
     config = BartConfig(
+        vocab_size=len(tokenizer),
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.bos_token_id,
         d_model=int(model["d_model"]),
         encoder_layers=int(model["layers"]),
         decoder_layers=int(model["layers"]),
@@ -81,25 +128,31 @@ def _bart(model: Mapping[str, Any], tokenizer, common: Mapping[str, Any]):
         bos_token_id=tokenizer.bos_token_id,
         forced_eos_token_id=None,
         scale_embedding=False,
-        **common,
     )
-    return BartForConditionalGeneration(config)
+    return HFSeq2Seq(BartForConditionalGeneration(config))
 
 
 def build_seq2seq(tokenizer, model: Mapping[str, Any]):
-    """A T5 or BART encoder-decoder from a tiny config (random init from the global torch RNG)."""
+    """A T5 (:class:`papersuite.ttg.t5.T5`) or a BART (transformers) encoder-decoder from a tiny
+    config, randomly initialised from the global torch RNG; both have ``loss``, ``greedy`` and
+    ``save_pretrained``."""
     arch = model.get("arch", "t5")
-    common = dict(
-        vocab_size=len(tokenizer),
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        decoder_start_token_id=tokenizer.bos_token_id,
-    )
     if arch == "t5":
-        return _t5(model, tokenizer, common)
+        return _t5(model, tokenizer)
     if arch == "bart":
-        return _bart(model, tokenizer, common)
+        return _bart(model, tokenizer)
     raise ValueError(f"model.arch must be 't5' or 'bart', got {arch!r}")
+
+
+def load_seq2seq(model_dir):
+    """A saved seq2seq translator: the T5 class here for a T5, transformers for anything else."""
+    if io.read_json(Path(model_dir) / "config.json").get("model_type") == "t5":
+        from .t5 import T5
+
+        return T5.from_pretrained(model_dir)
+    from .hf_seq2seq import HFSeq2Seq
+
+    return HFSeq2Seq.from_pretrained(model_dir)
 
 
 def encode(tokenizer, texts: Sequence[str], max_len: int, eos: bool = False) -> list[list[int]]:
@@ -156,7 +209,7 @@ def train_seq2seq(
 
     def loss_fn(b):
         input_ids, mask, labels = (t.to(device) for t in b)
-        return model(input_ids=input_ids, attention_mask=mask, labels=labels).loss
+        return model.loss(input_ids, mask, labels)
 
     rows, wall = run_loop(
         model,

@@ -9,13 +9,12 @@ interrupted run resumes to the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-
-import pandas as pd
 
 from papersuite.core import checkpoint, io, progress
 
@@ -138,4 +137,7 @@ def save_translator(out_dir, out_curve_csv, rows, meta, model, tokenizer) -> Non
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         io.write_json(tmp / "translator.json", meta)
-    io.write_csv(out_curve_csv, pd.DataFrame(rows, columns=CURVE_COLUMNS))
+    with io.atomic_path(out_curve_csv) as tmp, open(tmp, "w", newline="") as fh:  # pandas costs a second to import
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CURVE_COLUMNS)
+        writer.writerows(rows)

@@ -275,6 +275,7 @@ class Tables:
                 "bucket": g["bucket"].to_numpy(dtype=object),
             }
         self._hotels_by_city = {c: g for c, g in self.hotels.groupby("city", sort=False)}
+        self._cheapest_hotel: dict[tuple, tuple[str, int] | None] = {}  # memo of cheapest_hotel
 
     # --- dates
     def day_of(self, date: str | dt.date) -> int:
@@ -349,11 +350,15 @@ class Tables:
         self, city: str, min_stars: int | None = None, max_price: int | None = None
     ) -> tuple[str, int] | None:
         """(hotel id, price per room and night) of the cheapest eligible hotel (ties: lowest id)."""
-        g = self.eligible_hotels(city, min_stars, max_price)
-        if g.empty:
-            return None
-        g = g.sort_values(["price", "id"], kind="stable")
-        return str(g["id"].iloc[0]), g["price"].iloc[0].item()
+        key = (city, min_stars, max_price)
+        if key not in self._cheapest_hotel:
+            g = self.eligible_hotels(city, min_stars, max_price)
+            if g.empty:
+                self._cheapest_hotel[key] = None
+            else:
+                g = g.sort_values(["price", "id"], kind="stable")
+                self._cheapest_hotel[key] = (str(g["id"].iloc[0]), g["price"].iloc[0].item())
+        return self._cheapest_hotel[key]
 
     def flight(self, flight_id: str) -> Mapping[str, Any] | None:
         if self._flight_by_id is None:
