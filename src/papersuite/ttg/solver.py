@@ -1,5 +1,5 @@
-"""The Travel Solver: a time-expanded MILP in pulp with the bundled CBC (paper: abstract; [recon],
-``docs/papers/ttg.md``, "Travel Solver").
+"""The Travel Solver: a time-expanded MILP solved by HiGHS in process (scipy's ``milp``) (paper:
+abstract; [recon], ``docs/papers/ttg.md``, "Travel Solver").
 
 One function, :func:`solve` (request, tables) -> (status, cost, plan); the generator, the
 evaluation, the planner and the tests all call it.
@@ -23,8 +23,13 @@ departure bucket) and hotels by stars and price cap:
 - Budget: total cost ≤ budget. Objective: minimum total cost.
 
 The night-by-night form (ℓ_{c,t} with flow; ``docs/papers/ttg.md``, "Travel Solver") is kept as
-``formulation="nights"``: it gives the same optima (tested against brute force) but its LP
-relaxation is weak, about 1 s of CBC for four destinations against about 20 ms here.
+``formulation="nights"``, in pulp with the bundled CBC: it gives the same optima (tested against
+brute force) but its LP relaxation is weak, about 1 s of CBC for four destinations against about
+10 ms for the stays model in HiGHS. The stays model ran in pulp + CBC too until the tiny run was
+made faster: CBC is a subprocess per solve (an MPS file, a process start, a solution file), about
+twice the CPU of HiGHS in process, and most of the wall time of the evaluation jobs
+(``docs/papers/ttg.md``, "Tiny scale: sizes and speed"). Both solve to a proven optimum (HiGHS
+with a relative gap of 0); between plans of equal cost they may choose differently.
 
 Not modelled [recon]: hotel switching within a city (a hotel's price is the same every night, so
 one hotel per stay is optimal), same-day connections (one-stop options are single flights),
@@ -144,11 +149,9 @@ def solve(
 
     Returns ``(status, cost, plan)``: status "optimal" with the cost and the plan
     ``{flights: [...], stays: [...], travelers, rooms, cost}``, "infeasible" with (None, None), or
-    "error" (CBC stopped without a proof, e.g. at the time limit, or the request is malformed).
+    "error" (the solver stopped without a proof, e.g. at the time limit, or the request is malformed).
     ``formulation`` "stays" (default) or "nights" (the night-by-night form; same optimum, slower).
     """
-    import pulp
-
     try:
         r = validate_request(request, tables.city_names)
     except SchemaError as exc:
@@ -170,53 +173,65 @@ def solve(
             return INFEASIBLE, None, None
 
     if formulation == "stays":
-        prob, f = _stays_model(r, flights, hotel, e, l, travelers, rooms)
+        status, chosen, objective = _solve_stays(r, flights, hotel, e, l, travelers, rooms, time_limit)
     elif formulation == "nights":
-        prob, f = _nights_model(r, flights, hotel, e, l, travelers, rooms)
+        status, chosen, objective = _solve_nights(r, flights, hotel, e, l, travelers, rooms, time_limit)
     else:
         raise ValueError(f"formulation must be 'stays' or 'nights', got {formulation!r}")
-    if prob is None:
-        return INFEASIBLE, None, None
-    status = _run_cbc(prob, time_limit)
     if status != OPTIMAL:
         return status, None, None
 
-    chosen = sorted((k for k in sorted(flights) if f[k].value() > 0.5), key=lambda k: k[2])
-    plan = _plan_of(chosen, flights, hotel, tables, travelers, rooms)
+    plan = _plan_of(sorted(chosen, key=lambda k: k[2]), flights, hotel, tables, travelers, rooms)
     cost = plan_cost(plan, travelers)
-    objective = pulp.value(prob.objective)
     if abs(cost - objective) > 1e-6 * max(1.0, abs(cost)):
         log.warning("plan cost %s differs from the MILP objective %s", cost, objective)
     plan["cost"] = cost
     return OPTIMAL, float(cost), plan
 
 
-def _flow_lists(f: Mapping[tuple[str, str, int], Any]) -> tuple[dict, dict]:
-    inflow: dict[tuple[str, int], list] = {}
-    outflow: dict[tuple[str, int], list] = {}
-    for (a, b, t), var in f.items():
-        outflow.setdefault((a, t), []).append(var)
-        inflow.setdefault((b, t), []).append(var)
-    return inflow, outflow
-
-
-def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int, rooms: int):
-    """Stay-arc time-expanded network: s_{c,a,d} = stay in c from day a to day d (d − a nights).
-
-    Nodes are (city, day); a path leaves the origin by one flight, alternates flights (same day)
-    and stays (min..max nights), and returns by one flight. Time strictly increases along stays,
-    so no subtour can avoid the origin. Its LP relaxation is much tighter than the night-by-night
-    form below (about 20 ms instead of about 1 s of CBC for four destinations).
-    """
+def _solve_nights(r, flights, hotel, e, l, travelers, rooms, time_limit):
+    """(status, chosen flight keys, objective) of the night-by-night model, in pulp with CBC."""
     import pulp
 
-    origin, dests = r["origin"], r["destinations"]
-    keys = sorted(flights)
-    prob = pulp.LpProblem("ttg_stays", pulp.LpMinimize)
-    f = {k: prob.add_variable(f"f{i}", cat="Binary") for i, k in enumerate(keys)}
-    inflow, outflow = _flow_lists(f)
-    stays: dict[tuple[str, int, int], Any] = {}
-    for i, d in enumerate(dests):
+    prob, f = _nights_model(r, flights, hotel, e, l, travelers, rooms)
+    status = _run_cbc(prob, time_limit)
+    if status != OPTIMAL:
+        return status, [], None
+    return status, [k for k in sorted(flights) if f[k].value() > 0.5], pulp.value(prob.objective)
+
+
+class _Rows:
+    """Sparse constraint rows lower <= Σ coef·x <= upper of a MILP, for scipy's ``milp``."""
+
+    def __init__(self) -> None:
+        self.cols: list[int] = []
+        self.vals: list[float] = []
+        self.row_of: list[int] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+
+    def add(self, terms: Mapping[int, float], lower: float, upper: float) -> None:
+        row = len(self.lower)
+        for col, val in terms.items():
+            self.row_of.append(row)
+            self.cols.append(col)
+            self.vals.append(val)
+        self.lower.append(lower)
+        self.upper.append(upper)
+
+    def equal(self, plus: list[int], minus: list[int] = (), value: float = 0.0) -> None:
+        terms: dict[int, float] = {}
+        for i in plus:
+            terms[i] = terms.get(i, 0.0) + 1.0
+        for i in minus:
+            terms[i] = terms.get(i, 0.0) - 1.0
+        self.add(terms, value, value)
+
+
+def _stay_arcs(dests, inflow: Mapping, outflow: Mapping, e: int, l: int) -> list[tuple[str, int, int]]:
+    """Stays (city, arrival day, departure day) that start at an arrival and end at a departure."""
+    stays = []
+    for d in dests:
         c = d["city"]
         for a in range(e, l):
             if (c, a) not in inflow:
@@ -225,38 +240,85 @@ def _stays_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int,
                 if a + nights > l:
                     break
                 if (c, a + nights) in outflow:
-                    stays[(c, a, a + nights)] = prob.add_variable(f"s{i}_{a}_{a + nights}", cat="Binary")
-    by_city: dict[str, list] = {d["city"]: [] for d in dests}
-    starts: dict[tuple[str, int], list] = {}
-    ends: dict[tuple[str, int], list] = {}
-    for (c, a, b), var in stays.items():
-        by_city[c].append(var)
-        starts.setdefault((c, a), []).append(var)
-        ends.setdefault((c, b), []).append(var)
-    if any(not v for v in by_city.values()):
-        return None, f
+                    stays.append((c, a, a + nights))
+    return stays
 
-    fare_cost = pulp.lpSum(flights[k][1] * travelers * f[k] for k in keys)
-    hotel_cost = pulp.lpSum(hotel[c][1] * rooms * (b - a) * var for (c, a, b), var in stays.items())
-    total = fare_cost + hotel_cost
-    prob += total
+
+def _solve_stays(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers, rooms, time_limit):
+    """Stay-arc time-expanded network: s_{c,a,d} = stay in c from day a to day d (d − a nights),
+    solved in process by HiGHS (scipy's ``milp``); (status, chosen flight keys, objective).
+
+    Nodes are (city, day); a path leaves the origin by one flight, alternates flights (same day)
+    and stays (min..max nights), and returns by one flight. Time strictly increases along stays,
+    so no subtour can avoid the origin. Its LP relaxation is much tighter than the night-by-night
+    form (about 10 ms of HiGHS for four destinations, against about 1 s of CBC for the nights).
+    """
+    import numpy as np
+
+    origin, dests = r["origin"], r["destinations"]
+    keys = sorted(flights)
+    inflow: dict[tuple[str, int], list[int]] = {}
+    outflow: dict[tuple[str, int], list[int]] = {}
+    for i, (a, b, t) in enumerate(keys):
+        outflow.setdefault((a, t), []).append(i)
+        inflow.setdefault((b, t), []).append(i)
+    stays = _stay_arcs(dests, inflow, outflow, e, l)
+    by_city: dict[str, list[int]] = {d["city"]: [] for d in dests}
+    starts: dict[tuple[str, int], list[int]] = {}
+    ends: dict[tuple[str, int], list[int]] = {}
+    for j, (c, a, b) in enumerate(stays, start=len(keys)):
+        by_city[c].append(j)
+        starts.setdefault((c, a), []).append(j)
+        ends.setdefault((c, b), []).append(j)
+    if any(not v for v in by_city.values()):
+        return INFEASIBLE, [], None
+    cost = np.array(
+        [flights[k][1] * travelers for k in keys] + [hotel[c][1] * rooms * (b - a) for c, a, b in stays], dtype=float
+    )
+    rows = _Rows()
     for d in dests:
         c = d["city"]
-        prob += pulp.lpSum(by_city[c]) == 1
+        rows.equal(by_city[c], value=1.0)
         for t in range(e, l + 1):
             if (c, t) in inflow or (c, t) in starts:
-                prob += pulp.lpSum(inflow.get((c, t), [])) == pulp.lpSum(starts.get((c, t), []))
+                rows.equal(inflow.get((c, t), []), starts.get((c, t), []))
             if (c, t) in outflow or (c, t) in ends:
-                prob += pulp.lpSum(outflow.get((c, t), [])) == pulp.lpSum(ends.get((c, t), []))
-    prob += pulp.lpSum(v for (c, t), vs in outflow.items() if c == origin for v in vs) == 1
-    prob += pulp.lpSum(v for (c, t), vs in inflow.items() if c == origin for v in vs) == 1
+                rows.equal(outflow.get((c, t), []), ends.get((c, t), []))
+    rows.equal([i for (c, _), ids in outflow.items() if c == origin for i in ids], value=1.0)
+    rows.equal([i for (c, _), ids in inflow.items() if c == origin for i in ids], value=1.0)
     if r["order"] == "listed":
-        arrival = {c: pulp.lpSum(a * var for (cc, a, _), var in stays.items() if cc == c) for c in by_city}
         for first, second in zip(dests, dests[1:]):
-            prob += arrival[first["city"]] + 1 <= arrival[second["city"]]
+            terms = {j: float(stays[j - len(keys)][1]) for j in by_city[first["city"]]}
+            for j in by_city[second["city"]]:
+                terms[j] = terms.get(j, 0.0) - stays[j - len(keys)][1]
+            rows.add(terms, -np.inf, -1.0)  # arrival(first) + 1 <= arrival(second)
     if r["budget"] is not None:
-        prob += total <= r["budget"]
-    return prob, f
+        rows.add(dict(enumerate(cost)), -np.inf, float(r["budget"]))
+    status, x, objective = _run_highs(cost, rows, time_limit)
+    return status, [k for i, k in enumerate(keys) if status == OPTIMAL and x[i] > 0.5], objective
+
+
+def _run_highs(cost, rows: _Rows, time_limit: float | None):
+    """Solve min cost·x over binary x subject to ``rows`` with HiGHS: (status, x, objective)."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import csr_matrix
+
+    matrix = csr_matrix((rows.vals, (rows.row_of, rows.cols)), shape=(len(rows.lower), len(cost)))
+    options = {"mip_rel_gap": 0.0, **({"time_limit": float(time_limit)} if time_limit else {})}
+    res = milp(
+        cost,
+        constraints=LinearConstraint(matrix, np.asarray(rows.lower), np.asarray(rows.upper)),
+        integrality=np.ones(len(cost)),
+        bounds=Bounds(0, 1),
+        options=options,
+    )
+    if res.status == 2:
+        return INFEASIBLE, None, None
+    if res.status != 0:
+        log.warning("HiGHS stopped with status %s (%s)", res.status, res.message)
+        return ERROR, None, None
+    return OPTIMAL, res.x, float(res.fun)
 
 
 def _nights_model(r: Mapping[str, Any], flights: Mapping, hotel: Mapping, e: int, l: int, travelers: int, rooms: int):
