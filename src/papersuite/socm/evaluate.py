@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import math
 from collections.abc import Mapping
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from papersuite.core import records, runtime
@@ -64,7 +64,7 @@ def _finite_or_none(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def _training_wall_s(wall_s_train: float | None, meta: Mapping[str, Any], last: pd.Series) -> float:
+def _training_wall_s(wall_s_train: float | None, meta: Mapping[str, Any], last: Mapping[str, float]) -> float:
     """The training run's wall time: given, else from the model file, else EMA time per iteration × iterations."""
     wall_s = wall_s_train if wall_s_train is not None else meta.get("train_wall_s")
     if wall_s is None:  # last resort: EMA time per iteration × iterations
@@ -72,7 +72,7 @@ def _training_wall_s(wall_s_train: float | None, meta: Mapping[str, Any], last: 
     return float(wall_s)
 
 
-def _metrics(mean: float, se: float, optimal_cost: float, last: pd.Series, meta: Mapping[str, Any]) -> dict:
+def _metrics(mean: float, se: float, optimal_cost: float, last: Mapping[str, float], meta: Mapping[str, Any]) -> dict:
     """The record's metrics: the objective beside the optimal cost, and the training curve's final values."""
     return {
         "control_l2_error": _finite_or_none(last["control_l2_error"]),
@@ -90,7 +90,7 @@ def _metrics(mean: float, se: float, optimal_cost: float, last: pd.Series, meta:
     }
 
 
-def _extra(n: int, eval_seconds: float, last: pd.Series, meta: Mapping[str, Any]) -> dict:
+def _extra(n: int, eval_seconds: float, last: Mapping[str, float], meta: Mapping[str, Any]) -> dict:
     """The record's extra fields: evaluation size and time, and training statistics from the model file."""
     return {
         "n_trajectories": n,
@@ -103,11 +103,13 @@ def _extra(n: int, eval_seconds: float, last: pd.Series, meta: Mapping[str, Any]
     }
 
 
-def _last_curve_row(curve_csv: str | Path) -> pd.Series:
-    curve = pd.read_csv(curve_csv)
-    if curve.empty:
+def _last_curve_row(curve_csv: str | Path) -> dict[str, float]:
+    """The training curve's last row, column -> float (an empty field is NaN, as pandas reads it)."""
+    with open(curve_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
         raise ValueError(f"{curve_csv}: the training curve is empty")
-    return curve.iloc[-1]
+    return {key: float(value) if value != "" else float("nan") for key, value in rows[-1].items()}
 
 
 def evaluate_control(

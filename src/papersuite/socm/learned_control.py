@@ -5,7 +5,7 @@ See docs/papers/socm.md, "Method" and "Training and metrics".
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -35,6 +35,20 @@ class LearnedControl:
         if self.warm_start is not None:
             u = u + self.warm_start.control(t, x)
         return u
+
+    def stepper(self, batch: int) -> Callable[[Tensor, Tensor], Tensor]:
+        """This control at a scalar t on x (batch, d), without autograd: the network's stepper (the same
+        numbers as __call__, less per-call overhead), for simulations that keep no graph."""
+        net_step = self.net.stepper(batch)
+        sigma, warm_start = self.problem.sigma, self.warm_start
+
+        def step(t: Tensor, x: Tensor) -> Tensor:
+            u = control_from_network(net_step(t, x), sigma)
+            if warm_start is not None:
+                u = u + warm_start.control(t, x)
+            return u
+
+        return step
 
 
 def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:

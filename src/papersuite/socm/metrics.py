@@ -8,15 +8,26 @@ Each metric is smoothed as the original code's compute_EMA does (a running mean 
 
 from __future__ import annotations
 
+import csv
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from torch import Tensor
 
-__all__ = ["CURVE_COLUMNS", "StepResult", "curve_frame", "curve_row", "ema_update", "initial_state", "update_metrics"]
+from papersuite.core import io
+
+__all__ = [
+    "CURVE_COLUMNS",
+    "StepResult",
+    "curve_row",
+    "ema_update",
+    "initial_state",
+    "update_metrics",
+    "write_curve_csv",
+]
 
 CURVE_COLUMNS = ["iteration", "control_l2_error", "normalized_iw_std", "grad_norm_sq", "loss", "time_per_iteration_s"]
 
@@ -85,8 +96,19 @@ def curve_row(state: Mapping[str, Any], done: int) -> list[float]:
     return [done, state["ema_l2"], iw_std, state["ema_grad"], state["ema_loss"], state["ema_time"]]
 
 
-def curve_frame(rows: list[list[float]]) -> pd.DataFrame:
-    """The curve rows as a frame with an integer iteration column."""
-    frame = pd.DataFrame(rows, columns=CURVE_COLUMNS)
-    frame["iteration"] = frame["iteration"].astype(int)
-    return frame
+def _csv_field(value: float) -> str:
+    """A float as pandas' to_csv writes it: the shortest repr, NaN as an empty field."""
+    value = float(value)
+    return "" if math.isnan(value) else repr(value)
+
+
+def write_curve_csv(path: str | Path, rows: list[list[float]]) -> Path:
+    """Write the curve rows (CURVE_COLUMNS, integer iteration) as CSV, atomically.
+
+    The same bytes as pandas' DataFrame.to_csv(index=False), without importing pandas in the training job."""
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(CURVE_COLUMNS)
+        for row in rows:
+            writer.writerow([str(int(row[0]))] + [_csv_field(v) for v in row[1:]])
+    return Path(path)

@@ -47,11 +47,19 @@ from .losses import (
     socm_loss,
     variance_loss,
 )
-from .metrics import CURVE_COLUMNS, StepResult, curve_frame, curve_row, ema_update, initial_state, update_metrics
+from .metrics import (
+    CURVE_COLUMNS,
+    StepResult,
+    curve_row,
+    ema_update,
+    initial_state,
+    update_metrics,
+    write_curve_csv,
+)
 from .models import SigmoidMLP
 from .optim import Adam
+from .optimal_control import optimal_control_from_arrays
 from .problems import ControlProblem, load_problem
-from .reference import optimal_control_from_arrays
 from .sde import Paths, simulate
 from .warm_start import (
     WARM_START_SEED_OFFSET,
@@ -415,7 +423,7 @@ def train_control(
     wall_s = wall_before + time.perf_counter() - t_wall
     with io.atomic_path(out_model) as tmp:
         torch.save(_final_model(run, setting, method, seed, cfg, state, wall_s), tmp)
-    io.write_csv(out_curve_csv, curve_frame(rows))
+    write_curve_csv(out_curve_csv, rows)
     ckpts.clear()
     final = rows[-1]
     log.info(
