@@ -74,7 +74,6 @@ class FullyConnectedUNet(nn.Module):
             out0 = torch.relu(out0)
         return out0 + _apply(self.res_0, tx)
 
-
     def stepper(self, batch: int) -> Callable[[Tensor, Tensor], Tensor]:
         """forward(t, x) for a scalar t and x (batch, d), without autograd, for the Euler–Maruyama loop.
 
