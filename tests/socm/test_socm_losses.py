@@ -102,3 +102,33 @@ def test_adam_matches_torch_adam_exactly():
             ours = Adam([{"params": [a.weight], "lr": 0.0}, {"params": [a.bias], "lr": 0.0}], eps=1e-4)
             ours.load_state_dict(state)
     assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def test_adam_matches_torch_adam_on_multi_tensor_groups():
+    """Groups of several tensors (one _foreach call per group), one of them without a gradient at some steps:
+    still torch.optim.Adam's single-tensor update bit for bit."""
+    from papersuite.socm.optim import Adam
+
+    def net() -> torch.nn.Sequential:
+        torch.manual_seed(1)
+        return torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.ReLU(), torch.nn.Linear(16, 2))
+
+    a, b = net(), net()
+    extra_a, extra_b = torch.zeros(2, requires_grad=True), torch.zeros(2, requires_grad=True)
+    ours = Adam([{"params": list(a.parameters()), "lr": 1e-2}, {"params": [extra_a], "lr": 3e-3}], eps=1e-4)
+    ref = torch.optim.Adam(
+        [{"params": list(b.parameters()), "lr": 1e-2}, {"params": [extra_b], "lr": 3e-3}], eps=1e-4, foreach=False
+    )
+    x = torch.randn(20, 3)
+    for i in range(40):
+        for model, extra, opt in ((a, extra_a, ours), (b, extra_b, ref)):
+            opt.zero_grad()
+            out = model(x * (1 + 0.1 * i))
+            if i % 3:  # the extra parameter gets no gradient every third step
+                out = out + extra
+            out.pow(2).sum().backward()
+            if i % 5 == 0:  # nor does the last bias every fifth step
+                model[2].bias.grad = None
+            opt.step()
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert torch.equal(extra_a, extra_b)

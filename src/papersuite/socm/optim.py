@@ -3,7 +3,8 @@
 Why not torch.optim.Adam: in torch 2.13 constructing any torch.optim optimizer imports torch._dynamo
 (and sympy), about 1 s per training job at one CPU thread, a sizeable share of a tiny SOCM run.
 This class reproduces the non-fused, non-foreach torch.optim.Adam update (amsgrad=False,
-weight_decay=0) exactly (see the test) and keeps a weights_only-safe state for checkpoints.
+weight_decay=0) exactly (see the test), applied with torch's _foreach kernels, and keeps a
+weights_only-safe state for checkpoints.
 """
 
 from __future__ import annotations
@@ -38,23 +39,33 @@ class Adam:
 
     @torch.no_grad()
     def step(self) -> None:
-        """One Adam update of every parameter that has a gradient."""
+        """One Adam update of every parameter that has a gradient.
+
+        The per-parameter update of torch.optim.Adam's single-tensor path, applied to each group's tensors
+        at once by torch's _foreach kernels: the same element-wise operations in the same order, so the
+        same numbers bit for bit (see the test), with a few kernel calls per group instead of six per tensor.
+        """
         beta1, beta2 = self.betas
         for gi, group in enumerate(self.param_groups):
-            lr = group["lr"]
-            for pi, p in enumerate(group["params"]):
-                if p.grad is None:
-                    continue
-                grad = p.grad
+            live = [pi for pi, p in enumerate(group["params"]) if p.grad is not None]
+            if not live:
+                continue
+            params = [group["params"][pi] for pi in live]
+            grads = [p.grad for p in params]
+            exp_avg = [self.exp_avg[gi][pi] for pi in live]
+            exp_avg_sq = [self.exp_avg_sq[gi][pi] for pi in live]
+            steps = []
+            for pi in live:
                 self.step_count[gi][pi] += 1
-                step = self.step_count[gi][pi]
-                exp_avg, exp_avg_sq = self.exp_avg[gi][pi], self.exp_avg_sq[gi][pi]
-                exp_avg.lerp_(grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                bias_correction1 = 1 - beta1**step
-                bias_correction2_sqrt = (1 - beta2**step) ** 0.5
-                denom = (exp_avg_sq.sqrt() / bias_correction2_sqrt).add_(self.eps)
-                p.addcdiv_(exp_avg, denom, value=-(lr / bias_correction1))
+                steps.append(self.step_count[gi][pi])
+            torch._foreach_lerp_(exp_avg, grads, 1 - beta1)
+            torch._foreach_mul_(exp_avg_sq, beta2)
+            torch._foreach_addcmul_(exp_avg_sq, grads, grads, value=1 - beta2)
+            denom = torch._foreach_sqrt(exp_avg_sq)
+            torch._foreach_div_(denom, [(1 - beta2**step) ** 0.5 for step in steps])  # bias_correction2_sqrt
+            torch._foreach_add_(denom, self.eps)
+            step_sizes = [-(group["lr"] / (1 - beta1**step)) for step in steps]  # −lr / bias_correction1
+            torch._foreach_addcdiv_(params, exp_avg, denom, step_sizes)
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors, ints and floats only (torch.load(weights_only=True) safe)."""

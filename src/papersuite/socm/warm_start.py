@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .optim import Adam
 from .problems import ControlProblem
 
 __all__ = [
@@ -154,9 +155,11 @@ def fit_gaussian_path(
     time_points: int,
     generator: torch.Generator,
 ) -> GaussianPathWarmStart:
-    """Fit the Gaussian-path restricted SOC problem with Adam (eps 1e-4), as GSBM and the original code do."""
+    """Fit the Gaussian-path restricted SOC problem with Adam (eps 1e-4), as GSBM and the original code do.
+
+    optim.Adam is torch.optim.Adam's update bit for bit, without the ~1 s import of torch.optim's dependencies."""
     path = GaussianPathWarmStart(problem, knots=knots)
-    opt = torch.optim.Adam(path.parameters(), lr=lr, eps=1e-4)
+    opt = Adam([{"params": list(path.parameters()), "lr": lr}], eps=1e-4)
     for itr in range(iterations):
         opt.zero_grad()
         loss = path.objective(batch, time_points, generator)
