@@ -4,6 +4,8 @@ The byte-level recursion needs, for each prompt and byte, the next-token distrib
 These functions run a list of prompts in lock-step: every step collects the model queries of all prompts (and,
 for an ensemble, of all members) and answers them with one batched call (`prefetch` → `HFTokenLM.query_batch`:
 one forward pass for many sequences, `kv_batch.KVBatch`), then advances each prompt without further calls.
+The `*_steps` forms are step generators (lm.py): `lm.lockstep` runs several of them on one model in the same
+forward passes (the mid-token harness runs its three methods so).
 
 Each function equals its one-prompt counterpart run on every prompt in turn — `prompt_states` and
 `ByteLM.prompt_state`, `generate_batch` and `ByteLM.generate`, `greedy_batch` and
@@ -21,12 +23,16 @@ from typing import Any
 import numpy as np
 
 from .byte_lm import sample_byte
+from .lm import Steps, merged, run_steps
 from .tokenizer import EOS
 
 __all__ = [
     "Completion",
     "prompt_states",
+    "prompt_steps",
     "next_byte_distributions",
+    "decode_steps",
+    "greedy_steps",
     "greedy_batch",
     "generate_batch",
     "byte_logprobs_batch",
@@ -50,15 +56,16 @@ def _caps(max_bytes: int | Sequence[int], n: int) -> list[int]:
     return caps
 
 
-def _byte_lm_prompt_states(model: Any, prompts: list[bytes]) -> tuple[list[Any], list[int]]:
-    """ByteLM.prompt_state of every prompt, one batched model call per prompt byte position."""
+def _byte_lm_prompt_steps(model: Any, prompts: list[bytes]) -> Steps:
+    """Step generator of ByteLM.prompt_state for every prompt: one batched model call per prompt byte position;
+    returns (states, model evaluations per prompt)."""
     states = [model.initial_state(p) for p in prompts]
     starts = [s.boundary for s in states]
     totals = [0.0] * len(prompts)
     calls = [0] * len(prompts)
     for step in range(max((len(p) - b for p, b in zip(prompts, starts)), default=0)):
         active = [k for k, (p, b) in enumerate(zip(prompts, starts)) if b + step < len(p)]
-        spent = model.prefetch([states[k] for k in active])
+        spent = yield from model.prefetch_steps([states[k] for k in active])
         for k, c in zip(active, spent):
             calls[k] += c
             states[k] = model.advance(states[k], prompts[k][starts[k] + step])
@@ -68,17 +75,22 @@ def _byte_lm_prompt_states(model: Any, prompts: list[bytes]) -> tuple[list[Any],
     return states, calls
 
 
-def prompt_states(model: Any, prompts: Sequence[bytes]) -> tuple[list[Any], list[int]]:
-    """(model.prompt_state(p) for every prompt, model evaluations per prompt), batched across prompts."""
+def prompt_steps(model: Any, prompts: Sequence[bytes]) -> Steps:
+    """Step generator of prompt_states (an ensemble's members run in the same steps)."""
     prompts = [bytes(p) for p in prompts]
     members = getattr(model, "models", None)
     if members is None:
-        return _byte_lm_prompt_states(model, prompts)
+        return (yield from _byte_lm_prompt_steps(model, prompts))
     from .ensemble import EnsembleState
 
-    per = [_byte_lm_prompt_states(m, prompts) for m in members]
+    per = yield from merged([_byte_lm_prompt_steps(m, prompts) for m in members])
     states = [EnsembleState(tuple(p[0][k] for p in per)) for k in range(len(prompts))]
     return states, [sum(p[1][k] for p in per) for k in range(len(prompts))]
+
+
+def prompt_states(model: Any, prompts: Sequence[bytes]) -> tuple[list[Any], list[int]]:
+    """(model.prompt_state(p) for every prompt, model evaluations per prompt), batched across prompts."""
+    return run_steps(prompt_steps(model, prompts))
 
 
 def next_byte_distributions(model: Any, prompts: Sequence[bytes]) -> np.ndarray:
@@ -88,21 +100,22 @@ def next_byte_distributions(model: Any, prompts: Sequence[bytes]) -> np.ndarray:
     return np.array([model.next_byte_distribution(s) for s in states]).reshape(len(states), -1)
 
 
-def _decode_batch(
+def decode_steps(
     model: Any,
     prompts: Sequence[bytes],
-    caps: list[int],
+    caps: Sequence[int],
     pick: Callable[[int, np.ndarray], int],
     stop: Callable[[bytes], bool] | None,
-) -> list[Completion]:
-    """Byte-by-byte decoding of every prompt in lock-step: pick(k, dist) chooses prompt k's next symbol; prompt k
-    ends at EOS, after the byte for which stop(out) is true, or at caps[k] bytes."""
-    states, calls = prompt_states(model, prompts)
+) -> Steps:
+    """Step generator of byte-by-byte decoding of every prompt in lock-step: pick(k, dist) chooses prompt k's next
+    symbol; prompt k ends at EOS, after the byte for which stop(out) is true, or at caps[k] bytes. Returns a
+    Completion per prompt. Run alone (run_steps) or beside other step generators on the same model (lockstep)."""
+    states, calls = yield from prompt_steps(model, prompts)
     prompt_calls = list(calls)
     out = [bytearray() for _ in prompts]
     active = [k for k, cap in enumerate(caps) if cap > 0]
     while active:
-        spent = model.prefetch([states[k] for k in active])
+        spent = yield from model.prefetch_steps([states[k] for k in active])
         going = []
         for k, c in zip(active, spent):
             calls[k] += c
@@ -118,6 +131,14 @@ def _decode_batch(
     return [Completion(bytes(o), p, c) for o, p, c in zip(out, prompt_calls, calls)]
 
 
+def greedy_steps(
+    model: Any, prompts: Sequence[bytes], max_bytes: int | Sequence[int], stop: Callable[[bytes], bool] | None = None
+) -> Steps:
+    """Step generator of greedy_batch."""
+    caps = _caps(max_bytes, len(prompts))
+    return (yield from decode_steps(model, prompts, caps, lambda _k, d: int(np.argmax(d)), stop))
+
+
 def greedy_batch(
     model: Any,
     prompts: Sequence[bytes],
@@ -126,7 +147,7 @@ def greedy_batch(
 ) -> list[Completion]:
     """Greedy (argmax) byte-level completions of many prompts, batched; `max_bytes` is one cap or one per prompt.
     Per prompt the same bytes as midtoken.greedy_byte_level (the mid-token and FIM harness)."""
-    return _decode_batch(model, prompts, _caps(max_bytes, len(prompts)), lambda _k, d: int(np.argmax(d)), stop)
+    return run_steps(greedy_steps(model, prompts, max_bytes, stop))
 
 
 def generate_batch(
@@ -142,7 +163,7 @@ def generate_batch(
     temperature 0.1, else sampled with one generator seeded `seed` per prompt (bytelm.md "Sampling")."""
     rngs = [np.random.default_rng(seed) for _ in prompts]
     caps = _caps(max_bytes, len(prompts))
-    done = _decode_batch(model, prompts, caps, lambda k, d: sample_byte(d, temperature, top_p, rngs[k]), stop)
+    done = run_steps(decode_steps(model, prompts, caps, lambda k, d: sample_byte(d, temperature, top_p, rngs[k]), stop))
     return [c.data for c in done]
 
 

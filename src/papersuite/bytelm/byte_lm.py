@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .lm import TokenLM, logprobs_batch
+from .lm import TokenLM, run_steps
 from .tokenizer import EOS, N_SYMBOLS, ByteTokenizer
 
 __all__ = ["ByteLM", "State", "CoverGroup", "covers_bruteforce", "sample_byte", "generate_bytes"]
@@ -133,22 +133,28 @@ class ByteLM:
             logq = logq - z if z > -np.inf else np.full(self._V, -np.inf)
         return logq, checked
 
-    def prefetch(self, states: Sequence[State]) -> list[int]:
-        """Compute the next-token distributions of every flush cover of every state that lacks them, with one
-        batched model call for all states (bytelm.md "Batched decoding"); returns per state the number of model
-        evaluations spent (memoised contexts cost none). next_byte_distribution and advance then need no call."""
+    def prefetch_steps(self, states: Sequence[State]):
+        """Step-generator form of prefetch (lm.run_steps, lm.lockstep): yields the model queries of every flush cover
+        of every state that lacks its next-token distribution, receives the answers, fills the states and returns
+        per state the model evaluations spent."""
         todo = [
             (k, i) for k, s in enumerate(states) if not s.ended for i in range(len(s.flushes)) if i not in s._next_logq
         ]
         spent = [0] * len(states)
         if not todo:
             return spent
-        logps, computed = logprobs_batch(self.lm, [states[k].prefix_ids + states[k].flushes[i] for k, i in todo])
-        for (k, i), logp, c in zip(todo, logps, computed):
+        answers = yield [(self.lm, states[k].prefix_ids + states[k].flushes[i]) for k, i in todo]
+        for (k, i), (logp, c) in zip(todo, answers):
             s = states[k]
             s._next_logq[i] = self._logq_from(logp, s.tail, s.flushes[i])
             spent[k] += int(c)
         return spent
+
+    def prefetch(self, states: Sequence[State]) -> list[int]:
+        """Compute the next-token distributions of every flush cover of every state that lacks them, with one
+        batched model call for all states (bytelm.md "Batched decoding"); returns per state the number of model
+        evaluations spent (memoised contexts cost none). next_byte_distribution and advance then need no call."""
+        return run_steps(self.prefetch_steps(states))
 
     def _flush_logq(self, state: State, i: int) -> tuple[np.ndarray, np.ndarray | None]:
         """_logq after flush cover i (cached on the state)."""

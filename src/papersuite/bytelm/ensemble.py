@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .byte_lm import ByteLM, State, generate_bytes
+from .lm import merged, run_steps
 from .tokenizer import EOS
 
 __all__ = ["ByteEnsemble", "EnsembleState"]
@@ -45,15 +46,22 @@ class ByteEnsemble:
         """Every member's covers of the prompt."""
         return EnsembleState(tuple(m.prompt_state(prompt) for m in self.models))
 
+    def prefetch_steps(self, states: Sequence[EnsembleState]):
+        """Step-generator form of prefetch: every member's queries in one step (lm.merged)."""
+        live = [k for k, s in enumerate(states) if not s.ended]
+        per_member = yield from merged(
+            [m.prefetch_steps([states[k].members[j] for k in live]) for j, m in enumerate(self.models)]
+        )
+        spent = [0] * len(states)
+        for member_spent in per_member:
+            for k, c in zip(live, member_spent):
+                spent[k] += c
+        return spent
+
     def prefetch(self, states: Sequence[EnsembleState]) -> list[int]:
         """Every member's batched model call for all states (ByteLM.prefetch, bytelm.md "Batched decoding");
         returns per state the model evaluations of all members."""
-        spent = [0] * len(states)
-        live = [k for k, s in enumerate(states) if not s.ended]
-        for j, m in enumerate(self.models):
-            for k, c in zip(live, m.prefetch([states[k].members[j] for k in live])):
-                spent[k] += c
-        return spent
+        return run_steps(self.prefetch_steps(states))
 
     def _member_dists(self, state: EnsembleState) -> list[np.ndarray]:
         out = []

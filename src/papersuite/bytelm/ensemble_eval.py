@@ -72,6 +72,7 @@ EVAL_DEFAULTS: dict[str, Any] = {
 }
 
 LN2 = math.log(2.0)
+MEMBER_MEMO = 16384  # next-token results a member's HFTokenLM keeps (tiny: ~1.7k per member)
 
 
 def train_code_lm(
@@ -177,7 +178,9 @@ def _member(model_dir: str | Path, mode: str) -> dict[str, Any]:
     if hf_tok is None:
         raise ValueError(f"{model_dir}: a code LM needs its tokenizer.json")
     tok = _byte_tokenizer(hf_tok)
-    lm = HFTokenLM(model, bos_id=tok.eos_id)
+    # the memo keeps every next-token result of the scoring pass, so the member check (_checks) re-reads the
+    # pass's own numbers instead of recomputing them in another forward-pass batch (float rounding)
+    lm = HFTokenLM(model, bos_id=tok.eos_id, memo_size=MEMBER_MEMO)
     return {
         "name": f"V{meta['vocab_size']}",
         "dir": str(model_dir),
@@ -219,17 +222,22 @@ class _Scores:
     mix_dev: float = 0.0
 
 
-def _byte_pass(ens: Any, n_members: int, doc: bytes) -> np.ndarray:
-    """(members + ensemble, bytes + EOS) log P(x_{n+1} | x_1^n) of one document, ``EOT d EOT``, in one pass."""
+def _byte_pass(ens: Any, n_members: int, docs: list[bytes]) -> list[np.ndarray]:
+    """Per document, (members + ensemble, bytes + EOS) log P(x_{n+1} | x_1^n) of ``EOT d EOT``: all documents in
+    lock-step, one batched model call per member and byte position (bytelm.md "Batched decoding")."""
     from .tokenizer import EOS
 
-    state = ens.prompt_state(b"")
-    lp = np.zeros((n_members + 1, len(doc) + 1))  # (members + ensemble, bytes + EOS)
-    for i, b in enumerate([*doc, EOS]):
-        state = ens.advance(state, b)
-        lp[:-1, i] = [s.byte_logprob for s in state.members]
-        lp[-1, i] = state.byte_logprob
-    return lp
+    states = [ens.prompt_state(b"") for _ in docs]
+    symbols = [[*d, EOS] for d in docs]
+    lps = [np.zeros((n_members + 1, len(s))) for s in symbols]  # (members + ensemble, bytes + EOS)
+    for i in range(max(map(len, symbols), default=0)):
+        active = [k for k, s in enumerate(symbols) if i < len(s)]
+        ens.prefetch([states[k] for k in active])
+        for k in active:
+            states[k] = ens.advance(states[k], symbols[k][i])
+            lps[k][:-1, i] = [s.byte_logprob for s in states[k].members]
+            lps[k][-1, i] = states[k].byte_logprob
+    return lps
 
 
 def _token_pass(members: list[dict[str, Any]], names: list[str], doc: bytes, row: dict, scores: _Scores) -> None:
@@ -257,11 +265,12 @@ def _score_documents(
         n_tokens={n: 0 for n in names},
     )
     calls0 = [m["lm"].calls for m in members]
-    for k in progress([k for k in range(len(docs)) if fit[k]], desc="bytelm ensemble", logger=log):
+    scored = [k for k in range(len(docs)) if fit[k]]
+    t0 = time.perf_counter()
+    passes = _byte_pass(ens, len(members), [docs[k] for k in scored])
+    scores.t_byte = time.perf_counter() - t0
+    for k, lp in zip(progress(scored, desc="bytelm ensemble", logger=log), passes):
         doc = docs[k]
-        t0 = time.perf_counter()
-        lp = _byte_pass(ens, len(members), doc)
-        scores.t_byte += time.perf_counter() - t0
         # the mixture of the members' own conditionals (masked mode: each sums to one)
         mix = np.log(np.exp(lp[:-1]).T @ ens.weights)  # (bytes + 1,)
         scores.mix_dev = max(scores.mix_dev, float(np.max(np.abs(mix - lp[-1]))))

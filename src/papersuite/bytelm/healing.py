@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .lm import TokenLM, logprobs_batch
+from .lm import Steps, TokenLM, run_steps
 from .tokenizer import N_SYMBOLS, ByteTokenizer
 
 __all__ = [
@@ -22,6 +22,8 @@ __all__ = [
     "generate_token_healing",
     "generate_naive_batch",
     "generate_token_healing_batch",
+    "naive_steps",
+    "token_healing_steps",
 ]
 
 
@@ -124,7 +126,7 @@ def generate_token_healing(
     )
 
 
-def _greedy_tokens_batch(
+def _greedy_token_steps(
     lm: TokenLM,
     tok: ByteTokenizer,
     ctxs: list[list[int]],
@@ -132,17 +134,17 @@ def _greedy_tokens_batch(
     stop: Callable[[bytes], bool] | None,
     allowed_first: list[np.ndarray | None],
     skips: list[int],
-) -> list[tuple[bytes, int]]:
-    """_greedy_tokens for many contexts in lock-step, one batched model call per generated token
+) -> Steps:
+    """Step generator of _greedy_tokens for many contexts in lock-step, one batched model call per generated token
     (bytelm.md "Batched decoding"); returns (bytes, model evaluations) per context."""
     outs = [bytearray() for _ in ctxs]
     calls = [0] * len(ctxs)
     first = [True] * len(ctxs)
     active = [k for k, cap in enumerate(caps) if cap > 0]
     while active:
-        logps, computed = logprobs_batch(lm, [ctxs[k] for k in active])
+        answers = yield [(lm, ctxs[k]) for k in active]
         going = []
-        for k, lp, c in zip(active, logps, computed):
+        for k, (lp, c) in zip(active, answers):
             calls[k] += int(c)
             logp = np.asarray(lp, dtype=np.float64)[: tok.vocab_size]
             if first[k] and allowed_first[k] is not None:
@@ -163,6 +165,41 @@ def _greedy_tokens_batch(
     return [(bytes(o[:cap]), c) for o, cap, c in zip(outs, caps, calls)]
 
 
+def _caps(max_bytes: int | Sequence[int], n: int) -> list[int]:
+    return [int(max_bytes)] * n if isinstance(max_bytes, (int, np.integer)) else [int(c) for c in max_bytes]
+
+
+def naive_steps(
+    lm: TokenLM,
+    tok: ByteTokenizer,
+    prompts: Sequence[bytes],
+    max_bytes: int | Sequence[int],
+    stop: Callable[[bytes], bool] | None = None,
+) -> Steps:
+    """Step generator of generate_naive_batch."""
+    ctxs = [tok.encode(p) for p in prompts]
+    n = len(prompts)
+    return (yield from _greedy_token_steps(lm, tok, ctxs, _caps(max_bytes, n), stop, [None] * n, [0] * n))
+
+
+def token_healing_steps(
+    lm: TokenLM,
+    tok: ByteTokenizer,
+    prompts: Sequence[bytes],
+    max_bytes: int | Sequence[int],
+    stop: Callable[[bytes], bool] | None = None,
+) -> Steps:
+    """Step generator of generate_token_healing_batch."""
+    ctxs, allowed, skips = [], [], []
+    for p in prompts:
+        ids = tok.encode(p)
+        removed = tok.token_bytes[ids[-1]] if ids else b""
+        ctxs.append(ids[:-1] if ids else ids)
+        allowed.append(tok.tokens_with_prefix(removed) if ids else None)
+        skips.append(len(removed))
+    return (yield from _greedy_token_steps(lm, tok, ctxs, _caps(max_bytes, len(prompts)), stop, allowed, skips))
+
+
 def generate_naive_batch(
     lm: TokenLM,
     tok: ByteTokenizer,
@@ -172,9 +209,7 @@ def generate_naive_batch(
 ) -> list[tuple[bytes, int]]:
     """generate_naive for many prompts, batched: (bytes, model evaluations) per prompt; max_bytes is one cap or
     one per prompt."""
-    caps = [int(max_bytes)] * len(prompts) if isinstance(max_bytes, (int, np.integer)) else list(max_bytes)
-    ctxs = [tok.encode(p) for p in prompts]
-    return _greedy_tokens_batch(lm, tok, ctxs, caps, stop, [None] * len(prompts), [0] * len(prompts))
+    return run_steps(naive_steps(lm, tok, prompts, max_bytes, stop))
 
 
 def generate_token_healing_batch(
@@ -185,12 +220,4 @@ def generate_token_healing_batch(
     stop: Callable[[bytes], bool] | None = None,
 ) -> list[tuple[bytes, int]]:
     """generate_token_healing for many prompts, batched: (bytes, model evaluations) per prompt."""
-    caps = [int(max_bytes)] * len(prompts) if isinstance(max_bytes, (int, np.integer)) else list(max_bytes)
-    ctxs, allowed, skips = [], [], []
-    for p in prompts:
-        ids = tok.encode(p)
-        removed = tok.token_bytes[ids[-1]] if ids else b""
-        ctxs.append(ids[:-1] if ids else ids)
-        allowed.append(tok.tokens_with_prefix(removed) if ids else None)
-        skips.append(len(removed))
-    return _greedy_tokens_batch(lm, tok, ctxs, caps, stop, allowed, skips)
+    return run_steps(token_healing_steps(lm, tok, prompts, max_bytes, stop))

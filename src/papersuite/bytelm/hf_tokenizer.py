@@ -250,6 +250,8 @@ class _Encoder:
     """Encoders of raw bytes through a configured backend: valid UTF-8 through the HF tokenizer, the rest by
     byte fallback (SentencePiece) or the emulated pre-tokenizer (byte-level and plain BPE)."""
 
+    PIECE_CACHE = 65536  # pre-token pieces whose BPE is remembered by the emulated encoder
+
     def __init__(self, backend, flavour: _Flavour):
         self.backend = backend
         self.flavour = flavour
@@ -263,6 +265,7 @@ class _Encoder:
         self.to_unicode = bytes_to_unicode()
         self.hf_model = backend.model
         self.fallback = [backend.token_to_id(f"<0x{b:02X}>") for b in range(256)]
+        self._piece_ids: dict[str, list[int]] = {}  # BPE of a pre-token piece (validity checks repeat pieces)
 
     def encode_valid(self, text: str) -> list[int]:
         return self.backend.encode(text, add_special_tokens=False).ids
@@ -302,11 +305,19 @@ class _Encoder:
         text = data.decode("utf-8", "surrogateescape")
         ids = []
         for piece in self.split(text):
-            raw = piece.encode("utf-8", "surrogateescape")
-            word = (
-                "".join(self.to_unicode[b] for b in raw) if self.byte_level else raw.decode("utf-8", "surrogateescape")
-            )
-            ids.extend(t.id for t in self.hf_model.tokenize(word))
+            hit = self._piece_ids.get(piece)
+            if hit is None:
+                raw = piece.encode("utf-8", "surrogateescape")
+                word = (
+                    "".join(self.to_unicode[b] for b in raw)
+                    if self.byte_level
+                    else raw.decode("utf-8", "surrogateescape")
+                )
+                hit = [t.id for t in self.hf_model.tokenize(word)]
+                if len(self._piece_ids) >= self.PIECE_CACHE:
+                    self._piece_ids.clear()
+                self._piece_ids[piece] = hit
+            ids.extend(hit)
         return ids
 
     def encode_batch(self, datas: list[bytes]) -> list[list[int]]:

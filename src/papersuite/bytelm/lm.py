@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import inspect
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Generator, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,8 +24,18 @@ __all__ = [
     "load_causal_lm",
     "log_softmax64",
     "logprobs_batch",
+    "CountedLM",
+    "lockstep",
+    "merged",
+    "run_steps",
     "torch_dtype",
 ]
+
+# A step generator (bytelm.md "Batched decoding") yields the model queries of one step as (token LM, prefix)
+# pairs, receives their [(log-probs, computed), ...] in the same order, and finally returns its result.
+Requests = list[tuple[Any, Sequence[int]]]
+Answers = list[tuple[np.ndarray, bool]]
+Steps = Generator[Requests, Answers, Any]
 
 
 @runtime_checkable
@@ -47,6 +57,90 @@ def logprobs_batch(lm: TokenLM, prefixes: Sequence[Sequence[int]]) -> tuple[list
     if query is not None:
         return query(prefixes)
     return [lm.next_token_logprobs(p) for p in prefixes], [True] * len(prefixes)
+
+
+def merged(gens: Sequence[Steps]) -> Steps:
+    """One step generator that runs several in lock-step: each step yields the union of their queries (so one
+    driver call answers all of them) and the whole returns their results, in order."""
+    results: list[Any] = [None] * len(gens)
+    asks: dict[int, Requests] = {}
+    for j, g in enumerate(gens):
+        try:
+            asks[j] = next(g)
+        except StopIteration as stop:
+            results[j] = stop.value
+    while asks:
+        order = list(asks)
+        answers = yield [q for j in order for q in asks[j]]
+        nxt: dict[int, Requests] = {}
+        pos = 0
+        for j in order:
+            n = len(asks[j])
+            try:
+                nxt[j] = gens[j].send(answers[pos : pos + n])
+            except StopIteration as stop:
+                results[j] = stop.value
+            pos += n
+        asks = nxt
+    return results
+
+
+class CountedLM:
+    """A token LM seen by one of several decoders that share its forward passes (bytelm.md "Batched decoding"):
+    `run_steps` answers its queries in the same batched call as the other decoders', but a context counts as a
+    model evaluation of this view the first time the view asks for it (`forget_results` starts over), as if the
+    decoder ran alone with its own memo. Every other attribute is the wrapped LM's."""
+
+    def __init__(self, lm: TokenLM):
+        self.base = lm
+        self.seen: set[tuple[int, ...]] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.base, name)
+
+    def forget_results(self) -> None:
+        """Count every context anew."""
+        self.seen.clear()
+
+    def count(self, prefix: Sequence[int]) -> bool:
+        """Whether this view has not asked for the context before (and remember it)."""
+        key = tuple(int(t) for t in prefix)
+        new = key not in self.seen
+        self.seen.add(key)
+        return new
+
+    def next_token_logprobs(self, prefix: Sequence[int]) -> np.ndarray:
+        self.count(prefix)
+        return self.base.next_token_logprobs(prefix)
+
+
+def run_steps(gen: Steps) -> Any:
+    """Drive a step generator: every step's queries go to `logprobs_batch`, one batched call per token LM (views of
+    one LM, CountedLM, share it)."""
+    try:
+        asks = next(gen)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        by_lm: dict[int, tuple[Any, list[int]]] = {}
+        for pos, (lm, _) in enumerate(asks):
+            base = lm.base if isinstance(lm, CountedLM) else lm
+            by_lm.setdefault(id(base), (base, []))[1].append(pos)
+        answers: Answers = [None] * len(asks)  # type: ignore[list-item]
+        for lm, where in by_lm.values():
+            logps, computed = logprobs_batch(lm, [asks[pos][1] for pos in where])
+            for pos, lp, c in zip(where, logps, computed):
+                view, ctx = asks[pos]
+                answers[pos] = (lp, view.count(ctx) if isinstance(view, CountedLM) else c)
+        try:
+            asks = gen.send(answers)
+        except StopIteration as stop:
+            return stop.value
+
+
+def lockstep(gens: Sequence[Steps]) -> list[Any]:
+    """Run step generators together (merged + run_steps): their results, in order."""
+    return run_steps(merged(gens))
 
 
 def log_softmax64(logits: np.ndarray) -> np.ndarray:

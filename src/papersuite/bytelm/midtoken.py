@@ -90,11 +90,11 @@ class CompletionSession:
         self.byte_mode = params["byte_mode"]
         self.check_mass = float(params["check_mass"])
 
-    def byte_lm(self, mode: str | None = None):
-        """A ByteLM over this session's token LM."""
+    def byte_lm(self, mode: str | None = None, lm: Any = None):
+        """A ByteLM over this session's token LM (or `lm`, e.g. a CountedLM view of it)."""
         from .byte_lm import ByteLM
 
-        return ByteLM(self.lm, self.tok, mode=mode or self.byte_mode, check_mass=self.check_mass)
+        return ByteLM(lm or self.lm, self.tok, mode=mode or self.byte_mode, check_mass=self.check_mass)
 
 
 def load_session(
@@ -162,32 +162,68 @@ def complete(session: CompletionSession, method: str, prompt: bytes, max_bytes: 
     }
 
 
-def complete_batch(
-    session: CompletionSession, method: str, prompts: Sequence[bytes], caps: Sequence[int]
-) -> list[dict]:
-    """`complete` for many prompts, batched across them (bytelm.md "Batched decoding"): every step of the method
-    evaluates all prompts' next-token queries in one forward pass. Per prompt: bytes, model evaluations (calls,
-    prompt_calls) and wall time (the method's batched wall time shared evenly by the prompts)."""
-    from .batched import greedy_batch
-    from .healing import generate_naive_batch, generate_token_healing_batch
+def _timed(gen: Any, clock: dict[str, float]) -> Any:
+    """A step generator's steps, with the seconds spent inside it (clock["own"]) and its queries (clock["asks"])."""
+    t = time.perf_counter()
+    try:
+        asks = next(gen)
+    except StopIteration as stop:
+        clock["own"] += time.perf_counter() - t
+        return stop.value
+    while True:
+        clock["own"] += time.perf_counter() - t
+        clock["asks"] += len(asks)
+        answers = yield asks
+        t = time.perf_counter()
+        try:
+            asks = gen.send(answers)
+        except StopIteration as stop:
+            clock["own"] += time.perf_counter() - t
+            return stop.value
 
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+
+def complete_batch(
+    session: CompletionSession, methods: Sequence[str], prompts: Sequence[bytes], caps: Sequence[int]
+) -> dict[str, list[dict]]:
+    """`complete` for many prompts and methods at once (bytelm.md "Batched decoding"): the methods run in
+    lock-step, so every step evaluates the next-token queries of all prompts and methods in one forward pass.
+    Per method and prompt: bytes, model evaluations (calls, prompt_calls: each distinct context a method asks for
+    counts once, as when it runs alone) and wall time: the seconds spent in the method's own work plus its share
+    (by queries) of the forward passes, spread evenly over the prompts."""
+    from .batched import greedy_steps
+    from .healing import naive_steps, token_healing_steps
+    from .lm import CountedLM, lockstep
+
+    methods = check_methods(methods)
     session.lm.forget_results()
+    gens, clocks = [], []
+    for method in methods:
+        lm = CountedLM(session.lm)
+        if method == "byte_level":
+            gen = greedy_steps(session.byte_lm(lm=lm), prompts, caps, stop=_stop_at_newline)
+        elif method == "naive":
+            gen = naive_steps(lm, session.tok, prompts, caps, _stop_at_newline)
+        else:
+            gen = token_healing_steps(lm, session.tok, prompts, caps, _stop_at_newline)
+        clocks.append({"own": 0.0, "asks": 0})
+        gens.append(_timed(gen, clocks[-1]))
     t0 = time.perf_counter()
-    if method == "byte_level":
-        completions = greedy_batch(session.byte_lm(), prompts, caps, stop=_stop_at_newline)
-        done = [(c.data, c.calls, c.prompt_calls) for c in completions]
-    else:
-        generate = generate_naive_batch if method == "naive" else generate_token_healing_batch
-        done = [(out, calls, 0) for out, calls in generate(session.lm, session.tok, prompts, caps, _stop_at_newline)]
-    wall = (time.perf_counter() - t0) / max(len(prompts), 1)
-    out = []
-    for (data, calls, prompt_calls), cap in zip(done, caps):
-        line = data.split(b"\n", 1)[0][:cap]
-        out.append(
-            {"completion": line, "calls": calls, "prompt_calls": prompt_calls, "wall_s": wall, "n_bytes": len(line)}
-        )
+    results = lockstep(gens)
+    shared = max(time.perf_counter() - t0 - sum(c["own"] for c in clocks), 0.0)
+    asks = max(sum(c["asks"] for c in clocks), 1)
+    out: dict[str, list[dict]] = {}
+    for method, result, clock in zip(methods, results, clocks):
+        wall = (clock["own"] + shared * clock["asks"] / asks) / max(len(prompts), 1)
+        if method == "byte_level":
+            done = [(c.data, c.calls, c.prompt_calls) for c in result]
+        else:
+            done = [(data, calls, 0) for data, calls in result]
+        out[method] = []
+        for (data, calls, prompt_calls), cap in zip(done, caps):
+            line = data.split(b"\n", 1)[0][:cap]
+            out[method].append(
+                {"completion": line, "calls": calls, "prompt_calls": prompt_calls, "wall_s": wall, "n_bytes": len(line)}
+            )
     return out
 
 
@@ -239,11 +275,9 @@ def _complete_cuts(
     prompts = [cut.prefix.encode("utf-8") for cut in cuts]
     caps = [max(int(params["max_bytes"]), len(cut.target.encode("utf-8")) + int(params["slack_bytes"])) for cut in cuts]
     prefills = [_prefill(session, prompt) for prompt in prompts]
-    done = {}
-    for method in methods:
-        t0 = time.perf_counter()
-        done[method] = complete_batch(session, method, prompts, caps)
-        log.info("%s: %d cuts completed in %.1f s", method, len(cuts), time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    done = complete_batch(session, methods, prompts, caps)
+    log.info("%s: %d cuts completed in %.1f s", ", ".join(methods), len(cuts), time.perf_counter() - t0)
     rows: list[dict] = []
     for k, cut in enumerate(progress(cuts, desc="mid-token tests", logger=log)):
         task = by_id[cut.task_id]

@@ -13,11 +13,13 @@ tokenizer gets the digit split back (`fix_pretokenizer`).
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,29 @@ def fix_pretokenizer(hf_tokenizer: Any) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _one_gguf_parse(gguf_path: Path) -> Iterator[None]:
+    """Within the block, transformers' GGUF readers share one parse of `gguf_path` and one tensor-name map per
+    (architecture, layers). The tokenizer, the config and the tensors each open the file with a new
+    `gguf.GGUFReader`, whose parse of SmolLM2's 49k-token vocabulary takes seconds, and the weight mapping builds
+    a `gguf.TensorNameMap` for every module. The readers only read, so the converted weights are the same."""
+    import gguf
+
+    new_reader, new_map = gguf.GGUFReader, gguf.get_tensor_name_map
+    parsed = new_reader(str(gguf_path))
+
+    def reader(path, *args, **kwargs):
+        if not args and not kwargs and Path(path) == gguf_path:
+            return parsed
+        return new_reader(path, *args, **kwargs)
+
+    gguf.GGUFReader, gguf.get_tensor_name_map = reader, functools.lru_cache(maxsize=None)(new_map)
+    try:
+        yield
+    finally:
+        gguf.GGUFReader, gguf.get_tensor_name_map = new_reader, new_map
+
+
 def _gguf_model(gguf_path: Path) -> torch.nn.Module:
     """Build the float32 Llama model of a GGUF with transformers' reader (no `accelerate` needed)."""
     from transformers import AutoConfig, AutoModelForCausalLM
@@ -120,9 +145,12 @@ def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> dict:
         raise FileNotFoundError(f"GGUF file not found: {gguf_path}")
     start = time.perf_counter()
     digest = io.sha256_file(gguf_path)
-    tokenizer = AutoTokenizer.from_pretrained(str(gguf_path.parent), gguf_file=gguf_path.name, local_files_only=True)
-    pretok_fixed = fix_pretokenizer(tokenizer)
-    model = _gguf_model(gguf_path)
+    with _one_gguf_parse(gguf_path):
+        tokenizer = AutoTokenizer.from_pretrained(
+            str(gguf_path.parent), gguf_file=gguf_path.name, local_files_only=True
+        )
+        pretok_fixed = fix_pretokenizer(tokenizer)
+        model = _gguf_model(gguf_path)
     convert_s = time.perf_counter() - start
     checks = check_tokenizer(tokenizer)
     if not checks["round_trip_ok"]:
