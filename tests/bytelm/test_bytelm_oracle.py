@@ -17,6 +17,7 @@ from papersuite.bytelm.oracle import (
     exact_token_lm,
     mpe_tokenizer,
     prefix_probability,
+    sample_documents,
     three_state_chain,
     train_bpe_tokenizer,
     true_next_byte,
@@ -35,6 +36,20 @@ def mpe_oracle():
 
 def test_documents_sum_to_one():
     assert sum(p for _, p in enumerate_documents(two_state_chain(6))) == pytest.approx(1.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("chain", [two_state_chain(10), three_state_chain(8)], ids=["two_state", "three_state"])
+def test_sampled_documents_are_the_per_symbol_choice_draws(chain):
+    """The vectorised sampler draws exactly what rng.choice(k, p=...) per symbol, document by document, draws
+    (the toy's and the oracle BPE's training documents)."""
+    rng = np.random.default_rng(5)
+    k, want = len(chain.symbols), []
+    for _ in range(300):
+        s = [rng.choice(k, p=chain.init)]
+        for _ in range(chain.length - 1):
+            s.append(rng.choice(k, p=chain.trans[s[-1]]))
+        want.append(bytes(chain.symbols[i] for i in s))
+    assert sample_documents(chain, 300, seed=5) == want
 
 
 def test_exact_lm_rows_sum_to_one(mpe_oracle):

@@ -96,17 +96,27 @@ def enumerate_documents(chain: MarkovChain) -> Iterator[tuple[bytes, float]]:
         yield bytes(chain.symbols[i] for i in idx), float(p)
 
 
+def _cdf(p: np.ndarray) -> np.ndarray:
+    """The cumulative distribution `Generator.choice(k, p=p)` searches (its cumsum, divided by the last entry)."""
+    cdf = np.cumsum(np.asarray(p, dtype=np.float64))
+    return cdf / cdf[-1]
+
+
 def sample_documents(chain: MarkovChain, n: int, seed: int = 0) -> list[bytes]:
-    """n documents drawn from the chain (seeded)."""
+    """n documents drawn from the chain (seeded): the draws of `rng.choice(k, p=...)` per symbol, document by
+    document, vectorised — one uniform per symbol in the same order, located in the same cumulative distribution
+    (tests/bytelm/test_bytelm_oracle.py checks equality with the per-symbol loop)."""
     rng = np.random.default_rng(seed)
-    k = len(chain.symbols)
-    docs = []
-    for _ in range(n):
-        s = [rng.choice(k, p=chain.init)]
-        for _ in range(chain.length - 1):
-            s.append(rng.choice(k, p=chain.trans[s[-1]]))
-        docs.append(bytes(chain.symbols[i] for i in s))
-    return docs
+    u = rng.random((n, chain.length))  # choice(p=...) draws one double per call
+    s = np.empty((n, chain.length), dtype=np.int64)
+    s[:, 0] = np.searchsorted(_cdf(chain.init), u[:, 0], side="right")
+    cdfs = [_cdf(row) for row in chain.trans]
+    for t in range(1, chain.length):
+        for j, cdf in enumerate(cdfs):
+            rows = s[:, t - 1] == j
+            s[rows, t] = np.searchsorted(cdf, u[rows, t], side="right")
+    symbols = np.frombuffer(bytes(chain.symbols), dtype=np.uint8)
+    return [bytes(doc) for doc in symbols[s]]
 
 
 def exact_token_lm(chain: MarkovChain, tok: ByteTokenizer, L: int | None = None) -> TableTokenLM:

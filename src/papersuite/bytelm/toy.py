@@ -16,10 +16,9 @@ import logging
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from papersuite.core import io
 from papersuite.core.checkpoint import clear_checkpoints, data_digest
@@ -30,6 +29,9 @@ from .byte_lm import ByteLM
 from .healing import healed_next_byte, naive_next_byte
 from .lm import HFTokenLM
 from .tokenizer import EOS, ByteTokenizer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = [
     "TOY_DEFAULTS",
@@ -163,55 +165,67 @@ def load_toy(model_dir: str | Path) -> tuple[Any, ByteTokenizer, dict]:
     return model, tok, meta
 
 
-def transition_table(
-    model: Any, tok: ByteTokenizer, chain: oracle.MarkovChain, max_len: int | None = None
-) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """One row per (prefix, next symbol) for every prefix of length 0..max_len (default L) and every symbol of
-    the chain plus EOS: true, naive, token-healing and byte-level (masked) P(symbol | prefix) and P(prefix).
-
-    Byte-level states are advanced along the prefix tree (by length), one ``advance`` per prefix.
-    Returns the table and cost counters (model calls, seconds per method)."""
-    max_len = chain.length if max_len is None else min(int(max_len), chain.length)
-    lm = HFTokenLM(model, bos_id=tok.eos_id)
-    byte_lm = ByteLM(lm, tok, mode="masked")
-    symbols = [*chain.symbols, EOS]
-    rows: list[dict[str, Any]] = []
-    cost = {"byte_level_s": 0.0, "byte_level_calls": 0, "baselines_s": 0.0, "baselines_calls": 0}
-    prefixes = [bytes(x) for n in range(max_len + 1) for x in itertools.product(chain.symbols, repeat=n)]
-    states = {b"": byte_lm.prompt_state(b"")}
-    for prefix in progress(prefixes, desc="toy transitions", logger=log):
-        t0, c0 = time.perf_counter(), lm.calls
-        if prefix not in states:
-            states[prefix] = byte_lm.advance(states[prefix[:-1]], prefix[-1])
-        state = states[prefix]
-        byte = byte_lm.next_byte_distribution(state)  # (257,)
-        if len(prefix) == max_len:  # a leaf: no child will advance from it
-            del states[prefix]
-        t1, c1 = time.perf_counter(), lm.calls
-        naive = naive_next_byte(lm, tok, prefix)
-        healed = healed_next_byte(lm, tok, prefix)
-        cost["byte_level_s"] += t1 - t0
-        cost["byte_level_calls"] += c1 - c0
-        cost["baselines_s"] += time.perf_counter() - t1
-        cost["baselines_calls"] += lm.calls - c1
+def _level_rows(
+    chain: oracle.MarkovChain, level: list[bytes], byte: list[np.ndarray], naive: list, healed: list
+) -> list[dict[str, Any]]:
+    """The table rows of one prefix length: every prefix and next symbol (EOS included)."""
+    rows = []
+    for prefix, b, nv, hd in zip(level, byte, naive, healed):
         true = oracle.true_next_byte(chain, prefix)
         p_prefix = oracle.prefix_probability(chain, prefix)
-        for s in symbols:
+        for s in [*chain.symbols, EOS]:
             rows.append(
                 {
                     "prefix": prefix.decode("ascii"),
                     "n": len(prefix),
                     "symbol": "EOS" if s == EOS else chr(s),
                     "true": float(true[s]),
-                    "naive": float(naive[s]),
-                    "token_healing": float(healed[s]),
-                    "byte_level": float(byte[s]),
+                    "naive": float(nv[s]),
+                    "token_healing": float(hd[s]),
+                    "byte_level": float(b[s]),
                     "p_prefix": p_prefix,
-                    "byte_level_mass": float(byte.sum()),
-                    "naive_mass": float(naive.sum()),
+                    "byte_level_mass": float(b.sum()),
+                    "naive_mass": float(nv.sum()),
                 }
             )
-    cost["n_prefixes"] = len(prefixes)
+    return rows
+
+
+def transition_table(
+    model: Any, tok: ByteTokenizer, chain: oracle.MarkovChain, max_len: int | None = None
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """One row per (prefix, next symbol) for every prefix of length 0..max_len (default L) and every symbol of
+    the chain plus EOS: true, naive, token-healing and byte-level (masked) P(symbol | prefix) and P(prefix).
+
+    Byte-level states are advanced along the prefix tree (by length), one ``advance`` per prefix; all prefixes of
+    one length are evaluated together, one batched model call per method (bytelm.md "Batched decoding").
+    Returns the table and cost counters (model calls, seconds per method)."""
+    import pandas as pd
+
+    max_len = chain.length if max_len is None else min(int(max_len), chain.length)
+    n_prefixes = sum(len(chain.symbols) ** n for n in range(max_len + 1))
+    lm = HFTokenLM(model, bos_id=tok.eos_id, memo_size=4 * len(chain.symbols) ** max_len + 16)
+    byte_lm = ByteLM(lm, tok, mode="masked")
+    rows: list[dict[str, Any]] = []
+    cost = {"byte_level_s": 0.0, "byte_level_calls": 0, "baselines_s": 0.0, "baselines_calls": 0}
+    states = {b"": byte_lm.prompt_state(b"")}
+    for n in progress(range(max_len + 1), desc="toy transitions (by prefix length)", logger=log):
+        level = [bytes(x) for x in itertools.product(chain.symbols, repeat=n)]
+        t0 = time.perf_counter()
+        states = {p: states[p] if p in states else byte_lm.advance(states[p[:-1]], p[-1]) for p in level}
+        spent = byte_lm.prefetch([states[p] for p in level])
+        byte = [byte_lm.next_byte_distribution(states[p]) for p in level]  # (257,) each
+        t1, c1 = time.perf_counter(), lm.calls
+        encodings = [tok.encode(p) for p in level]
+        lm.query_batch(encodings + [ids[:-1] for ids in encodings if ids])  # the baselines' queries, memoised
+        naive = [naive_next_byte(lm, tok, p) for p in level]
+        healed = [healed_next_byte(lm, tok, p) for p in level]
+        cost["byte_level_s"] += t1 - t0
+        cost["byte_level_calls"] += sum(spent)
+        cost["baselines_s"] += time.perf_counter() - t1
+        cost["baselines_calls"] += lm.calls - c1
+        rows.extend(_level_rows(chain, level, byte, naive, healed))
+    cost["n_prefixes"] = n_prefixes
     return pd.DataFrame(rows), cost
 
 
