@@ -60,6 +60,35 @@ def test_unet_shapes_scaling_and_control_convention():
     assert orig(ts, x).shape == (5, 7, 3)
 
 
+@pytest.mark.parametrize("output_relu", [False, True])
+def test_unet_steppers_are_bit_identical_to_forward(output_relu):
+    """The no-grad stepper and the one-node graph stepper (unet_step.UNetStep) give forward's numbers bit for
+    bit, and, through a 20-step recursion as in the adjoint loss, autograd's gradients bit for bit."""
+    from papersuite.socm.unet_step import graph_stepper
+
+    torch.manual_seed(0)
+    net = FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu)
+    ts = torch.linspace(0.0, 1.0, 21)
+    x0 = torch.randn(32, 2)
+    step = net.stepper(32)
+    with torch.no_grad():
+        assert torch.equal(step(ts[3], x0), net(ts[3], x0))
+
+    def rollout(f):
+        net.zero_grad()
+        x = x0.clone().requires_grad_(True)
+        y, cost = x, 0.0
+        for k in range(20):
+            u = f(ts[k], y)
+            cost = cost + (u**2).sum() * 0.05
+            y = y + 0.05 * (u - y) + 0.01 * torch.sin(y)
+        (cost + (y**2).sum()).backward()
+        return [p.grad.clone() for p in net.parameters()] + [x.grad.clone()]
+
+    ours, autograd = rollout(graph_stepper(net)), rollout(net)
+    assert all(torch.equal(a, b) for a, b in zip(ours, autograd))
+
+
 def test_warm_start_gaussian_path_fits_and_round_trips():
     """The Gaussian-path warm start starts at x0, lowers its restricted objective, and reloads exactly."""
     prob = problem64({**HARD, "d": 2}, 50)

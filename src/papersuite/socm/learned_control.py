@@ -14,6 +14,7 @@ from torch import Tensor
 from .models import FullyConnectedUNet, control_from_network
 from .problems import ControlProblem
 from .sde import simulate
+from .unet_step import graph_stepper
 from .warm_start import GaussianPathWarmStart
 
 __all__ = ["LearnedControl", "build_learned_control", "normalization_constant"]
@@ -40,6 +41,20 @@ class LearnedControl:
         """This control at a scalar t on x (batch, d), without autograd: the network's stepper (the same
         numbers as __call__, less per-call overhead), for simulations that keep no graph."""
         net_step = self.net.stepper(batch)
+        sigma, warm_start = self.problem.sigma, self.warm_start
+
+        def step(t: Tensor, x: Tensor) -> Tensor:
+            u = control_from_network(net_step(t, x), sigma)
+            if warm_start is not None:
+                u = u + warm_start.control(t, x)
+            return u
+
+        return step
+
+    def graph_stepper(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """This control at a scalar t on x (B, d) with the network as one autograd node (unet_step.UNetStep):
+        the same numbers and gradients as __call__, for simulations that keep the graph (the adjoint loss)."""
+        net_step = graph_stepper(self.net)
         sigma, warm_start = self.problem.sigma, self.warm_start
 
         def step(t: Tensor, x: Tensor) -> Tensor:

@@ -47,6 +47,16 @@ class Paths:
         return self.running_cost + self.control_cost + self.terminal_cost
 
 
+def _step_function(control: Control | None, batch: int, grad: bool) -> Control | None:
+    """The control as called once per step: through its stepper (no graph) or graph_stepper (graph) where it
+    offers one (a LearnedControl: the same numbers with less per-call overhead), else the control itself."""
+    if control is None:
+        return None
+    if grad:
+        return control.graph_stepper() if hasattr(control, "graph_stepper") else control
+    return control.stepper(batch) if hasattr(control, "stepper") else control
+
+
 def simulate(
     problem: ControlProblem,
     control: Control | None,
@@ -72,8 +82,7 @@ def simulate(
     identity_sigma = bool(torch.equal(problem.sigma, torch.eye(problem.d, dtype=x.dtype, device=x.device)))
     diffusion = ((problem.lam * dt) ** 0.5) * (noises if identity_sigma else noises @ sigma_t)  # (N, B, d)
     grad = keep_graph and torch.is_grad_enabled()
-    # without a graph, a control that offers one evaluates through its stepper (same numbers, less overhead)
-    step = control.stepper(batch) if control is not None and not grad and hasattr(control, "stepper") else control
+    step = _step_function(control, batch, grad)
     with torch.set_grad_enabled(grad):
         states, controls = [x], []
         for k in range(n):
