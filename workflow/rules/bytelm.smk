@@ -9,6 +9,21 @@
 include: "bytelm_helpers.smk"
 
 
+# Scheduling (docs/papers/bytelm.md "Tiny scale: sizes and speed"): the longest chain is download → convert →
+# midtoken, then corpus → train_code → evaluate_ensemble; the toy and the oracle fill the gaps. The shared
+# download rule has no priority, so the wing's raw files use a copy of it that runs before everything else
+# (without it Snakemake ran the HumanEval download, which midtoken needs, after the toy).
+use rule download as bytelm_download with:
+    wildcard_constraints:
+        paper="bytelm",
+        source=r"(?!hub$)[^/]+",
+        file=r"[^/]+\.(h5ad|npz|npy|zip|gz|gguf|jsonl)",
+    priority: 3
+
+
+ruleorder: bytelm_download > download
+
+
 rule bytelm_convert_smollm2:
     input:
         gguf=bytelm_gguf_file,
@@ -19,7 +34,7 @@ rule bytelm_convert_smollm2:
     benchmark:
         "benchmarks/{scale}/bytelm/convert_smollm2.tsv"
     # the conversion and the mid-token run are the longest chain: start it first, the rest fills the cores
-    priority: 1
+    priority: 2
     conda:
         "../envs/bytelm.yaml"
     script:
@@ -36,6 +51,8 @@ rule bytelm_oracle:
         ],
     log:
         "logs/{scale}/bytelm/oracle.log",
+    benchmark:
+        "benchmarks/{scale}/bytelm/oracle.tsv"
     conda:
         "../envs/bytelm.yaml"
     params:
@@ -73,6 +90,8 @@ rule bytelm_evaluate_toy:
         table="results/{scale}/bytelm/data/toy/seed{seed}/transitions.csv",
     log:
         "logs/{scale}/bytelm/evaluate_toy/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/bytelm/evaluate_toy/seed{seed}.tsv"
     conda:
         "../envs/bytelm.yaml"
     threads: BYTELM.get("threads", 1)
@@ -88,6 +107,9 @@ rule bytelm_corpus:
         directory("results/{scale}/bytelm/data/corpus"),
     log:
         "logs/{scale}/bytelm/corpus.log",
+    benchmark:
+        "benchmarks/{scale}/bytelm/corpus.tsv"
+    priority: 1
     conda:
         "../envs/bytelm.yaml"
     params:
@@ -105,6 +127,7 @@ rule bytelm_train_code:
         "logs/{scale}/bytelm/train_code/{member}/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/train_code/{member}/seed{seed}.tsv"
+    priority: 1
     retries: 1
     conda:
         "../envs/bytelm.yaml"
@@ -132,6 +155,7 @@ rule bytelm_evaluate_ensemble:
         "logs/{scale}/bytelm/evaluate_ensemble/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/evaluate_ensemble/seed{seed}.tsv"
+    priority: 1
     conda:
         "../envs/bytelm.yaml"
     threads: BYTELM.get("threads", 1)
@@ -156,7 +180,7 @@ rule bytelm_midtoken:
         "logs/{scale}/bytelm/midtoken/seed{seed}.log",
     benchmark:
         "benchmarks/{scale}/bytelm/midtoken/seed{seed}.tsv"
-    priority: 1
+    priority: 2
     conda:
         "../envs/bytelm.yaml"
     threads: BYTELM.get("threads", 1)
@@ -259,6 +283,8 @@ rule bytelm_table:
         ),
     log:
         "logs/{scale}/bytelm/table.log",
+    benchmark:
+        "benchmarks/{scale}/bytelm/table.tsv"
     localrule: True
     conda:
         "../envs/bytelm.yaml"

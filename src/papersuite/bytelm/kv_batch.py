@@ -109,6 +109,10 @@ class _GPT2:
         return self.model.lm_head(self.base.ln_f(h))
 
 
+def _anchor_key(row: Any) -> tuple[int, ...] | None:
+    return row.anchor.ids if row.anchor is not None else None
+
+
 def _arch(model: Any) -> _Llama | _GPT2 | None:
     """The adapter of a supported model, None for any other (or a GPT-2 variant with features not mirrored here)."""
     cfg = getattr(model, "config", None)
@@ -285,8 +289,11 @@ class KVBatch:
             raise ValueError("KVBatch.run needs non-empty sequences (give the model a context token)")
         unique = list(dict.fromkeys(seqs))
         rows = [self._plan(s) for s in unique]
-        logits = self._step(rows, need_logits=True)
-        where = {s: i for i, s in enumerate(unique)}
+        # rows of one anchor next to each other: each anchor's attention then reads a slice of the batch
+        first: dict[tuple[int, ...] | None, int] = {}
+        order = sorted(range(len(rows)), key=lambda r: first.setdefault(_anchor_key(rows[r]), r))
+        logits = self._step([rows[r] for r in order], need_logits=True)
+        where = {unique[r]: i for i, r in enumerate(order)}
         return logits[[where[s] for s in seqs]]
 
     def _past_buffer(self, rows: list[_Row], width: int) -> torch.Tensor:
@@ -321,6 +328,8 @@ class KVBatch:
         cols = past[rr] + jj  # where each new token's keys go in its row's buffer
         keys = torch.arange(width, device=dev)
         visible = keys[None, None, :] <= (past[:, None] + j[None, :])[:, :, None]  # (B, T, width)
+        G = a.n_heads // a.n_kv
+        hidden = ~visible[:, None, None].expand(B, 1, G, T, width).reshape(B, 1, G * T, width)  # per query row
         groups = self._groups(rows)
         with torch.no_grad():
             h = a.embed(ids, pos)
@@ -329,7 +338,7 @@ class KVBatch:
                 kb, vb = buf[i, 0], buf[i, 1]
                 kb[rr, :, cols] = k.transpose(1, 2)[rr, jj]
                 vb[rr, :, cols] = v.transpose(1, 2)[rr, jj]
-                o = self._attend(q, kb, vb, visible, groups, i, scale)
+                o = self._attend(q, kb, vb, hidden, groups, i, scale)
                 h = a.attn_out(i, h, o)
             logits = None
             if need_logits:
@@ -340,56 +349,56 @@ class KVBatch:
         self._remember(rows, buf)
         return logits
 
-    def _groups(self, rows: list[_Row]) -> list[tuple[_Anchor, torch.Tensor]]:
-        """Rows grouped by anchor: (anchor, row indices)."""
-        by: dict[tuple[int, ...], list[int]] = {}
-        anchors: dict[tuple[int, ...], _Anchor] = {}
+    @staticmethod
+    def _groups(rows: list[_Row]) -> list[tuple[_Anchor, int, int]]:
+        """Runs of rows with the same anchor: (anchor, first row, end row); rows come sorted by anchor."""
+        out: list[tuple[_Anchor, int, int]] = []
         for r, row in enumerate(rows):
-            if row.anchor is not None:
-                by.setdefault(row.anchor.ids, []).append(r)
-                anchors[row.anchor.ids] = row.anchor
-        return [(anchors[k], torch.tensor(v, device=self.device)) for k, v in by.items()]
+            if row.anchor is None:
+                continue
+            if out and out[-1][0] is row.anchor and out[-1][2] == r:
+                out[-1] = (row.anchor, out[-1][1], r + 1)
+            else:
+                out.append((row.anchor, r, r + 1))
+        return out
 
+    @staticmethod
     def _attend(
-        self,
         q: torch.Tensor,
         kb: torch.Tensor,
         vb: torch.Tensor,
-        visible: torch.Tensor,
-        groups: list[tuple[_Anchor, torch.Tensor]],
+        hidden: torch.Tensor,
+        groups: list[tuple[_Anchor, int, int]],
         layer: int,
         scale: float,
     ) -> torch.Tensor:
         """Causal attention of q (B, H, T, d) over each row's anchor and its suffix buffer kb/vb (B, kvH, W, d);
-        returns (B, T, H·d)."""
+        `hidden` (B, 1, G·T, W) marks the buffer keys a query may not see. Returns (B, T, H·d)."""
         B, H, T, d = q.shape
         kv = kb.shape[1]
         G = H // kv
         qg = q.reshape(B, kv, G * T, d)  # head h = kv head h // G, as repeat_kv
         s = torch.matmul(qg, kb.transpose(-1, -2)) * scale  # (B, kv, G·T, W)
-        mask = visible[:, None, None].expand(B, 1, G, T, visible.shape[-1]).reshape(B, 1, G * T, -1)
-        s = s.masked_fill(~mask, float("-inf"))
+        s.masked_fill_(hidden, float("-inf"))
         m = s.amax(-1)  # (B, kv, G·T)
         e = torch.exp(s - m[..., None])
         lsum = e.sum(-1)
         o = torch.matmul(e, vb)  # (B, kv, G·T, d)
-        for anchor, idx in groups:
+        for anchor, a, b in groups:  # merge each anchor block (log-sum-exp), in place on the group's rows
             ka, va = anchor.kv[layer, 0], anchor.kv[layer, 1]  # (kv, L, d)
-            n = len(idx)
-            qa = qg[idx].transpose(0, 1).reshape(kv, n * G * T, d)
+            n = b - a
+            qa = qg[a] if n == 1 else qg[a:b].transpose(0, 1).reshape(kv, n * G * T, d)
             sa = torch.matmul(qa, ka.transpose(-1, -2)) * scale  # (kv, n·G·T, L)
             ma = sa.amax(-1)
             ea = torch.exp(sa - ma[..., None])
-            la = ea.sum(-1)
-            oa = torch.matmul(ea, va)  # (kv, n·G·T, d)
+            la = ea.sum(-1).view(kv, n, G * T).transpose(0, 1)
+            oa = torch.matmul(ea, va).view(kv, n, G * T, d).transpose(0, 1)  # (n, kv, G·T, d)
             ma = ma.view(kv, n, G * T).transpose(0, 1)
-            la = la.view(kv, n, G * T).transpose(0, 1)
-            oa = oa.view(kv, n, G * T, d).transpose(0, 1)
-            mm = torch.maximum(m[idx], ma)
-            wa, wb = torch.exp(ma - mm), torch.exp(m[idx] - mm)
-            o[idx] = oa * wa[..., None] + o[idx] * wb[..., None]
-            lsum[idx] = la * wa + lsum[idx] * wb
-            m[idx] = mm
+            mb = m[a:b]
+            mm = torch.maximum(mb, ma)
+            wa, wb = torch.exp(ma - mm), torch.exp(mb - mm)
+            o[a:b] = oa * wa[..., None] + o[a:b] * wb[..., None]
+            lsum[a:b] = la * wa + lsum[a:b] * wb
         o = o / lsum[..., None]
         return o.view(B, kv, G, T, d).permute(0, 3, 1, 2, 4).reshape(B, T, H * d)
 

@@ -283,9 +283,12 @@ class ByteTokenizer:
         else:
             self._mask_cache.move_to_end(key)
         checked, valid = entry
-        cand = self.is_byte_token.copy()
-        if candidates is not None:
-            cand &= np.isin(np.arange(self.vocab_size), candidates)
+        if candidates is None:
+            cand = self.is_byte_token.copy()
+        else:
+            cand = np.zeros(self.vocab_size, dtype=bool)
+            cand[candidates] = True
+            cand &= self.is_byte_token
         todo = np.flatnonzero(cand & ~checked)
         if len(todo):
             n, want = len(local_ids), list(local_ids)
