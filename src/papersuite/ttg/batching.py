@@ -32,11 +32,12 @@ def pad(seqs: Sequence[Sequence[int]], value: int):
     """A (len(seqs), longest) long tensor, right-padded with ``value``."""
     import torch
 
-    width = max(len(s) for s in seqs)
-    out = torch.full((len(seqs), width), value, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
-    return out
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    out = np.full((len(seqs), int(lengths.max(initial=0))), value, dtype=np.int64)
+    out[np.arange(out.shape[1]) < lengths[:, None]] = np.fromiter(
+        (t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum())
+    )  # row-major: row by row, each row's tokens in order
+    return torch.from_numpy(out)
 
 
 def length_batches(src: Sequence[Sequence[int]], batch: int, seed: int, pool: int = 16) -> list[list[int]]:

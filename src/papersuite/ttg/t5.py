@@ -308,27 +308,25 @@ class T5(nn.Module):
         take next (its prefix includes the start token); the others are masked out."""
         cfg = self.config
         batch, eos, pad = input_ids.shape[0], cfg["eos_token_id"], cfg["pad_token_id"]
+        heads, d_kv, device = cfg["num_heads"], cfg["d_kv"], input_ids.device
         encoded = self.encode(input_ids, attention_mask)
         cross_bias = self._mask_bias(attention_mask)
-        blocks = self.decoder.block
-        cross_kv = [block.layer[1].EncDecAttention.kv(encoded) for block in blocks]
-        keys: list = [None] * len(blocks)
-        values: list = [None] * len(blocks)
-        device = input_ids.device
+        layers = [_StepWeights(block, encoded) for block in self.decoder.block]
+        self_bias = self._position_bias(self.decoder, max_new_tokens, max_new_tokens, False)
+        cache = torch.zeros(len(layers), 2, batch, heads, max_new_tokens, d_kv, device=device)
         token = torch.full((batch, 1), cfg["decoder_start_token_id"], dtype=torch.long, device=device)
         out, done = [token], torch.zeros(batch, dtype=torch.bool, device=device)
         for step in range(max_new_tokens):
             x = self.shared(token)
-            bias = self._position_bias(self.decoder, 1, step + 1, False, offset=step)
-            for i, block in enumerate(blocks):
-                sa, ca, ff = block.layer
-                att, cross = sa.SelfAttention, ca.EncDecAttention
-                q, k, v = att.qkv(sa.layer_norm(x))
-                keys[i] = k if keys[i] is None else torch.cat([keys[i], k], dim=2)
-                values[i] = v if values[i] is None else torch.cat([values[i], v], dim=2)
-                x = x + att.attend(q, keys[i], values[i], bias)
-                x = x + cross.attend(cross.heads_of(cross.q(ca.layer_norm(x))), *cross_kv[i], cross_bias)
-                x = self._feed_forward(ff, x)
+            bias = self_bias[:, :, step : step + 1, : step + 1]
+            for w, (keys, values) in zip(layers, cache):
+                q, k, v = F.linear(w.norm_self(x), w.qkv).view(batch, 1, 3, heads, d_kv).permute(2, 0, 3, 1, 4)
+                keys[:, :, step : step + 1] = k
+                values[:, :, step : step + 1] = v
+                x = x + w.attend(q, keys[:, :, : step + 1], values[:, :, : step + 1], bias, w.o_self)
+                q = F.linear(w.norm_cross(x), w.q_cross).view(batch, 1, heads, d_kv).transpose(1, 2)
+                x = x + w.attend(q, w.k_cross, w.v_cross, cross_bias, w.o_cross)
+                x = x + F.linear(torch.relu(F.linear(w.norm_ff(x), w.wi)), w.wo)
             logits = self._logits(x)[:, 0]
             if allowed is not None:
                 logits = self._constrain(logits, done, torch.cat(out, dim=1), allowed)
@@ -345,3 +343,23 @@ class T5(nn.Module):
         for i, ids in zip(rows, allowed(rows, [prefix[i].tolist() for i in rows])):
             mask[i, ids] = 0.0
         return logits + mask
+
+
+class _StepWeights:
+    """One decoder block's weights for a decoding step, concatenated once per batch, and the
+    cross-attention keys and values of the encoded source."""
+
+    def __init__(self, block: _Block, encoded):
+        sa, ca, ff = block.layer
+        att, cross = sa.SelfAttention, ca.EncDecAttention
+        self.norm_self, self.norm_cross, self.norm_ff = sa.layer_norm, ca.layer_norm, ff.layer_norm
+        self.qkv = torch.cat([att.q.weight, att.k.weight, att.v.weight])
+        self.o_self, self.q_cross, self.o_cross = att.o.weight, cross.q.weight, cross.o.weight
+        self.k_cross, self.v_cross = cross.kv(encoded)
+        self.wi, self.wo = ff.DenseReluDense.wi.weight, ff.DenseReluDense.wo.weight
+
+    @staticmethod
+    def attend(q, k, v, bias, o):
+        weights = torch.softmax(torch.matmul(q, k.transpose(-1, -2)) + bias, dim=-1)
+        out = torch.matmul(weights, v).transpose(1, 2)
+        return F.linear(out.reshape(out.shape[0], out.shape[1], -1), o)
