@@ -198,3 +198,17 @@ def test_prefill_anchor_serves_every_method(tiny):
     ref = _fresh(tiny)
     for q in (ids, ids[:-1], tok.encode(prompt), ids + [5, 6]):
         np.testing.assert_allclose(lm.next_token_logprobs_batch([q])[0], ref.next_token_logprobs(q), atol=1e-12)
+
+
+def test_kv_batch_in_bfloat16_keeps_float32_softmax():
+    """A bfloat16 Llama (CodeLlama's dtype on CUDA): the batched logits stay within bfloat16 rounding of the plain
+    forward's (attention statistics are kept in float32)."""
+    model = _tiny_llama(60, seed=3).to(torch.bfloat16)
+    engine = KVBatch(model, max_suffix=6, anchor_margin=2)
+    rng = np.random.default_rng(1)
+    seqs = [[int(t) for t in rng.integers(0, 60, n)] for n in (5, 11, 20)]
+    engine.add_anchor(seqs[2][:12])
+    for row, s in zip(engine.run(seqs), seqs):
+        with torch.no_grad():
+            ref = model(input_ids=torch.tensor([s])).logits[0, -1].double()
+        assert row.dtype == torch.float64 and float((row - ref).abs().max()) < 0.05 * float(ref.abs().max())

@@ -348,3 +348,40 @@ def test_select_is_seeded_and_zero_means_all():
     assert fim._select(tasks, 0, 0) == tasks
     a, b = fim._select(tasks, 4, 1), fim._select(tasks, 4, 1)
     assert a == b and len(a) == 4 and [t["task_id"] for t in a] == sorted(t["task_id"] for t in a)
+
+
+@pytest.mark.parametrize("mode", ["spm", "psm"])
+def test_batched_infills_equal_one_task_at_a_time(bpe_session, humaneval_fim_task, mode):
+    """Batched FIM (bytelm.md "Batched decoding", Known answers 15): several tasks with different FIM contexts
+    and all three methods in the same forward passes give, per task and method, the middle and model calls of
+    `infill` run task by task on the random tiny GPT-2."""
+    import copy
+
+    s = copy.copy(bpe_session)
+    if mode == "psm":
+        s.layout = fim.FimLayout(
+            "psm", *[getattr(s.layout, k) for k in ("bos_id", "prefix_id", "suffix_id", "middle_id", "eot_id")]
+        )
+    tasks = []
+    for k, cut in enumerate((3, 9, 17)):  # the same task cut at other places: contexts differ
+        t = dict(humaneval_fim_task, task_id=f"T{k}")
+        t["prompt"] = humaneval_fim_task["prompt"][:-cut]
+        tasks.append(t)
+    want = {}
+    for t in tasks:
+        for method in fim.METHODS:
+            s.lm = _fresh_lm(bpe_session)
+            r = fim.infill(s, method, t["prompt"], t["suffix"], 24)
+            want[t["task_id"], method] = (r["middle"].decode("utf-8", "replace"), r["calls"], r["prompt_calls"])
+    s.lm = _fresh_lm(bpe_session)
+    params = fim._fim_params({"max_bytes": 24, "batch": 8, "benchmark": "random_span"})
+    rows = fim._infill_tasks(s, tasks, list(fim.METHODS), params, he.CachedTests(10.0))
+    got = {(r["task_id"], r["method"]): (r["completion"], r["calls"], r["prompt_calls"]) for r in rows}
+    assert got == want
+    assert s.lm.forwards < s.lm.calls  # several sequences per forward pass
+
+
+def _fresh_lm(session):
+    from papersuite.bytelm.lm import HFTokenLM
+
+    return HFTokenLM(session.model, None)

@@ -40,6 +40,7 @@ from .midtoken import (
     add_differences,
     check_methods,
     greedy_byte_level,
+    run_methods,
     summarize,
     write_results,
 )
@@ -95,6 +96,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "check_mass": 1.0,  # validity-check only the likeliest next tokens holding this mass (1.0: exact)
     "dtype": "auto",  # weights: auto (bfloat16 on CUDA, float32 on CPU) | float32 | bfloat16 | float16
     "methods": list(METHODS),
+    "batch": 16,  # tasks decoded together (all methods, lock-step: one forward pass per step for all of them)
 }
 
 
@@ -258,11 +260,12 @@ class FimSession:
         self.byte_mode = p["byte_mode"]
         self.check_mass = float(p["check_mass"])
 
-    def byte_lm(self):
-        """A ByteLM over this session's token LM (its context is the current task's FIM context)."""
+    def byte_lm(self, lm: Any = None):
+        """A ByteLM over this session's token LM (its context is the current task's FIM context), or over `lm`
+        (a view of it with a task's own context, lm.CountedLM)."""
         from .byte_lm import ByteLM
 
-        return ByteLM(self.lm, self.tok, mode=self.byte_mode, check_mass=self.check_mass)
+        return ByteLM(lm or self.lm, self.tok, mode=self.byte_mode, check_mass=self.check_mass)
 
     def start_task(self, prefix: str, suffix: str) -> bytes:
         """Set the task's FIM context on the token LM; returns the byte prompt."""
@@ -310,12 +313,14 @@ def infill(session: FimSession, method: str, prefix: str, suffix: str, max_bytes
     }
 
 
-def _prefill(session: FimSession, prompt: bytes) -> tuple[float, int]:
-    """Run the FIM context and the byte prompt up to its stable boundary once (shared by every method)."""
+def _prefill(session: FimSession, context: list[int], prompt: bytes) -> tuple[float, int]:
+    """Run a task's FIM context and its byte prompt up to the stable boundary once, as the shared start of every
+    method's queries (`context`: the task's context when the token LM has none of its own, the batched run)."""
     ids = session.tok.encode(prompt[: session.tok.stable_boundary(prompt)])
     t0 = time.perf_counter()
-    session.lm.next_token_logprobs(ids)
-    return time.perf_counter() - t0, len(session.lm.context_ids) + len(ids)
+    prefill = getattr(session.lm, "prefill", session.lm.next_token_logprobs)
+    prefill(list(context) + ids)
+    return time.perf_counter() - t0, len(session.lm.context_ids) + len(context) + len(ids)
 
 
 def _select(tasks: list[dict], n: int, seed: int) -> list[dict]:
@@ -339,38 +344,59 @@ def _fim_params(params: Mapping[str, Any]) -> dict[str, Any]:
 def _infill_tasks(
     session: FimSession, tasks: list[dict], methods: list[str], params: Mapping[str, Any], tests: he.CachedTests
 ) -> list[dict]:
-    """Infill every task with every method and run its tests: one row per (task, method)."""
+    """Infill every task with every method and run its tests: one row per (task, method). Tasks are decoded
+    `batch` at a time, all methods in lock-step, each task with its own FIM context (midtoken.run_methods)."""
+    from .lm import HFTokenLM
+
     rows: list[dict] = []
-    cap = int(params["max_bytes"])
-    for task in progress(tasks, desc=f"FIM {params['benchmark']}", logger=log):
-        prompt = session.start_task(task["prompt"], task["suffix"])
-        target = task["canonical_solution"]
-        is_mid = mid_token(session.tok, prompt, target.encode("utf-8"))
-        prefill_s, prefill_tokens = _prefill(session, prompt)
-        for method in methods:
-            res = infill(session, method, task["prompt"], task["suffix"], cap)
-            middle = res["middle"].decode("utf-8", errors="replace")
-            program = splice(task, middle)
-            rows.append(
-                {
-                    "task_id": task["task_id"],
-                    "method": method,
-                    "mid_token": is_mid,
-                    "target": target,
-                    "completion": middle,
-                    "passed": tests.passed(program, task),
-                    "exact_match": middle == target,
-                    "edit_similarity": middle_edit_similarity(middle, target),
-                    "hit_cap": res["hit_cap"],
-                    "calls": res["calls"],
-                    "prompt_calls": res["prompt_calls"],
-                    "n_bytes": res["n_bytes"],
-                    "cap": cap,
-                    "wall_s": res["wall_s"],
-                    "prefill_s": prefill_s,
-                    "prefill_tokens": prefill_tokens,
-                }
-            )
+    cap, batch = int(params["max_bytes"]), int(params["batch"])
+    # an HFTokenLM answers whole sequences, so tasks with different contexts share its forward passes; any other
+    # token LM (a scripted test model) runs the tasks one by one, its context set per task
+    shared = isinstance(session.lm, HFTokenLM)
+    if shared:
+        session.lm.set_context(None)  # every query carries its task's context (lm.CountedLM)
+    else:
+        batch = 1
+    for lo in progress(range(0, len(tasks), batch), desc=f"FIM {params['benchmark']} (batches)", logger=log):
+        chunk = tasks[lo : lo + batch]
+        laid = [fim_prompt(session.layout, session.tok, t["prompt"], t["suffix"]) for t in chunk]
+        contexts, prompts = [c for c, _ in laid], [p for _, p in laid]
+        if not shared:
+            session.lm.set_context(contexts[0])
+        prefills = [_prefill(session, c if shared else [], p) for c, p in laid]
+        session.lm.forget_results()
+        caps = [cap] * len(chunk)
+        done = run_methods(
+            session.lm, session.tok, session.byte_lm, methods, prompts, caps, None, contexts if shared else None
+        )
+        for k, task in enumerate(chunk):
+            target = task["canonical_solution"]
+            is_mid = mid_token(session.tok, prompts[k], target.encode("utf-8"))
+            for method in methods:
+                r = done[method][k]
+                out = r["data"][:cap]
+                middle = out.decode("utf-8", errors="replace")
+                program = splice(task, middle)
+                rows.append(
+                    {
+                        "task_id": task["task_id"],
+                        "method": method,
+                        "mid_token": is_mid,
+                        "target": target,
+                        "completion": middle,
+                        "passed": tests.passed(program, task),
+                        "exact_match": middle == target,
+                        "edit_similarity": middle_edit_similarity(middle, target),
+                        "hit_cap": len(out) >= cap,
+                        "calls": r["calls"],
+                        "prompt_calls": r["prompt_calls"],
+                        "n_bytes": len(out),
+                        "cap": cap,
+                        "wall_s": r["wall_s"],
+                        "prefill_s": prefills[k][0],
+                        "prefill_tokens": prefills[k][1],
+                    }
+                )
     return rows
 
 

@@ -172,7 +172,7 @@ class KVBatch:
         model: Any,
         max_suffix: int = 32,
         anchor_margin: int = 8,
-        max_anchor_tokens: int = 16384,
+        max_anchor_tokens: int = 32768,
         max_suffix_tokens: int = 8192,
     ):
         arch = _arch(model)
@@ -377,29 +377,30 @@ class KVBatch:
         B, H, T, d = q.shape
         kv = kb.shape[1]
         G = H // kv
+        acc = torch.promote_types(q.dtype, torch.float32)  # softmax statistics of 16-bit models in float32
         qg = q.reshape(B, kv, G * T, d)  # head h = kv head h // G, as repeat_kv
-        s = torch.matmul(qg, kb.transpose(-1, -2)) * scale  # (B, kv, G·T, W)
+        s = torch.matmul(qg, kb.transpose(-1, -2)).to(acc) * scale  # (B, kv, G·T, W)
         s.masked_fill_(hidden, float("-inf"))
         m = s.amax(-1)  # (B, kv, G·T)
         e = torch.exp(s - m[..., None])
         lsum = e.sum(-1)
-        o = torch.matmul(e, vb)  # (B, kv, G·T, d)
+        o = torch.matmul(e.to(vb.dtype), vb).to(acc)  # (B, kv, G·T, d)
         for anchor, a, b in groups:  # merge each anchor block (log-sum-exp), in place on the group's rows
             ka, va = anchor.kv[layer, 0], anchor.kv[layer, 1]  # (kv, L, d)
             n = b - a
             qa = qg[a] if n == 1 else qg[a:b].transpose(0, 1).reshape(kv, n * G * T, d)
-            sa = torch.matmul(qa, ka.transpose(-1, -2)) * scale  # (kv, n·G·T, L)
+            sa = torch.matmul(qa, ka.transpose(-1, -2)).to(acc) * scale  # (kv, n·G·T, L)
             ma = sa.amax(-1)
             ea = torch.exp(sa - ma[..., None])
             la = ea.sum(-1).view(kv, n, G * T).transpose(0, 1)
-            oa = torch.matmul(ea, va).view(kv, n, G * T, d).transpose(0, 1)  # (n, kv, G·T, d)
+            oa = torch.matmul(ea.to(va.dtype), va).to(acc).view(kv, n, G * T, d).transpose(0, 1)  # (n, kv, G·T, d)
             ma = ma.view(kv, n, G * T).transpose(0, 1)
             mb = m[a:b]
             mm = torch.maximum(mb, ma)
             wa, wb = torch.exp(ma - mm), torch.exp(mb - mm)
             o[a:b] = oa * wa[..., None] + o[a:b] * wb[..., None]
             lsum[a:b] = la * wa + lsum[a:b] * wb
-        o = o / lsum[..., None]
+        o = (o / lsum[..., None]).to(q.dtype)
         return o.view(B, kv, G, T, d).permute(0, 3, 1, 2, 4).reshape(B, T, H * d)
 
     def _remember(self, rows: list[_Row], buf: torch.Tensor) -> None:

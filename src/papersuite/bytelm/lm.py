@@ -89,10 +89,15 @@ class CountedLM:
     """A token LM seen by one of several decoders that share its forward passes (bytelm.md "Batched decoding"):
     `run_steps` answers its queries in the same batched call as the other decoders', but a context counts as a
     model evaluation of this view the first time the view asks for it (`forget_results` starts over), as if the
-    decoder ran alone with its own memo. Every other attribute is the wrapped LM's."""
+    decoder ran alone with its own memo. With `context`, the view's prefixes follow that fixed context instead
+    of the wrapped LM's (which must have none): one FIM task's special tokens and suffix, so that tasks with
+    different contexts share forward passes too. Every other attribute is the wrapped LM's."""
 
-    def __init__(self, lm: TokenLM):
+    def __init__(self, lm: TokenLM, context: Sequence[int] | None = None):
         self.base = lm
+        self.context = None if context is None else tuple(int(t) for t in context)
+        if self.context is not None and getattr(lm, "context_ids", ()):
+            raise ValueError("a CountedLM with its own context needs a token LM without one (set_context(None))")
         self.seen: set[tuple[int, ...]] = set()
 
     def __getattr__(self, name: str) -> Any:
@@ -109,9 +114,14 @@ class CountedLM:
         self.seen.add(key)
         return new
 
+    def full(self, prefix: Sequence[int]) -> tuple[int, ...]:
+        """The prefix as the wrapped LM sees it (after the view's context, if any)."""
+        prefix = tuple(int(t) for t in prefix)
+        return prefix if self.context is None else self.context + prefix
+
     def next_token_logprobs(self, prefix: Sequence[int]) -> np.ndarray:
         self.count(prefix)
-        return self.base.next_token_logprobs(prefix)
+        return self.base.next_token_logprobs(self.full(prefix))
 
 
 def run_steps(gen: Steps) -> Any:
@@ -128,7 +138,8 @@ def run_steps(gen: Steps) -> Any:
             by_lm.setdefault(id(base), (base, []))[1].append(pos)
         answers: Answers = [None] * len(asks)  # type: ignore[list-item]
         for lm, where in by_lm.values():
-            logps, computed = logprobs_batch(lm, [asks[pos][1] for pos in where])
+            seqs = [q.full(p) if isinstance(q, CountedLM) else p for q, p in (asks[pos] for pos in where)]
+            logps, computed = logprobs_batch(lm, seqs)
             for pos, lp, c in zip(where, logps, computed):
                 view, ctx = asks[pos]
                 answers[pos] = (lp, view.count(ctx) if isinstance(view, CountedLM) else c)
