@@ -15,8 +15,8 @@ seq2seq translator trained from scratch (:mod:`.translator`, :mod:`.seq2seq`). T
 back-translation exact match, cost ratio 0.979, about 5 s per request) are the reference.
 
 The workflow calls :mod:`.steps`, one function per rule. Modules import ``papersuite.core`` and
-third-party libraries only; the heavy ones (torch, transformers, pulp, peft) are imported where
-they are used.
+third-party libraries only; the heavy ones (torch, transformers, scipy, pulp, peft) are imported
+where they are used.
 """
 
 PAPER = "ttg"

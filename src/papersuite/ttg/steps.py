@@ -1,11 +1,11 @@
 """Workflow entry points of ttg: one function per rule `ttg_<step>`, called by `workflow/scripts/ttg/<step>.py`.
 
 Each function imports the science modules it needs inside its body, so a job imports only what its
-step uses (torch and transformers for training and evaluation, pulp for the solver, matplotlib for
-the report). The pipeline is the paper's (Ju et al. 2024, abstract and Fig. 2): a generated world
-and feasible symbolic requests, their English renderings, the Instruction Translator trained on
-the (English, symbolic) pairs, and the evaluation of translator + Travel Solver. What is
-reconstructed and why is in ``docs/papers/ttg.md``.
+step uses (torch for the tiny translator, transformers only for the full-scale LLM, scipy's HiGHS
+for the solver, matplotlib for the report). The pipeline is the paper's (Ju et al. 2024, abstract
+and Fig. 2): a generated world and feasible symbolic requests, their English renderings, the
+Instruction Translator trained on the (English, symbolic) pairs, and the evaluation of translator +
+Travel Solver. What is reconstructed and why is in ``docs/papers/ttg.md``.
 """
 
 from __future__ import annotations
