@@ -97,6 +97,10 @@ def test_linearise_round_trip_and_mention_order(tables):
         "nonstop no time none",
         "from home leave jun 1 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
         "nonstop no time none extra",
+        "from home leave jun 31 back jun 8 to alpha 2 3 order any people 1 budget none stars none hotelmax none "
+        "nonstop no time none",  # no such day
+        "from home leave jun 99999999999999999999 back jun 8 to alpha 2 3 order any people 1 budget none "
+        "stars none hotelmax none nonstop no time none",  # a day too large for a C long (an untrained translator)
     ],
 )
 def test_delinearize_rejects_malformed_targets(bad):

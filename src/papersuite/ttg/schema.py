@@ -263,7 +263,7 @@ def resolve_month_day(month: int, day: int, base_date: str | dt.date) -> str:
     for year in (base.year, base.year + 1):
         try:
             d = dt.date(year, month, day)
-        except ValueError:
+        except (ValueError, OverflowError):  # a translator may emit any digit string as the day
             raise SchemaError(f"no such date: month {month} day {day}") from None
         if d >= base:
             return d.isoformat()
