@@ -68,6 +68,7 @@ def test_prepare_spiral_h5ad_roundtrip(tmp_path):
     test = data.read_gaussians(out, split="test")
     np.testing.assert_array_equal(test["means"], m[~r["train"]])
     assert not np.array_equal(data.split_indices(64, 48, 3), data.split_indices(64, 48, 4))
+    _assert_light_reader_matches_anndata(out)
     with pytest.raises(ValueError, match="dataset"):
         data.prepare_gaussians(tmp_path / "x.h5ad", {"dataset": "nope"}, seed=0)
     assert not (tmp_path / "x.h5ad").exists()
@@ -83,6 +84,7 @@ def test_prepare_pbmc68k_gaussians(tmp_path):
     assert r["means"].shape == (700, 5) and r["covs"].shape == (700, 5, 5)
     assert r["train"].sum() == 560 and len(set(r["labels"])) == 10
     assert len(r["uns"]["source_sha256"]) == 64
+    _assert_light_reader_matches_anndata(out)
     assert np.linalg.eigvalsh(r["covs"]).min() >= 1e-3 - 1e-12
     pca = np.asarray(sc.datasets.pbmc68k_reduced().obsm["X_pca"], dtype=np.float64)
     pca = pca / pca[:, :5].std()
@@ -155,3 +157,20 @@ def test_set_w2_known_answers():
     ref = train.set_w2(m, S, m2, S2)
     dup = train.set_w2(m, S, torch.cat([m2, m2]), torch.cat([S2, S2]))
     assert dup == pytest.approx(ref, abs=1e-6) and ref > 0.1
+
+
+def _assert_light_reader_matches_anndata(path):
+    """read_gaussians (h5py alone) returns what read_gaussians_anndata returns, dtypes and uns types included."""
+    for split in (None, "train", "test"):
+        light, full = data.read_gaussians(path, split=split), data.read_gaussians_anndata(path, split=split)
+        assert light.keys() == full.keys()
+        for key in ("means", "covs", "train", "labels"):
+            if full[key] is None:
+                assert light[key] is None
+                continue
+            assert light[key].dtype == full[key].dtype
+            np.testing.assert_array_equal(light[key], full[key])
+        assert light["uns"].keys() == full["uns"].keys()
+        for key, value in full["uns"].items():
+            np.testing.assert_array_equal(light["uns"][key], value)
+            assert type(light["uns"][key]) is type(value)

@@ -216,6 +216,17 @@ def test_prepare_niches_roundtrip(tmp_path, tissue_niches):
     np.testing.assert_array_equal(test["niches"], r["niches"][~r["train"]])
     # a different seed gives a different split and tissue
     assert not np.array_equal(N._train_mask(r["obs"]["batch"].to_numpy(), r["labels"], None, "random", 1), r["train"])
+    # the h5py-only reader of the jobs (obs=False) gives the same arrays and uns as the anndata one
+    for split in (None, "train", "test"):
+        full, light = N.read_niches(out, split=split), N.read_niches(out, split=split, obs=False)
+        assert set(light) == set(full) - {"obs"}
+        for key in ("niches", "labels", "label_codes", "train"):
+            assert light[key].dtype == full[key].dtype
+            np.testing.assert_array_equal(light[key], full[key])
+        assert light["label_names"] == full["label_names"] and light["uns"].keys() == full["uns"].keys()
+        for key, value in full["uns"].items():
+            np.testing.assert_array_equal(light["uns"][key], value)
+            assert type(light["uns"][key]) is type(value)
 
 
 def test_prepare_niches_rejects_bad_params(tmp_path):

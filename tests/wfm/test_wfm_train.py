@@ -63,3 +63,38 @@ def test_bw_fm_beats_noise_and_stays_psd_euclidean_leaves_the_cone(spiral):
     assert ev_eu["w2_noise"] == pytest.approx(ev_bw["w2_noise"])  # same noise draw for both
     # the Euclidean baseline's fraction is computed; it leaves the cone on a sizeable fraction (measured 25.8 %)
     assert 0.05 < ev_eu["non_psd_frac"] <= 1.0 and ev_eu["min_eig"] < 0
+
+
+def test_adam_matches_torch_adam_bit_for_bit_and_shares_its_state_dict():
+    """optim.Adam: torch.optim.Adam's numbers bit for bit (a parameter without a gradient at some steps, the lr
+    changed between steps as the schedules do), and each resumes from the other's state_dict."""
+    from papersuite.wfm.optim import Adam
+
+    def net() -> torch.nn.Sequential:
+        torch.manual_seed(3)
+        return torch.nn.Sequential(torch.nn.Linear(3, 16), torch.nn.SiLU(), torch.nn.Linear(16, 2))
+
+    def run(model, opt, steps, start=0):
+        x = torch.randn(40, 3, generator=torch.Generator().manual_seed(1))
+        for i in range(start, start + steps):
+            for group in opt.param_groups:
+                group["lr"] = 1e-2 * 0.97 ** (i // 5)
+            opt.zero_grad(set_to_none=True)
+            model(x * (1 + 0.1 * i)).pow(2).sum().backward()
+            if i % 4 == 1:
+                model[2].bias.grad = None  # no gradient this step: skipped by both
+            opt.step()
+
+    a, b = net(), net()
+    ours, ref = Adam(a.parameters(), lr=1e-2), torch.optim.Adam(b.parameters(), lr=1e-2)
+    run(a, ours, 12)
+    run(b, ref, 12)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    # swap states: ours continues from torch's, torch from ours
+    ours_state, ref_state = ours.state_dict(), ref.state_dict()
+    ours2, ref2 = Adam(a.parameters(), lr=0.0), torch.optim.Adam(b.parameters(), lr=0.0)
+    ours2.load_state_dict(ref_state)
+    ref2.load_state_dict(ours_state)
+    run(a, ours2, 10, start=12)
+    run(b, ref2, 10, start=12)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))

@@ -52,7 +52,7 @@ def read_cloud_set(family: str, path: str | Path, split: str) -> dict:
         }
     from .niches import read_niches
 
-    data = read_niches(path, split=split)
+    data = read_niches(path, split=split, obs=False)
     n, k, _ = data["niches"].shape
     return {
         "points": data["niches"],

@@ -28,6 +28,7 @@ __all__ = [
     "noise_stats",
     "write_gaussians",
     "read_gaussians",
+    "read_gaussians_anndata",
     "prepare_gaussians",
 ]
 
@@ -152,7 +153,31 @@ def write_gaussians(
 
 def read_gaussians(path: str | Path, split: str | None = None) -> dict:
     """Read a Gaussians .h5ad: {"means" (n,d), "covs" (n,d,d), "train" bool (n,), "labels" or None, "uns"}.
-    With split="train"/"test" only those rows are returned."""
+    With split="train"/"test" only those rows are returned. Read with h5py alone (h5ad.py); a layout it does not
+    decode is read with anndata, with the same result."""
+    from .h5ad import H5adLayoutError, LightH5ad, category_values
+
+    try:
+        with LightH5ad(path) as f:
+            if not (f.has("obsm/mean") and f.has("obsm/cov") and f.has("obs/split")):
+                raise ValueError(f"{path}: not a wfm Gaussians file (needs obsm mean/cov and obs split)")
+            splits = category_values(*f.categorical("split"))
+            rows = np.ones(len(splits), bool) if split is None else splits == split
+            means = np.asarray(f.obsm("mean"), dtype=np.float64)[rows]
+            n, d = means.shape
+            return {
+                "means": means,
+                "covs": np.asarray(f.obsm("cov"), dtype=np.float64)[rows].reshape(n, d, d),
+                "train": np.asarray(splits[rows] == "train", dtype=bool),
+                "labels": category_values(*f.categorical("label"))[rows] if f.has("obs/label") else None,
+                "uns": f.uns("wfm"),
+            }
+    except H5adLayoutError:
+        return read_gaussians_anndata(path, split)
+
+
+def read_gaussians_anndata(path: str | Path, split: str | None = None) -> dict:
+    """read_gaussians through anndata (any layout anndata reads)."""
     import anndata as ad
 
     adata = ad.read_h5ad(path)

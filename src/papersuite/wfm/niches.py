@@ -102,29 +102,67 @@ def write_niches(
         adata.write_h5ad(tmp)
 
 
-def read_niches(path: str | Path, split: str | None = None) -> dict:
+def read_niches(path: str | Path, split: str | None = None, obs: bool = True) -> dict:
     """Read a niches .h5ad: {"niches" (n,k,d) float32, "labels" (n,) str, "label_codes" (n,) int (index into
-    label_names), "label_names", "train" bool (n,), "obs" DataFrame, "uns"}. split="train"/"test" selects rows."""
+    label_names), "label_names", "train" bool (n,), "obs" DataFrame, "uns"}. split="train"/"test" selects rows.
+    With obs=False there is no "obs" entry and the file is read with h5py alone (h5ad.py), without anndata."""
+    if split is not None and split not in ("train", "test"):
+        raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
+    if not obs:
+        from .h5ad import H5adLayoutError
+
+        try:
+            return _read_niches_light(path, split)
+        except H5adLayoutError:
+            pass
     import anndata as ad
 
     adata = ad.read_h5ad(path)
     uns = dict(adata.uns.get("wfm", {}))
-    for key, where in (("niche", adata.obsm), ("label", adata.obs), ("split", adata.obs), ("k", uns), ("d", uns)):
-        if key not in where:
-            raise ValueError(f"{path}: not a wfm niches file ({key!r} missing)")
+    _check_niches_file(path, set(adata.obsm), set(adata.obs.columns), uns)
     if split is not None:
-        if split not in ("train", "test"):
-            raise ValueError(f"split must be 'train', 'test' or None, got {split!r}")
         adata = adata[np.asarray(adata.obs["split"] == split)]
     k, d = int(uns["k"]), int(uns["d"])
     label_names = [str(x) for x in adata.obs["label"].cat.categories]
-    return {
+    out = {
         "niches": np.asarray(adata.obsm["niche"], dtype=np.float32).reshape(adata.n_obs, k, d),
         "labels": np.asarray(adata.obs["label"].astype(str)),
         "label_codes": np.asarray(adata.obs["label"].cat.codes, dtype=np.int64),
         "label_names": label_names,
         "train": np.asarray(adata.obs["split"] == "train"),
         "obs": adata.obs.copy(),
+        "uns": uns,
+    }
+    if not obs:
+        del out["obs"]
+    return out
+
+
+def _check_niches_file(path: str | Path, obsm: set, obs_columns: set, uns: dict) -> None:
+    for key, where in (("niche", obsm), ("label", obs_columns), ("split", obs_columns), ("k", uns), ("d", uns)):
+        if key not in where:
+            raise ValueError(f"{path}: not a wfm niches file ({key!r} missing)")
+
+
+def _read_niches_light(path: str | Path, split: str | None) -> dict:
+    """read_niches(obs=False) through h5ad.LightH5ad: the same arrays, without anndata."""
+    from .h5ad import LightH5ad, category_values
+
+    with LightH5ad(path) as f:
+        uns = f.uns("wfm")
+        obsm = {"niche"} if f.has("obsm/niche") else set()
+        _check_niches_file(path, obsm, {c for c in ("label", "split") if f.has(f"obs/{c}")}, uns)
+        splits = category_values(*f.categorical("split"))
+        rows = np.ones(len(splits), bool) if split is None else splits == split
+        codes, names = f.categorical("label")
+        niches = np.asarray(f.obsm("niche"), dtype=np.float32)[rows]
+    k, d = int(uns["k"]), int(uns["d"])
+    return {
+        "niches": niches.reshape(len(niches), k, d),
+        "labels": category_values(codes, names)[rows],
+        "label_codes": codes[rows],
+        "label_names": names,
+        "train": np.asarray(splits[rows] == "train", dtype=bool),
         "uns": uns,
     }
 

@@ -34,6 +34,7 @@ from papersuite.core.runtime import seed_everything
 from papersuite.core.sinkhorn import greedy_round, log_sinkhorn_plan
 
 from .clouds import noise_clouds, noise_params
+from .optim import Adam
 from .transformer import PointTransformer
 
 __all__ = [
@@ -306,7 +307,7 @@ def train_pointcloud(
         labels = labels.to(device)
     seed_everything(seed)
     model = build_model(d, p, n_labels).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
+    opt = Adam(model.parameters(), lr=p["lr"])  # torch.optim.Adam's numbers (optim.py)
     data = (points, weights) if labels is None else (points, weights, labels)
     fingerprint = {"params": p, "seed": int(seed), "n_labels": int(n_labels), "data": data_digest(*data)}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])

@@ -282,7 +282,7 @@ def _plot_niches(samples: Mapping, data: Mapping[str, dict], path: Path) -> None
     runs = sorted(k for k in samples if k[0] == "niches")
     panels = []
     for key in runs[:1]:
-        real = read_niches(data[key[1]], split="train")
+        real = read_niches(data[key[1]], split="train", obs=False)
         s = samples[key]
         names = list(real["label_names"])
         for label in range(len(names)):

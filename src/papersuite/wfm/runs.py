@@ -3,16 +3,16 @@ samples, and the evaluation seed (docs/papers/wfm.md, "Pipeline")."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 
 from papersuite.core import io
 from papersuite.core.checkpoint import clear_checkpoints
 
-__all__ = ["FAMILIES", "EVAL_SEED_OFFSET", "check_family", "eval_seed", "finish_run", "write_samples"]
+__all__ = ["FAMILIES", "EVAL_SEED_OFFSET", "check_family", "eval_seed", "finish_run", "write_curve", "write_samples"]
 
 FAMILIES = ("gaussians", "clouds", "niches")
 
@@ -40,9 +40,19 @@ def finish_run(
     atomically; then drop its checkpoints."""
     with io.atomic_path(out_model) as tmp:
         torch.save(state, tmp)
-    curve = pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": np.asarray(losses, dtype=float)})
-    io.write_csv(out_curve, curve)
+    write_curve(out_curve, losses)
     clear_checkpoints(ckpt_dir)
+
+
+def write_curve(path: str | Path, losses: list[float]) -> None:
+    """The loss curve as CSV (step, loss), atomically: the bytes pandas' to_csv writes (shortest float repr,
+    NaN as an empty field), without importing pandas in a training job."""
+    with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["step", "loss"])
+        for step, loss in enumerate(losses, start=1):
+            loss = float(loss)
+            writer.writerow([step, "" if loss != loss else repr(loss)])
 
 
 def write_samples(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

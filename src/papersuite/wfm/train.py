@@ -26,6 +26,7 @@ from papersuite.core.runtime import seed_everything
 from . import bures as bw
 from .data import noise_stats, sample_noise
 from .models import TwoTower
+from .optim import Adam
 
 __all__ = ["DEFAULTS", "METHODS", "build_model", "flow_targets", "train_flow", "sample", "set_w2", "evaluate"]
 
@@ -117,7 +118,7 @@ def train_flow(
     stats = noise_stats(means, covs)
     seed_everything(seed)
     model = build_model(d, p).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=p["lr"])
+    opt = Adam(model.parameters(), lr=p["lr"])  # torch.optim.Adam's numbers (optim.py)
     fingerprint = {"params": p, "method": method, "seed": int(seed), "data": data_digest(means, covs)}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
     start, losses = resume_training(run, model, opt)
