@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import yaml
 
 from workflow_helpers import REPO, snakemake
@@ -21,10 +19,8 @@ def test_tiny_dry_run_lists_every_socm_run(repo_copy):
     assert _job_count(result.stdout, "socm_train") == runs
 
 
-def test_full_dry_run_through_slurm_profile_requests_gpus_fast(repo_copy):
-    start = time.perf_counter()
+def test_full_dry_run_through_slurm_profile_requests_gpus(repo_copy):
     result = snakemake("-n", "--profile", "profiles/slurm", "--sdm", "env-modules", cwd=repo_copy)
-    wall = time.perf_counter() - start
     out = result.stdout
     assert "results/full/socm/models/" in out
     train_blocks = [b for b in out.split("rule ") if b.startswith("socm_train:")]
@@ -38,8 +34,6 @@ def test_full_dry_run_through_slurm_profile_requests_gpus_fast(repo_copy):
     # the full-scale raw data are real downloads (URL + checksum rule), not package files
     assert "resources/wfm/shapenet/ShapeNetCore.v2.PC15k.zip" in out
     assert "resources/wfm/merfish/st_data.h5ad" in out
-    # Measured 1.5-1.9 s for the SOCM DAG on a 2-core VM; the bar is 5 s for ten papers.
-    assert wall <= 5.0, f"full-scale dry-run took {wall:.1f} s"
 
 
 def _wfm_runs(scale: str) -> int:
