@@ -16,12 +16,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from papersuite.core.io import atomic_path, sha256_file
+
+if TYPE_CHECKING:  # torch is imported where it is used: the prepare job does not need it
+    import torch
+    from torch import Tensor
 
 __all__ = [
     "pad_clouds",
@@ -160,6 +163,8 @@ def pointflow_clouds(
 
 
 def _weighted_moments(points: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    import torch
+
     w = weights / weights.sum(-1, keepdim=True)  # (n, N)
     mean = torch.einsum("nk,nkd->nd", w, points)
     centred = points - mean.unsqueeze(1)
@@ -186,6 +191,8 @@ def noise_params(
         raise ValueError(f"noise family must be one of {NOISE_FAMILIES}, got {family!r}")
     if points is None or weights is None:
         raise ValueError("noise family 'chol_normal' needs the training points and weights")
+    import torch
+
     points, weights = torch.as_tensor(points).double(), torch.as_tensor(weights).double()
     _, cov = _weighted_moments(points, weights)
     L = torch.linalg.cholesky(cov + jitter * torch.eye(cov.shape[-1], dtype=cov.dtype))  # (n, d, d)
@@ -208,6 +215,8 @@ def noise_clouds(
     "normal": iid N(0, std²). "chol_normal": per cloud L = mean(L_i) + df_scale·std(L_i) ⊙ Z on the lower
     triangle with a positive diagonal (|·|), points L z with z ~ N(0, I), clipped to the data range.
     Every position gets a draw, real or not, so a cloud's points do not depend on the other clouds' sizes."""
+    import torch
+
     noise = noise or {"family": "normal", "std": 0.5}
     n, N = weights.shape
     z = torch.randn(n, N, d, generator=generator)
@@ -229,6 +238,8 @@ def noise_clouds(
 def draw_weights(weights: Tensor, n: int, generator: torch.Generator | None = None) -> Tensor:
     """Masks for generation (the authors' "size sampled from the training masks"): n rows of `weights` drawn with
     replacement. Returns (n, N_max)."""
+    import torch
+
     idx = torch.randint(len(weights), (n,), generator=generator)
     return torch.as_tensor(weights)[idx].clone()
 

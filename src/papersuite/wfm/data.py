@@ -11,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from papersuite.core.io import atomic_path, sha256_file
+
+if TYPE_CHECKING:  # torch is imported where it is used: the prepare jobs do not need it
+    import torch
+    from torch import Tensor
 
 __all__ = [
     "spiral_gaussians",
@@ -103,6 +106,8 @@ def split_indices(n: int, n_train: int, seed: int) -> np.ndarray:
 
 def noise_stats(means: Tensor, covs: Tensor) -> tuple[float, float]:
     """(std of all mean coordinates pooled, mean diagonal entry of the covariances) of the training data."""
+    import torch
+
     return float(means.std()), float(torch.diagonal(covs, dim1=-2, dim2=-1).mean())
 
 
@@ -114,10 +119,14 @@ def sample_noise(
     generator: torch.Generator | None = None,
     mean_scale: float = 1.0,
     df_scale: int = 5,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Source Gaussians (as the authors' code): m ~ N(0, (mean_std·mean_scale)² I), Σ = c·G Gᵀ/(df) with G ∈ R^{d×df},
-    df = df_scale·d, iid N(0,1) (Wishart, mean c·I), c = cov_scale. Returns (n, d), (n, d, d)."""
+    df = df_scale·d, iid N(0,1) (Wishart, mean c·I), c = cov_scale; dtype float32 unless given. Returns (n, d),
+    (n, d, d)."""
+    import torch
+
+    dtype = torch.float32 if dtype is None else dtype
     df = df_scale * d
     m = torch.randn(n, d, generator=generator, dtype=dtype) * (mean_std * mean_scale)
     G = torch.randn(n, d, df, generator=generator, dtype=dtype)
