@@ -110,3 +110,33 @@ def test_warm_start_gaussian_path_fits_and_round_trips():
     ts = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64)
     assert torch.equal(again.control(ts, x), fitted.control(ts, x))
     assert torch.isfinite(fitted.control(ts, x)).all()
+
+
+@pytest.mark.parametrize("output_relu", [False, True])
+def test_grid_record_gives_the_grid_forward_and_its_gradients_bit_for_bit(output_relu):
+    """unet_grid: the activations recorded step by step during a no-grad simulation give forward(ts, states) on
+    the grid and, through UNetGrid's backward, autograd's weight gradients of the op-by-op grid forward, bit for
+    bit; the record is reused by the next simulation."""
+    from papersuite.socm.learned_control import LearnedControl
+    from papersuite.socm.sde import simulate
+
+    problem = problem64(HARD, 12).to(dtype=torch.float32)
+    torch.manual_seed(0)
+    net = FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu)
+    control = LearnedControl(net, problem)
+    weight = torch.rand(32)
+    for seed in (1, 2):  # the second simulation refills the same record
+        gen = torch.Generator().manual_seed(seed)
+        paths = simulate(problem, control, 32, gen, record=True)
+        plain = simulate(problem, control, 32, torch.Generator().manual_seed(seed))
+        assert torch.equal(paths.states, plain.states) and torch.equal(paths.controls, plain.controls)
+
+        def grads(u):
+            net.zero_grad()
+            ((u**2).sum(-1) * weight).sum().backward()
+            return [p.grad.clone() for p in net.parameters()]
+
+        ours = control.on_grid(paths.ts, paths.states, paths.grid_record)
+        autograd = control(paths.ts, paths.states)
+        assert torch.equal(ours, autograd)
+        assert all(torch.equal(a, b) for a, b in zip(grads(ours), grads(autograd)))

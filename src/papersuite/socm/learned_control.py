@@ -14,6 +14,7 @@ from torch import Tensor
 from .models import FullyConnectedUNet, control_from_network
 from .problems import ControlProblem
 from .sde import simulate
+from .unet_grid import UNetGridRecord
 from .unet_step import graph_stepper
 from .warm_start import GaussianPathWarmStart
 
@@ -29,6 +30,7 @@ class LearnedControl:
         self.net = net
         self.problem = problem
         self.warm_start = warm_start
+        self._record: UNetGridRecord | None = None  # reused across iterations (recording_stepper)
 
     def __call__(self, t: Tensor, x: Tensor) -> Tensor:
         """t scalar or (K,), x (B, d) or (K, B, d) -> same shape as x."""
@@ -50,6 +52,34 @@ class LearnedControl:
             return u
 
         return step
+
+    def recording_stepper(self, n_points: int, batch: int) -> tuple[Callable[[Tensor, Tensor], Tensor], UNetGridRecord]:
+        """A no-grad stepper (the same numbers as stepper) that keeps the network's activations of n_points
+        successive calls, for on_grid (unet_grid.py). The record is reused by the next call: its contents are
+        valid until the next recording simulation with this control."""
+        record = self._record
+        if record is None or (record.n_points, record.batch) != (n_points, batch):
+            record = self._record = UNetGridRecord(self.net, n_points, batch)
+        record.reset()
+        sigma, warm_start = self.problem.sigma, self.warm_start
+
+        def step(t: Tensor, x: Tensor) -> Tensor:
+            u = control_from_network(record.step(t, x), sigma)
+            if warm_start is not None:
+                u = u + warm_start.control(t, x)
+            return u
+
+        return step, record
+
+    def on_grid(self, ts: Tensor, states: Tensor, record: UNetGridRecord | None = None) -> Tensor:
+        """u_θ on the grid, (K,) and (K, B, d) -> (K, B, d), differentiable in the network's weights: __call__, or
+        from the record of the simulation that drew `states` (the network is then not evaluated again)."""
+        if record is None:
+            return self(ts, states)
+        u = control_from_network(record.output(), self.problem.sigma)
+        if self.warm_start is not None:
+            u = u + self.warm_start.control(ts, states)
+        return u
 
     def graph_stepper(self) -> Callable[[Tensor, Tensor], Tensor]:
         """This control at a scalar t on x (B, d) with the network as one autograd node (unet_step.UNetStep):

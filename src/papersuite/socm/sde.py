@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 
 from .problems import ControlProblem
+from .unet_grid import UNetGridRecord
 
 __all__ = ["Paths", "simulate", "Control"]
 
@@ -37,6 +38,7 @@ class Paths:
     control_cost: Tensor  # (B,) ½ Σ_k |v_k|² Δt
     noise_term: Tensor  # (B,) Σ_k <v_k, ξ_k> √Δt
     terminal_cost: Tensor  # (B,) g(X_N)
+    grid_record: UNetGridRecord | None = None  # the network's activations on the grid (simulate(record=True))
 
     def log_weight(self, lam: float) -> Tensor:
         """log α, (B,)."""
@@ -65,12 +67,15 @@ def simulate(
     N: int | None = None,
     keep_graph: bool = False,
     x0: Tensor | None = None,
+    record: bool = False,
 ) -> Paths:
     """Simulate `batch` paths from x0 under control v (None: v = 0) on linspace(0, T, N+1).
 
     With keep_graph=False (all losses but the adjoint one) nothing is recorded for autograd and the
     control is treated as fixed (detached sampling control, on-policy); with keep_graph=True the whole
-    trajectory stays differentiable (adjoint / relative-entropy loss).
+    trajectory stays differentiable (adjoint / relative-entropy loss). With record=True (no graph) a control
+    that offers recording_stepper keeps its network's activations on the grid, terminal point included, in
+    Paths.grid_record, so that the losses get u_θ on the grid without evaluating the network again.
     """
     ts = problem.time_grid(N)
     n = ts.shape[0] - 1
@@ -82,7 +87,11 @@ def simulate(
     identity_sigma = bool(torch.equal(problem.sigma, torch.eye(problem.d, dtype=x.dtype, device=x.device)))
     diffusion = ((problem.lam * dt) ** 0.5) * (noises if identity_sigma else noises @ sigma_t)  # (N, B, d)
     grad = keep_graph and torch.is_grad_enabled()
-    step = _step_function(control, batch, grad)
+    grid_record = None
+    if record and not grad and control is not None and hasattr(control, "recording_stepper"):
+        step, grid_record = control.recording_stepper(n + 1, batch)
+    else:
+        step = _step_function(control, batch, grad)
     with torch.set_grad_enabled(grad):
         states, controls = [x], []
         for k in range(n):
@@ -91,6 +100,8 @@ def simulate(
             x = x + drift * dt + diffusion[k]
             states.append(x)
             controls.append(v)
+        if grid_record is not None:
+            grid_record.step(ts[n], x)  # the terminal point: the losses regress u_θ on all N+1 points
         states_t = torch.stack(states)  # (N+1, B, d)
         controls_t = torch.stack(controls)  # (N, B, d)
         if problem.has_running_cost:
@@ -106,4 +117,5 @@ def simulate(
             control_cost=0.5 * (controls_t**2).sum(dim=(0, 2)) * dt,
             noise_term=(controls_t * noises).sum(dim=(0, 2)) * sqrt_dt,
             terminal_cost=problem.terminal_cost(x),
+            grid_record=grid_record,
         )

@@ -120,7 +120,7 @@ def _method_loss(
     """(loss, u_θ on the grid or None for the adjoint loss)."""
     if method == "adjoint":
         return relative_entropy_loss(paths), None
-    u_theta = control(paths.ts, paths.states)  # (N+1, B, d), graph through θ only
+    u_theta = control.on_grid(paths.ts, paths.states, paths.grid_record)  # (N+1, B, d), graph through θ only
     if method == "SOCM":
         return socm_loss(problem, paths, u_theta, weight, M), u_theta
     if method == "SOCM_const_M":
@@ -284,7 +284,7 @@ def _loss_and_error(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Simulate a batch under the current control; return (method loss, control L2 error, α)."""
     problem = run.problem
-    paths = simulate(problem, run.control, batch, run.generator, keep_graph=keep_graph)
+    paths = simulate(problem, run.control, batch, run.generator, keep_graph=keep_graph, record=not keep_graph)
     alpha = torch.exp(paths.log_weight(problem.lam).detach())  # (B,)
     weight = alpha / norm_const
     loss, u_theta = _method_loss(method, problem, paths, run.control, weight, norm_const, run.M, run.y0)
