@@ -257,6 +257,10 @@ def test_pairwise_matches_single_pairs(digits):
     Daa = metrics.pairwise("chamfer", a, a, chunk_elems=1)
     np.testing.assert_allclose(Daa, Daa.T, atol=1e-12)
     assert np.all(np.diag(Daa) == 0)
+    for name in ("w2", "emd"):  # against itself: the upper triangle solved and mirrored
+        self_d, full = metrics.pairwise(name, a), metrics.pairwise(name, a, a)
+        assert np.array_equal(self_d, self_d.T) and np.all(np.diag(self_d) == 0)
+        np.testing.assert_allclose(self_d, full, rtol=1e-12, atol=1e-12)
 
 
 def test_one_nna_known_answers(digits):
@@ -292,3 +296,21 @@ def test_nearest_w2_equals_brute_force(digits):
     for gen in ((points[:25], weights[:25]), (noise.numpy(), weights[:25])):
         brute = metrics.pairwise("w2", gen, ref).min(axis=1).mean()
         assert metrics.nearest_w2(gen, ref) == pytest.approx(brute, rel=1e-12)
+
+
+def test_w2_lower_bound_is_a_lower_bound(digits):
+    """nearest_cloud's pruning bound (Gelbrich in 2-D, radii otherwise) never exceeds the exact W2², also for
+    degenerate clouds (one point, collinear points) and in 3-D."""
+    points, weights, _ = digits
+    rng = np.random.default_rng(0)
+    real = [metrics._real(p, w) for p, w in zip(points[:30], weights[:30])]
+    real += [np.zeros((1, 2)), np.c_[np.linspace(0, 1, 5), np.zeros(5)], rng.normal(size=(7, 2)) * [3.0, 0.1]]
+    bound = metrics._w2_sq_lower_bound(real, real)
+    for i, x in enumerate(real):
+        for j, y in enumerate(real):
+            assert bound[i, j] <= metrics._exact_ot(x, y, squared=True) * (1 + 1e-9) + 1e-12
+    real3 = [rng.normal(size=(n, 3)) for n in (4, 6, 9)]
+    bound3 = metrics._w2_sq_lower_bound(real3, real3)
+    for i, x in enumerate(real3):
+        for j, y in enumerate(real3):
+            assert bound3[i, j] <= metrics._exact_ot(x, y, squared=True) * (1 + 1e-9) + 1e-12

@@ -225,7 +225,7 @@ def _set_scores(generated: Clouds, ref: Clouds, names: list[str]) -> dict[str, f
     for name in names:
         metric = {"cd": "chamfer", "emd": "emd"}[name]
         D_gg, D_rr, D_gr = (
-            metrics.pairwise(metric, a, b) for a, b in ((generated, generated), (ref, ref), (generated, ref))
+            metrics.pairwise(metric, a, b) for a, b in ((generated, None), (ref, None), (generated, ref))
         )
         out[f"one_nna_{name}"] = metrics.one_nna(D_gg, D_rr, D_gr)
         out[f"mmd_{name}"] = metrics.mmd(D_gr)
