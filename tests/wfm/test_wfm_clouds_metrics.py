@@ -296,6 +296,14 @@ def test_nearest_w2_equals_brute_force(digits):
     for gen in ((points[:25], weights[:25]), (noise.numpy(), weights[:25])):
         brute = metrics.pairwise("w2", gen, ref).min(axis=1).mean()
         assert metrics.nearest_w2(gen, ref) == pytest.approx(brute, rel=1e-12)
+    # asked again (the memorisation and label-recovery scores share pairs of sets): the same answer, from the
+    # cache, and the caller may modify what it gets
+    first = metrics.nearest_cloud((points[:25], weights[:25]), ref)
+    first[0][:] = -1
+    again = metrics.nearest_cloud((points[:25].astype(np.float64), weights[:25].astype(np.float64)), ref)
+    assert np.all(again[0] >= 0) and np.array_equal(
+        again[1], metrics.nearest_cloud((points[:25], weights[:25]), ref)[1]
+    )
 
 
 def test_w2_lower_bound_is_a_lower_bound(digits):
