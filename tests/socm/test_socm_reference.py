@@ -1,4 +1,5 @@
-"""Known answers of the reference solutions: S1 (Riccati), S8 (linear OU, analytic part), S9 (double-well PDE)."""
+"""Known answers of the reference solutions: S1 (Riccati), S8 (linear OU, analytic part), S9 (double-well PDE,
+with its grid-refinement study)."""
 
 from __future__ import annotations
 
@@ -68,13 +69,29 @@ def test_s8_linear_ou_control_is_open_loop_and_value_negative():
     assert arrays["ref_open_loop"][-1] == pytest.approx(-sigma.T @ omega)
 
 
-@pytest.mark.parametrize("kappa,nu,expected", [(1.0, 1.0, 0.2397), (5.0, 3.0, 0.1367)])
-def test_s9_double_well_pde_value_and_refinement(kappa, nu, expected):
-    """S9: the 1-D PDE gives V(0,0) = 0.2397 (κ=ν=1) and 0.1367 (κ=5, ν=3); refining Δx, Δt changes V < 1e-3."""
-    coarse = double_well_value_1d(kappa, nu, 0.0, dx=0.01, dt=0.005)
-    fine = double_well_value_1d(kappa, nu, 0.0, dx=0.005, dt=0.001)
-    assert coarse == pytest.approx(expected, abs=1e-3)  # measured 0.24004, 0.13665
-    assert abs(coarse - fine) < 1e-3  # measured 3.2e-4 (κ=ν=1), 6e-8 (κ=5, ν=3)
+def _observed_order(values: list[float]) -> float:
+    """log2 of the ratio of successive differences of values on grids h, h/2, h/4."""
+    return float(np.log2((values[0] - values[1]) / (values[1] - values[2])))
+
+
+def test_s9_double_well_pde_second_order_and_value():
+    """S9: V(0,0) of the 1-D PDE (κ = ν = 1) converges at second order under Δx = Δt = h → h/2 → h/4, the plain
+    implicit Euler at first order, and V(0,0) = 0.239639 (issue #12: Crank–Nicolson on two grids, extrapolated,
+    confirmed by reweighted Monte Carlo) to 1e-6 on the h = 0.0025 grid and on the tiny config's grid."""
+    grids = [0.01, 0.005, 0.0025]
+    second = [double_well_value_1d(1.0, 1.0, 0.0, dx=h, dt=h) for h in grids]
+    first = [double_well_value_1d(1.0, 1.0, 0.0, dx=h, dt=h, extrapolate=False) for h in grids]
+    # measured orders: 1.975 (h = 0.01 → 0.0025), 1.987 (h = 0.005 → 0.00125); first order 1.018, 1.009
+    assert 1.8 < _observed_order(second) < 2.2
+    assert 0.9 < _observed_order(first) < 1.1
+    # measured 0.23963837 (6.3e-7 below 0.239639; the grids' Richardson limit is 0.23963864, which rounds to it)
+    assert second[-1] == pytest.approx(0.239639, abs=1e-6)
+    # the tiny config's grid (Δx = 0.01, Δt = 0.005): measured 0.23963885 (plain implicit Euler: 0.24004)
+    assert double_well_value_1d(1.0, 1.0, 0.0, dx=0.01, dt=0.005) == pytest.approx(0.239639, abs=1e-6)
+    # κ = 5, ν = 3 on the tiny grid and on h = 0.0025: measured 0.13665183 and 0.13665184
+    stiff = double_well_value_1d(5.0, 3.0, 0.0, dx=0.01, dt=0.005)
+    assert stiff == pytest.approx(double_well_value_1d(5.0, 3.0, 0.0, dx=0.0025, dt=0.0025), abs=1e-6)
+    assert stiff == pytest.approx(0.1366518, abs=1e-6)
 
 
 def test_s9_double_well_control_symmetry_and_lookup():
@@ -88,6 +105,6 @@ def test_s9_double_well_control_symmetry_and_lookup():
     assert torch.allclose(u(ts, -x), -u(ts, x), atol=1e-9)
     # the control pushes towards the wells of g (ν(x²−1)²) near t = T: u*(T, 0.5) > 0
     assert u(ts[-1:], torch.full((1, 1, 2), 0.5, dtype=torch.float64)).min() > 0
-    assert summary["V0_pde"] == pytest.approx(0.13665 + 0.24004, abs=2e-4)
+    assert summary["V0_pde"] == pytest.approx(0.1366518 + 0.2396389, abs=1e-6)  # the two 1-D values above
     x_grid, _, log_psi = double_well_psi_1d(1.0, 1.0, dx=0.01, dt=0.005)
     assert np.all(np.isfinite(log_psi)) and x_grid[0] == pytest.approx(-2.75)

@@ -8,8 +8,8 @@
 - Linear OU: u*(t) = −σᵀ exp(Aᵀ(T−t)) ω, independent of x; V(0,x0) = ωᵀe^{AT}x0 − ½∫|u*|²dt.
 - Double well: separable; each 1-D ψ(t,x) = E[exp(−g_i(X_T)/λ) | X_t = x] solves the backward
   Kolmogorov equation ∂_tψ + b∂_xψ + ½λσ²∂_x²ψ = 0, discretised by a symmetrised finite-volume
-  scheme (tridiagonal, Neumann boundaries) and implicit Euler in time (scipy solve_banded).
-  u* = λσ ∂_x log ψ.
+  scheme (tridiagonal, Neumann boundaries, second order in Δx) and implicit Euler in time (scipy
+  solve_banded), Richardson-extrapolated over Δt and Δt/2 (second order in Δt). u* = λσ ∂_x log ψ.
 
 All numerics here are float64 numpy (scipy); the torch lookups of the stored solution, which the
 training and evaluation jobs use, live in optimal_control.py (no scipy import there) and are
@@ -143,6 +143,47 @@ def linear_ou_optimal_cost(
 
 
 # ============================================================================ double well
+def _generator_bands(x: np.ndarray, kappa: float, lam: float, sigma: float) -> tuple[np.ndarray, ...]:
+    """The tridiagonal generator L on the grid x: (upper (nx−1,), diag (nx,), lower (nx−1,)).
+
+    L = ½λσ² e^{βΨ} ∂_x(e^{−βΨ} ∂_x ·), β = 2/(λσ²), Ψ = κ(x² − 1)², so that Lψ = −Ψ'ψ' + ½λσ²ψ''.
+    Finite volumes with zero flux at the ends: off-diagonals ½λσ² exp(β(Ψ_i − Ψ_{i±½}))/Δx², second order in Δx.
+    """
+    dx = x[1] - x[0]
+    beta = 2.0 / (lam * sigma**2)
+    diff = 0.5 * lam * sigma**2 / dx**2
+    pot = kappa * (x**2 - 1.0) ** 2
+    pot_half = kappa * ((0.5 * (x[1:] + x[:-1])) ** 2 - 1.0) ** 2  # Ψ at the nx−1 cell faces
+    upper = diff * np.exp(beta * (pot[:-1] - pot_half))  # L_{i,i+1}, i = 0..nx−2
+    lower = diff * np.exp(beta * (pot[1:] - pot_half))  # L_{i,i−1}, i = 1..nx−1
+    diag = np.zeros(len(x))
+    diag[:-1] -= upper
+    diag[1:] -= lower
+    return upper, diag, lower
+
+
+def _implicit_euler_log_psi(bands: tuple[np.ndarray, ...], log_terminal: np.ndarray, nt: int, dt: float) -> np.ndarray:
+    """log ψ at the nt+1 time levels of implicit Euler (I − ΔtL)ψⁿ = ψⁿ⁺¹ from ψ(T), (nt+1, nx).
+
+    Each step is one banded solve (O(nx) memory); ψ is rescaled by its max every step (the log of the scale
+    is kept), far from underflow. (I − ΔtL) is an M-matrix, so ψ stays positive and log ψ finite."""
+    upper, diag, lower = bands
+    band = np.zeros((3, len(diag)))  # (I − Δt L) in solve_banded((1, 1), ...) storage
+    band[0, 1:] = -dt * upper
+    band[1, :] = 1.0 - dt * diag
+    band[2, :-1] = -dt * lower
+    log_psi = np.empty((nt + 1, len(diag)))
+    log_psi[nt] = log_terminal
+    psi, log_scale = np.exp(log_terminal), 0.0
+    for n in range(nt - 1, -1, -1):
+        psi = scipy.linalg.solve_banded((1, 1), band, psi, check_finite=False)
+        m = psi.max()
+        psi = psi / m
+        log_scale += np.log(m)
+        log_psi[n] = np.log(psi) + log_scale
+    return log_psi
+
+
 def double_well_psi_1d(
     kappa: float,
     nu: float,
@@ -152,49 +193,27 @@ def double_well_psi_1d(
     dt: float = 0.005,
     xb: float = 2.75,
     sigma: float = 1.0,
+    extrapolate: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ψ(t,x) on the grid x_i = −xb + iΔx, t_n = nΔt; returns (x (nx,), t (nt+1,), log ψ (nt+1, nx)).
 
-    Generator L = ½λσ² e^{βΨ} ∂_x(e^{−βΨ} ∂_x ·), β = 2/(λσ²), Ψ = κ(x² − 1)², so that
-    Lψ = −Ψ'ψ' + ½λσ²ψ''. Finite volumes with zero flux at ±xb give a tridiagonal L with
-    off-diagonals ½λσ² exp(β(Ψ_i − Ψ_{i±½}))/Δx²; implicit Euler (I − ΔtL)ψⁿ = ψⁿ⁺¹ with
-    ψ(T) = exp(−g/λ). Each step is one banded solve: O(nx) memory, never a dense nx² matrix.
+    Backward Kolmogorov equation ∂_tψ + Lψ = 0, ψ(T) = exp(−g/λ), g = ν(x² − 1)², L of _generator_bands.
+    Time: implicit Euler with steps Δt and Δt/2, Richardson-extrapolated on log ψ,
+    log ψ = 2 log ψ_{Δt/2} − log ψ_{Δt}, which cancels the O(Δt) error (second order in Δt, as in Δx;
+    docs/papers/socm.md, "Reference solutions"). Extrapolating log ψ, not ψ, keeps log ψ finite where ψ is
+    tiny, and u* = λσ∂_x log ψ and V = −λ log ψ are both linear in it. extrapolate=False: plain implicit Euler.
     """
     nx = int(round(2.0 * xb / dx)) + 1
     nt = int(round(T / dt))
     if abs(nt * dt - T) > 1e-9 * T:
         raise ValueError(f"T={T} is not a multiple of dt={dt}")
     x = np.linspace(-xb, xb, nx)
-    dx = x[1] - x[0]
-    beta = 2.0 / (lam * sigma**2)
-    diff = 0.5 * lam * sigma**2 / dx**2
-
-    def psi_pot(z: np.ndarray) -> np.ndarray:
-        return kappa * (z**2 - 1.0) ** 2
-
-    pot = psi_pot(x)
-    pot_half = psi_pot(0.5 * (x[1:] + x[:-1]))  # Ψ at the nx−1 cell faces
-    upper = diff * np.exp(beta * (pot[:-1] - pot_half))  # L_{i,i+1}, i = 0..nx−2
-    lower = diff * np.exp(beta * (pot[1:] - pot_half))  # L_{i,i−1}, i = 1..nx−1
-    diag = np.zeros(nx)
-    diag[:-1] -= upper
-    diag[1:] -= lower
-    # banded storage of (I − Δt L) for solve_banded((1, 1), ...)
-    band = np.zeros((3, nx))
-    band[0, 1:] = -dt * upper
-    band[1, :] = 1.0 - dt * diag
-    band[2, :-1] = -dt * lower
-    log_psi = np.empty((nt + 1, nx))
-    log_psi[nt] = -nu * (x**2 - 1.0) ** 2 / lam
-    psi = np.exp(log_psi[nt])
-    # Rescale each step by the max to stay far from underflow; keep the log of the scale.
-    log_scale = 0.0
-    for n in range(nt - 1, -1, -1):
-        psi = scipy.linalg.solve_banded((1, 1), band, psi, check_finite=False)
-        m = psi.max()
-        psi = psi / m
-        log_scale += np.log(m)
-        log_psi[n] = np.log(psi) + log_scale
+    bands = _generator_bands(x, kappa, lam, sigma)
+    log_terminal = -nu * (x**2 - 1.0) ** 2 / lam
+    log_psi = _implicit_euler_log_psi(bands, log_terminal, nt, T / nt)
+    if extrapolate:
+        log_psi_half = _implicit_euler_log_psi(bands, log_terminal, 2 * nt, T / (2 * nt))[::2]
+        log_psi = 2.0 * log_psi_half - log_psi
     return x, np.linspace(0.0, T, nt + 1), log_psi
 
 
