@@ -60,15 +60,24 @@ class LightH5ad:
         """Whether the element exists, e.g. "obsm/mean" or "obs/label"."""
         return key in self._file
 
+    def _element(self, group: str, key: str) -> Any:
+        """The element group/key; H5adLayoutError where `group` is not an HDF5 group (the layout of anndata
+        before 0.7, as in scanpy's pbmc68k_reduced: obs and obsm as compound datasets)."""
+        import h5py
+
+        if not isinstance(self._file.get(group), h5py.Group):
+            raise H5adLayoutError(f"{self.path}: /{group} is not a group (an old anndata layout)")
+        return self._file[group][key]
+
     def obsm(self, key: str) -> np.ndarray:
-        obj = self._file[f"obsm/{key}"]
+        obj = self._element("obsm", key)
         if _encoding(obj) != "array":
             raise H5adLayoutError(f"{self.path}: obsm/{key} is not a dense array")
         return obj[()]
 
     def categorical(self, column: str) -> tuple[np.ndarray, list[str]]:
         """(codes (n,) int64, categories) of a categorical obs column; code −1 is a missing value."""
-        obj = self._file[f"obs/{column}"]
+        obj = self._element("obs", column)
         if _encoding(obj) != "categorical":
             raise H5adLayoutError(f"{self.path}: obs/{column} is not categorical")
         return obj["codes"][()].astype(np.int64), [str(c) for c in _decode(obj["categories"])]
