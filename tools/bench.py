@@ -72,6 +72,7 @@ def main() -> int:
     parser.add_argument("--papers", nargs="*", help="wings to run (default: config/config.yaml papers)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "tiny", help="where bench.json/md go")
     parser.add_argument("--save-baseline", action="store_true", help="also write bench/baseline.json")
+    parser.add_argument("--keep", type=Path, help="keep each wing's run (results, logs) under this new folder")
     args = parser.parse_args()
 
     import yaml
@@ -80,14 +81,17 @@ def main() -> int:
     papers = args.papers or yaml.safe_load((repo / "config" / "config.yaml").read_text())["papers"]
     result = {"commit": git_commit(repo), "cores": args.cores, "date": time.strftime("%Y-%m-%d %H:%M")}
     result["speed_index"] = bench.speed_index()
-    work = Path(tempfile.mkdtemp(prefix="papersuite-bench-"))
+    if args.keep:
+        args.keep.mkdir(parents=True)  # a new folder: never mixes two benchmarks' runs
+    work = args.keep.resolve() if args.keep else Path(tempfile.mkdtemp(prefix="papersuite-bench-"))
     try:
         result["wings"] = {}
         for wing in papers:
             print(f"bench: {wing} ...", flush=True)
             result["wings"][wing] = run_wing(repo, wing, args.cores, work)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
     wings = result["wings"]
     result["total"] = {key: sum(w[key] for w in wings.values()) for key in ("wall_s", "cpu_s", "startup_total_s")}
     every_job = [{"wing": wing, **job} for wing, w in wings.items() for job in w["job_times"]]

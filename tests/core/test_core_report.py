@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
+from papersuite.core.io import write_json
 from papersuite.core.records import make_record, write_record
 from papersuite.core.report import benchmark_seconds, write_claims, write_summary
 
@@ -51,7 +52,7 @@ def write_toy_run(tmp_path):
                 method=method,
                 seed=0,
                 scale="tiny",
-                metrics={"error": error},
+                metrics={"error": error, "error_se": 0.01},
                 wall_s=2.5,
                 device="cpu",
                 config={"lr": 1},
@@ -75,6 +76,7 @@ def test_summary_counts_runs_time_and_claims(tmp_path):
     refs, records = write_toy_run(tmp_path)
     out = tmp_path / "results"
     write_claims(records, [refs], "tiny", out / "claims.md", out / "claims.json")
+    write_json(out / "provenance.json", {"git": {"commit": "abc", "dirty": False}, "papers": {}, "packages": {}})
     bench = tmp_path / "benchmarks" / "toy" / "train"
     bench.mkdir(parents=True)
     (bench / "a.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t100\n")
@@ -89,7 +91,12 @@ def test_summary_counts_runs_time_and_claims(tmp_path):
         [str(table)],
         tmp_path / "benchmarks",
         out / "summary.md",
+        provenance_json=out / "provenance.json",
+        out_html=out / "overview.html",
     )
-    assert "| toy | 2 | 1 | 2 | 1 | 5.0 | 12.5 (1) | 1 | 1 | 1 |" in text
+    assert "| toy | 2 | 1 | 2 | 1 | 5.0 | 12.5 (1) | 1 | 1 | 0 | 1 |" in text
+    assert "Made by git commit `abc`; packages, machine, threads and command line: [provenance.json]" in text
+    overview = (out / "overview.html").read_text()
+    assert "<table class='ps' id='claims'>" in overview and "ours is 10x better" in overview
     assert "[t.md](toy/tables/t.md)" in text
     assert benchmark_seconds(tmp_path / "benchmarks", "missing") == (0.0, 0)

@@ -22,13 +22,31 @@ def _frame():
 
 def test_summarize_mean_std_n():
     s = T.summarize(_frame(), by=["experiment", "method"], metrics=["err", "time"])
-    assert list(s.columns) == ["experiment", "method", "err", "err_std", "time", "time_std", "n_seeds"]
+    assert list(s.columns) == [
+        "experiment",
+        "method",
+        *("err", "err_std", "err_se", "time", "time_std", "time_se"),
+        "n_seeds",
+    ]
     a, b = s.iloc[0], s.iloc[1]
     assert (a["method"], a["err"], a["err_std"], a["n_seeds"]) == ("A", 2.0, 1.0, 3)
+    # no per-run se: the seed mean's se is the spread's, std / sqrt(n)
+    assert a["err_se"] == pytest.approx(1.0 / math.sqrt(3)) and b["err_se"] == pytest.approx(math.sqrt(50.0 / 2))
     assert b["err"] == 15.0 and b["err_std"] == pytest.approx(math.sqrt(50.0)) and b["n_seeds"] == 2
     assert b["time"] == pytest.approx(0.3) and b["time_std"] == pytest.approx(math.sqrt(0.02))
     with pytest.raises(ValueError, match="nope"):
         T.summarize(_frame(), by=["method"], metrics=["nope"])
+
+
+def test_summarize_se_takes_the_larger_of_spread_and_runs_own_se():
+    frame = _frame().assign(err_se=[3.0, 3.0, 3.0, 0.1, 0.1])
+    s = T.summarize(frame, by=["experiment", "method"], metrics=["err"]).set_index("method")
+    assert s.loc["A", "err_se"] == pytest.approx(math.sqrt(3 * 9.0) / 3)  # runs' se 1.73 > spread 0.577
+    assert s.loc["B", "err_se"] == pytest.approx(math.sqrt(50.0 / 2))  # spread 5 > runs' se 0.07
+    one_seed = _frame().iloc[[0]]
+    assert math.isnan(T.summarize(one_seed, by=["method"], metrics=["err"])["err_se"].iloc[0])
+    with_se = one_seed.assign(err_se=[0.25])
+    assert T.summarize(with_se, by=["method"], metrics=["err"])["err_se"].iloc[0] == 0.25
 
 
 def _numbers():

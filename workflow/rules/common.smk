@@ -68,6 +68,13 @@ def paper_config(paper, *keys, default=None):
     return value
 
 
+def run_seeds(block):
+    """The seeds one experiment trains: its own `seeds` list at this scale (for example three at tiny where
+    runs take seconds, so that claims see the spread over seeds), else the config's `seeds`.
+    """
+    return block.get("seeds", SEEDS) if isinstance(block, dict) else SEEDS
+
+
 def references_path(paper):
     """The paper's reported numbers and claims."""
     return str(Path(config["references_dir"]) / f"{paper}.yaml")
@@ -181,7 +188,12 @@ def all_outputs(wildcards=None):
 
 
 def final_outputs():
-    """Every enabled paper's tables and figures, plus the cross-paper claims and summary."""
-    return all_outputs() + [
-        f"results/{SCALE}/{name}" for name in ("claims.md", "claims.json", "summary.md")
-    ]
+    """Every enabled paper's tables and figures, plus the cross-paper claims, summary and stamp."""
+    names = (
+        "claims.md",
+        "claims.json",
+        "summary.md",
+        "overview.html",
+        "provenance.json",
+    )
+    return all_outputs() + [f"results/{SCALE}/{name}" for name in names]

@@ -1,4 +1,4 @@
-# Cross-paper outputs: every claim checked against our metrics, and a one-page summary.
+# Cross-paper outputs: every claim checked against our metrics, the provenance stamp, and a one-page summary.
 
 
 rule claims:
@@ -25,18 +25,40 @@ rule claims:
         "../scripts/common/claims.py"
 
 
+# The stamp of this results directory; rewritten whenever a record changes.
+rule provenance:
+    input:
+        records=all_records,
+    output:
+        "results/{scale}/provenance.json",
+    log:
+        "logs/{scale}/provenance.log",
+    localrule: True
+    conda:
+        "../envs/report.yaml"
+    params:
+        scale=SCALE,
+        papers=PAPERS,
+        paper_config_dir=config["paper_config_dir"],
+    script:
+        "../scripts/common/provenance.py"
+
+
+# summary.md, and overview.html: the claims table and provenance that open the report (workflow.rst).
 rule summary:
     input:
         claims="results/{scale}/claims.json",
+        provenance="results/{scale}/provenance.json",
         records=all_records,
         outputs=all_outputs,
     output:
-        report(
+        markdown=report(
             "results/{scale}/summary.md",
             caption="../report/summary.rst",
             category="summary",
             labels={"file": "summary"},
         ),
+        overview="results/{scale}/overview.html",
     log:
         "logs/{scale}/summary.log",
     localrule: True

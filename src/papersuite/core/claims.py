@@ -1,7 +1,9 @@
-"""Machine checks of a paper's claims over our records frame: PASS, FAIL or NOT APPLICABLE.
+"""Machine checks of a paper's claims over our records frame: PASS, FAIL, UNDECIDED or NOT APPLICABLE.
 
 A check selects rows of the records frame with ``where`` (column -> value or list of values) and
-compares seed means of one ``metric``. Kinds:
+compares seed means of one ``metric``, each with its noise (``<metric>_se`` and the spread over seeds),
+under the rule of :mod:`papersuite.core.verdicts`: a verdict holds beyond 2 standard errors or the claim
+is UNDECIDED. Kinds:
 
 - ``rank``: the set of ranks (1 = best) of ``subjects`` among the ``among`` groups equals ``ranks``.
 - ``ratio``: mean(numerator) / mean(denominator) ``op`` ``value``; the denominator is a ``where``
@@ -12,12 +14,13 @@ compares seed means of one ``metric``. Kinds:
 from __future__ import annotations
 
 import numbers
-import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from . import verdicts as V
+from .noise import SE_SUFFIX, Estimate, combine, format_estimate
 from .tables import format_cell, format_markdown
 
 __all__ = [
@@ -30,17 +33,10 @@ __all__ = [
 ]
 
 CHECK_KINDS = ("rank", "ratio", "threshold")
-STATUSES = ("PASS", "FAIL", "NOT APPLICABLE")
-PASS, FAIL, NA = STATUSES
+STATUSES = V.STATUSES
+PASS, FAIL, UNDECIDED, NA = STATUSES
 REDUCERS = ("max", "min", "mean", "all")
-OPS: dict[str, Callable[[float, float], bool]] = {
-    "<": operator.lt,
-    "<=": operator.le,
-    ">": operator.gt,
-    ">=": operator.ge,
-    "==": operator.eq,
-    "!=": operator.ne,
-}
+OPS = V.OPS
 _ALLOWED = {
     "rank": {"kind", "metric", "where", "among", "lower_is_better", "subjects", "ranks"},
     "ratio": {"kind", "metric", "where", "among", "lower_is_better", "numerator", "denominator", "op", "value"},
@@ -216,86 +212,72 @@ def _select(frame: pd.DataFrame, where: Mapping[str, list], metric: str, claim_i
     return rows
 
 
-def _group_means(rows: pd.DataFrame, among: str, metric: str, claim_id: str) -> pd.Series:
-    if among not in rows.columns:
-        raise _bad(claim_id, f"among: no column {among!r} in the results")
-    return rows.groupby(among, sort=True)[metric].mean()
-
-
 def _rank(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, str]:
     rows = _select(frame, c["where"], c["metric"], claim_id)
-    means = _group_means(rows, c["among"], c["metric"], claim_id)
-    missing = [s for s in c["subjects"] if s not in means.index]
+    if c["among"] not in rows.columns:
+        raise _bad(claim_id, f"among: no column {c['among']!r} in the results")
+    groups = {str(k): e for k, e in V.estimates(rows, c["among"], c["metric"]).items()}
+    missing = [s for s in c["subjects"] if s not in groups]
     if missing:
         raise _NotApplicable(
             f"no values of {c['metric']!r} for {c['among']}={'|'.join(missing)} (filter {_describe(c['where'])})"
         )
-    # ties share the better rank ("min"), so two tied methods cannot both claim distinct ranks
-    ranks = means.rank(method="min", ascending=c["lower_is_better"]).astype(int)
-    evidence: dict[str, Any] = {str(k): float(v) for k, v in means.sort_values(ascending=c["lower_is_better"]).items()}
+    status, possible, reason = V.rank_verdict(groups, c["subjects"], c["ranks"], c["lower_is_better"])
+    order = sorted(groups, key=lambda g: groups[g].mean, reverse=not c["lower_is_better"])
+    evidence: dict[str, Any] = {g: V.as_evidence(groups[g]) for g in order}
+    sign = 1.0 if c["lower_is_better"] else -1.0
     for s in c["subjects"]:
-        evidence[f"rank {s}"] = int(ranks[s])
-    got = sorted({int(ranks[s]) for s in c["subjects"]})
-    want = sorted(set(c["ranks"]))
-    status = PASS if got == want else FAIL
+        # ties share the better rank, so two tied methods cannot both claim distinct ranks
+        evidence[f"rank {s}"] = 1 + sum(sign * groups[g].mean < sign * groups[s].mean for g in order)
+        evidence[f"possible ranks {s}"] = list(possible[s])
     direction = "lower" if c["lower_is_better"] else "higher"
-    reason = (
-        f"{', '.join(c['subjects'])} rank {got} of {len(means)} by {c['metric']} "
-        f"({direction} is better); expected {want}"
-    )
-    return status, evidence, reason
+    return status, evidence, f"by {c['metric']} ({direction} is better), {len(groups)} {c['among']}s; {reason}"
 
 
 def _ratio(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, str]:
     metric = c["metric"]
     num_where = {**c["where"], **c["numerator"]["where"]}
-    num = float(_select(frame, num_where, metric, claim_id)[metric].mean())
+    num = _pooled(_select(frame, num_where, metric, claim_id), metric)
     den_spec = c["denominator"]
     if "where" in den_spec:
         den_where = {**c["where"], **den_spec["where"]}
-        den = float(_select(frame, den_where, metric, claim_id)[metric].mean())
+        den = _pooled(_select(frame, den_where, metric, claim_id), metric)
         den_label = f"denominator ({_describe(den_where)})"
     else:
         best = den_spec["best_of"]
         best_where = {**c["where"], **best["where"]}
-        means = _group_means(_select(frame, best_where, metric, claim_id), best["among"], metric, claim_id)
-        means = means[~means.index.isin(den_spec["exclude"])]
-        if means.empty:
+        rows = _select(frame, best_where, metric, claim_id)
+        if best["among"] not in rows.columns:
+            raise _bad(claim_id, f"among: no column {best['among']!r} in the results")
+        groups = {k: e for k, e in V.estimates(rows, best["among"], metric).items() if k not in den_spec["exclude"]}
+        if not groups:
             raise _NotApplicable(
                 f"no {best['among']} left for best_of ({_describe(best_where)}) after excluding {den_spec['exclude']}"
             )
-        name = means.idxmin() if best["lower_is_better"] else means.idxmax()
-        den = float(means[name])
+        pick = min if best["lower_is_better"] else max
+        name = pick(groups, key=lambda g: groups[g].mean)
+        den = groups[name]
         den_label = f"denominator (best {best['among']}: {name})"
-    evidence: dict[str, Any] = {f"numerator ({_describe(num_where)})": num, den_label: den}
-    if den == 0:
-        return FAIL, evidence, "denominator is 0"
-    ratio = num / den
-    evidence["ratio"] = ratio
-    ok = OPS[c["op"]](ratio, c["value"])
-    return (PASS if ok else FAIL), evidence, f"ratio {ratio:.4g} {c['op']} {c['value']:g} is {str(ok).lower()}"
+    evidence: dict[str, Any] = {
+        f"numerator ({_describe(num_where)})": V.as_evidence(num),
+        den_label: V.as_evidence(den),
+    }
+    if den.mean == 0:
+        return V.FAIL, evidence, "denominator is 0"
+    status, ratio, reason = V.ratio_verdict(num, den, c["op"], c["value"])
+    evidence["ratio"] = V.as_evidence(ratio)
+    return status, evidence, reason
+
+
+def _pooled(rows: pd.DataFrame, metric: str) -> Estimate:
+    """One estimate from every selected row (seeds of one setting, as a ratio's side selects)."""
+    se_column = metric + SE_SUFFIX
+    return combine(rows[metric].astype(float), rows[se_column].astype(float) if se_column in rows else None)
 
 
 def _threshold(frame: pd.DataFrame, c: dict, claim_id: str) -> tuple[str, dict, str]:
-    metric, op, value, reduce = c["metric"], c["op"], c["value"], c["reduce"]
-    values = _select(frame, c["where"], metric, claim_id)[metric].astype(float)
-    cmp = OPS[op]
-    if reduce == "all":
-        failing = int((~values.map(lambda v: cmp(v, value))).sum())
-        evidence = {
-            f"min {metric}": float(values.min()),
-            f"max {metric}": float(values.max()),
-            "rows": len(values),
-            "rows failing": failing,
-        }
-        ok = failing == 0
-        reason = f"{len(values) - failing} of {len(values)} rows have {metric} {op} {value:g}"
-    else:
-        x = float(getattr(values, reduce)())
-        evidence = {f"{reduce} {metric}": x, "rows": len(values)}
-        ok = cmp(x, value)
-        reason = f"{reduce} {metric} = {x:.4g} {op} {value:g} is {str(ok).lower()}"
-    return (PASS if ok else FAIL), evidence, reason
+    rows = _select(frame, c["where"], c["metric"], claim_id)
+    return V.threshold_verdict(rows, c["metric"], c["op"], c["value"], c["reduce"])
 
 
 _EVALUATORS = {"rank": _rank, "ratio": _ratio, "threshold": _threshold}
@@ -347,14 +329,37 @@ def check_claims(references: dict, frame: pd.DataFrame, scale: str) -> list[dict
                 "reason": reason,
                 "source": claim.get("source", ""),
                 "verified": bool(claim.get("verified", False)),
+                "paper_number": _paper_number(references, claim.get("number")),
             }
         )
     return results
 
 
+def _paper_number(references: Mapping, number_id: str | None) -> dict | None:
+    """The paper's number a claim restates (value, unit, source, verified), when the claim names one."""
+    for number in references.get("numbers") or []:
+        if number_id is not None and number.get("id") == number_id:
+            return {k: number.get(k) for k in ("value", "unit", "source", "verified")}
+    return None
+
+
 def _counts(results: Sequence[Mapping]) -> str:
     n = {s: sum(r["status"] == s for r in results) for s in STATUSES}
-    return f"{n[PASS]} PASS, {n[FAIL]} FAIL, {n[NA]} NOT APPLICABLE ({len(results)} claims)"
+    return f"{n[PASS]} PASS, {n[FAIL]} FAIL, {n[UNDECIDED]} UNDECIDED, {n[NA]} NOT APPLICABLE ({len(results)} claims)"
+
+
+def format_evidence(value: Any) -> str:
+    """An evidence entry for a table: an estimate as ``mean ± se (n seeds)``, else the cell."""
+    if isinstance(value, Mapping) and "mean" in value:
+        se = value.get("se")
+        text = format_estimate(value["mean"], float("nan") if se is None else se)
+        text += "" if se is not None else " (noise not estimated)"
+        n = value.get("n_seeds")
+        text += f" ({n} seeds)" if n and n > 1 else ""
+        return text + (f" {value['verdict']}" if "verdict" in value else "")
+    if isinstance(value, list) and len(value) == 2:
+        return str(value[0]) if value[0] == value[1] else f"{value[0]}-{value[1]}"
+    return format_cell(value)
 
 
 def render_claims_markdown(results: Sequence[Mapping], scale: str) -> str:
@@ -371,7 +376,7 @@ def render_claims_markdown(results: Sequence[Mapping], scale: str) -> str:
             claim = f"{r['id']}: {r['statement']}"
             if not r.get("verified", False):
                 claim += " (unverified)"
-            evidence = "; ".join(f"{k} = {format_cell(v)}" for k, v in r["evidence"].items())
+            evidence = "; ".join(f"{k} = {format_evidence(v)}" for k, v in r["evidence"].items())
             rows.append({"claim": claim, "status": r["status"], "evidence": evidence, "reason": r["reason"]})
         notes = [_counts(mine)]
         if any(not r.get("verified", False) for r in mine):

@@ -26,7 +26,7 @@ _TOP_OPTIONAL = ("numbers", "claims")
 _NUMBER_REQUIRED = ("id", "table", "experiment", "row", "column", "value", "source", "verified")
 _NUMBER_OPTIONAL = ("unit",)
 _CLAIM_REQUIRED = ("id", "statement", "source", "verified", "applies_at", "check")
-_CLAIM_OPTIONAL = ("not_applicable_reason",)
+_CLAIM_OPTIONAL = ("not_applicable_reason", "number")  # number: the id of the paper number it restates
 
 
 def _keys(item: Any, where: str, required: tuple, optional: tuple, fail) -> None:
@@ -119,6 +119,9 @@ def validate_references(refs: Any, source: str = "<references>") -> dict:
                     f"{where}.not_applicable_reason.{scale}",
                     f"missing: scale {scale!r} is not in applies_at, so a reason is required",
                 )
+        number_ids = {n["id"] for n in out["numbers"]}
+        if "number" in c and c["number"] not in number_ids:
+            raise fail(f"{where}.number", f"no paper number with id {c['number']!r} (ids: {sorted(number_ids)})")
         try:
             validate_check(c["check"], ident)
         except ValueError as exc:

@@ -8,13 +8,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from papersuite.core.claims import check_claims, render_claims_markdown
+from papersuite.core.claims import STATUSES, check_claims, render_claims_markdown
 from papersuite.core.io import read_json, write_json, write_text
+from papersuite.core.overview import write_overview
 from papersuite.core.records import load_records, records_frame
 from papersuite.core.references import load_references
 from papersuite.core.runtime import setup_logging
-
-STATUSES = ("PASS", "FAIL", "NOT APPLICABLE")
 
 
 def write_claims(
@@ -35,7 +34,7 @@ def write_claims(
         results.extend(check_claims(refs, paper_rows, scale))
     counts = Counter(result["status"] for result in results)
     logger.info("claims at %s scale: %s", scale, dict(counts))
-    write_json(out_json, {"scale": scale, "counts": dict(counts), "claims": results})
+    write_json(out_json, {"scale": scale, "counts": {s: counts[s] for s in STATUSES}, "claims": results})
     write_text(out_markdown, render_claims_markdown(results, scale))
     return results
 
@@ -71,33 +70,44 @@ def write_summary(
     outputs: Sequence[str],
     benchmarks_dir: str | Path,
     out_markdown: str | Path,
+    provenance_json: str | Path,
+    out_html: str | Path,
     log_path: str | Path | None = None,
 ) -> str:
-    """One page for a reviewer: per paper what ran, how long it took, its tables and claims."""
+    """One page for a reviewer: per paper what ran, how long it took, its tables and claims; and the
+    report's first page (overview.html: claims with value ± noise, provenance)."""
     setup_logging(log_path)
     base = Path(out_markdown).parent
     frame = records_frame(load_records(records))
     claims = read_json(claims_json)["claims"]
+    provenance = read_json(provenance_json)
+    job_seconds = {paper: benchmark_seconds(benchmarks_dir, paper) for paper in papers}
+    write_overview(out_html, papers, scale, claims, provenance, job_seconds)
+    git = provenance.get("git", {})
     lines = [
         f"# papersuite summary: scale `{scale}`",
         "",
         "Each paper's tables put our numbers beside the paper's (from `config/references/<id>.yaml`, "
         "marked verified or not). Claims: see [claims.md](claims.md).",
         "",
+        f"Made by git commit `{git.get('commit')}`{' with uncommitted changes' if git.get('dirty') else ''}; "
+        f"packages, machine, threads and command line: [{Path(provenance_json).name}]"
+        f"({os.path.relpath(provenance_json, base)}).",
+        "",
         "| paper | runs | experiments | methods | seeds | training time (s) | job time (s, jobs) "
-        "| PASS | FAIL | not applicable |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| PASS | FAIL | UNDECIDED | not applicable |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for paper in papers:
         rows = frame[frame["paper"] == paper] if len(frame) else frame
-        job_s, jobs = benchmark_seconds(benchmarks_dir, paper)
+        job_s, jobs = job_seconds[paper]
         counts = Counter(c["status"] for c in claims if c["paper"] == paper)
         lines.append(
             f"| {paper} | {len(rows)} | {rows['experiment'].nunique() if len(rows) else 0} "
             f"| {rows['method'].nunique() if len(rows) else 0} "
             f"| {rows['seed'].nunique() if len(rows) else 0} "
             f"| {rows['wall_s'].sum() if len(rows) else 0:.1f} | {job_s:.1f} ({jobs}) "
-            f"| {counts['PASS']} | {counts['FAIL']} | {counts['NOT APPLICABLE']} |"
+            f"| {' | '.join(str(counts[status]) for status in STATUSES)} |"
         )
     for paper in papers:
         lines += ["", f"## {paper}", ""]
@@ -112,3 +122,16 @@ def write_summary(
     text = "\n".join(lines) + "\n"
     write_text(out_markdown, text)
     return text
+
+
+def write_provenance(
+    papers: Sequence[str], scale: str, paper_config_dir: str | Path, out_json: str | Path, log_path=None
+) -> dict:
+    """results/<scale>/provenance.json: commit, dirty flag, packages, machine, threads, command line."""
+    from papersuite.core.provenance import provenance
+
+    logger = setup_logging(log_path)
+    stamp = provenance(papers, scale, paper_config_dir)
+    logger.info("provenance: commit %s dirty %s", stamp["git"].get("commit"), stamp["git"].get("dirty"))
+    write_json(out_json, stamp)
+    return stamp

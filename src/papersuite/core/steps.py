@@ -47,9 +47,22 @@ def summary(
     outputs: Sequence[str],
     benchmarks_dir: str | Path,
     out_markdown: str | Path,
+    provenance_json: str | Path,
+    out_html: str | Path,
     log_path: str | Path | None = None,
 ) -> str:
-    """The one-page summary for a reviewer: what ran, how long it took, what matched."""
+    """The one-page summary for a reviewer (what ran, how long it took, what matched) and the report's first page."""
     from papersuite.core.report import write_summary
 
-    return write_summary(papers, scale, claims_json, records, outputs, benchmarks_dir, out_markdown, log_path)
+    return write_summary(
+        papers, scale, claims_json, records, outputs, benchmarks_dir, out_markdown, provenance_json, out_html, log_path
+    )
+
+
+def provenance(
+    papers: Sequence[str], scale: str, paper_config_dir: str | Path, out_json: str | Path, log_path=None
+) -> dict:
+    """The stamp of the results directory: commit, dirty flag, packages, machine, threads, command line."""
+    from papersuite.core.report import write_provenance
+
+    return write_provenance(papers, scale, paper_config_dir, out_json, log_path)

@@ -12,15 +12,18 @@ import numpy as np
 import pandas as pd
 
 from .io import write_csv, write_text
+from .noise import SE_SUFFIX, combine, format_estimate
 
-__all__ = ["beside_paper", "format_cell", "format_markdown", "summarize", "write_table"]
+__all__ = ["beside_paper", "format_cell", "format_estimate", "format_markdown", "summarize", "write_table"]
 
 
 def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
-    """Mean and sample std (ddof=1) of each metric over seeds, grouped by ``by``.
+    """Mean, sample std (ddof=1) and noise of each metric over seeds, grouped by ``by``.
 
-    Columns: ``by...``, then per metric ``<metric>`` (mean) and ``<metric>_std``, then ``n_seeds``
-    (rows in the group). One seed gives std NaN; NaN metric values are skipped in mean/std.
+    Columns: ``by...``, then per metric ``<metric>`` (mean), ``<metric>_std`` and ``<metric>_se`` (the
+    seed mean's standard error, :func:`papersuite.core.noise.combine`: the larger of the seed spread
+    and the runs' own ``<metric>_se``), then ``n_seeds`` (rows in the group). One seed gives std NaN and
+    se from the run's ``<metric>_se`` (NaN without one); NaN metric values are skipped.
     """
     by, metrics = list(by), list(metrics)
     missing = [c for c in by + metrics if c not in frame.columns]
@@ -33,8 +36,18 @@ def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
     for m in metrics:
         out[m] = mean[m].astype(float)
         out[f"{m}_std"] = std[m].astype(float)
+        out[f"{m}{SE_SUFFIX}"] = grouped.apply(lambda g, m=m: _seed_mean_se(g, m), include_groups=False)
     out["n_seeds"] = grouped.size().astype(int)
     return out.reset_index()
+
+
+def _seed_mean_se(group: pd.DataFrame, metric: str) -> float:
+    rows = group[group[metric].notna()]
+    if rows.empty:
+        return math.nan
+    se_column = f"{metric}{SE_SUFFIX}"
+    ses = rows[se_column].astype(float) if se_column in rows.columns else None
+    return combine(rows[metric].astype(float), ses).se
 
 
 def beside_paper(

@@ -15,6 +15,8 @@ steps.summary(
     records=list(snakemake.input.records),
     outputs=list(snakemake.input.outputs),
     benchmarks_dir=snakemake.params.benchmarks_dir,
-    out_markdown=snakemake.output[0],
+    out_markdown=snakemake.output.markdown,
+    provenance_json=snakemake.input.provenance,
+    out_html=snakemake.output.overview,
     log_path=snakemake.log[0],
 )
