@@ -77,6 +77,11 @@ def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_
     assert rec["extra"]["family"] == "gaussians" and rec["extra"]["data_kind"] == "synthetic"
     assert m["w2_ratio_to_noise"] == pytest.approx(m["w2_gen"] / m["w2_noise"])
     assert m["psd_frac"] == pytest.approx(1 - m["non_psd_frac"])
+    # every metric a claim reads has its standard error (uncertainty.py); the PSD fraction's is binomial
+    for name in ("psd_frac", "non_psd_frac", "w2_gen", "w2_noise", "w2_ratio_to_noise"):
+        assert np.isfinite(m[f"{name}_se"]) and m[f"{name}_se"] >= 0, name
+    assert m["psd_frac_se"] == pytest.approx(np.sqrt(m["non_psd_frac"] * (1 - m["non_psd_frac"]) / 16))
+    assert m["w2_gen_se"] > 0
     with np.load(samples) as npz:
         assert npz["means"].shape == (16, 2) and npz["covs"].shape == (16, 2, 2)
         assert np.allclose(npz["min_eig"], np.linalg.eigvalsh(npz["covs"])[:, 0])
@@ -143,3 +148,62 @@ def test_parse_run_path():
     )
     with pytest.raises(ValueError, match="expected"):
         report.parse_run_path("curve.csv")
+
+
+CLOUD_SMALL = {"steps": 10, "batch": 8, "hidden": 16, "n_layers": 1, "n_heads": 2, "n_freq": 4, "ckpt_every": 0}
+
+
+@pytest.mark.parametrize("family", ["clouds", "niches"])
+def test_cloud_evaluation_writes_standard_errors_of_its_per_item_scores(family, tmp_path):
+    """The nearest-W2 se is the standard error of the per-cloud W2 to the nearest test cloud, recomputed here by
+    brute force (every pair solved); label recovery's is binomial over the generated niches."""
+    from scipy import stats
+
+    from papersuite.wfm import cloud_runs, metrics
+
+    data_path = tmp_path / ("clouds.npz" if family == "clouds" else "niches.h5ad")
+    if family == "clouds":
+        steps.prepare_clouds(out_path=data_path, params={"dataset": "digits", "n_train": 120, "n_test": 30, "seed": 0})
+        experiment, method = "digits", "wfm"
+    else:
+        steps.prepare_niches(out_path=data_path, params={"dataset": "semisynthetic", "split": "slice", "seed": 0})
+        experiment, method = "semisynthetic_tissue", "wfm_conditional"
+    train = {**CLOUD_SMALL, "minibatch": "none"} if family == "niches" else CLOUD_SMALL
+    model_path = tmp_path / "model.pt"
+    steps.train(
+        family=family,
+        data_path=data_path,
+        method=method,
+        train=train,
+        seed=0,
+        out_model=model_path,
+        out_curve=tmp_path / "curve.csv",
+        ckpt_dir=tmp_path / "ckpt",
+    )
+    evaluate = {"sample_steps": 4, "max_clouds": 30, "max_train_reference": 40, "set_metrics": ["cd"]}
+    steps.evaluate(
+        family=family,
+        data_path=data_path,
+        model_path=model_path,
+        experiment=experiment,
+        method=method,
+        evaluate=evaluate,
+        seed=0,
+        scale="tiny",
+        out_record=tmp_path / "rec.json",
+        out_samples=tmp_path / "samples.npz",
+    )
+    m = records.validate_record(json.loads((tmp_path / "rec.json").read_text()))["metrics"]
+    for name in ("nearest_w2", "nearest_w2_noise", "nearest_w2_ratio_to_noise", "memorisation_ratio"):
+        assert np.isfinite(m[f"{name}_se"]) and m[f"{name}_se"] > 0, name
+    with np.load(tmp_path / "samples.npz") as npz:
+        generated = (npz["points"], npz["weights"])
+    test = cloud_runs.read_cloud_set(family, data_path, "test")
+    if family == "clouds":  # 30 test clouds: all of them are the reference set
+        per_cloud = metrics.pairwise("w2", generated, (test["points"], test["weights"])).min(axis=1)
+        assert m["nearest_w2"] == pytest.approx(per_cloud.mean(), rel=1e-9)
+        assert m["nearest_w2_se"] == pytest.approx(stats.sem(per_cloud), rel=1e-9)
+    else:
+        p = m["label_recovery"]
+        assert m["label_recovery_se"] == pytest.approx(np.sqrt(p * (1 - p) / 30), rel=1e-12)
+        assert m["label_recovery_over_chance_se"] == pytest.approx(m["label_recovery_se"] / m["label_recovery_chance"])

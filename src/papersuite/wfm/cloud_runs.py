@@ -18,6 +18,7 @@ import torch
 
 from papersuite.core import records, runtime
 
+from . import uncertainty
 from .runs import eval_seed, finish_run, write_samples
 
 __all__ = ["CLOUD_METHODS", "read_cloud_set", "train_clouds", "load_cloud_model", "evaluate_clouds"]
@@ -191,12 +192,16 @@ def _noise(weights: torch.Tensor, state: dict, seed: int) -> np.ndarray:
 # --- scores -------------------------------------------------------------------------------------------------
 
 
-def _nearest_scores(generated: Clouds, noise: Clouds, ref: Clouds) -> dict[str, float]:
-    """Mean W2 to the nearest reference cloud, of the generated and of the noise clouds, and their ratio."""
+def _nearest_scores(generated: Clouds, noise: Clouds, ref: Clouds, seed: int) -> dict[str, float]:
+    """Mean W2 to the nearest reference cloud, of the generated and of the noise clouds, their ratio, and the
+    standard errors of the three (uncertainty.nearest_w2_se: over clouds)."""
     from . import metrics
 
-    out = {"nearest_w2": metrics.nearest_w2(generated, ref), "nearest_w2_noise": metrics.nearest_w2(noise, ref)}
+    gen_w2 = metrics.nearest_cloud(generated, ref)[1]  # (n,)
+    noise_w2 = metrics.nearest_cloud(noise, ref)[1]  # (n,): noise cloud i is where generated cloud i started
+    out = {"nearest_w2": float(gen_w2.mean()), "nearest_w2_noise": float(noise_w2.mean())}
     out["nearest_w2_ratio_to_noise"] = out["nearest_w2"] / out["nearest_w2_noise"]
+    out.update(uncertainty.nearest_w2_se(gen_w2, noise_w2, seed=seed))
     return out
 
 
@@ -205,15 +210,17 @@ def _memorisation_scores(
 ) -> dict[str, float]:
     """Memorisation check (the paper's v1 Figure 2 caption: with too few training examples every method
     collapses on the training set): generated clouds much closer to the training set than real held-out clouds
-    are would be copies, not new samples."""
+    are would be copies, not new samples. With the standard errors (uncertainty.memorisation_se)."""
     from . import metrics
 
     n_train_ref = min(len(train["points"]), int(evaluate.get("max_train_reference", 500)))
     train_pick = np.sort(rng.choice(len(train["points"]), size=n_train_ref, replace=False))
     train_ref = (train["points"][train_pick], train["weights"][train_pick])
-    out = {"nearest_train_w2": metrics.nearest_w2(generated, train_ref)}
-    out["nearest_train_w2_real"] = metrics.nearest_w2(ref, train_ref)
+    gen_train_w2 = metrics.nearest_cloud(generated, train_ref)[1]  # (n,)
+    real_train_w2 = metrics.nearest_cloud(ref, train_ref)[1]  # (n,)
+    out = {"nearest_train_w2": float(gen_train_w2.mean()), "nearest_train_w2_real": float(real_train_w2.mean())}
     out["memorisation_ratio"] = out["nearest_train_w2"] / out["nearest_train_w2_real"]
+    out.update(uncertainty.memorisation_se(gen_train_w2, real_train_w2))
     return out
 
 
@@ -235,15 +242,17 @@ def _set_scores(generated: Clouds, ref: Clouds, names: list[str]) -> dict[str, f
 
 def _recovery_scores(gen_points: np.ndarray, ref_points: np.ndarray, test_labels: np.ndarray, train: dict, seed: int):
     """Label recovery of generated niches (nearest training niche under exact W2) beside chance, real test
-    niches and noise niches (docs/papers/wfm.md, "Metrics")."""
+    niches and noise niches (docs/papers/wfm.md, "Metrics"), with binomial standard errors."""
     from . import recovery
 
     references = recovery.recovery_references(train["points"], train["labels"], ref_points, test_labels, seed=seed)
-    out = {"label_recovery": recovery.label_recovery(gen_points, test_labels, train["points"], train["labels"])}
+    hits = recovery.label_hits(gen_points, test_labels, train["points"], train["labels"])  # (n,) bool
+    out = {"label_recovery": float(hits.mean())}
     out["label_recovery_chance"] = references["chance"]
     out["label_recovery_over_chance"] = out["label_recovery"] / references["chance"]
     out["label_recovery_real"] = references["upper"]
     out["label_recovery_noise"] = references["noise"]
+    out.update(uncertainty.recovery_se(hits, references["chance"], references["noise"]))
     return out
 
 
@@ -335,7 +344,7 @@ def evaluate_clouds(
     noise_points = _noise(weights, state, seed_eval)
     generated, noise = (gen_points, weights.numpy()), (noise_points, weights.numpy())
     t1 = time.perf_counter()
-    out = _nearest_scores(generated, noise, ref)
+    out = _nearest_scores(generated, noise, ref, seed_eval)
     out.update(_memorisation_scores(generated, ref, train, evaluate, rng))
     if family == "clouds":
         out.update(_set_scores(generated, ref, evaluate.get("set_metrics", ["cd", "emd"])))

@@ -111,12 +111,15 @@ def _generate(model: torch.nn.Module, state: dict, n: int, seed: int, flow: str,
 
 
 def _gaussian_metrics(gen: dict, test: dict, data_h5ad: str | Path, seed: int) -> dict[str, float]:
-    """bw_train.evaluate's scores of the generated set, plus the ratio to noise, the memorising generator's
-    reference and the PSD fraction."""
-    metrics = bw_train.evaluate(gen, torch.from_numpy(test["means"]), torch.from_numpy(test["covs"]))
+    """bw_train.evaluate's scores of the generated set and their standard errors, plus the ratio to noise, the
+    memorising generator's reference and the PSD fraction (binomial se, that of non_psd_frac)."""
+    metrics = bw_train.evaluate(
+        gen, torch.from_numpy(test["means"]), torch.from_numpy(test["covs"]), seed=eval_seed(seed)
+    )
     metrics["w2_ratio_to_noise"] = metrics["w2_gen"] / metrics["w2_noise"]
     metrics["w2_train_reference"] = train_reference_w2(data_h5ad, seed)
     metrics["psd_frac"] = 1.0 - metrics["non_psd_frac"]
+    metrics["psd_frac_se"] = metrics["non_psd_frac_se"]
     return metrics
 
 

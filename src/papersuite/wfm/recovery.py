@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["nearest_niche", "label_recovery", "chance_level", "noise_niches", "recovery_references"]
+__all__ = ["nearest_niche", "label_hits", "label_recovery", "chance_level", "noise_niches", "recovery_references"]
 
 
 def _uniform(clouds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -32,6 +32,21 @@ def nearest_niche(queries: np.ndarray, refs: np.ndarray) -> tuple[np.ndarray, np
     return metrics.nearest_cloud(_uniform(queries), _uniform(refs))
 
 
+def label_hits(
+    generated: np.ndarray, generated_labels: np.ndarray, real_niches: np.ndarray, real_labels: np.ndarray
+) -> np.ndarray:
+    """(n,) bool: whether the nearest real niche (m,k,d) under exact W2 of generated niche i (n,k,d) carries the
+    label it was generated for."""
+    generated_labels, real_labels = np.asarray(generated_labels), np.asarray(real_labels)
+    if len(generated_labels) != len(generated) or len(real_labels) != len(real_niches):
+        raise ValueError(
+            f"labels do not match clouds: {len(generated_labels)} vs {len(generated)} generated, "
+            f"{len(real_labels)} vs {len(real_niches)} real"
+        )
+    idx, _ = nearest_niche(generated, real_niches)
+    return real_labels[idx] == generated_labels
+
+
 def label_recovery(
     generated: np.ndarray,
     generated_labels: np.ndarray,
@@ -40,18 +55,11 @@ def label_recovery(
     distance: str = "w2",
 ) -> float:
     """Label recovery (bar: > 2× chance): accuracy of labelling each generated niche (n,k,d) with the label of its
-    nearest real niche (m,k,d) under exact W2. The real set is the caller's choice (test split, or train as
-    reference)."""
+    nearest real niche (m,k,d) under exact W2 (the mean of label_hits). The real set is the caller's choice (test
+    split, or train as reference)."""
     if distance != "w2":
         raise ValueError(f"distance must be 'w2' (exact W2 between uniform clouds), got {distance!r}")
-    generated_labels, real_labels = np.asarray(generated_labels), np.asarray(real_labels)
-    if len(generated_labels) != len(generated) or len(real_labels) != len(real_niches):
-        raise ValueError(
-            f"labels do not match clouds: {len(generated_labels)} vs {len(generated)} generated, "
-            f"{len(real_labels)} vs {len(real_niches)} real"
-        )
-    idx, _ = nearest_niche(generated, real_niches)
-    return float(np.mean(real_labels[idx] == generated_labels))
+    return float(np.mean(label_hits(generated, generated_labels, real_niches, real_labels)))
 
 
 def chance_level(labels: np.ndarray) -> float:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import plotting, runtime, tables
+from papersuite.core import io, plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
@@ -74,6 +74,10 @@ FAMILY_METRICS = {
         "train_wall_s",
     ],
 }
+SE_NOTE = (
+    "a ± b: the seed mean and its standard error, the larger of the seed spread and the runs' own evaluation "
+    'noise (bootstrap or binomial over the generated items; docs/papers/wfm.md, "Noise and verdicts")'
+)
 TABLE_FILES = {"gaussians": "bw_vs_euclidean", "clouds": "point_clouds", "niches": "niches"}
 TABLE_TITLES = {
     "gaussians": "WFM: Bures-Wasserstein FM vs Euclidean FM over Gaussians (set-level W2 to the test set)",
@@ -157,6 +161,18 @@ def _family_table(frame: pd.DataFrame, family: str, numbers: pd.DataFrame) -> pd
     summary.insert(2, "label", summary["method"].map(METHOD_LABELS).fillna(summary["method"]))
     summary["data_kind"] = summary["data_kind"].map(DATA_KIND_LABELS).fillna(summary["data_kind"])
     return summary.rename(columns={"data_kind": "data"}).reset_index(drop=True)
+
+
+def _with_uncertainty(table: pd.DataFrame) -> pd.DataFrame:
+    """The table for Markdown: each metric that has a `<metric>_se` column shown as "mean ± se" (the seed mean's
+    standard error, core.noise.combine), the _se column dropped; the CSV keeps the numbers apart."""
+    shown = table.copy()
+    for column in [c for c in table.columns if f"{c}_se" in table.columns]:
+        shown[column] = [
+            tables.format_estimate(mean, se) for mean, se in zip(table[column], table[f"{column}_se"], strict=True)
+        ]
+        shown = shown.drop(columns=f"{column}_se")
+    return shown
 
 
 def _load_samples(paths: Iterable[str | Path]) -> dict[tuple[str, str, str, int], dict[str, np.ndarray]]:
@@ -361,20 +377,18 @@ def build_report(
         else pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
     )
     scale_note = (
-        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's result tables "
+        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std over seeds; the paper's result tables "
         "were not retrieved, so its column is empty (config/references/wfm.yaml)"
     )
     for family in FAMILY_ORDER:
         frame = frames.get(family)
         table = _family_table(frame, family, numbers) if frame is not None else pd.DataFrame()
         name = TABLE_FILES[family]
-        tables.write_table(
-            table,
-            tables_dir / f"{name}.csv",
-            tables_dir / f"{name}.md",
-            TABLE_TITLES[family],
-            notes=[scale_note] + TABLE_NOTES[family],
+        io.write_csv(tables_dir / f"{name}.csv", table)
+        markdown = tables.format_markdown(
+            _with_uncertainty(table), TABLE_TITLES[family], notes=[scale_note, SE_NOTE] + TABLE_NOTES[family]
         )
+        io.write_text(tables_dir / f"{name}.md", markdown)
     data_by_family: dict[str, dict[str, str]] = {}
     for d in data:
         d = Path(d)

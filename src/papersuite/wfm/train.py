@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from papersuite.core.checkpoint import TrainingCheckpoints, data_digest, resume_training, save_training
+from papersuite.core.noise import rate_se
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
@@ -27,8 +28,19 @@ from . import bures as bw
 from .data import noise_stats, sample_noise
 from .models import TwoTower
 from .optim import Adam
+from .uncertainty import assignment_w2, set_w2_se
 
-__all__ = ["DEFAULTS", "METHODS", "build_model", "flow_targets", "train_flow", "sample", "set_w2", "evaluate"]
+__all__ = [
+    "DEFAULTS",
+    "METHODS",
+    "build_model",
+    "flow_targets",
+    "train_flow",
+    "sample",
+    "set_w2",
+    "w2_from_cost",
+    "evaluate",
+]
 
 log = logging.getLogger("papersuite.wfm.train")
 
@@ -170,15 +182,16 @@ def sample(
 
 def set_w2(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> float:
     """Set-level W2 (wfm.md "Metrics"): sqrt of the exact OT cost between the uniform measures on two sets of
-    Gaussians with BW² ground cost. Equal sizes: an assignment (exact for uniform weights); otherwise the
-    transport LP (HiGHS)."""
-    C = bw.bw_cost_matrix(m_a.double(), S_a.double(), m_b.double(), S_b.double()).numpy()  # (na, nb)
+    Gaussians with BW² ground cost."""
+    return w2_from_cost(bw.bw_cost_matrix(m_a.double(), S_a.double(), m_b.double(), S_b.double()).numpy())
+
+
+def w2_from_cost(C: np.ndarray) -> float:
+    """sqrt of the exact OT cost between uniform measures with ground cost C (na, nb). Equal sizes: an assignment
+    (exact for uniform weights); otherwise the transport LP (HiGHS)."""
     na, nb = C.shape
     if na == nb:
-        from scipy.optimize import linear_sum_assignment
-
-        r, c = linear_sum_assignment(C)
-        return float(np.sqrt(C[r, c].mean()))
+        return assignment_w2(C)
     from scipy.optimize import linprog
     from scipy.sparse import coo_array, vstack
 
@@ -196,16 +209,26 @@ def set_w2(m_a: Tensor, S_a: Tensor, m_b: Tensor, S_b: Tensor) -> float:
     return float(np.sqrt(max(res.fun, 0.0)))
 
 
-def evaluate(gen: dict, test_means: Tensor, test_covs: Tensor) -> dict:
-    """Metrics of a generated set: set-level W2 of generated and of noise to the test set, the fraction of
-    generated Σ with a negative eigenvalue, and the smallest eigenvalue. Non-PSD outputs are projected
-    (bures.project_psd) before the W2, which needs PSD matrices."""
-    min_eig = bw.min_eigenvalue(gen["covs"].double())
+def evaluate(gen: dict, test_means: Tensor, test_covs: Tensor, seed: int = 0) -> dict:
+    """Metrics of a generated set and their standard errors (wfm.md "Noise and verdicts"): set-level W2 of
+    generated and of noise to the test set (bootstrap over generated Gaussians, uncertainty.set_w2_se), the
+    fraction of generated Σ with a negative eigenvalue (binomial), and the smallest eigenvalue. Non-PSD outputs
+    are projected (bures.project_psd) before the W2, which needs PSD matrices."""
+    min_eig = bw.min_eigenvalue(gen["covs"].double())  # (n,)
     covs = gen["covs"].double()
     covs = torch.where((min_eig < 0)[:, None, None], bw.project_psd(covs), covs)
+    test_means, test_covs = test_means.double(), test_covs.double()
+    cost_gen = bw.bw_cost_matrix(gen["means"].double(), covs, test_means, test_covs).numpy()  # (n, n_test)
+    cost_noise = bw.bw_cost_matrix(
+        gen["noise_means"].double(), gen["noise_covs"].double(), test_means, test_covs
+    ).numpy()  # (n, n_test)
+    n_bad = int((min_eig < 0).sum())
+    non_psd_frac, non_psd_se = rate_se(n_bad, len(min_eig))
     return {
-        "w2_gen": set_w2(gen["means"], covs, test_means, test_covs),
-        "w2_noise": set_w2(gen["noise_means"], gen["noise_covs"], test_means, test_covs),
-        "non_psd_frac": float((min_eig < 0).double().mean()),
+        "w2_gen": w2_from_cost(cost_gen),
+        "w2_noise": w2_from_cost(cost_noise),
+        "non_psd_frac": non_psd_frac,
+        "non_psd_frac_se": non_psd_se,
         "min_eig": float(min_eig.min()),
+        **set_w2_se(cost_gen, cost_noise, seed=seed),
     }
