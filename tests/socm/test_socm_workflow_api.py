@@ -149,7 +149,10 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
         m = rec["metrics"]
         assert rec["paper"] == "socm" and rec["experiment"] == setting and rec["method"] == method
         assert m["objective_gap"] == pytest.approx(m["control_objective"] - m["optimal_cost"])
-        assert m["control_l2_error"] == pytest.approx(curve["control_l2_error"].iloc[-1])
+        assert m["control_l2_error_ema"] == pytest.approx(curve["control_l2_error"].iloc[-1])
+        assert m["control_l2_error"] > 0 and 0 < m["control_l2_error_se"] < m["control_l2_error"]
+        assert m["objective_gap_se"] == m["control_objective_se"] > 0 and m["optimal_cost_se"] == 0.0
+        assert m["time_per_iteration_s_se"] > 0
         assert m["iterations"] == 24 and rec["wall_s"] > 0
         assert rec["extra"]["last_window_iterations"] == 3 and m["control_l2_error_last_window"] > 0
         records.append(rec_path)
@@ -162,6 +165,10 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
     assert sorted(easy["rank_last_window"]) == [1, 2, 3] and (easy["last_window"] > 0).all()
     for name in ("control_l2_error", "time_per_iteration", "control_objective"):
         assert (tmp_path / "tables" / f"{name}.csv").exists() and (tmp_path / "tables" / f"{name}.md").exists()
+    assert {"control_l2_error_se", "control_l2_error_std"} <= set(l2.columns)
+    assert (l2["control_l2_error_se"] > 0).all()  # one seed: the evaluation paths' standard error
+    assert "control_l2_error ± se" in (tmp_path / "tables" / "control_l2_error.md").read_text()
+    assert "control_objective ± se" in (tmp_path / "tables" / "control_objective.md").read_text()
     timing = pd.read_csv(tmp_path / "tables" / "time_per_iteration.csv")
     assert set(timing["method"]) == {"SOCM", "adjoint", "variance"} and "paper_value" in timing.columns
     for name in ("control_l2_error.png", "normalized_iw_std.png"):
@@ -174,7 +181,7 @@ class _Interrupt(RuntimeError):
 
 def _model_tensors(path: Path) -> dict:
     model = torch.load(path, weights_only=True)
-    for key in ("train_wall_s", "mean_time_per_iteration_s"):  # wall-clock, never reproducible
+    for key in ("train_wall_s", "mean_time_per_iteration_s", "time_per_iteration_se_s"):  # wall-clock, not reproducible
         model.pop(key)
     return model
 

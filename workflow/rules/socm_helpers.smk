@@ -14,12 +14,13 @@ def socm_train_inputs(wildcards):
 
 
 def socm_run_files(pattern):
-    """`pattern` formatted for every (setting, method, seed) training run at this scale."""
+    """`pattern` formatted for every (setting, method, seed) training run at this scale (the setting's own
+    `seeds` where it has them: run_seeds of common.smk)."""
     return [
         pattern.format(scale=SCALE, setting=setting, method=method, seed=seed)
         for setting, block in SOCM.get("settings", {}).items()
         for method in block["methods"]
-        for seed in SEEDS
+        for seed in run_seeds(block)
     ]
 
 

@@ -63,6 +63,7 @@ def initial_state(norm_const: float, wall_s: float) -> dict[str, Any]:
         "ema_grad": None,
         "ema_time": None,
         "sum_time": 0.0,
+        "sum_sq_time": 0.0,  # Σ seconds² over iterations: the standard error of the mean time per iteration
         "wall_s": wall_s,
         "skipped_steps": 0,
         "window_l2_sum": 0.0,
@@ -85,6 +86,7 @@ def update_metrics(
     state["ema_grad"] = ema_update(step.grad_sq, state["ema_grad"], ema, itr)
     state["ema_time"] = ema_update(step.seconds, state["ema_time"], ema, itr)
     state["sum_time"] += step.seconds
+    state["sum_sq_time"] = state.get("sum_sq_time", math.nan) + step.seconds**2  # NaN: resumed from an older state
     if itr >= window_start:
         state["window_l2_sum"] += step.l2
         state["window_n"] += 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import plotting, runtime, tables
+from papersuite.core import io, plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
@@ -61,10 +61,12 @@ def _load_records(recs: Iterable[Any]) -> list[dict]:
 
 
 def l2_error_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seed-mean final EMA control L2 error per (setting, method) and its rank within the setting (1 = lowest);
-    also the raw L2 error averaged over the last 10% of iterations (column last_window, when recorded)."""
-    metrics = ["control_l2_error"] + (["last_window"] if "last_window" in frame.columns else [])
-    summary = tables.summarize(frame, ["experiment", "method"], metrics)
+    """Seed-mean final control L2 error per (setting, method), its std and noise over seeds (`_se`, the rule of
+    papersuite.core.noise.combine) and its rank within the setting (1 = lowest); also the training curve's final
+    EMA (column control_l2_error_ema) and the raw training L2 error averaged over the last 10% of iterations
+    (column last_window), when recorded."""
+    optional = [c for c in ("control_l2_error_ema", "last_window") if c in frame.columns]
+    summary = tables.summarize(frame, ["experiment", "method"], ["control_l2_error", *optional])
     summary["rank"] = summary.groupby("experiment")["control_l2_error"].rank(method="min").astype("Int64")
     if "last_window" in frame.columns:
         summary["rank_last_window"] = summary.groupby("experiment")["last_window"].rank(method="min").astype("Int64")
@@ -72,6 +74,25 @@ def l2_error_table(frame: pd.DataFrame) -> pd.DataFrame:
     order_s = {s: i for i, s in enumerate(_order(summary["experiment"], SETTINGS))}
     summary = summary.sort_values(["experiment", "rank"], key=lambda c: c.map(order_s) if c.name == "experiment" else c)
     return summary.rename(columns={"experiment": "setting"}).reset_index(drop=True)
+
+
+def _with_estimates(table: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame:
+    """The Markdown view: each metric's mean, std and se columns replaced by one "mean ± se" column."""
+    view = table.copy()
+    for metric in metrics:
+        position = list(view.columns).index(metric)
+        cells = [tables.format_estimate(m, s) for m, s in zip(view[metric], view[f"{metric}_se"])]
+        view = view.drop(columns=[metric, f"{metric}_se", f"{metric}_std"], errors="ignore")
+        view.insert(position, f"{metric} ± se", cells)
+    return view
+
+
+def _write_csv_and_markdown(
+    table: pd.DataFrame, metrics: Iterable[str], stem: Path, title: str, notes: list[str]
+) -> None:
+    """<stem>.csv with every column; <stem>.md with "mean ± se" for `metrics`."""
+    io.write_csv(stem.with_suffix(".csv"), table)
+    io.write_text(stem.with_suffix(".md"), tables.format_markdown(_with_estimates(table, metrics), title, notes))
 
 
 def _plot_curves(curves: pd.DataFrame, column: str, ylabel: str, path: Path, title: str) -> None:
@@ -133,19 +154,20 @@ def _paper_numbers(references: Any) -> pd.DataFrame:
 def _write_l2_table(frame: pd.DataFrame, scale: str, tables_dir: Path) -> None:
     """control_l2_error.{csv,md}: final control L2 error with ranks (the paper's main figure, as a table)."""
     scale_note = (
-        f"scale: {scale}; final EMA (coefficient `ema` of config/socm.yaml: the paper's 0.01 at "
-        "full, 0.05 at tiny) of the importance-sampled control L2 error "
-        "E_{P^u*}[(1/T)∫|u_θ − u*|² dt], mean over seeds; the claims rank this column"
+        f"scale: {scale}; control_l2_error: E_{{P^u*}}[(1/T)∫|u_θ − u*|² dt] of the final control, Monte Carlo "
+        "over the evaluation's paths drawn under u*; mean over seeds ± se (the larger of the seed spread "
+        'std/√n and the paths\' standard error; docs/papers/socm.md, "Noise and verdicts"); the claims rank it'
     )
-    tables.write_table(
+    _write_csv_and_markdown(
         l2_error_table(frame),
-        tables_dir / "control_l2_error.csv",
-        tables_dir / "control_l2_error.md",
+        [c for c in ("control_l2_error", "control_l2_error_ema", "last_window") if c in frame.columns],
+        tables_dir / "control_l2_error",
         "SOCM: final control L2 error (rank 1 = lowest within the setting)",
-        notes=[
+        [
             scale_note,
-            "last_window: the raw per-iteration L2 error averaged over the last 10% of iterations, "
-            "a check that the EMA's value is not an artefact of its window",
+            "control_l2_error_ema: the training curve's final EMA (coefficient `ema` of config/socm.yaml) of the "
+            "batches' importance-sampled L2 error, the quantity the paper plots",
+            "last_window: the raw per-iteration training L2 error averaged over the last 10% of iterations",
         ],
     )
 
@@ -183,32 +205,22 @@ def _write_time_table(frame: pd.DataFrame, numbers: pd.DataFrame, scale: str, ta
 
 def _write_objective_table(frame: pd.DataFrame, tables_dir: Path) -> None:
     """control_objective.{csv,md}: Monte Carlo control objective beside the optimal cost V(0, x0)."""
-    obj = tables.summarize(
-        frame, ["experiment", "method"], ["control_objective", "control_objective_se", "optimal_cost", "objective_gap"]
-    )
-    obj = obj[
-        [
-            "experiment",
-            "method",
-            "control_objective",
-            "control_objective_se",
-            "optimal_cost",
-            "objective_gap",
-            "n_seeds",
-        ]
-    ]
+    metrics = ["control_objective", "optimal_cost", "objective_gap"]
+    obj = tables.summarize(frame, ["experiment", "method"], metrics)
+    obj = obj[["experiment", "method"] + [f"{m}{x}" for m in metrics for x in ("", "_std", "_se")] + ["n_seeds"]]
     obj.insert(2, "label", obj["method"].map(METHOD_LABELS).fillna(obj["method"]))
     obj = obj.rename(columns={"experiment": "setting"})
-    tables.write_table(
+    _write_csv_and_markdown(
         obj,
-        tables_dir / "control_objective.csv",
-        tables_dir / "control_objective.md",
+        metrics,
+        tables_dir / "control_objective",
         "SOCM: control objective of the trained control vs the optimal cost V(0, x0)",
-        notes=[
-            "control_objective: Monte Carlo mean of Σ(½|u|² + f)Δt + g(X_T), "
-            "± control_objective_se (standard error, mean over seeds)",
-            "optimal_cost: Riccati (quadratic OU), closed form (linear OU), 1-D PDE (double well); "
-            "Euler–Maruyama with the training Δt biases the objective by O(Δt)",
+        [
+            "control_objective: Monte Carlo mean of Σ(½|u|² + f)Δt + g(X_T) over the evaluation's paths under the "
+            "trained control; mean over seeds ± se (the larger of the seed spread and the paths' standard error)",
+            "optimal_cost: Riccati (quadratic OU), closed form (linear OU), 1-D PDE (double well, second order, "
+            "discretisation error in docs/papers/socm.md); Euler–Maruyama with the training Δt biases the "
+            "objective by O(Δt)",
         ],
     )
 

@@ -363,12 +363,22 @@ def _final_model(
         "norm_const": float(state["norm_const"]),
         "train_wall_s": float(wall_s),
         "mean_time_per_iteration_s": float(state["sum_time"] / n_iter),
+        "time_per_iteration_se_s": _mean_time_se(state, n_iter),
         "skipped_steps": int(state["skipped_steps"]),
         # mean of the raw (un-smoothed) per-iteration L2 error over the last 10% of iterations: at tiny
         # iteration counts the EMA (0.01) still carries the early transient, this window does not
         "final_window_iterations": int(state["window_n"]),
         "final_window_control_l2_error": float(state["window_l2_sum"] / max(state["window_n"], 1)),
     }
+
+
+def _mean_time_se(state: Mapping[str, Any], n_iter: int) -> float:
+    """Standard error of the mean time per iteration, std(ddof=1)/√n over the run's iterations (NaN if n < 2)."""
+    if n_iter < 2:
+        return math.nan
+    mean = state["sum_time"] / n_iter
+    var = max(state.get("sum_sq_time", math.nan) - n_iter * mean**2, 0.0) / (n_iter - 1)
+    return float(math.sqrt(var / n_iter))
 
 
 def train_control(
