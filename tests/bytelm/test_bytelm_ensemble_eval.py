@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 import torch
 
@@ -71,18 +72,36 @@ def test_ensemble_of_a_model_with_itself_equals_the_model(trained, tmp_path):
     saved = io.read_json(tmp_path / "e.json")
     assert saved["metrics"]["ensemble_bpb"] == pytest.approx(m["ensemble_bpb"])
     assert len((tmp_path / "e.csv").read_text().splitlines()) == m["n_docs"] + 1
+    ens = res["methods"]["ensemble"]
+    assert ens["bits_per_byte_se"] > 0
+    assert ens["bpb_minus_best_member"] == pytest.approx(0.0, abs=1e-12)  # a model mixed with itself
     recs = ensemble_eval.ensemble_records(res, seed=0, scale="tiny")
     assert [r["method"] for r in recs] == ["member_V300_0", "member_V300_1", "ensemble"]
     assert recs[-1]["metrics"]["bits_per_byte"] == m["ensemble_bpb"]
 
 
-def test_cross_vocabulary_ensemble_is_at_most_the_members_average(trained):
+def test_cross_vocabulary_ensemble_is_at_most_the_members_average(trained, tmp_path):
     """Per byte, log of the mean ≥ mean of the logs: the mixture's bits/byte never exceed the members' average."""
     root, _ = trained
-    res = ensemble_eval.evaluate_ensemble([root / "m300", root / "m400"], root / "corpus", {"max_docs": 3})
-    fast = ensemble_eval.evaluate_ensemble(
-        [root / "m300", root / "m400"], root / "corpus", {"max_docs": 1, "check_identity": False}
+    res = ensemble_eval.evaluate_ensemble(
+        [root / "m300", root / "m400"], root / "corpus", {"max_docs": 3}, out_csv=tmp_path / "three.csv"
     )
+    fast = ensemble_eval.evaluate_ensemble(
+        [root / "m300", root / "m400"],
+        root / "corpus",
+        {"max_docs": 1, "check_identity": False},
+        out_csv=tmp_path / "one.csv",
+    )
+    # per document, the calls it costs scored alone (the se of calls_per_byte, bytelm.md "Noise and verdicts"):
+    # one document alone spends exactly its row's calls; several share a memoised prefix, so the rows add up to
+    # at least the total
+    one, three = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "three.csv")
+    total = {
+        r: round(x["methods"]["ensemble"]["calls_per_byte"] * x["metrics"]["n_bytes"])
+        for r, x in (("one", fast), ("three", res))
+    }
+    assert one["calls"].sum() == total["one"] and three["calls"].sum() >= total["three"]
+    assert res["methods"]["ensemble"]["calls_per_byte_se"] > 0
     assert fast["metrics"]["member_check_max_abs"] is None and "raw_identity_gap_nats" not in fast["methods"]["V300"]
     m = res["metrics"]
     a, b = m["V300_bpb"], m["V400_bpb"]

@@ -315,7 +315,13 @@ def test_evaluate_fim_records_and_rows(bpe_session, humaneval_fim_task, tmp_path
 
     refs = yaml.safe_load((Path(__file__).resolve().parents[2] / "config/references/bytelm.yaml").read_text())
     frame = records.records_frame([records.load_records(p)[0] for p in out.values()])
+    # one task: the paired difference has no standard error (None), so the claim cannot be decided
+    assert m["byte_level"]["pass_at_1_minus_naive_se"] is None
     status = {r["id"]: r for r in claims.check_claims(refs, frame, "full")}["bytelm_fim_18_percent"]
+    assert status["status"] == claims.UNDECIDED, status
+    # with a noise of 0.1 (as from many tasks), 1.0 − 2 · 0.1 ≥ 0.15 decides it
+    noisy = frame.assign(pass_at_1_minus_naive_se=0.1)
+    status = {r["id"]: r for r in claims.check_claims(refs, noisy, "full")}["bytelm_fim_18_percent"]
     assert status["status"] == claims.PASS, status
     tiny = {r["id"]: r for r in claims.check_claims(refs, frame.assign(scale="tiny"), "tiny")}["bytelm_fim_18_percent"]
     assert tiny["status"] == claims.NA and "FIM tokens" in tiny["reason"]

@@ -29,6 +29,7 @@ from papersuite.core.checkpoint import clear_checkpoints, data_digest
 from papersuite.core.progress import progress
 
 from . import bpe, corpus, models
+from .uncertainty import finite_or_none, ratio_of_sums_se
 
 __all__ = [
     "CODE_LM_DEFAULTS",
@@ -222,22 +223,26 @@ class _Scores:
     mix_dev: float = 0.0
 
 
-def _byte_pass(ens: Any, n_members: int, docs: list[bytes]) -> list[np.ndarray]:
+def _byte_pass(ens: Any, n_members: int, docs: list[bytes]) -> tuple[list[np.ndarray], list[int]]:
     """Per document, (members + ensemble, bytes + EOS) log P(x_{n+1} | x_1^n) of ``EOT d EOT``: all documents in
-    lock-step, one batched model call per member and byte position (bytelm.md "Batched decoding")."""
+    lock-step, one batched model call per member and byte position (bytelm.md "Batched decoding"); and per
+    document the model evaluations spent on it (all members)."""
     from .tokenizer import EOS
 
     states = [ens.prompt_state(b"") for _ in docs]
     symbols = [[*d, EOS] for d in docs]
     lps = [np.zeros((n_members + 1, len(s))) for s in symbols]  # (members + ensemble, bytes + EOS)
+    calls = [0] * len(docs)
     for i in range(max(map(len, symbols), default=0)):
         active = [k for k, s in enumerate(symbols) if i < len(s)]
-        ens.prefetch([states[k] for k in active])
+        spent = ens.prefetch([states[k] for k in active])
+        for k, c in zip(active, spent):
+            calls[k] += int(c)
         for k in active:
             states[k] = ens.advance(states[k], symbols[k][i])
             lps[k][:-1, i] = [s.byte_logprob for s in states[k].members]
             lps[k][-1, i] = states[k].byte_logprob
-    return lps
+    return lps, calls
 
 
 def _token_pass(members: list[dict[str, Any]], names: list[str], doc: bytes, row: dict, scores: _Scores) -> None:
@@ -267,15 +272,15 @@ def _score_documents(
     calls0 = [m["lm"].calls for m in members]
     scored = [k for k in range(len(docs)) if fit[k]]
     t0 = time.perf_counter()
-    passes = _byte_pass(ens, len(members), [docs[k] for k in scored])
+    passes, doc_calls = _byte_pass(ens, len(members), [docs[k] for k in scored])
     scores.t_byte = time.perf_counter() - t0
-    for k, lp in zip(progress(scored, desc="bytelm ensemble", logger=log), passes):
+    for k, lp, doc_call in zip(progress(scored, desc="bytelm ensemble", logger=log), passes, doc_calls):
         doc = docs[k]
         # the mixture of the members' own conditionals (masked mode: each sums to one)
         mix = np.log(np.exp(lp[:-1]).T @ ens.weights)  # (bytes + 1,)
         scores.mix_dev = max(scores.mix_dev, float(np.max(np.abs(mix - lp[-1]))))
         t0 = time.perf_counter()
-        row = {"doc": k, "path": rows[k]["path"], "start": rows[k]["start"], "bytes": len(doc)}
+        row = {"doc": k, "path": rows[k]["path"], "start": rows[k]["start"], "bytes": len(doc), "calls": doc_call}
         _token_pass(members, names, doc, row, scores)
         scores.t_tok += time.perf_counter() - t0
         for j, n in enumerate([*names, "ensemble"]):
@@ -311,7 +316,24 @@ def _method_metrics(
         "bytes_per_s": n_bytes / scores.t_byte,
         "gain_vs_best_bits": methods[best]["bits_per_byte"] - scores.nll["ensemble"] / n_bytes / LN2,
     }
+    _add_document_se(methods, names, best, scores.per_doc)
     return methods, best
+
+
+def _add_document_se(methods: dict[str, dict[str, float]], names: list[str], best: str, per_doc: list[dict]) -> None:
+    """Standard errors over the held-out documents (ratios of sums over documents, uncertainty.ratio_of_sums_se):
+    bits_per_byte_se per method; bpb_minus_best_member and its se from the per-document paired difference of
+    bits against the best member (the same bytes); calls_per_byte_se of the ensemble pass, from the calls each
+    document costs scored alone (a prefix shared by documents counts for each; bytelm.md "Noise")."""
+    n_bytes = np.array([d["bytes"] for d in per_doc], dtype=float)  # (docs,)
+    bits = {n: np.array([d[f"{n}_bpb"] for d in per_doc]) * n_bytes for n in [*names, "ensemble"]}  # (docs,)
+    for n, doc_bits in bits.items():
+        methods[n]["bits_per_byte_se"] = ratio_of_sums_se(doc_bits, n_bytes)[1]
+        difference, se = ratio_of_sums_se(doc_bits - bits[best], n_bytes)
+        methods[n]["bpb_minus_best_member"] = difference
+        methods[n]["bpb_minus_best_member_se"] = se
+    calls = np.array([d["calls"] for d in per_doc], dtype=float)  # (docs,)
+    methods["ensemble"]["calls_per_byte_se"] = ratio_of_sums_se(calls, n_bytes)[1]
 
 
 def _summary_metrics(
@@ -436,7 +458,7 @@ def ensemble_records(result: Mapping[str, Any], seed: int, scale: str, device: s
                 method=method,
                 seed=int(seed),
                 scale=scale,
-                metrics={k: float(v) for k, v in metrics.items()},
+                metrics={k: finite_or_none(v) for k, v in metrics.items()},
                 wall_s=wall,
                 device=device,
                 config={"params": result["params"], "members": result["members"]},

@@ -368,7 +368,7 @@ def evaluate_fim(
         "model_dir": str(model_dir),
     }
     recs = _fim_records(rows, methods, seed, scale, device, params, session.layout.mode, run_extra)
-    add_differences(recs)
+    add_differences(recs, rows)
     return recs, rows
 
 

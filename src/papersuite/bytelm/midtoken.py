@@ -25,11 +25,12 @@ from typing import Any
 
 import numpy as np
 
-from papersuite.core import io, records, runtime
+from papersuite.core import io, noise, records, runtime
 from papersuite.core.progress import progress
 
 from . import humaneval as he
 from .tokenizer import EOS
+from .uncertainty import finite_or_none, paired_pass_difference
 
 __all__ = [
     "DEFAULT_PARAMS",
@@ -207,6 +208,7 @@ def _decode(data: bytes) -> str:
 
 SUMMARY_METRICS = (
     "pass_at_1",
+    "pass_at_1_se",
     "exact_match",
     "edit_similarity",
     "pass_at_1_mid_token",
@@ -363,19 +365,22 @@ def evaluate_midtoken(
         "model_dir": str(model_dir),
     }
     recs = _midtoken_records(rows, methods, seed, scale, device, params, run_extra)
-    add_differences(recs)
+    add_differences(recs, rows)
     return recs, rows
 
 
-def add_differences(recs: Mapping[str, dict]) -> None:
+def add_differences(recs: Mapping[str, dict], rows: Sequence[Mapping[str, Any]]) -> None:
     """The claims compare methods on the same tasks: the byte-level record gets pass_at_1_minus_<other> for every
-    other method evaluated (mid-token completion and FIM)."""
+    other method evaluated (mid-token completion and FIM), with the standard error of the mean per-task paired
+    difference (``_se``; bytelm.md "Noise and verdicts")."""
     if "byte_level" not in recs:
         return
     metrics = recs["byte_level"]["metrics"]
     for other in ("naive", "token_healing"):
         if other in recs:
-            metrics[f"pass_at_1_minus_{other}"] = metrics["pass_at_1"] - recs[other]["metrics"]["pass_at_1"]
+            difference, se = paired_pass_difference(rows, "byte_level", other)
+            metrics[f"pass_at_1_minus_{other}"] = difference
+            metrics[f"pass_at_1_minus_{other}_se"] = finite_or_none(se)
 
 
 def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
@@ -392,6 +397,7 @@ def summarize(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict]:
             "n_tasks": len(rs),
             "n_mid_token": len(mid),
             "pass_at_1": float(np.mean([r["passed"] for r in rs])),
+            "pass_at_1_se": noise.rate_se(sum(bool(r["passed"]) for r in rs), len(rs))[1],
             "pass_at_1_mid_token": float(np.mean([r["passed"] for r in mid])) if mid else None,
             "exact_match": float(np.mean([r["exact_match"] for r in rs])),
             "edit_similarity": float(np.mean([r["edit_similarity"] for r in rs])),

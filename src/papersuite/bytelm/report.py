@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import plotting, runtime, tables
+from papersuite.core import io, noise, plotting, runtime, tables
 from papersuite.core import records as core_records
 
 __all__ = ["build_report", "build_fim_table", "METHOD_LABELS"]
@@ -118,6 +118,26 @@ def _records(records: Iterable[Any]) -> list[dict]:
     return [r for r in recs if r["paper"] == "bytelm"]
 
 
+def estimate_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The Markdown view of a summarize() table: each metric with a known ``_se`` as "mean ± se" (the seed mean and
+    its noise, papersuite.core.noise.combine), the ``_std`` and ``_se`` columns left to the CSV."""
+    view = table.copy()
+    for se_col in [c for c in table.columns if c.endswith(noise.SE_SUFFIX)]:
+        metric = se_col.removesuffix(noise.SE_SUFFIX)
+        if metric in table.columns and table[se_col].notna().any():
+            view[metric] = [
+                noise.format_estimate(m, s) if pd.notna(m) else None for m, s in zip(table[metric], table[se_col])
+            ]
+    drop = [c for c in view.columns if c.endswith(("_std", noise.SE_SUFFIX)) and c.rsplit("_", 1)[0] in view.columns]
+    return view.drop(columns=drop)
+
+
+def _write(table: pd.DataFrame, csv_path: Path, md_path: Path, title: str, notes: list[str]) -> None:
+    """The table as CSV (means, _std and _se columns) and as Markdown (mean ± se)."""
+    io.write_csv(csv_path, table)
+    io.write_text(md_path, tables.format_markdown(estimate_cells(table), title, notes))
+
+
 def _frame(records: Iterable[Any]) -> pd.DataFrame:
     recs = _records(records)
     if not recs:
@@ -212,8 +232,10 @@ def build_report(
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     frame = _frame(records)
     scale_note = (
-        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std; the paper's table cells were not "
-        "retrieved, so no paper number is shown (its abstract's claims are in claims.md)"
+        f"scale: {scale}; mean over seeds (n_seeds) ± its standard error (the larger of the seed spread and the "
+        'runs\' own evaluation noise; bytelm.md "Noise and verdicts"); the CSV holds _std (sample std over seeds) '
+        "and _se; the paper's table cells were not retrieved, so no paper number is shown (its abstract's claims "
+        "are in claims.md)"
     )
     tables.write_table(
         _bias_table(oracle_table),
@@ -227,7 +249,7 @@ def build_report(
         ],
     )
     for experiment, name in FILES.items():
-        tables.write_table(
+        _write(
             _experiment_table(frame, experiment),
             tables_dir / f"{name}.csv",
             tables_dir / f"{name}.md",
@@ -252,11 +274,11 @@ def build_fim_table(
     )
     notes = (
         [
-            f"scale: {scale}; benchmark: {', '.join(benchmark)}; mean over seeds (n_seeds), _std the sample std; "
+            f"scale: {scale}; benchmark: {', '.join(benchmark)}; mean over seeds (n_seeds) ± its standard error; "
             "the paper's table cells were not retrieved, so no paper number is shown"
         ]
         + NOTES["fim"]
         + _byte_level_note(records, "fim")
     )
-    tables.write_table(_experiment_table(frame, "fim"), out_csv, out_md, TITLES["fim"], notes=notes)
+    _write(_experiment_table(frame, "fim"), Path(out_csv), Path(out_md), TITLES["fim"], notes)
     log.info("wrote the FIM table to %s", out_csv)

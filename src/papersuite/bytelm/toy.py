@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from papersuite.core import io
+from papersuite.core import io, noise
 from papersuite.core.checkpoint import clear_checkpoints, data_digest
 from papersuite.core.progress import progress
 
@@ -29,6 +29,7 @@ from .byte_lm import ByteLM
 from .healing import healed_next_byte, naive_next_byte
 from .lm import HFTokenLM
 from .tokenizer import EOS, ByteTokenizer
+from .uncertainty import transition_ratio_se
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -232,7 +233,8 @@ def transition_table(
 def toy_metrics(table: pd.DataFrame) -> dict[str, float]:
     """Mean and max |P̂ − P_true| per method over all transitions (prefix, symbol), the same mean weighted by the
     true prefix probability (each length counts equally), and the share of structural zeros (true ≥ 0.05,
-    estimate ≤ 0.05). ratio_mean = byte-level mean error / naive mean error."""
+    estimate ≤ 0.05). ratio_mean = byte-level mean error / naive mean error. ``_se``: the standard errors over
+    the transitions (mean: std/sqrt(n); ratio to naive: a paired bootstrap)."""
     out: dict[str, float] = {}
     w = table["p_prefix"].to_numpy()
     for m in METHODS:
@@ -241,6 +243,11 @@ def toy_metrics(table: pd.DataFrame) -> dict[str, float]:
         out[f"{m}_abs_err_max"] = float(err.max())
         out[f"{m}_abs_err_wmean"] = float((w * err).sum() / w.sum())
         out[f"{m}_zero_frac"] = float(((table["true"] >= 0.05) & (table[m] <= 0.05)).mean())
+        out[f"{m}_abs_err_mean_se"] = noise.mean_se(err)[1]
+    naive_err = (table["naive"] - table["true"]).abs().to_numpy()
+    for m in METHODS:  # over the transitions as items; the training noise is the seeds' (bytelm.md "Noise")
+        err = (table[m] - table["true"]).abs().to_numpy()
+        out[f"{m}_ratio_to_naive_se"] = transition_ratio_se(err, naive_err)
     out["ratio_mean"] = out["byte_level_abs_err_mean"] / out["naive_abs_err_mean"]
     out["ratio_wmean"] = out["byte_level_abs_err_wmean"] / out["naive_abs_err_wmean"]
     out["byte_level_mass_dev_max"] = float((table["byte_level_mass"] - 1.0).abs().max())
