@@ -4,6 +4,8 @@ translations counted apart."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -90,3 +92,38 @@ def test_em_only_scoring_needs_no_solver(gold_rows):
     assert metrics["exact_match"] == 1.0 and "cost_ratio" not in metrics
     with pytest.raises(ValueError):
         score_examples([], [])
+
+
+def test_standard_errors_of_the_claim_metrics(gold_rows, tables):
+    """ttg.md "Noise and verdicts": EM binomial over the requests, field accuracy and cost ratio the sem of their
+    per-example values, the guarantee binomial over the returned plans; checked against scipy by hand."""
+    from scipy import stats
+
+    from papersuite.ttg.schema import FIELDS
+
+    preds = [
+        r["request"] if i % 2 else {**r["request"], "travelers": r["request"]["travelers"] + 1}
+        for i, r in enumerate(gold_rows)
+    ]
+    metrics, details = score_examples(gold_rows, preds, tables, solve_plans=True)
+    n, p = len(gold_rows), metrics["exact_match"]
+    assert p == 0.5 and metrics["exact_match_se"] == pytest.approx(math.sqrt(0.25 / n), rel=1e-12)
+    fractions = [1 - len(d["wrong_fields"]) / len(FIELDS) for d in details]
+    assert metrics["field_accuracy"] == pytest.approx(np.mean(fractions))
+    assert metrics["field_accuracy_se"] == pytest.approx(stats.sem(fractions), rel=1e-12)
+    ratios = [d["cost_ratio"] for d in details if "cost_ratio" in d]
+    assert metrics["cost_ratio_se"] == pytest.approx(stats.sem(ratios), rel=1e-12)
+    assert metrics["solver_plan_valid_rate"] == 1.0 and metrics["solver_plan_valid_rate_se"] == 0.0
+
+
+def test_latency_se_is_over_the_timed_requests():
+    from scipy import stats
+
+    from papersuite.ttg.evaluate import _latency_metrics
+
+    translate = [0.01, 0.02, 0.04, 0.03]
+    details = [{"solve_s": 0.1}, {"solve_s": None}, {"solve_s": 0.3}, {"solve_s": 0.2}]
+    out = _latency_metrics(translate, details, solve_plans=True)
+    total = [0.11, 0.02, 0.34, 0.23]
+    assert out["latency_total_mean_s"] == pytest.approx(np.mean(total))
+    assert out["latency_total_mean_s_se"] == pytest.approx(stats.sem(total), rel=1e-12)

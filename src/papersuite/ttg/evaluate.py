@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from papersuite.core import io, records, runtime
+from papersuite.core import io, noise, records, runtime
 
 from .batching import read_pairs
 from .decoding import Translator
@@ -55,6 +55,11 @@ SPLIT_EXPERIMENTS = {"test_in": "in_template", "test_held": "held_out"}
 
 def _pct(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(values, q)) if len(values) else None
+
+
+def _mean_se(values: Sequence[float]) -> float | None:
+    """Standard error of the mean over items (noise.mean_se); None for fewer than two."""
+    return noise.mean_se(values)[1] if len(values) > 1 else None
 
 
 @dataclass
@@ -101,14 +106,18 @@ class _PlanTally:
         return d
 
     def metrics(self, n: int) -> dict[str, float | None]:
+        """The plan metrics over ``n`` examples, with standard errors (``_se``; ttg.md "Noise and verdicts"):
+        the cost ratio's over the returned plans, the guarantee's binomial over them."""
         return {
             "cost_ratio": float(np.mean(self.ratios)) if self.ratios else None,
+            "cost_ratio_se": _mean_se(self.ratios),
             "cost_ratio_valid": float(np.mean(self.ratios_valid)) if self.ratios_valid else None,
             "cost_ratio_strict": float(np.mean(self.strict)),
             "infeasible_rate": self.no_plan / n,
             "violation_rate": self.violating / n,
             "valid_rate": self.valid / n,
             "solver_plan_valid_rate": self.solver_valid / self.plans if self.plans else None,
+            "solver_plan_valid_rate_se": noise.rate_se(self.solver_valid, self.plans)[1] if self.plans else None,
             "latency_solve_p50_s": _pct(self.solve_s, 50),
             "latency_solve_p95_s": _pct(self.solve_s, 95),
         }
@@ -133,6 +142,7 @@ def score_examples(
         raise ValueError("no examples to score")
     per_field = {f: 0 for f in FIELDS}
     em = parsed = 0
+    field_fractions = []  # (n,) the share of the fields each example gets right
     details = []
     tally = _PlanTally()
     for i, (row, pred) in enumerate(zip(rows, predictions)):
@@ -146,6 +156,7 @@ def score_examples(
         parsed += pred is not None
         for f, ok in fields.items():
             per_field[f] += ok
+        field_fractions.append(sum(fields.values()) / len(FIELDS))
         d: dict[str, Any] = {
             "id": row.get("id"),
             "exact_match": bool(match),
@@ -156,7 +167,9 @@ def score_examples(
         details.append(d)
     metrics: dict[str, float | None] = {
         "exact_match": em / n,
+        "exact_match_se": noise.rate_se(em, n)[1],  # binomial over the test requests
         "field_accuracy": sum(per_field.values()) / (n * len(FIELDS)),
+        "field_accuracy_se": _mean_se(field_fractions),
         "parse_rate": parsed / n,
         **{f"acc_{f}": per_field[f] / n for f in FIELDS},
         "n_examples": float(n),
@@ -234,6 +247,7 @@ def _latency_metrics(translate_s: list[float], details: list[dict], solve_plans:
         out["latency_total_p50_s"] = _pct(total, 50)
         out["latency_total_p95_s"] = _pct(total, 95)
         out["latency_total_mean_s"] = float(np.mean(total)) if total else None
+        out["latency_total_mean_s_se"] = _mean_se(total)  # over the sampled requests
     return out
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import plotting, runtime, tables
+from papersuite.core import io, noise, plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
@@ -36,6 +36,12 @@ PAPER_NOTE = (
     "paper numbers: EM, cost ratio and latency from the abstract (the paper's Llama-3 70B translator; "
     "model and data size from a third-party review); all unverified against the full text, which is "
     "not public"
+)
+
+NOISE_NOTE = (
+    "mean over seeds (n_seeds) ± its standard error: the larger of the seed spread and the runs' own "
+    "evaluation noise (EM and rates binomial over the test requests, cost ratio over the returned plans, "
+    'latency over the timed requests; ttg.md "Noise and verdicts"); the CSV holds _std and _se'
 )
 
 
@@ -74,6 +80,11 @@ def _run_order(methods: Iterable[str]) -> list[str]:
     return sorted(set(methods), key=key)
 
 
+def _with_se(cols: list[str]) -> list[str]:
+    """Each summarized metric followed by its seed-mean standard error column."""
+    return [c for col in cols for c in (col, f"{col}{noise.SE_SUFFIX}")]
+
+
 def main_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     cols = [
         "exact_match",
@@ -94,7 +105,7 @@ def main_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     rows = frame[frame["method"].isin(ROWS)]
     cols = [c for c in cols if c in rows.columns]
     summary = tables.summarize(rows, ["experiment", "method"], cols)
-    summary = summary[["experiment", "method", *cols, "n_seeds"]]
+    summary = summary[["experiment", "method", *_with_se(cols), "n_seeds"]]
     for metric, name in (
         ("exact_match", "exact_match"),
         ("cost_ratio", "cost_ratio"),
@@ -111,16 +122,19 @@ def main_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
 
 
 def size_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """EM and field accuracy (seed mean and its se) per run and split: columns <metric>_<split>[_se]."""
     runs = frame[frame["method"].str.fullmatch(MAIN + r"(_n\d+)?")]
     cols = ["exact_match", "field_accuracy", "train_pairs"] + (["train_steps"] if "train_steps" in runs else [])
     summary = tables.summarize(runs, ["method", "experiment"], cols)
-    wide = summary.pivot(index="method", columns="experiment", values=["exact_match", "field_accuracy"])
-    wide.columns = [f"{m}_{e}" for m, e in wide.columns]
+    values = ["exact_match", "exact_match_se", "field_accuracy", "field_accuracy_se"]
+    wide = summary.pivot(index="method", columns="experiment", values=values)
+    wide.columns = [
+        f"{m.removesuffix(noise.SE_SUFFIX)}_{e}{noise.SE_SUFFIX}" if m.endswith(noise.SE_SUFFIX) else f"{m}_{e}"
+        for m, e in wide.columns
+    ]
     for col in reversed(cols[2:]):
         wide.insert(0, col, summary.groupby("method")[col].first())
-    wide = wide[
-        [c for c in wide.columns if not c.endswith("held_out")] + [c for c in wide.columns if c.endswith("held_out")]
-    ]
+    wide = wide[[c for c in wide.columns if "held_out" not in c] + [c for c in wide.columns if "held_out" in c]]
     wide = wide.loc[_run_order(wide.index)].reset_index()
     return wide
 
@@ -148,8 +162,28 @@ def latency_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     ]
     rows = frame[frame["method"].isin(ROWS)]
     cols = [c for c in cols if c in rows.columns]
-    summary = tables.summarize(rows, ["experiment", "method"], cols)[["experiment", "method", *cols]]
+    summary = tables.summarize(rows, ["experiment", "method"], cols)[["experiment", "method", *_with_se(cols)]]
     return _beside(summary, numbers, "latency_total_mean_s", "latency_s")
+
+
+def estimate_cells(table: pd.DataFrame) -> pd.DataFrame:
+    """The Markdown view of a table: each metric with a known ``<metric>_se`` as "mean ± se" (the seed mean and
+    its noise, papersuite.core.noise.combine), the ``_std`` and ``_se`` columns left to the CSV."""
+    view = table.copy()
+    for se_col in [c for c in table.columns if c.endswith(noise.SE_SUFFIX)]:
+        metric = se_col.removesuffix(noise.SE_SUFFIX)
+        if metric in table.columns and table[se_col].notna().any():
+            view[metric] = [
+                noise.format_estimate(m, e) if pd.notna(m) else None for m, e in zip(table[metric], table[se_col])
+            ]
+    drop = [c for c in view.columns if c.endswith(("_std", noise.SE_SUFFIX)) and c.rsplit("_", 1)[0] in view.columns]
+    return view.drop(columns=drop)
+
+
+def _write(table: pd.DataFrame, tables_dir: Path, name: str, title: str, notes: list[str]) -> None:
+    """tables_dir/<name>.csv (means, _std, _se) and tables_dir/<name>.md (mean ± se)."""
+    io.write_csv(tables_dir / f"{name}.csv", table)
+    io.write_text(tables_dir / f"{name}.md", tables.format_markdown(estimate_cells(table), title, notes))
 
 
 def _read_jsonl(path) -> list[dict]:
@@ -165,8 +199,14 @@ def _plot_size(size: pd.DataFrame, numbers: pd.DataFrame, path: Path) -> None:
     for exp in EXPERIMENTS:
         col = f"exact_match_{exp}"
         if col in size.columns:
-            ax.plot(
-                size["train_pairs"], size[col], marker="o", color=colors[exp], label=f"ours, {EXPERIMENT_LABELS[exp]}"
+            ax.errorbar(
+                size["train_pairs"],
+                size[col],
+                yerr=2 * size[f"{col}_se"] if f"{col}_se" in size.columns else None,
+                marker="o",
+                capsize=3,
+                color=colors[exp],
+                label=f"ours, {EXPERIMENT_LABELS[exp]} (± 2 se)",
             )
     paper = numbers[(numbers["column"] == "exact_match") & (numbers["row"] == MAIN)]
     pairs = numbers[(numbers["column"] == "train_pairs") & (numbers["row"] == MAIN)]
@@ -265,25 +305,27 @@ def build_report(
         PAPER_NOTE,
         f"ours: scale {scale}; cost ratio = C*(x) / C_x(s*(x̂)) averaged over translations that "
         "returned a plan (strict: 0 for no plan or a plan that breaks x); latency on this run's CPU",
+        NOISE_NOTE,
     ]
     main = main_table(frame, numbers)
-    tables.write_table(
+    _write(
         main,
-        tables_dir / "em_cost_ratio.csv",
-        tables_dir / "em_cost_ratio.md",
+        tables_dir,
+        "em_cost_ratio",
         "TTG: back-translation exact match, cost ratio and latency beside the paper",
         notes,
     )
     size = size_table(frame)
-    tables.write_table(
+    _write(
         size,
-        tables_dir / "em_vs_train_size.csv",
-        tables_dir / "em_vs_train_size.md",
+        tables_dir,
+        "em_vs_train_size",
         "TTG: exact match vs training-set size",
         [
             PAPER_NOTE,
             "every run: the same model and lr schedule; a subset repeats epochs up to the "
             "configured minimum of optimizer steps (train_steps)",
+            NOISE_NOTE,
         ],
     )
     fields = field_table(frame)
@@ -295,12 +337,12 @@ def build_report(
         ["destinations: a multiset when the order is free"],
     )
     latency = latency_table(frame, numbers)
-    tables.write_table(
+    _write(
         latency,
-        tables_dir / "latency.csv",
-        tables_dir / "latency.md",
+        tables_dir,
+        "latency",
         "TTG: latency per request (seconds)",
-        [PAPER_NOTE, "translate: one request at a time (batch 1); total: translate + MILP solve"],
+        [PAPER_NOTE, "translate: one request at a time (batch 1); total: translate + MILP solve", NOISE_NOTE],
     )
     preds = {split: _read_jsonl(path) for split, path in predictions.items()}
     _plot_size(size, numbers, figures_dir / "em_vs_train_size.png")

@@ -220,7 +220,7 @@ def table(
 
     build_report(
         records=list(records),
-        predictions={Path(p).stem: p for p in predictions},
+        predictions={f"{Path(p).parent.name}/{Path(p).stem}": p for p in predictions},  # seed<N>/<split>
         curves=list(curves),
         references=references,
         scale=scale,
