@@ -90,12 +90,12 @@ def bytelm_records(wildcards=None):
     ]
     seeded = [
         f"results/{SCALE}/bytelm/metrics/{experiment}/{method}/seed{seed}.json"
-        for seed in SEEDS
         for experiment, methods in (
             ("toy", BYTELM_METHODS),
             ("midtoken", BYTELM_METHODS),
             ("ensemble", bytelm_member_names() + ["ensemble"]),
         )
+        for seed in run_seeds(BYTELM.get(experiment))
         for method in methods
     ]
     return oracle + seeded + bytelm_fim_records()
@@ -103,5 +103,6 @@ def bytelm_records(wildcards=None):
 
 def bytelm_toy_tables(wildcards=None):
     return [
-        f"results/{SCALE}/bytelm/data/toy/seed{seed}/transitions.csv" for seed in SEEDS
+        f"results/{SCALE}/bytelm/data/toy/seed{seed}/transitions.csv"
+        for seed in run_seeds(BYTELM.get("toy"))
     ]
