@@ -65,10 +65,12 @@ def control_l2_error_per_path(
     generator: torch.Generator,
     batch: int = 1024,
 ) -> Tensor:
-    """(1/(N+1)) Σ_k |u(t_k, X_k) − u*(t_k, X_k)|² per path X ~ P^{u*}, (n_trajectories,) float64.
+    """(1/N) Σ_{k<N} |u(t_k, X_k) − u*(t_k, X_k)|² per path X ~ P^{u*}, (n_trajectories,) float64.
 
-    Paths are simulated under u* itself, so the importance weight of the training metric (losses.control_l2_error)
-    is 1 and the paths are i.i.d.: their mean estimates E_{P^{u*}}[(1/T)∫|u − u*|² dt] (the paper's control
+    The left Riemann sum of (1/T)∫_0^T|u − u*|²dt over the N points where a control acts in Euler–Maruyama, the
+    same for every method (the training metric, losses.control_l2_error, also counts t_N except for the adjoint
+    loss: docs/papers/socm.md, "Noise and verdicts"). Paths are simulated under u* itself, so the importance
+    weight is 1 and the paths are i.i.d.: their mean estimates E_{P^{u*}}[(1/T)∫|u − u*|²dt] (the paper's control
     L2 error, Section 5) and std/√n is its standard error. Batched over paths and grid points."""
     per_path = []
     remaining = int(n_trajectories)
@@ -76,7 +78,8 @@ def control_l2_error_per_path(
         while remaining > 0:
             size = min(batch, remaining)
             paths = simulate(problem, lambda t, x: u_star(t.reshape(1), x[None])[0], size, generator)
-            diff = control(paths.ts, paths.states) - u_star(paths.ts, paths.states)  # (N+1, size, d)
+            ts, states = paths.ts[:-1], paths.states[:-1]  # the N pre-terminal points, (N,), (N, size, d)
+            diff = control(ts, states) - u_star(ts, states)  # (N, size, d)
             per_path.append((diff.double() ** 2).sum(-1).mean(0))  # (size,)
             remaining -= size
     return torch.cat(per_path)
