@@ -26,15 +26,17 @@ def wfm_data_file(wildcards):
 
 
 def wfm_run_files(pattern):
-    """`pattern` formatted for every (family, experiment, method, seed) training run at this scale."""
+    """`pattern` formatted for every (family, experiment, method, seed) training run at this scale; an
+    experiment's own `seeds` (config/wfm.yaml) replace the config's seeds (run_seeds, common.smk).
+    """
     return [
         pattern.format(
             scale=SCALE, family=family, experiment=experiment, method=method, seed=seed
         )
         for family in WFM_FAMILIES
-        for experiment in wfm_experiments(family)
+        for experiment, block in wfm_experiments(family).items()
         for method in WFM.get(family, {}).get("methods", [])
-        for seed in SEEDS
+        for seed in run_seeds(block)
     ]
 
 
