@@ -81,7 +81,8 @@ def _with_estimates(table: pd.DataFrame, metrics: Iterable[str]) -> pd.DataFrame
     view = table.copy()
     for metric in metrics:
         position = list(view.columns).index(metric)
-        cells = [tables.format_estimate(m, s) for m, s in zip(view[metric], view[f"{metric}_se"])]
+        ses = view[f"{metric}_se"] if f"{metric}_se" in view.columns else [math.nan] * len(view)
+        cells = [tables.format_estimate(m, s) for m, s in zip(view[metric], ses)]
         view = view.drop(columns=[metric, f"{metric}_se", f"{metric}_std"], errors="ignore")
         view.insert(position, f"{metric} ± se", cells)
     return view
@@ -188,14 +189,15 @@ def _write_time_table(frame: pd.DataFrame, numbers: pd.DataFrame, scale: str, ta
     order_m = {m: i for i, m in enumerate(METHODS)}
     timing = timing.sort_values("method", key=lambda c: c.map(lambda m: order_m.get(m, 99))).reset_index(drop=True)
     device = ", ".join(sorted(frame["device"].astype(str).unique()))
-    tables.write_table(
+    _write_csv_and_markdown(
         timing,
-        tables_dir / "time_per_iteration.csv",
-        tables_dir / "time_per_iteration.md",
+        ["time_per_iteration_s"],
+        tables_dir / "time_per_iteration",
         "SOCM Table 1: time per iteration (s), quadratic OU easy",
-        notes=[
+        [
             f"ours: mean wall time per training iteration on {device} at scale {scale} "
-            "(tiny: d=2, small networks, 1 CPU thread); the paper's: 16 GB V100 GPU, d=20",
+            "(tiny: d=2, small networks, 1 CPU thread), mean over seeds ± se (the larger of the seed spread and "
+            "each run's std/√n over its iterations); the paper's: 16 GB V100 GPU, d=20",
             "paper values are unverified: they come from a secondary source (a third-party "
             "summary of the paper), not from the PDF",
             "compare ratios between methods, not absolute values",
