@@ -126,3 +126,12 @@ def test_write_table(tmp_path):
     T.write_table(df, tmp_path / "t.csv", tmp_path / "md" / "t.md", "T")
     assert (tmp_path / "t.csv").read_text() == "m,x\nA,1.0\n"
     assert (tmp_path / "md" / "t.md").read_text() == "## T\n\n| m | x |\n| --- | ---: |\n| A | 1 |\n"
+
+
+def test_estimate_view_shows_mean_plus_minus_se_and_keeps_the_rest():
+    frame = _frame().assign(err_se=0.5, time=[0.5, 0.5, 0.5, 0.25, 0.75])
+    s = T.summarize(frame, by=["experiment", "method"], metrics=["err", "time"])
+    view = T.estimate_view(s)
+    assert list(view.columns) == ["experiment", "method", "err", "time", "n_seeds"]
+    assert view["err"].tolist() == ["2 ± 0.58", "15 ± 5"]  # A: spread 1/sqrt(3) > runs' 0.5/sqrt(3); B: spread 5
+    assert view["time"].tolist() == ["0.5 ± 0", "0.5 ± 0.25"]  # no per-run se: the seed spread

@@ -14,7 +14,15 @@ import pandas as pd
 from .io import write_csv, write_text
 from .noise import SE_SUFFIX, combine, format_estimate
 
-__all__ = ["beside_paper", "format_cell", "format_estimate", "format_markdown", "summarize", "write_table"]
+__all__ = [
+    "beside_paper",
+    "format_cell",
+    "estimate_view",
+    "format_estimate",
+    "format_markdown",
+    "summarize",
+    "write_table",
+]
 
 
 def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.DataFrame:
@@ -39,6 +47,21 @@ def summarize(frame: pd.DataFrame, by: list[str], metrics: list[str]) -> pd.Data
         out[f"{m}{SE_SUFFIX}"] = grouped.apply(lambda g, m=m: _seed_mean_se(g, m), include_groups=False)
     out["n_seeds"] = grouped.size().astype(int)
     return out.reset_index()
+
+
+def estimate_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The Markdown view of a summarize() table: each metric with a known ``<metric>_se`` as "mean ± se"
+    (:func:`papersuite.core.noise.format_estimate`); its ``_std`` and ``_se`` columns are left to the CSV."""
+    view = table.copy()
+    for se_column in [c for c in table.columns if c.endswith(SE_SUFFIX)]:
+        metric = se_column.removesuffix(SE_SUFFIX)
+        if metric in table.columns and table[se_column].notna().any():
+            view[metric] = [
+                format_estimate(m, s) if pd.notna(m) else None
+                for m, s in zip(table[metric], table[se_column].astype(float))
+            ]
+    derived = [f"{m}{suffix}" for m in table.columns for suffix in ("_std", SE_SUFFIX)]
+    return view.drop(columns=[c for c in view.columns if c in derived])
 
 
 def _seed_mean_se(group: pd.DataFrame, metric: str) -> float:
