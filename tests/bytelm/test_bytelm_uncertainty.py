@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from papersuite.bytelm import midtoken, report, steps, toy, uncertainty
+from papersuite.bytelm import midtoken, steps, toy, uncertainty
 from papersuite.bytelm.ensemble_eval import _add_document_se
+from papersuite.core import tables
 
 
 def _bootstrap_by_hand(statistic, items: np.ndarray, n_boot: int, seed: int) -> float:
@@ -147,6 +148,6 @@ def test_markdown_cells_show_mean_plus_minus_se():
             "wall_s_se": [np.nan, np.nan],
         }
     )
-    view = report.estimate_cells(table)
+    view = tables.estimate_view(table)
     assert list(view.columns) == ["method", "pass_at_1", "wall_s"]
     assert view["pass_at_1"].tolist() == ["0.5 ± 0.1", "0.25"] and view["wall_s"].tolist() == [1.0, 2.0]

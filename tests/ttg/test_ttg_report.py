@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from papersuite.core import records
+from papersuite.core import records, tables
 from papersuite.ttg import report, steps
 
 
@@ -67,7 +67,7 @@ def test_size_table_pivots_the_se_beside_each_split(frame):
     assert n300["exact_match_in_template"] == pytest.approx(0.32)
     runs_se = math.sqrt(0.30 * 0.70 / 200 + 0.34 * 0.66 / 200) / 2  # 0.0233 > the seed spread 0.02
     assert n300["exact_match_in_template_se"] == pytest.approx(runs_se)
-    view = report.estimate_cells(size)
+    view = tables.estimate_view(size)
     assert view.loc[0, "exact_match_in_template"] == "0.32 ± 0.023"
     assert not [c for c in view.columns if c.endswith(("_se", "_std"))]
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import io, noise, plotting, runtime, tables
+from papersuite.core import io, plotting, runtime, tables
 from papersuite.core import records as core_records
 
 __all__ = ["build_report", "build_fim_table", "METHOD_LABELS"]
@@ -118,24 +118,10 @@ def _records(records: Iterable[Any]) -> list[dict]:
     return [r for r in recs if r["paper"] == "bytelm"]
 
 
-def estimate_cells(table: pd.DataFrame) -> pd.DataFrame:
-    """The Markdown view of a summarize() table: each metric with a known ``_se`` as "mean ± se" (the seed mean and
-    its noise, papersuite.core.noise.combine), the ``_std`` and ``_se`` columns left to the CSV."""
-    view = table.copy()
-    for se_col in [c for c in table.columns if c.endswith(noise.SE_SUFFIX)]:
-        metric = se_col.removesuffix(noise.SE_SUFFIX)
-        if metric in table.columns and table[se_col].notna().any():
-            view[metric] = [
-                noise.format_estimate(m, s) if pd.notna(m) else None for m, s in zip(table[metric], table[se_col])
-            ]
-    drop = [c for c in view.columns if c.endswith(("_std", noise.SE_SUFFIX)) and c.rsplit("_", 1)[0] in view.columns]
-    return view.drop(columns=drop)
-
-
 def _write(table: pd.DataFrame, csv_path: Path, md_path: Path, title: str, notes: list[str]) -> None:
     """The table as CSV (means, _std and _se columns) and as Markdown (mean ± se)."""
     io.write_csv(csv_path, table)
-    io.write_text(md_path, tables.format_markdown(estimate_cells(table), title, notes))
+    io.write_text(md_path, tables.format_markdown(tables.estimate_view(table), title, notes))
 
 
 def _frame(records: Iterable[Any]) -> pd.DataFrame:

@@ -166,24 +166,10 @@ def latency_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
     return _beside(summary, numbers, "latency_total_mean_s", "latency_s")
 
 
-def estimate_cells(table: pd.DataFrame) -> pd.DataFrame:
-    """The Markdown view of a table: each metric with a known ``<metric>_se`` as "mean ± se" (the seed mean and
-    its noise, papersuite.core.noise.combine), the ``_std`` and ``_se`` columns left to the CSV."""
-    view = table.copy()
-    for se_col in [c for c in table.columns if c.endswith(noise.SE_SUFFIX)]:
-        metric = se_col.removesuffix(noise.SE_SUFFIX)
-        if metric in table.columns and table[se_col].notna().any():
-            view[metric] = [
-                noise.format_estimate(m, e) if pd.notna(m) else None for m, e in zip(table[metric], table[se_col])
-            ]
-    drop = [c for c in view.columns if c.endswith(("_std", noise.SE_SUFFIX)) and c.rsplit("_", 1)[0] in view.columns]
-    return view.drop(columns=drop)
-
-
 def _write(table: pd.DataFrame, tables_dir: Path, name: str, title: str, notes: list[str]) -> None:
     """tables_dir/<name>.csv (means, _std, _se) and tables_dir/<name>.md (mean ± se)."""
     io.write_csv(tables_dir / f"{name}.csv", table)
-    io.write_text(tables_dir / f"{name}.md", tables.format_markdown(estimate_cells(table), title, notes))
+    io.write_text(tables_dir / f"{name}.md", tables.format_markdown(tables.estimate_view(table), title, notes))
 
 
 def _read_jsonl(path) -> list[dict]:
