@@ -109,13 +109,6 @@ def test_label_hits_are_the_items_of_label_recovery():
     assert recovery.label_recovery(queries, asked, real, labels) == 0.5
 
 
-def test_markdown_view_shows_mean_plus_minus_se():
-    table = pd.DataFrame({"method": ["a", "b"], "w2": [0.5, 0.25], "w2_se": [0.01234, float("nan")], "n_seeds": [3, 1]})
-    shown = report._with_uncertainty(table)
-    assert list(shown.columns) == ["method", "w2", "n_seeds"]
-    assert shown["w2"].tolist() == ["0.5 ± 0.012", "0.25"]
-
-
 def test_report_table_shows_the_seed_mean_with_its_combined_se(tmp_path):
     """Three seeds of label recovery with run se 0.02: the seed-mean se is max(std/sqrt(3), sqrt(3·0.02²)/3)."""
     values = [0.80, 0.86, 0.83]

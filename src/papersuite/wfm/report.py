@@ -163,18 +163,6 @@ def _family_table(frame: pd.DataFrame, family: str, numbers: pd.DataFrame) -> pd
     return summary.rename(columns={"data_kind": "data"}).reset_index(drop=True)
 
 
-def _with_uncertainty(table: pd.DataFrame) -> pd.DataFrame:
-    """The table for Markdown: each metric that has a `<metric>_se` column shown as "mean ± se" (the seed mean's
-    standard error, core.noise.combine), the _se column dropped; the CSV keeps the numbers apart."""
-    shown = table.copy()
-    for column in [c for c in table.columns if f"{c}_se" in table.columns]:
-        shown[column] = [
-            tables.format_estimate(mean, se) for mean, se in zip(table[column], table[f"{column}_se"], strict=True)
-        ]
-        shown = shown.drop(columns=f"{column}_se")
-    return shown
-
-
 def _load_samples(paths: Iterable[str | Path]) -> dict[tuple[str, str, str, int], dict[str, np.ndarray]]:
     out = {}
     for path in paths:
@@ -377,7 +365,8 @@ def build_report(
         else pd.DataFrame(columns=["id", "table", "experiment", "row", "column", "value", "unit", "source", "verified"])
     )
     scale_note = (
-        f"scale: {scale}; mean over seeds (n_seeds), _std the sample std over seeds; the paper's result tables "
+        f"scale: {scale}; mean over seeds (n_seeds; the CSV also holds each metric's _std over seeds and _se); "
+        "the paper's result tables "
         "were not retrieved, so its column is empty (config/references/wfm.yaml)"
     )
     for family in FAMILY_ORDER:
@@ -386,7 +375,7 @@ def build_report(
         name = TABLE_FILES[family]
         io.write_csv(tables_dir / f"{name}.csv", table)
         markdown = tables.format_markdown(
-            _with_uncertainty(table), TABLE_TITLES[family], notes=[scale_note, SE_NOTE] + TABLE_NOTES[family]
+            tables.estimate_view(table), TABLE_TITLES[family], notes=[scale_note, SE_NOTE] + TABLE_NOTES[family]
         )
         io.write_text(tables_dir / f"{name}.md", markdown)
     data_by_family: dict[str, dict[str, str]] = {}
