@@ -1,0 +1,91 @@
+"""The cubic top-k task of LODL (Shah et al., NeurIPS 2022), TaskMet's first experiment (paper §5.1, Fig. 2).
+
+Each instance has n items with one feature x ~ U[−1, 1] and value y = 10(x³ − 0.65x); the decision picks
+the k items of highest predicted value and earns the sum of their true values. A linear predictor cannot
+fit the cubic; least squares gives slope −0.5 (docs/papers/taskmet.md, "Cubic known answers") and picks
+the worst items, while any positive slope picks the best ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from papersuite.core.sinkhorn import log_sinkhorn
+
+from .task import Split
+
+__all__ = ["CubicTopK", "cubic_values", "make_data", "make_task", "soft_topk", "hard_topk"]
+
+
+def cubic_values(x: Tensor) -> Tensor:
+    """y = 10(x³ − 0.65x), LODL's `CubicTopK` generator."""
+    return 10.0 * (x.pow(3) - 0.65 * x)
+
+
+def make_data(config: Mapping, seed: int) -> dict[str, Split]:
+    """Train/val/test splits of ``config["n_train"|"n_val"|"n_test"]`` instances × ``n_items`` items.
+
+    Features x ~ U[−1, 1] (I, n, 1) from one generator seeded with ``seed``: train and val are drawn
+    together (LODL splits its train draw by val_frac), test after them.
+    """
+    n_items = int(config["n_items"])
+    sizes = {name: int(config[f"n_{name}"]) for name in ("train", "val", "test")}
+    gen = torch.Generator().manual_seed(int(seed))
+    splits = {}
+    for name, n_inst in sizes.items():
+        x = 2.0 * torch.rand(n_inst, n_items, 1, generator=gen) - 1.0  # (I, n, 1)
+        splits[name] = Split(x, cubic_values(x), {})
+    return splits
+
+
+def hard_topk(scores: Tensor, k: int) -> Tensor:
+    """One-hot indicator of the k largest scores along the last axis: (B, n) -> (B, n)."""
+    idx = scores.topk(k, dim=-1).indices
+    return torch.zeros_like(scores).scatter_(-1, idx, 1.0)
+
+
+def soft_topk(scores: Tensor, k: int, eps: float = 0.01, n_iters: int = 200) -> Tensor:
+    """Entropic-OT soft top-k (Xie et al., NeurIPS 2020; LODL's `TopK_custom`): (B, n) -> (B, n) in [0, 1].
+
+    The negated scores are transported to anchors {0, 1} with masses (k/n, (n−k)/n) under the squared
+    cost divided by its max; item i's share of anchor 0, times n, is its soft selection. It sums to k
+    and tends to the hard top-k as ε → 0. Differentiated by autograd through the unrolled log-domain
+    Sinkhorn (LODL: a hand-written implicit backward; docs/papers/taskmet.md, deviations).
+    """
+    batch, n = scores.shape
+    anchors = torch.tensor([0.0, 1.0], dtype=scores.dtype, device=scores.device)
+    cost = (-scores.unsqueeze(-1) - anchors) ** 2  # (B, n, 2)
+    mu = torch.full((batch, n), 1.0 / n, dtype=scores.dtype, device=scores.device)
+    nu = torch.tensor([k / n, (n - k) / n], dtype=scores.dtype, device=scores.device).expand(batch, 2)
+    plan = log_sinkhorn(cost, mu, nu, eps, n_iters, scale="max")  # (B, n, 2)
+    return n * plan[..., 0]
+
+
+class CubicTopK:
+    """Pick ``budget`` of the n items; g(z, y) = Σ_i z_i y_i (LODL `CubicTopK`, TaskMet §5.1)."""
+
+    name = "cubic"
+    output_dim = 1
+
+    def __init__(self, budget: int = 1, eps: float = 0.01, sinkhorn_iters: int = 200):
+        self.budget, self.eps, self.sinkhorn_iters = int(budget), float(eps), int(sinkhorn_iters)
+
+    def decision_relaxed(self, y_hat: Tensor, aux: Mapping[str, Tensor]) -> Tensor:
+        """Soft top-k of the predictions (B, n, 1) -> (B, n, 1)."""
+        return soft_topk(y_hat.squeeze(-1), self.budget, self.eps, self.sinkhorn_iters).unsqueeze(-1)
+
+    def decision_hard(self, y_hat: Tensor, aux: Mapping[str, Tensor]) -> Tensor:
+        """Hard top-k of the predictions (B, n, 1) -> (B, n, 1) in {0, 1}."""
+        return hard_topk(y_hat.squeeze(-1), self.budget).unsqueeze(-1)
+
+    def objective(self, z: Tensor, y: Tensor, aux: Mapping[str, Tensor]) -> Tensor:
+        """Σ_i z_i y_i per instance (B,)."""
+        return (z * y).sum(dim=(-2, -1))
+
+
+def make_task(config: Mapping) -> CubicTopK:
+    """The cubic task from ``config``: budget (k), sinkhorn_eps, sinkhorn_iters."""
+    return CubicTopK(int(config["budget"]), float(config["sinkhorn_eps"]), int(config["sinkhorn_iters"]))
