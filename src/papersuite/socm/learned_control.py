@@ -97,8 +97,10 @@ class LearnedControl:
 
 
 def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:
-    """A freshly initialised ∇V network (global torch RNG) wrapped as a control."""
-    net = FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"]).to(
+    """A freshly initialised ∇V network (global torch RNG) wrapped as a control; train['output_relu'] (default
+    True, the original's) sets the ReLU on the network's last up-layer."""
+    output_relu = bool(train.get("output_relu", True))
+    net = FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"], output_relu).to(
         device=problem.x0.device, dtype=problem.x0.dtype
     )
     return LearnedControl(net, problem)

@@ -135,7 +135,8 @@ def socm_adjoint_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, we
 
 
 def relative_entropy_loss(paths: Paths) -> Tensor:
-    """Adjoint / relative-entropy loss E[Σ(½|u_k|² + f)Δt + g(X_N)], differentiated through the paths."""
+    """Adjoint / relative-entropy loss E[Σ_k(½|u_k|² + f(X_{k+1}))Δt + g(X_N)], differentiated through the paths
+    (f at X_k with problem.running_cost_point "left")."""
     return paths.cost().mean()
 
 
@@ -150,11 +151,13 @@ def cross_entropy_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, w
 
 
 def log_rn_derivative(problem: ControlProblem, paths: Paths, u_theta: Tensor) -> Tensor:
-    """Y = Σ[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|² − λ⁻¹f]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt − λ⁻¹g(X_N), (B,)."""
+    """Y = Σ_k[−λ⁻¹<u_θ,v> + (2λ)⁻¹|u_θ|² − λ⁻¹f(X_k)]Δt − λ^{−1/2}Σ<u_θ,ξ>√Δt − λ⁻¹g(X_N), (B,); f at the
+    left point whatever problem.running_cost_point (the original code's log-variance, variance and moment losses)."""
     lam = problem.lam
     dt = paths.ts[1] - paths.ts[0]
     u = u_theta[:-1]
-    det = ((-(u * paths.controls).sum(-1) / lam + (u**2).sum(-1) / (2 * lam)) * dt).sum(0) - paths.running_cost / lam
+    running = problem.running_cost(paths.states[:-1]).sum(0) * dt  # (B,) left points, as the original's
+    det = ((-(u * paths.controls).sum(-1) / lam + (u**2).sum(-1) / (2 * lam)) * dt).sum(0) - running / lam
     sto = -((u * paths.noises).sum(-1) * torch.sqrt(dt)).sum(0) / lam**0.5
     return det + sto - paths.terminal_cost / lam
 

@@ -2,8 +2,10 @@
 gradient norm and time per iteration, and the training curve built from them.
 
 Each metric is smoothed as the original code's compute_EMA does (a running mean for the first
-1/coefficient iterations, then an EMA); Ẑ follows a plain EMA. See docs/papers/socm.md,
-"Training and metrics".
+1/coefficient iterations, then an EMA). So is Ẑ by default (norm_schedule "original": the first batch's
+mean replaces Ẑ₀ after iteration 0, then a running mean up to iteration 1/norm_ema, then an EMA);
+norm_schedule "ema" keeps Ẑ₀ and applies a plain EMA from the start. See docs/papers/socm.md,
+"Training and metrics" and "Ẑ, the normalising constant".
 """
 
 from __future__ import annotations
@@ -21,13 +23,17 @@ from papersuite.core import io
 
 __all__ = [
     "CURVE_COLUMNS",
+    "NORM_SCHEDULES",
     "StepResult",
+    "update_norm_const",
     "curve_row",
     "ema_update",
     "initial_state",
     "update_metrics",
     "write_curve_csv",
 ]
+
+NORM_SCHEDULES = ("original", "ema")  # Ẑ after each iteration: compute_EMA (the original code) or a plain EMA
 
 CURVE_COLUMNS = ["iteration", "control_l2_error", "normalized_iw_std", "grad_norm_sq", "loss", "time_per_iteration_s"]
 
@@ -52,6 +58,17 @@ class StepResult:
     seconds: float
 
 
+def update_norm_const(norm_const: float, batch_mean: float, coeff: float, itr: int, schedule: str) -> float:
+    """Ẑ after iteration itr from the batch's mean α (paper Sec. 4, the normalising constant E[α]):
+    "original" is compute_EMA (Ẑ = batch mean at itr 0, running mean for itr ≤ 1/coeff, then EMA);
+    "ema" is (1 − coeff)·Ẑ + coeff·batch mean at every iteration."""
+    if schedule == "original":
+        return ema_update(batch_mean, norm_const, coeff, itr)
+    if schedule == "ema":
+        return (1.0 - coeff) * norm_const + coeff * batch_mean
+    raise ValueError(f"norm_schedule must be one of {NORM_SCHEDULES}, got {schedule!r}")
+
+
 def initial_state(norm_const: float, wall_s: float) -> dict[str, Any]:
     """The train state of step 0: Ẑ, the EMA metrics (none yet), timings and counters."""
     return {
@@ -74,11 +91,12 @@ def initial_state(norm_const: float, wall_s: float) -> dict[str, Any]:
 def update_metrics(
     state: dict[str, Any], step: StepResult, cfg: Mapping[str, Any], itr: int, window_start: int
 ) -> None:
-    """Ẑ's EMA (coefficient norm_ema), the logged metrics' EMAs (coefficient ema) and the final-window sum."""
+    """Ẑ (update_norm_const, coefficient norm_ema), the logged metrics' EMAs (coefficient ema), final-window sum."""
     ema = float(cfg["ema"])
     w_mean = float(step.alpha.double().mean())
     w_std = float(step.alpha.double().std())
-    state["norm_const"] = (1.0 - cfg["norm_ema"]) * state["norm_const"] + cfg["norm_ema"] * w_mean
+    schedule = str(cfg.get("norm_schedule", "original"))
+    state["norm_const"] = update_norm_const(state["norm_const"], w_mean, float(cfg["norm_ema"]), itr, schedule)
     state["ema_loss"] = ema_update(step.loss, state["ema_loss"], ema, itr)
     state["ema_l2"] = ema_update(step.l2, state["ema_l2"], ema, itr)
     state["ema_w_mean"] = ema_update(w_mean, state["ema_w_mean"], ema, itr)

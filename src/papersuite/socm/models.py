@@ -1,9 +1,10 @@
 """Networks of SOCM (docs/papers/socm.md, "Method"): the ∇V network and the reparameterisation matrices M_t(s).
 
-Departures from the original code (docs/papers/socm.md, "Deviations"):
-- FullyConnectedUNet (a known, tracked difference): the original applies a ReLU to the last
-  up-layer's output (the d-dimensional ∇V estimate before the input skip is added), which clips half
-  of that branch. We leave it linear; ``output_relu=True`` restores the original.
+FullyConnectedUNet applies a ReLU to the last up-layer's output (the d-dimensional branch before the input
+skip is added), as the original code does; ``output_relu=False`` leaves it linear (docs/papers/socm.md,
+"The ∇V network"). The flag travels in the state_dict (a bool buffer), so a saved network reloads as trained.
+
+Departure from the original code (docs/papers/socm.md, "Deviations"):
 - SigmoidMLP: ∂_s M is obtained by forward-mode differentiation (the tangent in s pushed through
   the MLP by hand; 3x faster on CPU than torch.func.jvp, which the tests use as the check) instead
   of the original's functorch.jacrev of a summed output; the values agree.
@@ -32,19 +33,21 @@ class FullyConnectedUNet(nn.Module):
     """∇V_θ(t, x): MLP U-Net on (t, x) ∈ R^{d+1} with linear skips (the original code's architecture).
 
     down: (d+1) → h0 → h1 → h2 (Linear+ReLU each); up: h2 → h1 (ReLU) + Linear(h1→h1) of the h1 skip,
-    h1 → h0 (ReLU) + Linear(h0→h0) of the h0 skip, h0 → d (+ ReLU only if output_relu) + Linear(d+1→d) of
-    the raw input. All weights and biases multiplied by scaling_factor.
+    h1 → h0 (ReLU) + Linear(h0→h0) of the h0 skip, h0 → d (+ ReLU if output_relu, the original's default) +
+    Linear(d+1→d) of the raw input. All weights and biases multiplied by scaling_factor.
     """
 
     def __init__(
-        self, d: int, hdims: Sequence[int] = (256, 128, 64), scaling_factor: float = 1.0, output_relu: bool = False
+        self, d: int, hdims: Sequence[int] = (256, 128, 64), scaling_factor: float = 1.0, output_relu: bool = True
     ) -> None:
         super().__init__()
         if len(hdims) != 3:
             raise ValueError(f"FullyConnectedUNet needs three hidden widths, got {list(hdims)}")
         h0, h1, h2 = (int(h) for h in hdims)
         self.d = d
-        self.output_relu = output_relu
+        self.register_buffer("output_relu_flag", torch.tensor(bool(output_relu)))  # in the state_dict
+        self._output_relu = bool(output_relu)
+        self.register_load_state_dict_post_hook(self._sync_output_relu)
         self.down_0 = nn.Linear(d + 1, h0)
         self.down_1 = nn.Linear(h0, h1)
         self.down_2 = nn.Linear(h1, h2)
@@ -55,6 +58,15 @@ class FullyConnectedUNet(nn.Module):
         self.up_1 = nn.Linear(h1, h0)
         self.up_0 = nn.Linear(h0, d)
         _scale_linear_layers(self, scaling_factor)
+
+    @property
+    def output_relu(self) -> bool:
+        """Whether up_0's output goes through a ReLU; saved with the weights as the bool buffer 'output_relu_flag'
+        (read once per load, so the per-step code tests a Python bool)."""
+        return self._output_relu
+
+    def _sync_output_relu(self, *_: object) -> None:
+        self._output_relu = bool(self.output_relu_flag)
 
     def forward(self, t: Tensor, x: Tensor) -> Tensor:
         """t broadcastable to x[..., 0] (scalar, (K,) with x (K, B, d), or x.shape[:-1]); x (..., d) -> (..., d)."""

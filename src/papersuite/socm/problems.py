@@ -21,6 +21,8 @@ from torch import Tensor
 
 __all__ = [
     "PROBLEM_KINDS",
+    "RUNNING_COST_POINTS",
+    "DRAW_GENERATORS",
     "ControlProblem",
     "make_problem",
     "problem_arrays",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 PROBLEM_KINDS = ("ou_quadratic", "linear_ou", "double_well")
+RUNNING_COST_POINTS = ("right", "left")  # f(X_{k+1}) (the original code) or f(X_k) in log α and the adjoint cost
+DRAW_GENERATORS = ("torch", "numpy")  # x0 / ξ: torch.manual_seed(seed) on CPU (the original code) or numpy's PCG64
 
 
 @dataclass(frozen=True)
@@ -48,11 +52,16 @@ class ControlProblem:
     omega: Tensor | None = None  # (d,) terminal cost g = <ω, x> (linear_ou)
     kappa: Tensor | None = None  # (d,) double-well drift b = -∇Σ κ_i (x_i² - 1)²
     nu: Tensor | None = None  # (d,) double-well terminal cost g = Σ ν_i (x_i² - 1)²
+    running_cost_point: str = "right"  # where f enters log α and the adjoint cost: X_{k+1} ("right") or X_k
     sigma_inv: Tensor = field(init=False)  # (d, d) σ^{-1}
 
     def __post_init__(self) -> None:
         if self.kind not in PROBLEM_KINDS:
             raise ValueError(f"unknown problem kind {self.kind!r}; expected one of {PROBLEM_KINDS}")
+        if self.running_cost_point not in RUNNING_COST_POINTS:
+            raise ValueError(
+                f"running_cost_point must be one of {RUNNING_COST_POINTS}, got {self.running_cost_point!r}"
+            )
         object.__setattr__(self, "sigma_inv", torch.linalg.inv(self.sigma))
 
     # ----------------------------------------------------------------- grid
@@ -139,14 +148,32 @@ def _scalar_or_list(value: Any, d: int, name: str) -> np.ndarray:
     return arr
 
 
+class _SeededNormals:
+    """Standard normal draws from problem['seed'], in the order the original code draws them (x0, then ξ)."""
+
+    def __init__(self, generator: str, seed: int) -> None:
+        if generator not in DRAW_GENERATORS:
+            raise ValueError(f"problem.draws must be one of {DRAW_GENERATORS}, got {generator!r}")
+        self.generator = generator
+        # torch: the CPU generator that torch.manual_seed(seed) resets (the original draws on CPU, then moves)
+        self.torch_gen = torch.Generator().manual_seed(seed) if generator == "torch" else None
+        self.numpy_rng = np.random.default_rng(seed) if generator == "numpy" else None
+
+    def scaled(self, scale: float, shape: tuple[int, ...]) -> np.ndarray:
+        """scale · N(0, I) of `shape`; torch: multiplied in float32 as the original does, then widened."""
+        if self.torch_gen is not None:
+            return (scale * torch.randn(shape, generator=self.torch_gen)).double().numpy()
+        return scale * self.numpy_rng.standard_normal(shape)
+
+
 def make_problem(problem: Mapping[str, Any]) -> dict[str, np.ndarray | str | float | int]:
-    """Arrays of one setting from its config dict; random parts drawn from problem['seed'].
+    """Arrays of one setting from its config dict; random parts drawn from problem['seed'] (paper Sec. 5).
 
     ou_quadratic: b = a x, f = p|x|², g = q|x|², σ = I, x0 given or 0.5·N(0, I).
     linear_ou: b = (−I + ξ) x, σ = I + ξ, ξ_ij ~ N(0, xi_std²), f = 0, g = <ω, x> with ω = 1, x0 = 0.
     double_well: b = −∇Σ κ_i (x_i² − 1)², f = 0, g = Σ ν_i (x_i² − 1)², σ = I, x0 = 0.
-    The seed's draws use numpy's PCG64 on CPU; the paper's draws (torch on CUDA) cannot be
-    regenerated (docs/papers/socm.md, "Deviations"), so V(0, x0) is reported for our own draw.
+    problem['draws'] = "torch" (default) regenerates the original code's x0 / ξ: torch.manual_seed(seed), then
+    torch.randn on CPU in float32 (docs/papers/socm.md, "Random draws"); "numpy" uses numpy's default_rng(seed).
     """
     kind = problem["kind"]
     if kind not in PROBLEM_KINDS:
@@ -154,7 +181,10 @@ def make_problem(problem: Mapping[str, Any]) -> dict[str, np.ndarray | str | flo
     d = int(problem["d"])
     if d < 1:
         raise ValueError(f"problem.d must be >= 1, got {d}")
-    rng = np.random.default_rng(int(problem.get("seed", 0)))
+    normals = _SeededNormals(str(problem.get("draws", "torch")), int(problem.get("seed", 0)))
+    running_cost_point = str(problem.get("running_cost_point", "right"))
+    if running_cost_point not in RUNNING_COST_POINTS:
+        raise ValueError(f"problem.running_cost_point must be one of {RUNNING_COST_POINTS}, got {running_cost_point!r}")
     eye = np.eye(d)
     out: dict[str, Any] = {
         "kind": kind,
@@ -162,16 +192,17 @@ def make_problem(problem: Mapping[str, Any]) -> dict[str, np.ndarray | str | flo
         "T": float(problem.get("T", 1.0)),
         "lam": float(problem.get("lam", 1.0)),
         "N": int(problem["N"]),
+        "running_cost_point": running_cost_point,
     }
     if kind == "ou_quadratic":
         x0 = problem.get("x0")
-        out["x0"] = 0.5 * rng.standard_normal(d) if x0 is None else _scalar_or_list(x0, d, "x0")
+        out["x0"] = normals.scaled(0.5, (d,)) if x0 is None else _scalar_or_list(x0, d, "x0")
         out["A"] = float(problem["a"]) * eye
         out["P"] = float(problem["p"]) * eye
         out["Q"] = float(problem["q"]) * eye
         out["sigma"] = eye.copy()
     elif kind == "linear_ou":
-        xi = float(problem.get("xi_std", 0.1)) * rng.standard_normal((d, d))
+        xi = normals.scaled(float(problem.get("xi_std", 0.1)), (d, d))
         out["x0"] = np.zeros(d) if problem.get("x0") is None else _scalar_or_list(problem["x0"], d, "x0")
         out["A"] = -eye + xi
         out["sigma"] = eye + xi
@@ -195,6 +226,7 @@ def problem_arrays(problem: ControlProblem) -> dict[str, np.ndarray]:
         "problem_T": np.array(problem.T),
         "problem_lam": np.array(problem.lam),
         "problem_N": np.array(problem.N),
+        "problem_running_cost_point": np.array(problem.running_cost_point),
     }
     for key in _TENSOR_KEYS:
         value = getattr(problem, key)
@@ -214,6 +246,7 @@ def problem_from_arrays(
                 return arrays[k]
         return None
 
+    point = get("running_cost_point")  # absent: the default, the original code's right point
     tensors = {}
     for key in _TENSOR_KEYS:
         v = get(key)
@@ -226,6 +259,7 @@ def problem_from_arrays(
         T=float(np.asarray(get("T")).item()),
         lam=float(np.asarray(get("lam")).item()),
         N=int(np.asarray(get("N")).item()),
+        running_cost_point="right" if point is None else str(np.asarray(point).item()),
         **tensors,
     )
 

@@ -2,12 +2,13 @@
 (docs/papers/socm.md, "Method").
 
 X_{k+1} = X_k + (b(X_k) + σ v_k) Δt + √(λΔt) σ ξ_k, ξ_k ~ N(0, I), v_k = v(t_k, X_k), and
-log α = −λ⁻¹ Σ_k f(X_k) Δt − λ⁻¹ g(X_N) − λ^{−1/2} Σ_k <v_k, ξ_k> √Δt − (2λ)⁻¹ Σ_k |v_k|² Δt,
-so that E_v[α] = exp(−V(0, x0)/λ) for every v (Girsanov).
+log α = −λ⁻¹ Σ_k f(X_{k+1}) Δt − λ⁻¹ g(X_N) − λ^{−1/2} Σ_k <v_k, ξ_k> √Δt − (2λ)⁻¹ Σ_k |v_k|² Δt,
+so that E_v[α] = exp(−V(0, x0)/λ) for every v (Girsanov), up to the O(Δt) of the Riemann sum.
 
-Departure from the original code, known and tracked (docs/papers/socm.md, "Deviations"): the original
-evaluates f at X_{k+1} with time t_k in log α and in the adjoint (relative-entropy) cost; we use the
-left point X_k everywhere.
+The running cost in log α and in the adjoint (relative-entropy) cost is evaluated at X_{k+1} (time t_k),
+as the original code does; problem.running_cost_point = "left" uses X_k instead (docs/papers/socm.md,
+"Where f is evaluated"). The losses that rebuild log α from u_θ (log_rn_derivative) use X_k, as the
+original's do.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from torch import Tensor
 from .problems import ControlProblem
 from .unet_grid import UNetGridRecord
 
-__all__ = ["Paths", "simulate", "Control"]
+__all__ = ["Paths", "simulate", "running_cost_sum", "Control"]
 
 Control = Callable[[Tensor, Tensor], Tensor]  # (t scalar, x (B, d)) -> (B, d)
 
@@ -34,7 +35,7 @@ class Paths:
     states: Tensor  # (N+1, B, d)
     noises: Tensor  # (N, B, d), the standard normals ξ_k
     controls: Tensor  # (N, B, d), v_k = v(t_k, X_k)
-    running_cost: Tensor  # (B,) Σ_k f(X_k) Δt
+    running_cost: Tensor  # (B,) Σ_k f(X_{k+1}) Δt (f(X_k) with problem.running_cost_point "left")
     control_cost: Tensor  # (B,) ½ Σ_k |v_k|² Δt
     noise_term: Tensor  # (B,) Σ_k <v_k, ξ_k> √Δt
     terminal_cost: Tensor  # (B,) g(X_N)
@@ -47,6 +48,14 @@ class Paths:
     def cost(self) -> Tensor:
         """Pathwise control objective Σ(½|v|² + f)Δt + g(X_N), (B,)."""
         return self.running_cost + self.control_cost + self.terminal_cost
+
+
+def running_cost_sum(problem: ControlProblem, states: Tensor, dt: float) -> Tensor:
+    """Σ_k f(X_{k+1}) Δt (right point, the original code) or Σ_k f(X_k) Δt (left), states (N+1, B, d) -> (B,)."""
+    if not problem.has_running_cost:
+        return states.new_zeros(states.shape[1])
+    points = states[1:] if problem.running_cost_point == "right" else states[:-1]
+    return problem.running_cost(points).sum(0) * dt
 
 
 def _step_function(control: Control | None, batch: int, grad: bool) -> Control | None:
@@ -104,10 +113,7 @@ def simulate(
             grid_record.step(ts[n], x)  # the terminal point: the losses regress u_θ on all N+1 points
         states_t = torch.stack(states)  # (N+1, B, d)
         controls_t = torch.stack(controls)  # (N, B, d)
-        if problem.has_running_cost:
-            running = problem.running_cost(states_t[:-1]).sum(0) * dt  # left points f(X_k)
-        else:
-            running = torch.zeros(batch, dtype=x.dtype, device=x.device)
+        running = running_cost_sum(problem, states_t, dt)  # (B,)
         return Paths(
             ts=ts,
             states=states_t,

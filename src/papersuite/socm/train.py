@@ -3,11 +3,12 @@
 One iteration: simulate a batch under the detached current control (graph kept for the adjoint
 loss), compute the method's loss with the weight α/Ẑ, one Adam step, update Ẑ and the EMA metrics.
 
+Ẑ₀ is estimated from `norm_batches` batches under the initial control (used by iteration 0's loss), then
+updated after every iteration by metrics.update_norm_const: by default the original's compute_EMA (the first
+batch's mean, a running mean for 1/norm_ema iterations, then an EMA); `norm_schedule: ema` keeps Ẑ₀ and
+applies a plain EMA.
+
 Departures from the original code (docs/papers/socm.md, "Deviations"):
-- Ẑ (a known, tracked difference): initialised from `norm_batches` batches under the initial
-  control and then updated by a plain EMA (coefficient `norm_ema`, 0.002). The original's
-  compute_EMA replaces the initial estimate by the first training batch's mean and keeps a running
-  mean for the first 500 iterations.
 - Non-finite losses (possible for the variance loss when α explodes) skip the Adam step and are
   counted (`skipped_steps` in the model file) instead of poisoning the network with NaNs.
 - The control objective is computed by evaluate.py at the end only, not every 5000 iterations.
@@ -49,6 +50,7 @@ from .losses import (
 )
 from .metrics import (
     CURVE_COLUMNS,
+    NORM_SCHEDULES,
     StepResult,
     curve_row,
     ema_update,
@@ -93,6 +95,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "scaling_factor_M": 0.1,
     "norm_batches": 512,
     "norm_ema": 0.002,
+    "norm_schedule": "original",  # Ẑ's update: "original" (compute_EMA) or "ema" (metrics.update_norm_const)
+    "output_relu": True,  # ReLU on the ∇V network's up_0 output (the original's architecture)
     "ema": 0.01,
     "y0_lr": 1e-2,  # moment loss: lr of y0 ...
     "y0_lr_late": 1e-4,  # ... switched to this ...
@@ -147,6 +151,8 @@ def _resolve_train(train: Mapping[str, Any]) -> dict[str, Any]:
     cfg["batch"] = int(cfg["batch"])
     if cfg["iterations"] < 1 or cfg["batch"] < 2:
         raise ValueError(f"train.iterations must be >= 1 and train.batch >= 2, got {cfg['iterations']}, {cfg['batch']}")
+    if cfg["norm_schedule"] not in NORM_SCHEDULES:
+        raise ValueError(f"train.norm_schedule must be one of {NORM_SCHEDULES}, got {cfg['norm_schedule']!r}")
     return cfg
 
 
@@ -359,6 +365,7 @@ def _final_model(
         "hdims": [int(h) for h in cfg["hdims"]],
         "M_hdims": [int(h) for h in cfg["M_hdims"]],
         "scaling_factor_nabla_V": float(cfg["scaling_factor_nabla_V"]),
+        "output_relu": bool(run.control.net.output_relu),  # also in the network's state_dict (a bool buffer)
         "iterations": n_iter,
         "norm_const": float(state["norm_const"]),
         "train_wall_s": float(wall_s),
