@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from . import cubic
+from . import budget, cubic, portfolio
 from .task import Split, Task
 
 __all__ = ["TASKS", "get_task"]
@@ -14,6 +14,8 @@ DataFactory = Callable[[Mapping, int], dict[str, Split]]
 
 TASKS: dict[str, tuple[TaskFactory, DataFactory]] = {
     "cubic": (cubic.make_task, cubic.make_data),
+    "budget": (budget.make_task, budget.make_data),
+    "portfolio": (portfolio.make_task, portfolio.make_data),
 }
 
 
