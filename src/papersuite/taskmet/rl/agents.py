@@ -20,7 +20,6 @@ Agents (one update per call):
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 
 import torch
@@ -262,13 +261,13 @@ class Agent:
         self.skipped_metric_steps = int(state["skipped_metric_steps"])
 
 
-def metric_mass(agent: Agent, obs: Tensor) -> dict[str, float]:
+def metric_mass(agent: Agent, obs: Tensor) -> dict[str, float | None]:
     """Mean metric weight per true dimension and per distractor, and the share of Λ's trace on the 4 true dims."""
     with torch.no_grad():
         diag = agent.metric_diagonal(obs).mean(0)  # (n,)
     n_true = N_TRUE
     true_mean = float(diag[:n_true].mean())
-    distractor_mean = float(diag[n_true:].mean()) if diag.numel() > n_true else math.nan
+    distractor_mean = float(diag[n_true:].mean()) if diag.numel() > n_true else None
     return {
         "metric_true_mean": true_mean,
         "metric_distractor_mean": distractor_mean,

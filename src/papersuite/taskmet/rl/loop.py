@@ -11,7 +11,6 @@ a seed derived from (seed, k), so a resumed run replays the same episodes, draws
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def _model_report(agent: Agent, buffer: ReplayBuffer, window: int) -> dict:
     per_dim = ((pred - next_obs) ** 2).mean(0)  # (n,)
     report = {
         "model_mse_true": float(per_dim[:N_TRUE].mean()),
-        "model_mse_distractor": float(per_dim[N_TRUE:].mean()) if per_dim.numel() > N_TRUE else math.nan,
+        "model_mse_distractor": float(per_dim[N_TRUE:].mean()) if per_dim.numel() > N_TRUE else None,
         "model_mse_sum": float(per_dim.sum()),
     }
     if agent.metric is not None:
@@ -131,7 +130,7 @@ def _evaluate(agent: Agent, n_distractors: int, n_episodes: int, seed: int, inde
 def _interval_entry(step: int, ret: tuple[float, float], sums: dict[str, float], count: int) -> dict:
     """One curve point: eval return ± se and the training statistics averaged over the updates since the last one."""
     entry = {"env_steps": step, "eval_return": ret[0], "eval_return_se": ret[1], "updates": count}
-    entry.update({k: (sums[k] / count if count else math.nan) for k in STAT_KEYS})
+    entry.update({k: (sums[k] / count if count else None) for k in STAT_KEYS})  # None: no update yet
     return entry
 
 
