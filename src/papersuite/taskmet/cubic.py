@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .task import Split
 
-__all__ = ["CubicTopK", "cubic_values", "make_data", "make_task", "soft_topk", "hard_topk"]
+__all__ = ["CubicTopK", "cubic_values", "illustration", "make_data", "make_task", "soft_topk", "hard_topk"]
 
 
 def cubic_values(x: Tensor) -> Tensor:
@@ -96,3 +96,18 @@ class CubicTopK:
 def make_task(config: Mapping) -> CubicTopK:
     """The cubic task from ``config``: budget (k), sinkhorn_eps, sinkhorn_iters."""
     return CubicTopK(int(config["budget"]), float(config["sinkhorn_eps"]), int(config["sinkhorn_iters"]))
+
+
+def illustration(predictor: torch.nn.Module, metric: torch.nn.Module | None, n_grid: int = 201) -> dict[str, list]:
+    """The cubic figure's curves (TaskMet Fig. 2): on a grid of x in [−1, 1], the true y, the prediction and
+    the learned scalar metric A_φ(x) (1 everywhere for MSE, whose metric is the identity)."""
+    x = torch.linspace(-1.0, 1.0, n_grid).unsqueeze(-1)  # (G, 1)
+    with torch.no_grad():
+        y_hat = predictor(x).squeeze(-1)  # (G,)
+        weight = torch.ones(n_grid) if metric is None else metric(x).reshape(n_grid)  # d = 1: A is 1 × 1
+    return {
+        "x": x.squeeze(-1).tolist(),
+        "y": cubic_values(x).squeeze(-1).tolist(),
+        "y_hat": y_hat.tolist(),
+        "metric": weight.tolist(),
+    }

@@ -70,7 +70,7 @@ def fit_inner(
         optimizer.zero_grad(set_to_none=True)
         loss = batch_loss(theta, idx)
         loss.backward()
-        loss_value = float(loss)
+        loss_value = float(loss.detach())
         grad_norm = float(torch.nn.utils.clip_grad_norm_([theta], clip_norm))
         if grad_norm < grad_tol:
             break

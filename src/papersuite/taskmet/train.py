@@ -190,11 +190,11 @@ def _taskmet_iteration(run: _Run, iteration: int) -> tuple[Tensor, dict[str, flo
         inner_loss, outer_grad, theta_star, phi, cfg["implicit_solver"], int(cfg["cg_iters"]), float(cfg["cg_ridge"])
     )
     stats = {
-        "train_task_loss": float(outer),
+        "train_task_loss": float(outer.detach()),
         "inner_loss": inner_value,
         "inner_steps": float(steps),
         "hypergrad_norm": float(hyper.norm()),
-        "metric_scale": float(run.metric.log_scale.exp()),
+        "metric_scale": float(run.metric.log_scale.detach().exp()),
     }
     return hyper, stats
 
@@ -221,7 +221,7 @@ def _dfl_iteration(run: _Run) -> dict[str, float]:
     loss.backward()
     torch.nn.utils.clip_grad_norm_([run.theta], float(cfg["clip_norm"]))
     run.opt_theta.step()
-    return {"train_task_loss": float(task_loss), "train_loss": float(loss)}
+    return {"train_task_loss": float(task_loss.detach()), "train_loss": float(loss.detach())}
 
 
 def _validate(run: _Run) -> dict[str, float]:
