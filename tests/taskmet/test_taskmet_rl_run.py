@@ -4,6 +4,7 @@ killed run resumes to the same result."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 
@@ -103,3 +104,23 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, monkeypatch):
     for key in ("curve", "final_returns", "model_mse_true", "metric_diagonal", "train_episodes"):
         assert resumed[key] == reference[key], key
     assert not (tmp_path / "ckpt").exists()  # cleared once the outputs exist
+
+
+def test_state_conditioned_metric_without_distractors_writes_plain_json():
+    """The "state" metric (an MLP of s) runs; with D = 0 the distractor entries are None and the result is strict JSON
+    (no NaN)."""
+    config = {
+        "metric": "state",
+        "total_steps": 400,
+        "init_steps": 100,
+        "update_every": 4,
+        "eval_every": 200,
+        "eval_episodes": 2,
+        "final_eval_episodes": 2,
+    }
+    result = run("taskmet", 0, config, seed=1)
+    assert len(result["metric_diagonal"]) == 4
+    assert result["metric_distractor_mean"] is None and result["model_mse_distractor"] is None
+    assert result["metric_true_share"] == pytest.approx(1.0)
+    assert all(v > 0 for v in result["metric_diagonal"])
+    json.dumps(result, allow_nan=False)
