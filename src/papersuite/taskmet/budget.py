@@ -49,7 +49,9 @@ __all__ = [
 _SPLITS = ("train", "val", "test")
 
 
-def ctr_matrix(n_instances: int, n_items: int, n_targets: int, rank: int, bias: float, scale: float, gen) -> Tensor:
+def ctr_matrix(
+    n_instances: int, n_items: int, n_targets: int, rank: int, bias: float, scale: float, gen: torch.Generator
+) -> Tensor:
     """Synthetic reach probabilities y_ij = σ(b + s·u_iᵀv_j/√r), u_i, v_j ~ N(0, I_r) per instance: (I, n, m)."""
     u = torch.randn(n_instances, n_items, rank, generator=gen)
     v = torch.randn(n_instances, n_targets, rank, generator=gen)

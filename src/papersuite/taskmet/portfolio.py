@@ -20,14 +20,17 @@ from __future__ import annotations
 import importlib.metadata
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import Tensor
 
 from .simplex import accelerated_pga, project_simplex
 from .task import Split
+
+if TYPE_CHECKING:  # pandas is imported where the prices are read, so importing the task registry stays cheap
+    import pandas as pd
 
 __all__ = [
     "FEATURE_NAMES",
@@ -65,6 +68,8 @@ def sp500_csv_path() -> Path:
 
 def load_prices(path: str | Path | None = None) -> pd.DataFrame:
     """Daily adjusted closes, dates × tickers, from the csv (``Date`` column + one column per ticker)."""
+    import pandas as pd
+
     path = sp500_csv_path() if path is None else Path(path)
     prices = pd.read_csv(path, parse_dates=["Date"], index_col="Date").sort_index()
     if prices.isna().any().any() or (prices <= 0).any().any():
@@ -126,6 +131,8 @@ def make_data(config: Mapping, seed: int) -> dict[str, Split]:
     after it), cov_reg (LODL's 0.1), csv (optional path; default the skfolio wheel's file). Splits hold
     x (I, S, 28), y (I, S, 1) the next-day returns, aux["chol"] (I, S, S) the Cholesky factor of Σ.
     """
+    import pandas as pd
+
     dates, x, target, future = _panel(load_prices(config.get("csv")))
     n_stocks = int(config["n_stocks"])
     if not 0 < n_stocks <= x.shape[1]:
