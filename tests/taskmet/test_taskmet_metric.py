@@ -29,7 +29,7 @@ def test_metric_is_positive_definite_with_floor_exp_s(d: int) -> None:
     lam_min = torch.linalg.eigvalsh(A)[:, 0]
     # measured min over inputs of λ_min − e^s: 1.2e-3 (d = 1), 3.8e-6 (d = 4), 8.7e-6 (d = 10), with λ_max up
     # to 1.6e3: the bound is tight (a near-singular L(x)) and never crossed
-    assert float((lam_min - torch.exp(torch.tensor(-1.3, dtype=torch.float64))).min()) >= -1e-12
+    assert float((lam_min.detach() - torch.exp(torch.tensor(-1.3, dtype=torch.float64))).min()) >= -1e-12
 
 
 def test_predictor_shapes_and_activation() -> None:

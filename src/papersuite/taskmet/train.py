@@ -17,6 +17,7 @@ import logging
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -49,16 +50,16 @@ DEFAULTS: dict[str, Any] = {
     "inner_iters": 100,  # inner Adam steps at every later outer iteration (taskmet, mse)
     "metric_hidden": [200],  # hidden widths of L_φ
     "metric_lr": 1e-3,  # Adam learning rate of φ
-    "outer_iters": 100,  # outer iterations of taskmet
+    "outer_iters": 500,  # outer iterations of taskmet (the authors' release config)
     "batchsize": 50,  # training instances per outer task-loss batch (taskmet) and per DFL step
     "implicit_batchsize": 10,  # instances in the optimality condition of the implicit step (0 = all)
     "implicit_solver": "normal_cg",  # normal_cg | cg | exact
     "cg_iters": 5,  # CG iterations of the implicit solve
     "cg_ridge": 1e-5,  # ridge ρ of the implicit solve
     "mse_iters": 20,  # outer iterations of mse (each inner_iters(_init) Adam steps under A = I)
-    "dfl_iters": 200,  # Adam steps of dfl
+    "dfl_iters": 200,  # Adam steps of dfl, each on a batch of batchsize instances
     "dfl_lr": 0.1,  # Adam learning rate of θ in dfl
-    "dfl_mse_weight": 0.0,  # weight of the MSE term in the dfl loss (the authors' dflalpha)
+    "dfl_mse_weight": 1.0,  # weight of the MSE term in the dfl loss (the authors' dflalpha = 1)
     "valfreq": 10,  # validate every valfreq iterations (and at the last)
     "patience": 0,  # stop after this many iterations without a better validation score (0 = never)
     "select_by": None,  # task_loss | dq | mse; None: mse for mse, task_loss for dfl and taskmet
@@ -271,7 +272,7 @@ def train(
     method: str,
     config: Mapping,
     seed: int,
-    checkpoint_dir: str | None = None,
+    checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
     """Train ``method`` (mse | dfl | taskmet) on ``splits["train"]``, select on ``splits["val"]``.
 
