@@ -50,7 +50,7 @@ def make_env(n_distractors: int, seed: int = 0) -> AddDistractors:
 
 
 def episode_seed(seed: int, stream: int, index: int) -> int:
-    """A 63-bit seed for episode ``index`` of stream ``stream`` (0 training, 1 + k evaluation k) of run ``seed``."""
+    """A 63-bit seed for episode ``index`` of ``stream`` (0 training, 1 final evaluation, 2 + k curve point k)."""
     words = np.random.SeedSequence([int(seed), int(stream), int(index)]).generate_state(2, dtype=np.uint32)
     return int(words[0]) | (int(words[1] & 0x7FFFFFFF) << 32)
 

@@ -123,7 +123,7 @@ def _model_report(agent: Agent, buffer: ReplayBuffer, window: int) -> dict:
 
 
 def _evaluate(agent: Agent, n_distractors: int, n_episodes: int, seed: int, index: int) -> tuple[float, float]:
-    returns = evaluate_policy(agent.act, n_distractors, n_episodes, seed, stream=1 + index)
+    returns = evaluate_policy(agent.act, n_distractors, n_episodes, seed, stream=2 + index)
     return mean_se(returns)
 
 
@@ -172,7 +172,7 @@ def run(
         state = {k: ckpt["loop"][k] for k in state}
     resumed_from = state["step"]
     _train(learner, buffer, int(n_distractors), p, seed, state, ckpts)
-    final = evaluate_policy(learner.act, int(n_distractors), p["final_eval_episodes"], seed, stream=0)
+    final = evaluate_policy(learner.act, int(n_distractors), p["final_eval_episodes"], seed, stream=1)
     result = {
         "agent": agent,
         "n_distractors": int(n_distractors),
