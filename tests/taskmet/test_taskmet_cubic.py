@@ -127,3 +127,26 @@ def test_two_stage_and_taskmet_anchors() -> None:
     assert taskmet_metrics["normalized_dq"] >= 0.9
     assert float(taskmet.predictor[0].weight.detach()) > 0.0
     assert taskmet.curve[0]["val_dq"] < 0 < taskmet.curve[taskmet.best_iteration // 10]["val_dq"]
+
+
+def test_soft_topk_gradient_matches_finite_differences() -> None:
+    """Autograd through the unrolled Sinkhorn equals central differences of the same map (float64).
+    Measured: max |autograd − FD(h = 1e-6)| = 5e-10 against gradients up to 0.53."""
+    gen = torch.Generator().manual_seed(5)
+    scores = torch.randn(2, 8, generator=gen, dtype=torch.float64)
+    weights = torch.randn(2, 8, generator=gen, dtype=torch.float64)
+
+    def value(s: torch.Tensor) -> torch.Tensor:
+        return (cubic.soft_topk(s, 2, eps=0.05, n_iters=100) * weights).sum()
+
+    s_req = scores.clone().requires_grad_(True)
+    auto = torch.autograd.grad(value(s_req), s_req)[0]
+    h = 1e-6
+    fd = torch.zeros_like(scores)
+    for idx in range(scores.numel()):
+        e = torch.zeros(scores.numel(), dtype=torch.float64)
+        e[idx] = h
+        e = e.view_as(scores)
+        fd.view(-1)[idx] = (value(scores + e) - value(scores - e)) / (2 * h)
+    assert float(auto.abs().max()) > 0.05
+    assert torch.allclose(auto, fd, atol=1e-6, rtol=0)
