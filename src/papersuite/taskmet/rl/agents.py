@@ -109,6 +109,7 @@ class Agent:
             self.metric = metric.requires_grad_(True)
             self.opt_metric = torch.optim.Adam([self.metric], lr=p["metric_lr"])
         self.skipped_metric_steps = 0
+        self._last_q_loss = float("nan")  # the critic's model-data loss at its latest step
 
     # --- forward maps ------------------------------------------------------------------------------------------
 
@@ -161,26 +162,26 @@ class Agent:
         opt.step()
         param.grad = None
 
-    def _critic_step(self, model_batch: Batch) -> Tensor:
-        """One Adam step of ω on L_Q(model batch) and the target update; returns dL_Q/dω with its graph to θ."""
-        q = self.q.detach().clone().requires_grad_(True)  # a copy: Adam updates self.q in place below
+    def _critic_step(self, model_batch: Batch) -> None:
+        """One Adam step of ω on L_Q(model batch), then the target update ω̄ ← τω + (1 − τ)ω̄."""
+        q = self.q.detach().clone().requires_grad_(True)
         loss_q = self.q_loss(q, self.q_target, model_batch)
-        (grad_q,) = torch.autograd.grad(loss_q, q, create_graph=True)  # (Pq,), depends on θ through the batch
-        self._step(self.opt_q, self.q, grad_q)
-        # a new tensor, not in place: the old ω̄ is still in the graph of grad_q
+        self._step(self.opt_q, self.q, torch.autograd.grad(loss_q, q)[0])
         self.q_target = torch.lerp(self.q_target, self.q.detach(), self.p["tau"])
         self._last_q_loss = float(loss_q.detach())
-        return grad_q
 
     def _bellman_gradient(self, theta: Tensor, batch: Batch) -> tuple[Tensor, float]:
-        """Critic step on T_θ's batch, then dL_real/dθ = −(∂²L_Q/∂θ∂ω)ᵀ ∇_ω L_real(ω⁺) (OMD, identity inverse)."""
+        """Critic step on T_θ's batch, then dL_real/dθ = −(∂²L_Q/∂θ∂ω)ᵀ ∇_ω L_real(ω⁺) (OMD with the identity for
+        the inverse Jacobian), the mixed derivative taken at the updated critic (ω⁺, ω̄⁺) as the code's root_solve."""
         theta = theta.detach().requires_grad_(True)
         obs, action, _, _, alive = batch
-        next_hat, reward_hat = self.predict(theta, obs, action)
-        grad_q = self._critic_step((obs, action, reward_hat, next_hat, alive))
-        q_new = self.q.detach().requires_grad_(True)
+        next_hat, reward_hat = self.predict(theta, obs, action)  # (B, n), (B,): functions of θ
+        self._critic_step((obs, action, reward_hat.detach(), next_hat.detach(), alive))
+        q_new = self.q.detach().clone().requires_grad_(True)
         outer = self.q_loss(q_new, self.q_target, batch)  # real-data Bellman error of the updated critic
         (grad_outer,) = torch.autograd.grad(outer, q_new)
+        model_batch = (obs, action, reward_hat, next_hat, alive)
+        (grad_q,) = torch.autograd.grad(self.q_loss(q_new, self.q_target, model_batch), q_new, create_graph=True)
         (dl_dtheta,) = torch.autograd.grad(grad_q, theta, -grad_outer)
         return dl_dtheta, float(outer.detach())
 
