@@ -5,7 +5,7 @@ Each metric is smoothed as the original code's compute_EMA does (a running mean 
 1/coefficient iterations, then an EMA). So is Ẑ by default (norm_schedule "original": the first batch's
 mean replaces Ẑ₀ after iteration 0, then a running mean up to iteration 1/norm_ema, then an EMA);
 norm_schedule "ema" keeps Ẑ₀ and applies a plain EMA from the start. See docs/papers/socm.md,
-"Training and metrics" and "Ẑ, the normalising constant".
+"Training and metrics" and "Differences from the original code, settled".
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 FullyConnectedUNet applies a ReLU to the last up-layer's output (the d-dimensional branch before the input
 skip is added), as the original code does; ``output_relu=False`` leaves it linear (docs/papers/socm.md,
-"The ∇V network"). The flag travels in the state_dict (a bool buffer), so a saved network reloads as trained.
+"Differences from the original code, settled"). The flag travels in the state_dict (a bool buffer), so a
+saved network reloads as trained.
 
 Departure from the original code (docs/papers/socm.md, "Deviations"):
 - SigmoidMLP: ∂_s M is obtained by forward-mode differentiation (the tangent in s pushed through

@@ -173,7 +173,8 @@ def make_problem(problem: Mapping[str, Any]) -> dict[str, np.ndarray | str | flo
     linear_ou: b = (−I + ξ) x, σ = I + ξ, ξ_ij ~ N(0, xi_std²), f = 0, g = <ω, x> with ω = 1, x0 = 0.
     double_well: b = −∇Σ κ_i (x_i² − 1)², f = 0, g = Σ ν_i (x_i² − 1)², σ = I, x0 = 0.
     problem['draws'] = "torch" (default) regenerates the original code's x0 / ξ: torch.manual_seed(seed), then
-    torch.randn on CPU in float32 (docs/papers/socm.md, "Random draws"); "numpy" uses numpy's default_rng(seed).
+    torch.randn on CPU in float32 (docs/papers/socm.md, "Differences from the original code, settled"); "numpy"
+    uses numpy's default_rng(seed).
     """
     kind = problem["kind"]
     if kind not in PROBLEM_KINDS:

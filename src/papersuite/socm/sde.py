@@ -7,8 +7,8 @@ so that E_v[α] = exp(−V(0, x0)/λ) for every v (Girsanov), up to the O(Δt) o
 
 The running cost in log α and in the adjoint (relative-entropy) cost is evaluated at X_{k+1} (time t_k),
 as the original code does; problem.running_cost_point = "left" uses X_k instead (docs/papers/socm.md,
-"Where f is evaluated"). The losses that rebuild log α from u_θ (log_rn_derivative) use X_k, as the
-original's do.
+"Differences from the original code, settled"). The losses that rebuild log α from u_θ (log_rn_derivative)
+use X_k, as the original's do.
 """
 
 from __future__ import annotations
