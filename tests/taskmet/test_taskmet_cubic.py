@@ -1,5 +1,5 @@
 """The cubic top-k task (TaskMet §5.1, Fig. 2; LODL's `CubicTopK`): generator, soft and hard top-k, and the
-known answers of spec A6 test 5 (docs/papers/taskmet.md, "Known answers")."""
+known answers of known answers 5 (docs/papers/taskmet.md, "Known answers")."""
 
 from __future__ import annotations
 

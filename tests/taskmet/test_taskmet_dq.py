@@ -1,4 +1,4 @@
-"""Normalized decision quality (LODL's normalisation, TaskMet Table 1; spec A6 test 6)."""
+"""Normalized decision quality (LODL's normalisation, TaskMet Table 1; known answer 6)."""
 
 from __future__ import annotations
 

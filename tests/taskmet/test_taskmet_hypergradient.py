@@ -1,4 +1,4 @@
-"""The implicit hypergradient (paper §4 eq. 5; spec A6 tests 1 and 3; docs/papers/taskmet.md, "Known answers")."""
+"""The implicit hypergradient (paper §4 eq. 5; known answers 1 and 3; docs/papers/taskmet.md, "Known answers")."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ F64 = torch.float64
 
 
 def _wls_problem(n: int = 60, p: int = 3, seed: int = 0) -> dict[str, Tensor]:
-    """Weighted least squares with a sample-dependent weight a_φ(x) = softplus(xᵀφ) (spec A6 test 1)."""
+    """Weighted least squares with a sample-dependent weight a_φ(x) = softplus(xᵀφ) (known answer 1)."""
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(n, p, generator=gen, dtype=F64)
     y = torch.sin(2.0 * X[:, 0]) + X[:, 1] ** 2 + 0.1 * torch.randn(n, generator=gen, dtype=F64)
@@ -41,7 +41,7 @@ def _wls_outer(theta: Tensor, prob: dict[str, Tensor]) -> Tensor:
 
 @pytest.mark.parametrize("solver", ["cg", "normal_cg", "exact"])
 def test_implicit_gradient_matches_closed_form_and_finite_differences(solver: str) -> None:
-    """IFT + HVP solver = autograd through the closed form = central differences (spec A6 test 1).
+    """IFT + HVP solver = autograd through the closed form = central differences (known answer 1).
 
     Measured (float64, N = 60, p = 3, gradient ≈ (0.056, −0.135, 0.051)): max |IFT − closed form| = 2e-17 (cg),
     1e-17 (normal_cg), 7e-18 (exact); max |closed form − FD(h = 1e-6)| = 1.2e-10.
@@ -87,7 +87,7 @@ def test_cg_solvers_solve_a_spd_system() -> None:
 
 def test_global_diagonal_metric_gives_zero_hypergradient_for_a_decoupled_linear_model() -> None:
     """Each output has its own linear map, so θ* does not depend on a global diagonal metric: the
-    hypergradient is 0 even on noisy data (spec A6 test 3). Measured: max |dL/dφ| = 1e-15."""
+    hypergradient is 0 even on noisy data (known answer 3). Measured: max |dL/dφ| = 1e-15."""
     gen = torch.Generator().manual_seed(2)
     n, p, d = 80, 4, 3
     X = torch.randn(n, p, generator=gen, dtype=F64)
@@ -106,7 +106,7 @@ def test_global_diagonal_metric_gives_zero_hypergradient_for_a_decoupled_linear_
 
 def test_sample_dependent_metric_gives_zero_hypergradient_when_realizable() -> None:
     """Noise-free data that the linear predictor represents exactly: the metric network's hypergradient ≈ 0
-    (spec A6 test 3, the paper's §3 remark that a metric matters only under limited capacity).
+    (known answer 3, the paper's §3 remark that a metric matters only under limited capacity).
     Measured: max |dL/dφ| = 0.0 exactly, against 0.50 when the targets get a cubic term."""
     torch.manual_seed(3)
     n_inst, n_items, p, d = 20, 5, 3, 2

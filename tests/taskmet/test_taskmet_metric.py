@@ -1,4 +1,4 @@
-"""The metric A_φ(x) = LLᵀ + e^s I and the metric-weighted prediction loss (spec A6 tests 2 and 4;
+"""The metric A_φ(x) = LLᵀ + e^s I and the metric-weighted prediction loss (known answers 2 and 4;
 docs/papers/taskmet.md, "Known answers")."""
 
 from __future__ import annotations

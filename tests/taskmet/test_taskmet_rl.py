@@ -35,7 +35,7 @@ def rollout_observations(n_distractors: int, n_steps: int, seed: int) -> tuple[n
 
 
 def test_distractor_wrapper_shape_and_moments():
-    """Spec A6.8: shape 4 + D; the first 4 coordinates are CartPole's state; over 1000 steps the 16 distractors have
+    """Known answer: shape 4 + D; the first 4 coordinates are CartPole's state; over 1000 steps the 16 distractors have
     mean ≈ 0 (pooled |mean| < 0.04, se 0.008) and var ≈ 1 (pooled within 0.05, se 0.011); fresh at every step
     (lag-1 correlation < 0.05, se 0.008). Measured: mean 0.002, var 0.994, worst coordinate |mean| 0.066 and |var − 1|
     0.074, lag-1 corr −0.007."""
@@ -134,7 +134,7 @@ def weighted_problem(seed: int, n: int = 40, p: int = 3, d: int = 5):
 
 
 def test_implicit_metric_gradient_matches_autograd_through_the_closed_form():
-    """Spec A6.1: the IFT + normal-CG hypergradient of an outer loss ‖θ*(φ) − c‖² equals autograd through
+    """Known answer: the IFT + normal-CG hypergradient of an outer loss ‖θ*(φ) − c‖² equals autograd through
     θ*(φ) = (Σ_b w_b x_b x_bᵀ)⁻¹ Σ_b x_b Σ_i w_bi y_bi and central finite differences. Measured: max error 7e-17
     against autograd (gradient entries up to 0.097; CG with iters = dim θ is exact for this quadratic), 2e-11
     against finite differences (ε = 1e-6)."""
@@ -158,7 +158,7 @@ def test_implicit_metric_gradient_matches_autograd_through_the_closed_form():
 
 
 def test_realizable_decoupled_model_gives_a_zero_metric_gradient():
-    """Spec A6.3: one linear map per output dimension on noise-free realizable data fits every output exactly for any
+    """Known answer: one linear map per output dimension on noise-free realizable data fits every output exactly for any
     Λ ≻ 0, so θ* does not depend on φ and the hypergradient is 0 (measured exactly 0.0: the residuals vanish)."""
     g = torch.Generator().manual_seed(5)
     n, p, d = 30, 3, 4

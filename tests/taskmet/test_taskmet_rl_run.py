@@ -1,4 +1,4 @@
-"""Mechanics of the model-based RL runs at a reduced tiny size (spec A5.4; docs/papers/taskmet.md, "RL"): model losses
+"""Mechanics of the model-based RL runs at a reduced tiny size (docs/papers/taskmet.md, "RL"): model losses
 fall, OMD's model is far less accurate than MLE's, TaskMet's metric moves mass onto the 4 true state dimensions, and a
 killed run resumes to the same result."""
 
@@ -67,7 +67,7 @@ def test_omd_model_is_far_less_accurate_than_mle(runs):
 
 
 def test_taskmet_metric_puts_more_mass_on_the_true_dimensions(runs):
-    """Spec A5.4: after training, the learned metric's mean weight on the 4 true dimensions exceeds its mean weight on
+    """After training, the learned metric's mean weight on the 4 true dimensions exceeds its mean weight on
     the 8 distractors (measured 1.23 vs 0.84, share of the trace 0.42 vs 0.33 for the uniform metric; seed 1: 1.39 vs
     0.68, share 0.51). At init every weight is exactly 1."""
     result = runs["taskmet"]

@@ -1,0 +1,247 @@
+"""Workflow entry points of taskmet: one function per rule `taskmet_<step>`, called by
+`workflow/scripts/taskmet/<step>.py`.
+
+Each imports its science lazily, so that a job pays only for the imports its step uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["prepare", "train", "evaluate", "rl", "table"]
+
+log = logging.getLogger("papersuite.taskmet.steps")
+
+N_TRUE_DIMENSIONS = 4  # CartPole's state: cart position and velocity, pole angle and angular velocity
+
+
+def _write_curve(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The curve as CSV (atomically), columns in first-seen order; no pandas in a training job."""
+    from papersuite.core.io import atomic_path
+
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def prepare(
+    *, task: str, data: Mapping[str, Any], source: str | None, out_npz: str | Path, log_path: str | Path | None = None
+) -> None:
+    """Generate (cubic, budget) or build from the raw prices (portfolio) one task's train/val/test instances
+    (paper §5.1, docs/papers/taskmet.md "Data")."""
+    from papersuite.core import runtime
+
+    from .data import save_splits
+    from .tasks import get_task
+
+    runtime.setup_logging(log_path)
+    config = dict(data)
+    seed = int(config.pop("seed"))
+    if source is not None:
+        config["csv"] = str(source)
+    _, make_data = get_task(task)
+    splits = make_data(config, seed)
+    save_splits(out_npz, splits)
+    log.info("%s: %s instances (train/val/test)", task, "/".join(str(s.n_instances) for s in splits.values()))
+
+
+def train(
+    *,
+    task: str,
+    task_config: Mapping[str, Any],
+    train: Mapping[str, Any],
+    method: str,
+    seed: int,
+    data_npz: str | Path,
+    out_model: str | Path,
+    out_curve: str | Path,
+    ckpt_dir: str | Path | None,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """Train one (task, method, seed): two-stage MSE, DFL or TaskMet's bilevel metric learning (paper §4, Alg. 1),
+    best-validation selection, resumable from checkpoints."""
+    import torch
+
+    from papersuite.core import io, runtime
+
+    from .data import load_splits
+    from .tasks import get_task
+    from .train import train as train_method
+
+    runtime.setup_logging(log_path)
+    runtime.choose_device(threads)  # the tiny models run on CPU; sets torch's threads
+    make_task, _ = get_task(task)
+    splits = load_splits(data_npz)
+    with runtime.Stopwatch() as watch:
+        result = train_method(make_task(task_config), splits, method, dict(train), seed, checkpoint_dir=ckpt_dir)
+    model = {
+        "task": task,
+        "method": method,
+        "seed": int(seed),
+        "train": dict(train),
+        "predictor": result.predictor_state,
+        "metric": result.metric_state,
+        "best_iteration": result.best_iteration,
+        "train_wall_s": watch.elapsed,
+    }
+    with io.atomic_path(out_model) as tmp:
+        torch.save(model, tmp)
+    _write_curve(out_curve, result.curve)
+    log.info("%s/%s seed %d: best iteration %d, %.1f s", task, method, seed, result.best_iteration, watch.elapsed)
+
+
+def evaluate(
+    *,
+    task: str,
+    task_config: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
+    method: str,
+    seed: int,
+    scale: str,
+    data_npz: str | Path,
+    model: str | Path,
+    out_record: str | Path,
+    out_predictions: str | Path,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """Normalised test DQ with hard decisions and test MSE of one trained predictor, with their standard errors
+    over test instances (paper Table 1), and the predictions the figures draw."""
+    import torch
+
+    from papersuite.core import records, runtime
+
+    from .data import load_splits
+    from .evaluate import evaluate as evaluate_predictor
+    from .predictions import write_predictions
+    from .tasks import get_task
+    from .train import build_metric, build_predictor
+
+    runtime.setup_logging(log_path)
+    device = runtime.choose_device(threads)
+    saved = torch.load(model, map_location="cpu", weights_only=True)
+    make_task, _ = get_task(task)
+    the_task, splits = make_task(task_config), load_splits(data_npz)
+    predictor = build_predictor(the_task, splits, saved["train"])
+    predictor.load_state_dict(saved["predictor"])
+    metric = None
+    if saved.get("metric") is not None:
+        metric = build_metric(the_task, splits, saved["train"])
+        metric.load_state_dict(saved["metric"])
+    with runtime.Stopwatch() as watch:
+        metrics = evaluate_predictor(the_task, splits["test"], predictor, seed, n_random=int(evaluate["n_random"]))
+    write_predictions(out_predictions, splits["test"], predictor, metric)
+    rec = records.make_record(
+        paper="taskmet",
+        experiment=task,
+        method=method,
+        seed=int(seed),
+        scale=scale,
+        metrics=metrics,
+        wall_s=float(saved["train_wall_s"]),
+        device=device,
+        config={"task": dict(task_config), "train": saved["train"], "evaluate": dict(evaluate)},
+        extra={"best_iteration": saved["best_iteration"], "eval_seconds": watch.elapsed},
+    )
+    records.write_record(out_record, rec)
+    log.info(
+        "%s/%s seed %d: normalised DQ %.4f, MSE %.4g", task, method, seed, metrics["normalized_dq"], metrics["mse"]
+    )
+
+
+def rl(
+    *,
+    agent: str,
+    distractors: int,
+    rl: Mapping[str, Any],
+    seed: int,
+    scale: str,
+    out_record: str | Path,
+    out_curve: str | Path,
+    ckpt_dir: str | Path | None,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """One model-based RL run on CartPole with ``distractors`` noise dimensions: the MLE, OMD or TaskMet agent
+    trained and evaluated (paper §5.2, the return-vs-distractors figure)."""
+    from papersuite.core import records, runtime
+
+    from .rl import run as run_agent
+
+    runtime.setup_logging(log_path)
+    device = runtime.choose_device(threads)
+    with runtime.Stopwatch() as watch:
+        result = run_agent(agent, int(distractors), dict(rl), int(seed), checkpoint_dir=ckpt_dir)
+    _write_curve(out_curve, result["curve"])
+    rec = records.make_record(
+        paper="taskmet",
+        experiment=f"cartpole_D{int(distractors)}",
+        method=agent,
+        seed=int(seed),
+        scale=scale,
+        metrics=_rl_metrics(result),
+        wall_s=watch.elapsed,
+        device=device,
+        config={"rl": dict(rl), "distractors": int(distractors)},
+        extra={
+            key: result.get(key)
+            for key in ("final_returns", "metric_diagonal", "train_episodes", "skipped_metric_steps", "resumed_from")
+        },
+    )
+    records.write_record(out_record, rec)
+    log.info(
+        "%s D=%d seed %d: return %.1f ± %.1f",
+        agent,
+        distractors,
+        seed,
+        result["final_return"],
+        result["final_return_se"],
+    )
+
+
+def _rl_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
+    """The record's metrics of one RL run. The return's se is over the final evaluation episodes. The metric's mass
+    on the true dimensions over the distractors is the mean diagonal weight of the 4 true dimensions over that of
+    the D distractors; its se (delta method) is over dimensions: how far apart the two groups of weights are given
+    their spread, within this trained metric (the spread over training seeds is added by the claims' rule)."""
+    from papersuite.core import noise
+
+    metrics = {
+        "return": float(result["final_return"]),
+        "return_se": float(result["final_return_se"]),
+        "model_mse": result.get("model_mse_true"),  # next-state squared error on the 4 true dimensions
+        "model_mse_distractor": result.get("model_mse_distractor"),
+        "metric_true_over_distractor": None,
+    }
+    diagonal = result.get("metric_diagonal")
+    if diagonal is not None and len(diagonal) > N_TRUE_DIMENSIONS + 1:
+        true_mass = noise.mean_se(diagonal[:N_TRUE_DIMENSIONS])
+        distractor_mass = noise.mean_se(diagonal[N_TRUE_DIMENSIONS:])
+        ratio, ratio_se = noise.ratio_se(*true_mass, *distractor_mass)
+        metrics["metric_true_over_distractor"] = ratio
+        metrics["metric_true_over_distractor_se"] = ratio_se
+    return metrics
+
+
+def table(
+    *,
+    records: list,
+    predictions: list,
+    curves: list,
+    references: Any,
+    scale: str,
+    outputs: Mapping[str, str],
+    log_path: str | Path | None = None,
+) -> None:
+    """Write the decision-quality table (paper Table 1), the RL table and the figures (docs/papers/taskmet.md,
+    "Outputs")."""
+    from .report import build_report
+
+    build_report(records, predictions, references, scale, outputs, log_path=log_path)
