@@ -1,6 +1,7 @@
 # TaskMet: Task-Driven Metric Learning for Model Learning (Bansal, Chen, Mukadam, Amos, NeurIPS 2023).
 # Decision-focused learning: prepare (a task's train/val/test instances) -> train (per task, method, seed:
-# two-stage MSE, DFL, TaskMet) -> evaluate (normalised DQ and MSE on test, metrics record, predictions).
+# two-stage MSE, DFL, TaskMet; then normalised DQ and MSE on test, the metrics record and the predictions, in the
+# same job: the evaluation takes a fraction of a second, a job of its own would cost seconds of start-up).
 # Model-based RL: rl (per agent, number of distractors, seed: CartPole with distractor dimensions, training and
 # evaluation in one job). Then table (tables, figures).
 
@@ -29,6 +30,8 @@ rule taskmet_train:
     output:
         model="results/{scale}/taskmet/models/dfl/{task}/{method}/seed{seed}/model.pt",
         curve="results/{scale}/taskmet/models/dfl/{task}/{method}/seed{seed}/curve.csv",
+        record="results/{scale}/taskmet/metrics/dfl/{task}/{method}/seed{seed}.json",
+        predictions="results/{scale}/taskmet/predictions/{task}/{method}/seed{seed}.npz",
     log:
         "logs/{scale}/taskmet/train/{task}/{method}/seed{seed}.log",
     benchmark:
@@ -40,31 +43,11 @@ rule taskmet_train:
     params:
         task=lookup(dpath="dfl/tasks/{task}/task", within=TASKMET),
         train=lookup(dpath="dfl/tasks/{task}/train", within=TASKMET),
+        evaluate=paper_config("taskmet", "dfl", "evaluate", default={}),
+        scale=SCALE,
         checkpoint_dir=checkpoint_dir("taskmet", "dfl/{task}/{method}/seed{seed}"),
     script:
         "../scripts/taskmet/train.py"
-
-
-rule taskmet_evaluate:
-    input:
-        data="results/{scale}/taskmet/data/{task}.npz",
-        model="results/{scale}/taskmet/models/dfl/{task}/{method}/seed{seed}/model.pt",
-    output:
-        record="results/{scale}/taskmet/metrics/dfl/{task}/{method}/seed{seed}.json",
-        predictions="results/{scale}/taskmet/predictions/{task}/{method}/seed{seed}.npz",
-    log:
-        "logs/{scale}/taskmet/evaluate/{task}/{method}/seed{seed}.log",
-    benchmark:
-        "benchmarks/{scale}/taskmet/evaluate/{task}/{method}/seed{seed}.tsv"
-    conda:
-        "../envs/taskmet.yaml"
-    threads: TASKMET.get("threads", 1)
-    params:
-        task=lookup(dpath="dfl/tasks/{task}/task", within=TASKMET),
-        evaluate=paper_config("taskmet", "dfl", "evaluate", default={}),
-        scale=SCALE,
-    script:
-        "../scripts/taskmet/evaluate.py"
 
 
 rule taskmet_rl:

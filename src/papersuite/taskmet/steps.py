@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare", "train", "evaluate", "rl", "table"]
+__all__ = ["prepare", "train", "rl", "table"]
 
 log = logging.getLogger("papersuite.taskmet.steps")
 
@@ -56,17 +56,21 @@ def train(
     task: str,
     task_config: Mapping[str, Any],
     train: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
     method: str,
     seed: int,
+    scale: str,
     data_npz: str | Path,
     out_model: str | Path,
     out_curve: str | Path,
+    out_record: str | Path,
+    out_predictions: str | Path,
     ckpt_dir: str | Path | None,
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
     """Train one (task, method, seed): two-stage MSE, DFL or TaskMet's bilevel metric learning (paper §4, Alg. 1),
-    best-validation selection, resumable from checkpoints."""
+    best-validation selection, resumable from checkpoints; then its normalised test DQ and MSE (paper Table 1)."""
     import torch
 
     from papersuite.core import io, runtime
@@ -76,11 +80,11 @@ def train(
     from .train import train as train_method
 
     runtime.setup_logging(log_path)
-    runtime.choose_device(threads)  # the tiny models run on CPU; sets torch's threads
+    device = runtime.choose_device(threads)  # the networks run on CPU; this sets torch's threads
     make_task, _ = get_task(task)
-    splits = load_splits(data_npz)
+    the_task, splits = make_task(task_config), load_splits(data_npz)
     with runtime.Stopwatch() as watch:
-        result = train_method(make_task(task_config), splits, method, dict(train), seed, checkpoint_dir=ckpt_dir)
+        result = train_method(the_task, splits, method, dict(train), seed, checkpoint_dir=ckpt_dir)
     model = {
         "task": task,
         "method": method,
@@ -95,64 +99,41 @@ def train(
         torch.save(model, tmp)
     _write_curve(out_curve, result.curve)
     log.info("%s/%s seed %d: best iteration %d, %.1f s", task, method, seed, result.best_iteration, watch.elapsed)
+    _evaluate(the_task, splits, result, model, dict(task_config), dict(evaluate), scale, device, out_record)
+    from .predictions import write_predictions
+
+    write_predictions(out_predictions, splits["test"], result.predictor, result.metric)
 
 
-def evaluate(
-    *,
-    task: str,
-    task_config: Mapping[str, Any],
-    evaluate: Mapping[str, Any],
-    method: str,
-    seed: int,
-    scale: str,
-    data_npz: str | Path,
-    model: str | Path,
-    out_record: str | Path,
-    out_predictions: str | Path,
-    threads: int = 1,
-    log_path: str | Path | None = None,
-) -> None:
-    """Normalised test DQ with hard decisions and test MSE of one trained predictor, with their standard errors
-    over test instances (paper Table 1), and the predictions the figures draw."""
-    import torch
-
+def _evaluate(the_task, splits, result, model: Mapping, task_config, evaluate, scale, device, out_record) -> None:
+    """The metrics record: normalised test DQ with hard decisions and test MSE of the best-validation predictor,
+    each with its standard error over test instances."""
     from papersuite.core import records, runtime
 
-    from .data import load_splits
     from .evaluate import evaluate as evaluate_predictor
-    from .predictions import write_predictions
-    from .tasks import get_task
-    from .train import build_metric, build_predictor
 
-    runtime.setup_logging(log_path)
-    device = runtime.choose_device(threads)
-    saved = torch.load(model, map_location="cpu", weights_only=True)
-    make_task, _ = get_task(task)
-    the_task, splits = make_task(task_config), load_splits(data_npz)
-    predictor = build_predictor(the_task, splits, saved["train"])
-    predictor.load_state_dict(saved["predictor"])
-    metric = None
-    if saved.get("metric") is not None:
-        metric = build_metric(the_task, splits, saved["train"])
-        metric.load_state_dict(saved["metric"])
     with runtime.Stopwatch() as watch:
-        metrics = evaluate_predictor(the_task, splits["test"], predictor, seed, n_random=int(evaluate["n_random"]))
-    write_predictions(out_predictions, splits["test"], predictor, metric)
+        metrics = evaluate_predictor(
+            the_task, splits["test"], result.predictor, model["seed"], n_random=int(evaluate["n_random"])
+        )
     rec = records.make_record(
         paper="taskmet",
-        experiment=task,
-        method=method,
-        seed=int(seed),
+        experiment=model["task"],
+        method=model["method"],
+        seed=model["seed"],
         scale=scale,
         metrics=metrics,
-        wall_s=float(saved["train_wall_s"]),
+        wall_s=float(model["train_wall_s"]),
         device=device,
-        config={"task": dict(task_config), "train": saved["train"], "evaluate": dict(evaluate)},
-        extra={"best_iteration": saved["best_iteration"], "eval_seconds": watch.elapsed},
+        config={"task": task_config, "train": model["train"], "evaluate": evaluate},
+        extra={"best_iteration": model["best_iteration"], "eval_seconds": watch.elapsed},
     )
     records.write_record(out_record, rec)
     log.info(
-        "%s/%s seed %d: normalised DQ %.4f, MSE %.4g", task, method, seed, metrics["normalized_dq"], metrics["mse"]
+        "test: normalised DQ %.4f ± %.4f, MSE %.4g",
+        metrics["normalized_dq"],
+        metrics["normalized_dq_se"],
+        metrics["mse"],
     )
 
 
