@@ -66,7 +66,8 @@ report: run
 	$(BIN)/snakemake --cores 1 --report results/$(SCALE)/report.html
 
 # Speed, never asserted in a test: each wing's tiny target from clean in a copy (wall, CPU, peak RSS,
-# slowest jobs, start-up overhead per job, a machine-speed index), beside bench/baseline.json.
+# slowest jobs, start-up overhead per job, a machine-speed index), beside bench/baseline.json, and
+# socm's seconds per SOCM / adjoint iteration at the full-scale setting on CPU (beside the paper's Table 1).
 # Writes results/tiny/bench.json and bench.md. BENCH_ARGS="--papers socm" runs one wing.
 bench: $(STAMP)
 	$(BIN)/python tools/bench.py --cores 2 $(BENCH_ARGS)

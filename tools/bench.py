@@ -60,6 +60,19 @@ def run_wing(repo: Path, wing: str, cores: int, work: Path) -> dict:
     }
 
 
+def socm_iteration_timing(repo: Path) -> dict | None:
+    """Seconds per SOCM and adjoint training iteration at the full-scale quadratic OU easy setting on CPU (issue #20:
+    the per-iteration figure beside the paper's Table 1); None for a checkout without the timing module."""
+    if not (repo / "src" / "papersuite" / "socm" / "iteration_timing.py").exists():
+        return None
+    env = dict(os.environ, PYTHONPATH=str(repo / "src"))
+    command = [sys.executable, "-m", "papersuite.socm.iteration_timing", "--rounds", "3", "--threads", "1"]
+    done = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"bench: socm iteration timing failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def git_commit(repo: Path) -> str:
     done = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=repo, capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
@@ -92,6 +105,9 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
+    if "socm" in papers:
+        print("bench: socm iterations at full scale ...", flush=True)
+        result["socm_iteration_timing"] = socm_iteration_timing(repo)
     wings = result["wings"]
     result["total"] = {key: sum(w[key] for w in wings.values()) for key in ("wall_s", "cpu_s", "startup_total_s")}
     every_job = [{"wing": wing, **job} for wing, w in wings.items() for job in w["job_times"]]

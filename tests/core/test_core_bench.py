@@ -43,3 +43,25 @@ def test_compare_divides_by_the_machine_speed_ratio():
     assert ratios["wall_ratio"] == 1.0 and ratios["cpu_ratio"] == 0.5
     assert ratios["wall_ratio_same_machine"] == 0.5  # same wall on a machine twice as slow: twice as fast
     assert bench.compare(current, None) == {}
+
+
+def test_markdown_shows_the_socm_iteration_timing_when_measured():
+    run = {
+        "commit": "abc",
+        "cores": 2,
+        "speed_index": {"total": 1.0, "python": 0.3, "numpy": 0.3, "torch": 0.4},
+        "wings": {"socm": {"wall_s": 100.0, "cpu_s": 180.0, "peak_rss_mb": 500.0, "jobs": 9, "startup_mean_s": 1.1}},
+        "total": {"wall_s": 100.0, "cpu_s": 180.0},
+        "slowest_jobs": [],
+    }
+    assert "seconds per training iteration" not in bench.render_markdown(run, {})
+    run["socm_iteration_timing"] = {
+        "threads": 1,
+        "d": 20,
+        "N": 50,
+        "batch": 128,
+        "rounds": 3,
+        "methods": {"SOCM": {"seconds_per_iteration": 0.291}, "adjoint": {"seconds_per_iteration": 0.224}},
+    }
+    text = bench.render_markdown(run, {})
+    assert "| SOCM | 0.291 |" in text and "| adjoint | 0.224 |" in text and "d = 20" in text

@@ -146,4 +146,18 @@ def render_markdown(bench: Mapping[str, Any], ratios: Mapping[str, Mapping[str, 
     lines += ["## Slowest jobs", "", "| wing | rule | wildcards | wall s |", "|---|---|---|---|"]
     for job in bench["slowest_jobs"]:
         lines.append(f"| {job['wing']} | {job['rule']} | {job['wildcards']} | {job['wall_s']:.0f} |")
+    timing = bench.get("socm_iteration_timing")
+    if timing:
+        lines += [
+            "",
+            f"## socm: seconds per training iteration at full scale on CPU ({timing['threads']} thread)",
+            "",
+            f"Quadratic OU easy, d = {timing['d']}, N = {timing['N']}, batch {timing['batch']}; median of "
+            f"{timing['rounds']} rounds (the paper's Table 1 is per iteration on a V100).",
+            "",
+            "| method | s per iteration |",
+            "|---|---|",
+        ]
+        for method, entry in timing["methods"].items():
+            lines.append(f"| {method} | {entry['seconds_per_iteration']:.3f} |")
     return "\n".join(lines) + "\n"
