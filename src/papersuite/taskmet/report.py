@@ -72,7 +72,7 @@ def _cubic_figure(predictions: Sequence[str], path: str | Path) -> None:
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5.5, 5.5), sharex=True, height_ratios=[2, 1])
     colors = plotting.method_colors(METHOD_ORDER)
     x = np.linspace(-1, 1, 201)
-    top.plot(x, 10 * (x**3 - 0.65 * x), color="black", lw=1.5, label="true y = 10(x³ − 0.65x)")
+    top.plot(x, 10 * (x**3 - 0.65 * x), color="0.55", lw=2.5, ls=":", label="true y = 10(x³ − 0.65x)")
     bottom.axhline(1.0, color=colors["mse"], lw=1.2, ls="--", label="MSE: A(x) = 1")
     for path_ in sorted(predictions):
         parts = Path(path_).parts
@@ -142,6 +142,9 @@ def _rl_figure(table: pd.DataFrame, path: str | Path) -> None:
         if len(paper):
             ax.plot(paper["distractors"], paper["paper_value"], ls="--", color=colors.get(agent), alpha=0.6)
     ax.set_xscale("symlog", linthresh=4)
+    ticks = sorted(int(d) for d in table["distractors"].unique()) if len(table) else []
+    ax.set_xticks(ticks, [str(d) for d in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("number of distractor dimensions D")
     ax.set_ylabel("episode return (max 500)")
     ax.legend(fontsize=7)
