@@ -12,11 +12,19 @@ import torch
 from papersuite.taskmet import report, steps
 from papersuite.taskmet.models import MetricNet, make_predictor
 from papersuite.taskmet.predictions import GRID_POINTS, write_predictions
+from papersuite.taskmet.rl.agents import mass_ratio
 from papersuite.taskmet.task import Split
 
 
 def _rl_result(diagonal):
-    return {"final_return": 120.0, "final_return_se": 8.0, "model_mse_true": 0.01, "metric_diagonal": diagonal}
+    ratio, ratio_se = mass_ratio(diagonal) if diagonal is not None else (None, None)
+    return {
+        "final_return": 120.0,
+        "final_return_se": 8.0,
+        "model_mse_true": 0.01,
+        "metric_true_over_distractor": ratio,
+        "metric_true_over_distractor_se": ratio_se,
+    }
 
 
 def test_rl_metric_mass_ratio_and_its_se_over_dimensions_by_hand():

@@ -76,7 +76,6 @@ rule taskmet_table:
     input:
         records=taskmet_records,
         predictions=taskmet_predictions,
-        curves=taskmet_curves,
         references=references_path("taskmet"),
     output:
         dfl_csv=report(

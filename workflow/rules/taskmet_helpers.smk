@@ -48,10 +48,3 @@ def taskmet_predictions(wildcards=None):
         "results/{scale}/taskmet/predictions/{task}/{method}/seed{seed}.npz"
     )
 
-
-def taskmet_curves(wildcards=None):
-    return taskmet_dfl_files(
-        "results/{scale}/taskmet/models/dfl/{task}/{method}/seed{seed}/curve.csv"
-    ) + taskmet_rl_files(
-        "results/{scale}/taskmet/models/rl/{agent}/D{distractors}/seed{seed}/curve.csv"
-    )

@@ -16,8 +16,6 @@ __all__ = ["prepare", "train", "rl", "table"]
 
 log = logging.getLogger("papersuite.taskmet.steps")
 
-N_TRUE_DIMENSIONS = 4  # CartPole's state: cart position and velocity, pole angle and angular velocity
-
 
 def _write_curve(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
     """The curve as CSV (atomically), columns in first-seen order; no pandas in a training job."""
@@ -188,34 +186,22 @@ def rl(
 
 
 def _rl_metrics(result: Mapping[str, Any]) -> dict[str, float | None]:
-    """The record's metrics of one RL run. The return's se is over the final evaluation episodes. The metric's mass
-    on the true dimensions over the distractors is the mean diagonal weight of the 4 true dimensions over that of
-    the D distractors; its se (delta method) is over dimensions: how far apart the two groups of weights are given
-    their spread, within this trained metric (the spread over training seeds is added by the claims' rule)."""
-    from papersuite.core import noise
-
-    metrics = {
+    """The record's metrics of one RL run: the final return ± se over the evaluation episodes, the model's next-state
+    error, and the metric's mass on the true dimensions over the distractors ± se (rl.agents.mass_ratio)."""
+    return {
         "return": float(result["final_return"]),
         "return_se": float(result["final_return_se"]),
         "model_mse": result.get("model_mse_true"),  # next-state squared error on the 4 true dimensions
         "model_mse_distractor": result.get("model_mse_distractor"),
-        "metric_true_over_distractor": None,
+        "metric_true_over_distractor": result.get("metric_true_over_distractor"),
+        "metric_true_over_distractor_se": result.get("metric_true_over_distractor_se"),
     }
-    diagonal = result.get("metric_diagonal")
-    if diagonal is not None and len(diagonal) > N_TRUE_DIMENSIONS + 1:
-        true_mass = noise.mean_se(diagonal[:N_TRUE_DIMENSIONS])
-        distractor_mass = noise.mean_se(diagonal[N_TRUE_DIMENSIONS:])
-        ratio, ratio_se = noise.ratio_se(*true_mass, *distractor_mass)
-        metrics["metric_true_over_distractor"] = ratio
-        metrics["metric_true_over_distractor_se"] = ratio_se
-    return metrics
 
 
 def table(
     *,
     records: list,
     predictions: list,
-    curves: list,
     references: Any,
     scale: str,
     outputs: Mapping[str, str],

@@ -12,7 +12,6 @@ from papersuite.taskmet import steps
 steps.table(
     records=list(snakemake.input.records),
     predictions=list(snakemake.input.predictions),
-    curves=list(snakemake.input.curves),
     references=snakemake.input.references,
     scale=snakemake.params.scale,
     outputs=dict(snakemake.output),

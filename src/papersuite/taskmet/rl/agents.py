@@ -26,10 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from papersuite.core.noise import mean_se, ratio_se
+
 from .env import N_TRUE
 from .nets import MLPShape, diagonal_metric, init_metric, init_mlp, mlp
 
-__all__ = ["AGENTS", "Agent", "Batch", "normal_cg", "implicit_metric_gradient", "metric_mass"]
+__all__ = ["AGENTS", "Agent", "Batch", "normal_cg", "implicit_metric_gradient", "metric_mass", "mass_ratio"]
 
 AGENTS = ("mle", "omd", "taskmet")
 N_ACTIONS = 2
@@ -262,16 +264,29 @@ class Agent:
         self.skipped_metric_steps = int(state["skipped_metric_steps"])
 
 
-def metric_mass(agent: Agent, obs: Tensor) -> dict[str, float | None]:
-    """Mean metric weight per true dimension and per distractor, and the share of Λ's trace on the 4 true dims."""
+def metric_mass(agent: Agent, obs: Tensor) -> dict[str, float | list[float] | None]:
+    """Mean metric weight per true dimension and per distractor, their ratio ± se (mass_ratio), the share of Λ's
+    trace on the 4 true dims, and the diagonal itself (averaged over ``obs``)."""
     with torch.no_grad():
         diag = agent.metric_diagonal(obs).mean(0)  # (n,)
     n_true = N_TRUE
-    true_mean = float(diag[:n_true].mean())
-    distractor_mean = float(diag[n_true:].mean()) if diag.numel() > n_true else None
+    ratio, ratio_se = mass_ratio(diag.tolist())
     return {
-        "metric_true_mean": true_mean,
-        "metric_distractor_mean": distractor_mean,
+        "metric_true_mean": float(diag[:n_true].mean()),
+        "metric_distractor_mean": float(diag[n_true:].mean()) if diag.numel() > n_true else None,
+        "metric_true_over_distractor": ratio,
+        "metric_true_over_distractor_se": ratio_se,
         "metric_true_share": float(diag[:n_true].sum() / diag.sum()),
         "metric_true_share_uniform": n_true / diag.numel(),
+        "metric_diagonal": diag.tolist(),
     }
+
+
+def mass_ratio(diagonal: list[float]) -> tuple[float | None, float | None]:
+    """Mean weight of the 4 true dimensions over the mean of the D distractors, and its delta-method se over
+    dimensions (how far apart the two groups are given their spread within this metric); (None, None) without two
+    distractors to spread over."""
+    if len(diagonal) < N_TRUE + 2:
+        return None, None
+    true_mass, distractor_mass = mean_se(diagonal[:N_TRUE]), mean_se(diagonal[N_TRUE:])
+    return ratio_se(*true_mass, *distractor_mass)

@@ -58,6 +58,16 @@ DEFAULTS: dict = {
 }
 
 STAT_KEYS = ("model_loss", "model_mse", "model_mse_true", "q_loss", "bellman_real")
+# agents.metric_mass's keys, None for the agents without a metric (MLE, OMD)
+METRIC_KEYS = (
+    "metric_true_mean",
+    "metric_distractor_mean",
+    "metric_true_over_distractor",
+    "metric_true_over_distractor_se",
+    "metric_true_share",
+    "metric_true_share_uniform",
+    "metric_diagonal",
+)
 
 
 def params(config: Mapping | None) -> dict:
@@ -152,7 +162,8 @@ def run(
     Returns {"agent", "n_distractors", "seed", "obs_dim", "curve": [{"env_steps", "eval_return", "eval_return_se",
     "updates", "model_loss", "model_mse", "model_mse_true", "q_loss", "bellman_real"}], "final_return",
     "final_return_se", "final_returns", "model_mse_true", "model_mse_distractor", "model_mse_sum", "metric_true_mean",
-    "metric_distractor_mean", "metric_true_share", "metric_true_share_uniform", "metric_diagonal", "train_episodes",
+    "metric_distractor_mean", "metric_true_over_distractor" (± "_se", agents.mass_ratio), "metric_true_share",
+    "metric_true_share_uniform", "metric_diagonal", "train_episodes",
     "skipped_metric_steps", "resumed_from", "params"}; the metric keys are None for MLE and OMD.
     """
     if agent not in AGENTS:
@@ -186,15 +197,9 @@ def run(
         "skipped_metric_steps": learner.skipped_metric_steps,
         "resumed_from": resumed_from,
         "params": p,
-        **dict.fromkeys(
-            ("metric_true_mean", "metric_distractor_mean", "metric_true_share", "metric_true_share_uniform")
-        ),
-        "metric_diagonal": None,
+        **dict.fromkeys(METRIC_KEYS),
     }
     result.update(_model_report(learner, buffer, p["mse_window"]))
-    if learner.metric is not None:
-        obs = buffer.recent(p["mse_window"])[0]
-        result["metric_diagonal"] = learner.metric_diagonal(obs).mean(0).tolist()
     ckpts.clear()
     return result
 
