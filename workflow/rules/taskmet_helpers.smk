@@ -47,4 +47,3 @@ def taskmet_predictions(wildcards=None):
     return taskmet_dfl_files(
         "results/{scale}/taskmet/predictions/{task}/{method}/seed{seed}.npz"
     )
-
