@@ -85,6 +85,20 @@ def test_write_and_load_records_error_names_file(tmp_path):
         R.load_records([good, bad])
 
 
+def test_a_record_file_may_hold_a_list_of_records(tmp_path):
+    """One job that trains several seeds writes their records as one list; loading flattens it."""
+    many = R.write_records(tmp_path / "seeds.json", [_rec(seed=0), _rec(seed=1)])
+    single = R.write_record(tmp_path / "one.json", _rec(seed=2))
+    assert [rec["seed"] for rec in R.load_records([many, single])] == [0, 1, 2]
+    rec = _rec(seed=3)
+    del rec["wall_s"]
+    (tmp_path / "bad.json").write_text(json.dumps([_rec(seed=0), rec]))
+    with pytest.raises(ValueError, match=r"bad\.json\[1\]: missing key 'wall_s'"):
+        R.load_records([tmp_path / "bad.json"])
+    with pytest.raises(ValueError, match="no records"):
+        R.write_records(tmp_path / "none.json", [])
+
+
 def test_records_frame_columns():
     recs = [_rec(seed=0), _rec(seed=1, method="adjoint", metrics={"err": 0.7, "other": 2.0})]
     frame = R.records_frame(recs)

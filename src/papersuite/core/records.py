@@ -1,4 +1,8 @@
-"""The metrics record: one JSON file per (paper, experiment, method, seed); tables are built from these."""
+"""The metrics record: one per (paper, experiment, method, seed); tables are built from these.
+
+A record file holds one record (a JSON object) or, for a job that trains several seeds at once, a JSON list of
+records (write_records).
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ __all__ = [
     "records_frame",
     "validate_record",
     "write_record",
+    "write_records",
 ]
 
 RECORD_KEYS = ("paper", "experiment", "method", "seed", "scale", "metrics", "wall_s", "device", "config_hash")
@@ -149,11 +154,26 @@ def write_record(path: str | Path, rec: Mapping) -> Path:
     return write_json(path, validate_record(rec, source=str(path)))
 
 
+def write_records(path: str | Path, recs: Iterable[Mapping]) -> Path:
+    """Validate every record and write them as one JSON list, atomically (one job, several seeds)."""
+    recs = [validate_record(rec, source=f"{path}[{i}]") for i, rec in enumerate(recs)]
+    if not recs:
+        raise ValueError(f"{path}: no records to write")
+    return write_json(path, recs)
+
+
 def load_records(paths: Iterable[str | Path] | str | Path) -> list[dict]:
-    """Read and validate record files; an error names the file."""
+    """Read and validate record files (each one record or a list of records); an error names the file."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return [validate_record(read_json(p), source=str(p)) for p in paths]
+    out: list[dict] = []
+    for p in paths:
+        content = read_json(p)
+        if isinstance(content, list):
+            out.extend(validate_record(rec, source=f"{p}[{i}]") for i, rec in enumerate(content))
+        else:
+            out.append(validate_record(content, source=str(p)))
+    return out
 
 
 def records_frame(records: Iterable[Mapping]) -> pd.DataFrame:
