@@ -102,7 +102,7 @@ def fit_amortizer(
     steps: int,
     lr: float = 1e-4,
     optimizer: torch.optim.Optimizer | None = None,
-    anneal: float = 1.0,
+    anneal: float | Callable[[int], float] = 1.0,
     n_points: int = 20,
     grad_clip: float = 1.0,
     grad_tol: float | None = None,
@@ -113,15 +113,16 @@ def fit_amortizer(
     pairs_sampler(generator) -> (x (B, D), y (B, D)). Pass `optimizer` to keep Adam's state across calls
     (pretraining, one step per dual iteration, periodic refits); otherwise a fresh Adam(lr) is made. With
     grad_tol, stop once an EMA (0.9) of the global gradient norm falls below it (the original's early stop,
-    there over the first parameter leaf only).
+    there over the first parameter leaf only). `anneal` is the barrier progress, or a function of the step.
     """
     if optimizer is None:
         optimizer = make_amortizer_optimizer(amortizer, lr)
     energies: list[float] = []
     ema: float | None = None
-    for _ in range(steps):
+    for step in range(steps):
         x, y = pairs_sampler(generator)
-        energy, grad_norm = amortizer_step(geometry, amortizer, optimizer, x, y, anneal, n_points, grad_clip)
+        progress = anneal(step) if callable(anneal) else anneal
+        energy, grad_norm = amortizer_step(geometry, amortizer, optimizer, x, y, progress, n_points, grad_clip)
         energies.append(energy)
         ema = grad_norm if ema is None else 0.9 * ema + 0.1 * grad_norm
         if grad_tol is not None and ema < grad_tol:

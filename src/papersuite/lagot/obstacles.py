@@ -47,8 +47,8 @@ def annealed_barrier(
 ) -> tuple[float, float]:
     """(M, temp) at training progress: linear in the schedule value between (start, end) (the original's)."""
     s = anneal_fraction(progress)
-    M = M_bounds[0] + (M_bounds[1] - M_bounds[0]) * s
-    temp = temp_bounds[0] + (temp_bounds[1] - temp_bounds[0]) * s
+    M = (1.0 - s) * M_bounds[0] + s * M_bounds[1]  # exact end values at s = 0 and s = 1
+    temp = (1.0 - s) * temp_bounds[0] + s * temp_bounds[1]
     return M, temp
 
 

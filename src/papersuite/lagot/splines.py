@@ -59,9 +59,14 @@ def _basis64(n_params: int) -> Tensor:
     null = Vh[rank:].T  # (4S, K)
     if null.shape[1] != n_params:
         raise RuntimeError(f"spline null space has dimension {null.shape[1]}, expected {n_params}")
+    return _canonical(null)
+
+
+def _canonical(null: Tensor) -> Tensor:
+    """The same orthonormal basis (4S, K) for any orthonormal basis `null` of one subspace (float64)."""
     projector = null @ null.T  # unique, whatever basis the SVD returned
     gen = torch.Generator().manual_seed(0)
-    probe = torch.randn(C.shape[1], n_params, generator=gen, dtype=torch.float64)
+    probe = torch.randn(null.shape[0], null.shape[1], generator=gen, dtype=torch.float64)
     Q, R = torch.linalg.qr(projector @ probe)
     return Q * torch.sign(torch.diagonal(R)).unsqueeze(0)  # positive diag(R): a unique orthonormal basis
 
