@@ -62,14 +62,15 @@ def test_unet_shapes_scaling_and_control_convention():
 
 @pytest.mark.parametrize("output_relu", [False, True])
 def test_unet_steppers_are_bit_identical_to_forward(output_relu):
-    """The no-grad stepper and the one-node graph stepper (unet_step.UNetStep) give forward's numbers bit for
-    bit, and, through a 20-step recursion as in the adjoint loss, autograd's gradients bit for bit."""
+    """A StackedUNet's no-grad stepper and its one-node graph stepper (unet_step.UNetStep) give forward's numbers bit
+    for bit, and, through a 20-step recursion as in the adjoint loss, autograd's gradients bit for bit."""
+    from papersuite.socm.ensemble import StackedUNet
     from papersuite.socm.unet_step import graph_stepper
 
     torch.manual_seed(0)
-    net = FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu)
+    net = StackedUNet([FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu) for _ in range(3)])
     ts = torch.linspace(0.0, 1.0, 21)
-    x0 = torch.randn(32, 2)
+    x0 = torch.randn(3, 32, 2)
     step = net.stepper(32)
     with torch.no_grad():
         assert torch.equal(step(ts[3], x0), net(ts[3], x0))
@@ -114,21 +115,24 @@ def test_warm_start_gaussian_path_fits_and_round_trips():
 
 @pytest.mark.parametrize("output_relu", [False, True])
 def test_grid_record_gives_the_grid_forward_and_its_gradients_bit_for_bit(output_relu):
-    """unet_grid: the activations recorded step by step during a no-grad simulation give forward(ts, states) on
-    the grid and, through UNetGrid's backward, autograd's weight gradients of the op-by-op grid forward, bit for
-    bit; the record is reused by the next simulation."""
+    """unet_grid: the activations recorded step by step during a no-grad simulation of an ensemble give
+    StackedUNet.forward(ts, states) on the grid and, through UNetGrid's backward, autograd's weight gradients of
+    the op-by-op grid forward, bit for bit; the record is reused by the next simulation."""
+    from papersuite.socm.ensemble import StackedUNet
     from papersuite.socm.learned_control import LearnedControl
     from papersuite.socm.sde import simulate
 
     problem = problem64(HARD, 12).to(dtype=torch.float32)
     torch.manual_seed(0)
-    net = FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu)
+    net = StackedUNet([FullyConnectedUNet(2, (16, 8, 4), output_relu=output_relu) for _ in range(2)])
     control = LearnedControl(net, problem)
-    weight = torch.rand(32)
+    weight = torch.rand(2, 32)
     for seed in (1, 2):  # the second simulation refills the same record
-        gen = torch.Generator().manual_seed(seed)
-        paths = simulate(problem, control, 32, gen, record=True)
-        plain = simulate(problem, control, 32, torch.Generator().manual_seed(seed))
+        gens = [torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 10)]
+        paths = simulate(problem, control, 32, gens, record=True)
+        assert paths.grid_record is not None and paths.states.shape == (13, 2, 32, 2)
+        plain_gens = [torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 10)]
+        plain = simulate(problem, control, 32, plain_gens)
         assert torch.equal(paths.states, plain.states) and torch.equal(paths.controls, plain.controls)
 
         def grads(u):

@@ -1,4 +1,4 @@
-"""prepare → train → evaluate → report round trip on a micro config, and bit-identical resumption."""
+"""prepare → train → evaluate → report round trip on a micro config, and bit-identical resumption of an ensemble."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 
 import papersuite.socm.train as train_module
 from papersuite.core.records import load_records
-from papersuite.socm.evaluate import evaluate_control
+from papersuite.socm.evaluate import evaluate_ensemble
 from papersuite.socm.report import build_report, parse_curve_path
 from papersuite.socm.steps import prepare, warm_start
 from papersuite.socm.train import CURVE_COLUMNS, train_control
@@ -57,18 +57,20 @@ MICRO_TRAIN = dict(
 MICRO_WARM = dict(iterations=20, batch=32, knots=5, lr=1e-2, time_points=20)
 
 
-def _run_dir(root: Path, setting: str, method: str, seed: int = 0) -> Path:
-    return root / "models" / setting / method / f"seed{seed}"
+def _run_dir(root: Path, setting: str, method: str) -> Path:
+    return root / "models" / setting / method
 
 
-def _train(root: Path, setting: str, method: str, train: dict, ckpt: Path | None = None) -> Path:
+def _train(
+    root: Path, setting: str, method: str, train: dict, ckpt: Path | None = None, seeds: tuple[int, ...] = (0,)
+) -> Path:
     run = _run_dir(root, setting, method)
     train_control(
         root / "data" / f"{setting}.npz",
         setting,
         method,
         train,
-        0,
+        list(seeds),
         run / "model.pt",
         run / "curve.csv",
         ckpt or root / "ckpt" / setting / method,
@@ -123,33 +125,38 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
     ]
     records, curves = [], []
     for setting, method, train in runs:
-        run = _train(prepared, setting, method, train)
+        seeds = (0, 1) if method == "SOCM" else (0,)  # an ensemble of two seeds and single runs
+        run = _train(prepared, setting, method, train, seeds=seeds)
         curve = pd.read_csv(run / "curve.csv")
-        assert list(curve.columns) == CURVE_COLUMNS
-        assert curve["iteration"].tolist() == [5, 10, 15, 20, 24]
+        assert list(curve.columns) == ["seed", *CURVE_COLUMNS]
+        assert curve["seed"].tolist() == [s for s in seeds for _ in range(5)]
+        assert curve["iteration"].tolist() == [5, 10, 15, 20, 24] * len(seeds)
         assert np.isfinite(curve.drop(columns="iteration").to_numpy()).all()
         model = torch.load(run / "model.pt", weights_only=True)
-        assert set(model) >= {"control", "M", "gamma", "warm_start"}
-        assert (model["M"] is not None) == (method == "SOCM")
-        assert (model["warm_start"] is not None) == (setting == "ou_quadratic_hard_warm")
+        assert model["seeds"] == list(seeds) and [m["seed"] for m in model["members"]] == list(seeds)
+        for member in model["members"]:
+            assert set(member) >= {"control", "M", "gamma", "warm_start"}
+            assert (member["M"] is not None) == (method == "SOCM")
+            assert (member["warm_start"] is not None) == (setting == "ou_quadratic_hard_warm")
         assert not (prepared / "ckpt" / setting / method).exists()  # cleared after the outputs
         rec_path = tmp_path / "metrics" / f"{setting}_{method}.json"
-        evaluate_control(
+        evaluate_ensemble(
             prepared / "data" / f"{setting}.npz",
             run / "model.pt",
             run / "curve.csv",
             setting,
             method,
             {"n_trajectories": 512},
-            0,
             "tiny",
             rec_path,
         )
-        (rec,) = load_records([rec_path])
+        recs = load_records([rec_path])
+        assert [r["seed"] for r in recs] == list(seeds)
+        rec, last = recs[0], curve[curve["seed"] == 0].iloc[-1]
         m = rec["metrics"]
         assert rec["paper"] == "socm" and rec["experiment"] == setting and rec["method"] == method
         assert m["objective_gap"] == pytest.approx(m["control_objective"] - m["optimal_cost"])
-        assert m["control_l2_error_ema"] == pytest.approx(curve["control_l2_error"].iloc[-1])
+        assert m["control_l2_error_ema"] == pytest.approx(last["control_l2_error"])
         assert m["control_l2_error"] > 0 and 0 < m["control_l2_error_se"] < m["control_l2_error"]
         assert m["objective_gap_se"] == m["control_objective_se"] > 0 and m["optimal_cost_se"] == 0.0
         assert m["time_per_iteration_s_se"] > 0
@@ -157,7 +164,7 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
         assert rec["extra"]["last_window_iterations"] == 3 and m["control_l2_error_last_window"] > 0
         records.append(rec_path)
         curves.append(run / "curve.csv")
-    assert parse_curve_path(curves[0]) == ("ou_quadratic_easy", "SOCM", 0)
+    assert parse_curve_path(curves[0]) == ("ou_quadratic_easy", "SOCM")
     build_report(records, curves, None, "tiny", tmp_path / "tables", tmp_path / "figures")
     l2 = pd.read_csv(tmp_path / "tables" / "control_l2_error.csv")
     easy = l2[l2["setting"] == "ou_quadratic_easy"]
@@ -166,7 +173,7 @@ def test_round_trip_train_evaluate_report(prepared, tmp_path):
     for name in ("control_l2_error", "time_per_iteration", "control_objective"):
         assert (tmp_path / "tables" / f"{name}.csv").exists() and (tmp_path / "tables" / f"{name}.md").exists()
     assert {"control_l2_error_se", "control_l2_error_std"} <= set(l2.columns)
-    assert (l2["control_l2_error_se"] > 0).all()  # one seed: the evaluation paths' standard error
+    assert (l2["control_l2_error_se"] > 0).all()  # the seed spread or the evaluation paths' standard error
     assert "control_l2_error ± se" in (tmp_path / "tables" / "control_l2_error.md").read_text()
     assert "control_objective ± se" in (tmp_path / "tables" / "control_objective.md").read_text()
     timing = pd.read_csv(tmp_path / "tables" / "time_per_iteration.csv")
@@ -181,8 +188,9 @@ class _Interrupt(RuntimeError):
 
 def _model_tensors(path: Path) -> dict:
     model = torch.load(path, weights_only=True)
-    for key in ("train_wall_s", "mean_time_per_iteration_s", "time_per_iteration_se_s"):  # wall-clock, not reproducible
-        model.pop(key)
+    for member in model["members"]:
+        for key in ("train_wall_s", "mean_time_per_iteration_s", "time_per_iteration_se_s"):  # wall-clock
+            member.pop(key)
     return model
 
 
@@ -193,6 +201,10 @@ def _assert_same(a, b, where=""):
             _assert_same(a[k], b[k], f"{where}.{k}")
     elif isinstance(a, torch.Tensor):
         assert torch.equal(a, b), where
+    elif isinstance(a, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{where}[{i}]")
     else:
         assert a == b, where
 
@@ -207,12 +219,13 @@ def _assert_same(a, b, where=""):
     ],
 )
 def test_resume_is_bit_identical(prepared, tmp_path, monkeypatch, setting, method, extra):
-    """Interrupt after iteration 15 (checkpoints at 6 and 12), rerun: same model and curve as one run."""
+    """Interrupt an ensemble of two seeds after iteration 15 (checkpoints at 6 and 12), rerun: same model and
+    curves as one run."""
     train = {**MICRO_TRAIN, **extra}
     ref_root, cut_root = tmp_path / "ref", tmp_path / "cut"
     for root in (ref_root, cut_root):
         _copy_data(prepared, root, setting)
-    ref = _train(ref_root, setting, method, train)
+    ref = _train(ref_root, setting, method, train, seeds=(0, 1))
 
     def interrupt(iteration: int) -> None:
         if iteration == 15:
@@ -220,12 +233,12 @@ def test_resume_is_bit_identical(prepared, tmp_path, monkeypatch, setting, metho
 
     monkeypatch.setattr(train_module, "_after_iteration", interrupt)
     with pytest.raises(_Interrupt):
-        _train(cut_root, setting, method, train)
+        _train(cut_root, setting, method, train, seeds=(0, 1))
     ckpt_dir = cut_root / "ckpt" / setting / method
     assert sorted(p.name for p in ckpt_dir.glob("step_*.pt")) == ["step_00000006.pt", "step_00000012.pt"]
     assert not (_run_dir(cut_root, setting, method) / "model.pt").exists()
     monkeypatch.setattr(train_module, "_after_iteration", lambda iteration: None)
-    resumed = _train(cut_root, setting, method, train)
+    resumed = _train(cut_root, setting, method, train, seeds=(0, 1))
     _assert_same(_model_tensors(ref / "model.pt"), _model_tensors(resumed / "model.pt"))
     a = pd.read_csv(ref / "curve.csv").drop(columns="time_per_iteration_s")
     b = pd.read_csv(resumed / "curve.csv").drop(columns="time_per_iteration_s")
@@ -274,14 +287,14 @@ def test_warm_start_fitted_once_equals_warm_start_fitted_inline(prepared, tmp_pa
         setting,
         method,
         train,
-        0,
+        [0],
         run / "model.pt",
         run / "curve.csv",
         tmp_path / "ckpt_from_file",
-        warm_start_path=warm_file,
+        warm_start_paths=[warm_file],
     )
-    ours = torch.load(run / "model.pt", weights_only=True)
-    theirs = torch.load(inline / "model.pt", weights_only=True)
+    (ours,) = torch.load(run / "model.pt", weights_only=True)["members"]
+    (theirs,) = torch.load(inline / "model.pt", weights_only=True)["members"]
     for name, tensor in theirs["control"].items():
         assert torch.equal(ours["control"][name], tensor), name
     for name, tensor in theirs["warm_start"].items():

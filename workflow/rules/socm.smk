@@ -1,6 +1,7 @@
 # Stochastic Optimal Control Matching (Domingo-Enrich et al., NeurIPS 2024).
-# prepare (problem + reference control) -> train (per setting, method, seed)
-# -> evaluate (control objective, metrics record) -> table (tables, figures).
+# prepare (problem + reference control) -> [warm_start (per setting, seed)] -> train (per setting and
+# method: all its seeds as one stacked ensemble, then each member's control objective and metrics record,
+# one record file) -> table (tables, figures).
 # SOCM has no external data: its problems are drawn from a seed at both scales.
 
 
@@ -45,12 +46,13 @@ rule socm_train:
     input:
         unpack(socm_train_inputs),
     output:
-        model="results/{scale}/socm/models/{setting}/{method}/seed{seed}/model.pt",
-        curve="results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv",
+        model="results/{scale}/socm/models/{setting}/{method}/model.pt",
+        curve="results/{scale}/socm/models/{setting}/{method}/curve.csv",
+        record="results/{scale}/socm/metrics/{setting}/{method}.json",
     log:
-        "logs/{scale}/socm/train/{setting}/{method}/seed{seed}.log",
+        "logs/{scale}/socm/train/{setting}/{method}.log",
     benchmark:
-        "benchmarks/{scale}/socm/train/{setting}/{method}/seed{seed}.tsv"
+        "benchmarks/{scale}/socm/train/{setting}/{method}.tsv"
     retries: 1
     conda:
         "../envs/socm.yaml"
@@ -59,32 +61,12 @@ rule socm_train:
         gpu=gpu_count,
     params:
         train=lookup(dpath="settings/{setting}/train", within=SOCM),
-        checkpoint_dir=checkpoint_dir("socm", "{setting}/{method}/seed{seed}"),
+        evaluate=lookup(dpath="settings/{setting}/evaluate", within=SOCM),
+        seeds=socm_seeds,
+        scale=SCALE,
+        checkpoint_dir=checkpoint_dir("socm", "{setting}/{method}"),
     script:
         "../scripts/socm/train.py"
-
-
-rule socm_evaluate:
-    input:
-        problem="results/{scale}/socm/data/{setting}.npz",
-        model="results/{scale}/socm/models/{setting}/{method}/seed{seed}/model.pt",
-        curve="results/{scale}/socm/models/{setting}/{method}/seed{seed}/curve.csv",
-    output:
-        record="results/{scale}/socm/metrics/{setting}/{method}/seed{seed}.json",
-    log:
-        "logs/{scale}/socm/evaluate/{setting}/{method}/seed{seed}.log",
-    benchmark:
-        "benchmarks/{scale}/socm/evaluate/{setting}/{method}/seed{seed}.tsv"
-    conda:
-        "../envs/socm.yaml"
-    threads: 1
-    resources:
-        gpu=gpu_count,
-    params:
-        evaluate=lookup(dpath="settings/{setting}/evaluate", within=SOCM),
-        scale=SCALE,
-    script:
-        "../scripts/socm/evaluate.py"
 
 
 rule socm_table:

@@ -1,6 +1,6 @@
-"""Evaluate a trained control: Monte Carlo control L2 error and control objective, each with its standard
-error over the evaluation paths, the reference cost and the final training metrics
-(docs/papers/socm.md, "Training and metrics" and "Noise and verdicts")."""
+"""Evaluate a trained ensemble, member by member: Monte Carlo control L2 error and control objective, each with its
+standard error over the evaluation paths, the reference cost and the final training metrics; one record per seed,
+all in one file (docs/papers/socm.md, "Training and metrics", "Noise and verdicts" and "Jobs and ensembles")."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from .warm_start import warm_start_from_state
 __all__ = [
     "control_objective",
     "control_l2_error_per_path",
-    "load_control",
-    "evaluate_control",
+    "load_member",
+    "evaluate_ensemble",
     "EVAL_SEED_OFFSET",
     "L2_EVAL_SEED_OFFSET",
 ]
@@ -85,16 +85,16 @@ def control_l2_error_per_path(
     return torch.cat(per_path)
 
 
-def load_control(model_path: str | Path, problem: ControlProblem) -> tuple[LearnedControl, dict[str, Any]]:
-    """The trained control (network + warm start) and the model file's metadata."""
-    model = torch.load(model_path, map_location=problem.x0.device, weights_only=True)
+def load_member(model: Mapping[str, Any], e: int, problem: ControlProblem) -> tuple[LearnedControl, dict[str, Any]]:
+    """Member e of a model file's ensemble as one trained control (network + warm start), and its metadata."""
+    member = model["members"][e]
     net = FullyConnectedUNet(problem.d, model["hdims"], model["scaling_factor_nabla_V"]).to(problem.x0.device)
-    net.load_state_dict(model["control"])
+    net.load_state_dict(member["control"])
     net.requires_grad_(False)
-    ws = warm_start_from_state(problem, model["warm_start"]) if model.get("warm_start") is not None else None
+    ws = warm_start_from_state(problem, member["warm_start"]) if member.get("warm_start") is not None else None
     if ws is not None:
         ws.tabulate(problem.time_grid())
-    return LearnedControl(net, problem, ws), model
+    return LearnedControl(net, problem, ws), member
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -157,68 +157,90 @@ def _extra(n: int, eval_seconds: float, last: Mapping[str, float], meta: Mapping
     }
 
 
-def _last_curve_row(curve_csv: str | Path) -> dict[str, float]:
-    """The training curve's last row, column -> float (an empty field is NaN, as pandas reads it)."""
+def _last_curve_rows(curve_csv: str | Path) -> dict[int, dict[str, float]]:
+    """Each seed's last row of the training curves, seed -> column -> float (an empty field is NaN, as pandas
+    reads it)."""
     with open(curve_csv, newline="") as fh:
         rows = list(csv.DictReader(fh))
     if not rows:
         raise ValueError(f"{curve_csv}: the training curve is empty")
-    return {key: float(value) if value != "" else float("nan") for key, value in rows[-1].items()}
+    last = {int(row["seed"]): row for row in rows}
+    return {seed: {k: float(v) if v != "" else float("nan") for k, v in row.items()} for seed, row in last.items()}
 
 
-def evaluate_control(
+def _member_record(
+    problem: ControlProblem,
+    u_star: Callable[[Tensor, Tensor], Tensor],
+    optimal_cost: float,
+    control: LearnedControl,
+    meta: Mapping[str, Any],
+    last: Mapping[str, float],
+    evaluate: Mapping[str, Any],
+    names: Mapping[str, str],
+) -> dict:
+    """The metrics record of one member (seed meta['seed']): objective and L2 error on fresh paths of its seed."""
+    seed, device = int(meta["seed"]), problem.x0.device
+    n = int(evaluate.get("n_trajectories", 65536))
+    generator = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
+    with runtime.Stopwatch() as watch:
+        mean, se = control_objective(problem, control, n, generator, batch=int(evaluate.get("batch", 8192)))
+        l2_generator = torch.Generator(device=device).manual_seed(seed + L2_EVAL_SEED_OFFSET)
+        l2_per_path = control_l2_error_per_path(problem, control, u_star, n, l2_generator)  # (n,)
+        l2 = noise.mean_se(l2_per_path.cpu().numpy())
+    metrics = _metrics((mean, se), l2, optimal_cost, last, meta)
+    config = {
+        "setting": names["setting"],
+        "method": names["method"],
+        "evaluate": dict(evaluate),
+        "iterations": int(last["iteration"]),
+        "d": problem.d,
+        "N": problem.N,
+    }
+    log.info(
+        "%s/%s seed %d: objective %.5f ± %.5f (optimal %.5f), L2 error %.4g ± %.2g (training EMA %.4g)",
+        *(names["setting"], names["method"], seed, mean, se, optimal_cost, *l2),
+        metrics["control_l2_error_ema"] or float("nan"),
+    )
+    return records.make_record(
+        paper="socm",
+        experiment=names["setting"],
+        method=names["method"],
+        seed=seed,
+        scale=names["scale"],
+        metrics=metrics,
+        wall_s=_training_wall_s(None, meta, last),
+        device=device,
+        config=config,
+        extra=_extra(n, watch.elapsed, last, meta),
+    )
+
+
+def evaluate_ensemble(
     problem_npz: str | Path,
     model: str | Path,
     curve_csv: str | Path,
     setting: str,
     method: str,
     evaluate: Mapping[str, Any],
-    seed: int,
     scale: str,
     out_record: str | Path,
-    wall_s_train: float | None = None,
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """Write the metrics record of one trained (setting, method, seed)."""
+    """Write the metrics records of every member of one trained (setting, method) ensemble, one per seed, as one
+    record file (a list, papersuite.core.records.write_records)."""
     runtime.setup_logging(log_path)
     device = runtime.choose_device(threads)
     problem = load_problem(problem_npz, device=device)
     with np.load(problem_npz, allow_pickle=False) as data:
         optimal_cost = float(data["ref_V0"])
         u_star = optimal_control_from_arrays({k: data[k] for k in data.files}, problem.T, device=device)
-    control, meta = load_control(model, problem)
-    n = int(evaluate.get("n_trajectories", 65536))
-    generator = torch.Generator(device=device).manual_seed(int(seed) + EVAL_SEED_OFFSET)
-    with runtime.Stopwatch() as watch:
-        mean, se = control_objective(problem, control, n, generator, batch=int(evaluate.get("batch", 8192)))
-        l2_generator = torch.Generator(device=device).manual_seed(int(seed) + L2_EVAL_SEED_OFFSET)
-        l2_per_path = control_l2_error_per_path(problem, control, u_star, n, l2_generator)  # (n,)
-        l2 = noise.mean_se(l2_per_path.cpu().numpy())
-    last = _last_curve_row(curve_csv)
-    metrics = _metrics((mean, se), l2, optimal_cost, last, meta)
-    config = {
-        "setting": setting,
-        "method": method,
-        "evaluate": dict(evaluate),
-        "iterations": int(last["iteration"]),
-        "d": problem.d,
-        "N": problem.N,
-    }
-    rec = records.make_record(
-        paper="socm",
-        experiment=setting,
-        method=method,
-        seed=int(seed),
-        scale=scale,
-        metrics=metrics,
-        wall_s=_training_wall_s(wall_s_train, meta, last),
-        device=device,
-        config=config,
-        extra=_extra(n, watch.elapsed, last, meta),
-    )
-    records.write_record(out_record, rec)
-    log.info(
-        "%s/%s seed %d: objective %.5f ± %.5f (optimal %.5f), L2 error %.4g ± %.2g (training EMA %.4g)",
-        *(setting, method, seed, mean, se, optimal_cost, *l2, metrics["control_l2_error_ema"] or float("nan")),
-    )
+    saved = torch.load(model, map_location=device, weights_only=True)
+    last_rows = _last_curve_rows(curve_csv)
+    names = {"setting": setting, "method": method, "scale": scale}
+    recs = []
+    for e in range(len(saved["members"])):
+        control, meta = load_member(saved, e, problem)
+        last = last_rows[int(meta["seed"])]
+        recs.append(_member_record(problem, u_star, optimal_cost, control, meta, last, evaluate, names))
+    records.write_records(out_record, recs)

@@ -70,13 +70,13 @@ def time_iterations(
         )
         runs, states = {}, {}
         for method in methods:
-            runs[method] = _build_run(problem, u_star, method, cfg, seed, "cpu")
-            states[method] = initial_state(1.0, 0.0)
+            runs[method] = _build_run(problem, u_star, method, cfg, [seed], "cpu")  # an ensemble of one (E=1)
+            states[method] = [initial_state(1.0, 0.0)]
             _iteration(runs[method], method, cfg, states[method], 0, method == "adjoint")  # warm-up, untimed
         seconds: dict[str, list[float]] = {m: [] for m in methods}
         for r in range(rounds):
             for method in methods:
-                step = _iteration(runs[method], method, cfg, states[method], r + 1, method == "adjoint")
+                (step,) = _iteration(runs[method], method, cfg, states[method], r + 1, method == "adjoint")
                 seconds[method].append(step.seconds)
     finally:
         torch.set_num_threads(threads_before)

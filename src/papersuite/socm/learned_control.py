@@ -1,6 +1,7 @@
 """The learned control u_θ = −σᵀ∇V_θ (+ the warm start) and the initial normalisation constant Ẑ₀.
 
-See docs/papers/socm.md, "Method" and "Training and metrics".
+See docs/papers/socm.md, "Method" and "Training and metrics". The network is one FullyConnectedUNet (evaluation)
+or a StackedUNet, the ∇V networks of an ensemble of seeds trained together (training; ensemble.py).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .ensemble import MemberWarmStarts, StackedUNet
 from .models import FullyConnectedUNet, control_from_network
 from .problems import ControlProblem
 from .sde import simulate
@@ -18,14 +20,17 @@ from .unet_grid import UNetGridRecord
 from .unet_step import graph_stepper
 from .warm_start import GaussianPathWarmStart
 
-__all__ = ["LearnedControl", "build_learned_control", "normalization_constant"]
+__all__ = ["LearnedControl", "build_learned_control", "build_unet", "normalization_constant"]
 
 
 class LearnedControl:
     """u_θ(t, x) = −σᵀ∇V_θ(t, x) (+ the detached warm-start control), usable for simulation and on grids."""
 
     def __init__(
-        self, net: FullyConnectedUNet, problem: ControlProblem, warm_start: GaussianPathWarmStart | None = None
+        self,
+        net: FullyConnectedUNet | StackedUNet,
+        problem: ControlProblem,
+        warm_start: GaussianPathWarmStart | MemberWarmStarts | None = None,
     ):
         self.net = net
         self.problem = problem
@@ -33,7 +38,7 @@ class LearnedControl:
         self._record: UNetGridRecord | None = None  # reused across iterations (recording_stepper)
 
     def __call__(self, t: Tensor, x: Tensor) -> Tensor:
-        """t scalar or (K,), x (B, d) or (K, B, d) -> same shape as x."""
+        """t scalar or (K,), x (B, d) or (K, B, d); (E, B, d) or (K, E, B, d) for a StackedUNet -> x's shape."""
         u = control_from_network(self.net(t, x), self.problem.sigma)
         if self.warm_start is not None:
             u = u + self.warm_start.control(t, x)
@@ -53,10 +58,14 @@ class LearnedControl:
 
         return step
 
-    def recording_stepper(self, n_points: int, batch: int) -> tuple[Callable[[Tensor, Tensor], Tensor], UNetGridRecord]:
-        """A no-grad stepper (the same numbers as stepper) that keeps the network's activations of n_points
+    def recording_stepper(
+        self, n_points: int, batch: int
+    ) -> tuple[Callable[[Tensor, Tensor], Tensor], UNetGridRecord | None]:
+        """A no-grad stepper (the same numbers as stepper) that keeps a StackedUNet's activations of n_points
         successive calls, for on_grid (unet_grid.py). The record is reused by the next call: its contents are
-        valid until the next recording simulation with this control."""
+        valid until the next recording simulation with this control. A single network records nothing."""
+        if not isinstance(self.net, StackedUNet):
+            return self.stepper(batch), None
         record = self._record
         if record is None or (record.n_points, record.batch) != (n_points, batch):
             record = self._record = UNetGridRecord(self.net, n_points, batch)
@@ -83,7 +92,10 @@ class LearnedControl:
 
     def graph_stepper(self) -> Callable[[Tensor, Tensor], Tensor]:
         """This control at a scalar t on x (B, d) with the network as one autograd node (unet_step.UNetStep):
-        the same numbers and gradients as __call__, for simulations that keep the graph (the adjoint loss)."""
+        the same numbers and gradients as __call__, for simulations that keep the graph (the adjoint loss);
+        __call__ itself for a single network."""
+        if not isinstance(self.net, StackedUNet):
+            return self
         net_step = graph_stepper(self.net)
         sigma, warm_start = self.problem.sigma, self.warm_start
 
@@ -96,24 +108,33 @@ class LearnedControl:
         return step
 
 
-def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:
-    """A freshly initialised ∇V network (global torch RNG) wrapped as a control; train['output_relu'] (default
-    True, the original's) sets the ReLU on the network's last up-layer."""
+def build_unet(problem: ControlProblem, train: Mapping[str, Any]) -> FullyConnectedUNet:
+    """A freshly initialised ∇V network (global torch RNG); train['output_relu'] (default True, the original's)
+    sets the ReLU on the network's last up-layer."""
     output_relu = bool(train.get("output_relu", True))
-    net = FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"], output_relu).to(
+    return FullyConnectedUNet(problem.d, train["hdims"], train["scaling_factor_nabla_V"], output_relu).to(
         device=problem.x0.device, dtype=problem.x0.dtype
     )
-    return LearnedControl(net, problem)
+
+
+def build_learned_control(problem: ControlProblem, train: Mapping[str, Any]) -> LearnedControl:
+    """A freshly initialised ∇V network (build_unet) wrapped as a control."""
+    return LearnedControl(build_unet(problem, train), problem)
 
 
 def normalization_constant(
-    problem: ControlProblem, control: LearnedControl, batch: int, n_batches: int, generator: torch.Generator
-) -> float:
-    """Ẑ₀ = mean of α over n_batches·batch paths under the initial control (simulated in chunks ≤ 8192 paths)."""
+    problem: ControlProblem,
+    control: LearnedControl,
+    batch: int,
+    n_batches: int,
+    generator: torch.Generator | list[torch.Generator],
+) -> Tensor:
+    """Ẑ₀ = mean of α over n_batches·batch paths under the initial control (simulated in chunks ≤ 8192 paths):
+    float64, () for one generator, (E,) for an ensemble's E generators (one per member)."""
     total, chunks = batch * n_batches, []
     with torch.no_grad():
         while total > 0:
             size = min(total, max(batch, 8192))
             chunks.append(torch.exp(simulate(problem, control, size, generator).log_weight(problem.lam).double()))
             total -= size
-    return float(torch.cat(chunks).mean())
+    return torch.cat(chunks, dim=-1).mean(-1)

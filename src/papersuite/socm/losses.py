@@ -4,6 +4,9 @@ Conventions: `paths` are simulated under the detached current control v (except 
 loss), `u_theta` (N+1, B, d) is the learned control u_θ(t_k, X_k) on every grid state with its graph,
 `weight` (B,) is the detached importance weight α divided by the normalisation constant Ẑ.
 ∇-targets ("ŵ") are estimates of ∇V; the control target is w = −σᵀŵ.
+For an ensemble (ensemble.py) the paths carry a member dimension before the batch, (N+1, E, B, d), weights are
+(E, B), M is a StackedSigmoidMLP, y0 and Ẑ are (E,): every loss and the L2 error are then (E,), one per member,
+since every mean runs over the steps and the batch only.
 
 The SOCM noise term uses σ^{−T}, the original code's final choice (docs/papers/socm.md, "Deviations"; it only
 matters for a non-symmetric σ, i.e. the linear OU setting).
@@ -14,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .ensemble import StackedSigmoidMLP
 from .methods import METHOD_LABELS, METHODS  # re-exported: they were defined here
 from .models import SigmoidMLP
 from .problems import ControlProblem
@@ -59,15 +63,17 @@ def _target_integrand(problem: ControlProblem, paths: Paths) -> tuple[Tensor, Te
     return r, y
 
 
-def M_on_pairs(M: SigmoidMLP, ts: Tensor) -> tuple[Tensor, Tensor]:
+def M_on_pairs(M: SigmoidMLP | StackedSigmoidMLP, ts: Tensor) -> tuple[Tensor, Tensor]:
     """M_{t_k}(t_j) and ∂_s M_{t_k}(t_j) on the (N+1)(N+2)/2 pairs j ≥ k, scattered into dense
-    (N+1, N+1, d, d) tensors that are zero for j < k."""
+    (N+1, N+1, d, d) tensors ((E, N+1, N+1, d, d) for a StackedSigmoidMLP) that are zero for j < k."""
     n1 = ts.shape[0]
     k_idx, j_idx = torch.triu_indices(n1, n1, device=ts.device)
-    m_pairs, dm_pairs = M.with_s_derivative(ts[k_idx], ts[j_idx])  # (P, d, d)
+    m_pairs, dm_pairs = M.with_s_derivative(ts[k_idx], ts[j_idx])  # (P, d, d) or (E, P, d, d)
     d = m_pairs.shape[-1]
-    dense_m = m_pairs.new_zeros((n1, n1, d, d)).index_put((k_idx, j_idx), m_pairs)
-    dense_dm = dm_pairs.new_zeros((n1, n1, d, d)).index_put((k_idx, j_idx), dm_pairs)
+    lead = m_pairs.shape[:-3]
+    idx = (*(torch.arange(n, device=ts.device)[:, None] for n in lead), k_idx, j_idx)
+    dense_m = m_pairs.new_zeros((*lead, n1, n1, d, d)).index_put(idx, m_pairs)
+    dense_dm = dm_pairs.new_zeros((*lead, n1, n1, d, d)).index_put(idx, dm_pairs)
     return dense_m, dense_dm
 
 
@@ -76,12 +82,13 @@ def socm_target(problem: ControlProblem, paths: Paths, M_dense: Tensor, dM_dense
 
     ŵ_k = Σ_{j≥k} M_{t_k}(t_j)∇f(X_j)Δt + M_{t_k}(T)∇g(X_N) − Σ_{j≥k} (M_{t_k}(t_j)∇b(X_j) − ∂_sM_{t_k}(t_j)) Y_j.
     M_dense/dM_dense (N+1, N+1, d, d) must vanish for j < k. Cost O(N²·B·d²), no (N, N, B, d, d) tensor.
+    An ensemble: M_dense (E, N+1, N+1, d, d), paths (N+1, E, B, d) -> (N+1, E, B, d) ("..." is the member).
     """
     r, y = _target_integrand(problem, paths)  # (N, B, d) each
     grad_g = problem.terminal_cost_grad(paths.states[-1])  # (B, d)
-    target = torch.einsum("kjab,jnb->kna", M_dense[:, :-1], r)
-    target = target + torch.einsum("kjab,jnb->kna", dM_dense[:, :-1], y)
-    return target + torch.einsum("kab,nb->kna", M_dense[:, -1], grad_g)
+    target = torch.einsum("...kjab,j...nb->k...na", M_dense[..., :, :-1, :, :], r)
+    target = target + torch.einsum("...kjab,j...nb->k...na", dM_dense[..., :, :-1, :, :], y)
+    return target + torch.einsum("...kab,...nb->k...na", M_dense[..., :, -1, :, :], grad_g)
 
 
 def socm_const_m_target(problem: ControlProblem, paths: Paths) -> Tensor:
@@ -115,10 +122,12 @@ def matching_loss(u_theta: Tensor, target_nabla_v: Tensor, sigma: Tensor, weight
     """E[(1/(N+1)) Σ_k |u_θ(t_k,X_k) − w_k|² α]/Ẑ with w = −σᵀŵ (the SOCM loss)."""
     w = -target_nabla_v @ sigma
     sq = ((u_theta - w) ** 2).sum(-1)  # (N+1, B)
-    return (sq * weight).sum() / (sq.shape[0] * sq.shape[1])
+    return (sq * weight).sum(dim=(0, -1)) / (sq.shape[0] * sq.shape[-1])
 
 
-def socm_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, weight: Tensor, M: SigmoidMLP) -> Tensor:
+def socm_loss(
+    problem: ControlProblem, paths: Paths, u_theta: Tensor, weight: Tensor, M: SigmoidMLP | StackedSigmoidMLP
+) -> Tensor:
     """SOCM: matching with the learned reparameterisation M_t(s) (trains u_θ and M jointly)."""
     M_dense, dM_dense = M_on_pairs(M, paths.ts)
     return matching_loss(u_theta, socm_target(problem, paths, M_dense, dM_dense), problem.sigma, weight)
@@ -137,7 +146,7 @@ def socm_adjoint_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, we
 def relative_entropy_loss(paths: Paths) -> Tensor:
     """Adjoint / relative-entropy loss E[Σ_k(½|u_k|² + f(X_{k+1}))Δt + g(X_N)], differentiated through the paths
     (f at X_k with problem.running_cost_point "left")."""
-    return paths.cost().mean()
+    return paths.cost().mean(-1)
 
 
 def cross_entropy_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, weight: Tensor) -> Tensor:
@@ -147,7 +156,7 @@ def cross_entropy_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, w
     u = u_theta[:-1]
     det = ((-(u * paths.controls).sum(-1) / lam + (u**2).sum(-1) / (2 * lam)) * dt).sum(0)
     sto = -((u * paths.noises).sum(-1) * torch.sqrt(dt)).sum(0) / lam**0.5
-    return ((det + sto) * weight).mean()
+    return ((det + sto) * weight).mean(-1)
 
 
 def log_rn_derivative(problem: ControlProblem, paths: Paths, u_theta: Tensor) -> Tensor:
@@ -164,21 +173,21 @@ def log_rn_derivative(problem: ControlProblem, paths: Paths, u_theta: Tensor) ->
 
 def log_variance_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor) -> Tensor:
     """Unbiased batch variance of Y (no weights)."""
-    return torch.var(log_rn_derivative(problem, paths, u_theta), unbiased=True)
+    return torch.var(log_rn_derivative(problem, paths, u_theta), dim=-1, unbiased=True)
 
 
 def variance_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, norm_const: float | Tensor) -> Tensor:
     """Unbiased batch variance of exp(Y), divided by Ẑ²."""
-    return torch.var(torch.exp(log_rn_derivative(problem, paths, u_theta)), unbiased=True) / norm_const**2
+    return torch.var(torch.exp(log_rn_derivative(problem, paths, u_theta)), dim=-1, unbiased=True) / norm_const**2
 
 
 def moment_loss(problem: ControlProblem, paths: Paths, u_theta: Tensor, y0: Tensor) -> Tensor:
-    """E[(Y + y0)²] with a learned scalar y0."""
-    return ((log_rn_derivative(problem, paths, u_theta) + y0) ** 2).mean()
+    """E[(Y + y0)²] with a learned scalar y0 ((E,) for an ensemble)."""
+    return ((log_rn_derivative(problem, paths, u_theta) + y0[..., None]) ** 2).mean(-1)
 
 
 # ============================================================================ metric
 def control_l2_error(u_star: Tensor, u: Tensor, weight: Tensor) -> Tensor:
     """Σ_k Σ_b |u* − u|² α / (K·B) / Ẑ: importance-sampled E_{P^{u*}}[(1/T)∫|u − u*|² dt]."""
     sq = ((u_star - u) ** 2).sum(-1)  # (K, B)
-    return (sq * weight).sum() / (sq.shape[0] * sq.shape[1])
+    return (sq * weight).sum(dim=(0, -1)) / (sq.shape[0] * sq.shape[-1])

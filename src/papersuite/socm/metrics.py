@@ -122,13 +122,15 @@ def _csv_field(value: float) -> str:
     return "" if math.isnan(value) else repr(value)
 
 
-def write_curve_csv(path: str | Path, rows: list[list[float]]) -> Path:
-    """Write the curve rows (CURVE_COLUMNS, integer iteration) as CSV, atomically.
+def write_curve_csv(path: str | Path, seeds: list[int], rows: list[list[list[float]]]) -> Path:
+    """Write the curves of an ensemble's members as one CSV (seed, then CURVE_COLUMNS; integer seed and
+    iteration), member after member, atomically: rows[e] are the rows of member e, trained from seeds[e].
 
     The same bytes as pandas' DataFrame.to_csv(index=False), without importing pandas in the training job."""
     with io.atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(CURVE_COLUMNS)
-        for row in rows:
-            writer.writerow([str(int(row[0]))] + [_csv_field(v) for v in row[1:]])
+        writer.writerow(["seed", *CURVE_COLUMNS])
+        for seed, member_rows in zip(seeds, rows):
+            for row in member_rows:
+                writer.writerow([str(int(seed)), str(int(row[0]))] + [_csv_field(v) for v in row[1:]])
     return Path(path)

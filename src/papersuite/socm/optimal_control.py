@@ -29,9 +29,9 @@ class LinearFeedbackControl:
     T: float
 
     def __call__(self, t: Tensor, x: Tensor) -> Tensor:
-        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        """t (K,) and x (K, B, d) or (K, E, B, d) -> x's shape."""
         k = _grid_index(t, self.gain.shape[0] - 1, self.T)
-        return torch.einsum("kij,kbj->kbi", self.gain[k], x)
+        return torch.einsum("kij,k...j->k...i", self.gain[k], x)
 
 
 @dataclass
@@ -42,9 +42,10 @@ class OpenLoopControl:
     T: float
 
     def __call__(self, t: Tensor, x: Tensor) -> Tensor:
-        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        """t (K,) and x (K, B, d) or (K, E, B, d) -> x's shape."""
         k = _grid_index(t, self.values.shape[0] - 1, self.T)
-        return self.values[k].unsqueeze(1).expand_as(x)
+        values = self.values[k]  # (K, d)
+        return values.reshape(values.shape[0], *[1] * (x.dim() - 2), values.shape[-1]).expand_as(x)
 
 
 @dataclass
@@ -57,7 +58,9 @@ class TabulatedSeparableControl:
     T: float
 
     def __call__(self, t: Tensor, x: Tensor) -> Tensor:
-        """t (K,) and x (K, B, d) -> (K, B, d)."""
+        """t (K,) and x (K, B, d) or (K, E, B, d) -> x's shape."""
+        if x.dim() > 3:  # the ensemble's members folded into the batch
+            return self(t, x.reshape(x.shape[0], -1, x.shape[-1])).reshape(x.shape)
         k = _grid_index(t, self.tables.shape[0] - 1, self.T)  # (K,)
         nm = self.x_mid.shape[0]
         h = self.x_mid[1] - self.x_mid[0]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,12 @@ SETTING_LABELS = {
 TIMING_SETTING = "ou_quadratic_easy"
 
 
-def parse_curve_path(path: str | Path) -> tuple[str, str, int]:
-    """(setting, method, seed) from '.../{setting}/{method}/seed{seed}/curve.csv'."""
+def parse_curve_path(path: str | Path) -> tuple[str, str]:
+    """(setting, method) from '.../{setting}/{method}/curve.csv' (one file holds the curves of every seed)."""
     parts = Path(path).parent.parts
-    if len(parts) < 3:
-        raise ValueError(f"{path}: expected .../<setting>/<method>/seed<N>/<file>")
-    m = re.fullmatch(r"seed(\d+)", parts[-1])
-    if m is None:
-        raise ValueError(f"{path}: the folder above the curve must be 'seed<N>', got {parts[-1]!r}")
-    return parts[-3], parts[-2], int(m.group(1))
+    if len(parts) < 2:
+        raise ValueError(f"{path}: expected .../<setting>/<method>/<file>")
+    return parts[-2], parts[-1]
 
 
 def _order(values: Iterable[str], preferred: Iterable[str]) -> list[str]:
@@ -231,9 +227,9 @@ def _write_figures(curves: list, scale: str, figures_dir: Path) -> None:
     """control_l2_error.png (the paper's main figure) and normalized_iw_std.png from the training curves."""
     frames = []
     for path in curves:
-        setting, method, seed = parse_curve_path(path)
-        c = pd.read_csv(path)
-        c["setting"], c["method"], c["seed"] = setting, method, seed
+        setting, method = parse_curve_path(path)
+        c = pd.read_csv(path)  # seed, iteration, ... (one block of rows per seed)
+        c["setting"], c["method"] = setting, method
         frames.append(c)
     if not frames:
         log.warning("no curves given: the figures are empty")
@@ -274,7 +270,7 @@ def build_report(
 ) -> None:
     """Write the SOCM tables (control_l2_error, time_per_iteration, control_objective) and figures
     (control_l2_error.png, normalized_iw_std.png). `records`: dicts or record paths; `curves`: CSV
-    paths '.../{setting}/{method}/seed{seed}/curve.csv'; `references`: path, dict or None."""
+    paths '.../{setting}/{method}/curve.csv' (a seed column); `references`: path, dict or None."""
     runtime.setup_logging(log_path)
     tables_dir, figures_dir = Path(tables_dir), Path(figures_dir)
     recs, frame = _records_frame(records)

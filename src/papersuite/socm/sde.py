@@ -5,6 +5,10 @@ X_{k+1} = X_k + (b(X_k) + σ v_k) Δt + √(λΔt) σ ξ_k, ξ_k ~ N(0, I), v_k 
 log α = −λ⁻¹ Σ_k f(X_{k+1}) Δt − λ⁻¹ g(X_N) − λ^{−1/2} Σ_k <v_k, ξ_k> √Δt − (2λ)⁻¹ Σ_k |v_k|² Δt,
 so that E_v[α] = exp(−V(0, x0)/λ) for every v (Girsanov), up to the O(Δt) of the Riemann sum.
 
+One generator simulates paths (B, d); a list of E generators simulates an ensemble's paths (E, B, d), member e's
+noise drawn from generator e exactly as one generator draws it (ensemble.py): every per-path quantity then has
+the batch shape (E, B) instead of (B,).
+
 The running cost in log α and in the adjoint (relative-entropy) cost is evaluated at X_{k+1} (time t_k),
 as the original code does; problem.running_cost_point = "left" uses X_k instead (docs/papers/socm.md,
 "Differences from the original code, settled"). The losses that rebuild log α from u_θ (log_rn_derivative)
@@ -32,7 +36,7 @@ class Paths:
     """A batch of simulated paths and the sums that enter the importance weight and the cost."""
 
     ts: Tensor  # (N+1,)
-    states: Tensor  # (N+1, B, d)
+    states: Tensor  # (N+1, B, d); (N+1, E, B, d) for an ensemble, and (E, B) for (B,) below
     noises: Tensor  # (N, B, d), the standard normals ξ_k
     controls: Tensor  # (N, B, d), v_k = v(t_k, X_k)
     running_cost: Tensor  # (B,) Σ_k f(X_{k+1}) Δt (f(X_k) with problem.running_cost_point "left")
@@ -51,9 +55,9 @@ class Paths:
 
 
 def running_cost_sum(problem: ControlProblem, states: Tensor, dt: float) -> Tensor:
-    """Σ_k f(X_{k+1}) Δt (right point, the original code) or Σ_k f(X_k) Δt (left), states (N+1, B, d) -> (B,)."""
+    """Σ_k f(X_{k+1}) Δt (right point, the original code) or Σ_k f(X_k) Δt (left), states (N+1, ..., d) -> (...)."""
     if not problem.has_running_cost:
-        return states.new_zeros(states.shape[1])
+        return states.new_zeros(states.shape[1:-1])
     points = states[1:] if problem.running_cost_point == "right" else states[:-1]
     return problem.running_cost(points).sum(0) * dt
 
@@ -68,17 +72,28 @@ def _step_function(control: Control | None, batch: int, grad: bool) -> Control |
     return control.stepper(batch) if hasattr(control, "stepper") else control
 
 
+def _draw_noises(
+    n: int, batch: int, d: int, generator: torch.Generator | list[torch.Generator] | None, like: Tensor
+) -> Tensor:
+    """ξ (N, B, d) from one generator, or (N, E, B, d) from E generators, member e's drawn by generator e."""
+    if not isinstance(generator, list):
+        return torch.randn((n, batch, d), generator=generator, dtype=like.dtype, device=like.device)
+    draws = [torch.randn((n, batch, d), generator=g, dtype=like.dtype, device=like.device) for g in generator]
+    return torch.stack(draws, dim=1)
+
+
 def simulate(
     problem: ControlProblem,
     control: Control | None,
     batch: int,
-    generator: torch.Generator | None = None,
+    generator: torch.Generator | list[torch.Generator] | None = None,
     N: int | None = None,
     keep_graph: bool = False,
     x0: Tensor | None = None,
     record: bool = False,
 ) -> Paths:
-    """Simulate `batch` paths from x0 under control v (None: v = 0) on linspace(0, T, N+1).
+    """Simulate `batch` paths from x0 under control v (None: v = 0) on linspace(0, T, N+1); `batch` paths of each
+    member of an ensemble when `generator` is a list (one per member).
 
     With keep_graph=False (all losses but the adjoint one) nothing is recorded for autograd and the
     control is treated as fixed (detached sampling control, on-policy); with keep_graph=True the whole
@@ -90,8 +105,9 @@ def simulate(
     n = ts.shape[0] - 1
     dt = problem.T / n
     sqrt_dt = dt**0.5
-    x = (problem.x0 if x0 is None else x0).expand(batch, problem.d)
-    noises = torch.randn((n, batch, problem.d), generator=generator, dtype=x.dtype, device=x.device)
+    lead = (len(generator), batch) if isinstance(generator, list) else (batch,)
+    x = (problem.x0 if x0 is None else x0).expand(*lead, problem.d)
+    noises = _draw_noises(n, batch, problem.d, generator, x)  # (N, *lead, d)
     sigma_t = problem.sigma.T
     identity_sigma = bool(torch.equal(problem.sigma, torch.eye(problem.d, dtype=x.dtype, device=x.device)))
     diffusion = ((problem.lam * dt) ** 0.5) * (noises if identity_sigma else noises @ sigma_t)  # (N, B, d)
@@ -111,17 +127,17 @@ def simulate(
             controls.append(v)
         if grid_record is not None:
             grid_record.step(ts[n], x)  # the terminal point: the losses regress u_θ on all N+1 points
-        states_t = torch.stack(states)  # (N+1, B, d)
-        controls_t = torch.stack(controls)  # (N, B, d)
-        running = running_cost_sum(problem, states_t, dt)  # (B,)
+        states_t = torch.stack(states)  # (N+1, *lead, d)
+        controls_t = torch.stack(controls)  # (N, *lead, d)
+        running = running_cost_sum(problem, states_t, dt)  # lead
         return Paths(
             ts=ts,
             states=states_t,
             noises=noises,
             controls=controls_t,
             running_cost=running,
-            control_cost=0.5 * (controls_t**2).sum(dim=(0, 2)) * dt,
-            noise_term=(controls_t * noises).sum(dim=(0, 2)) * sqrt_dt,
+            control_cost=0.5 * (controls_t**2).sum(dim=(0, -1)) * dt,
+            noise_term=(controls_t * noises).sum(dim=(0, -1)) * sqrt_dt,
             terminal_cost=problem.terminal_cost(x),
             grid_record=grid_record,
         )

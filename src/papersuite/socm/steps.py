@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare", "warm_start", "train", "evaluate", "table"]
+__all__ = ["prepare", "warm_start", "train", "table"]
 
 
 def prepare(
@@ -109,17 +109,23 @@ def train(
     setting: str,
     method: str,
     train: Mapping[str, Any],
-    seed: int,
+    seeds: list[int],
+    evaluate: Mapping[str, Any],
+    scale: str,
     out_model: str | Path,
     out_curve_csv: str | Path,
+    out_record: str | Path,
     ckpt_dir: str | Path,
     threads: int = 1,
     log_path: str | Path | None = None,
-    warm_start_path: str | Path | None = None,
+    warm_start_paths: list[str | Path] | None = None,
 ) -> None:
-    """Train one (setting, method, seed) control with one of the eight losses the paper compares, resuming
-    from checkpoints; writes the model and its EMA training curve (the paper's main figure and Table 1;
-    docs/papers/socm.md, "Methods" and "Training and metrics")."""
+    """Train every seed of one (setting, method) as one stacked ensemble with one of the eight losses the paper
+    compares, resuming from checkpoints, then evaluate each member: writes the model file (all members), their
+    EMA training curves and one record file of per-seed metrics records: Monte Carlo control objective beside the
+    optimal cost V(0, x0), the L2 error and the curves' final values (the paper's main figure and Table 1;
+    docs/papers/socm.md, "Methods", "Training and metrics" and "Jobs and ensembles")."""
+    from .evaluate import evaluate_ensemble
     from .train import train_control
 
     train_control(
@@ -127,42 +133,21 @@ def train(
         setting,
         method,
         train,
-        seed,
+        seeds,
         out_model,
         out_curve_csv,
         ckpt_dir,
         threads=threads,
         log_path=log_path,
-        warm_start_path=warm_start_path,
+        warm_start_paths=warm_start_paths,
     )
-
-
-def evaluate(
-    *,
-    problem_npz: str | Path,
-    model: str | Path,
-    curve_csv: str | Path,
-    setting: str,
-    method: str,
-    evaluate: Mapping[str, Any],
-    seed: int,
-    scale: str,
-    out_record: str | Path,
-    threads: int = 1,
-    log_path: str | Path | None = None,
-) -> None:
-    """Write the metrics record of one trained control: Monte Carlo control objective beside the optimal cost
-    V(0, x0), and the training curve's final values (docs/papers/socm.md, "Training and metrics")."""
-    from .evaluate import evaluate_control
-
-    evaluate_control(
+    evaluate_ensemble(
         problem_npz,
-        model,
-        curve_csv,
+        out_model,
+        out_curve_csv,
         setting,
         method,
         evaluate,
-        seed,
         scale,
         out_record,
         threads=threads,

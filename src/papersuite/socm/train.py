@@ -1,7 +1,12 @@
 """Training loop shared by the eight methods, resumable (docs/papers/socm.md, "Training and metrics").
 
-One iteration: simulate a batch under the detached current control (graph kept for the adjoint
-loss), compute the method's loss with the weight α/Ẑ, one Adam step, update Ẑ and the EMA metrics.
+One job trains every seed of a (setting, method) as one stacked ensemble (ensemble.py, docs/papers/socm.md,
+"Jobs and ensembles"): member e is initialised, draws its paths and is updated exactly as a single run of
+seeds[e] would be, up to the float rounding of batched products (see the test); E = 1 is a single run.
+
+One iteration: simulate a batch per member under the detached current control (graph kept for the adjoint
+loss), compute each member's loss with its weight α/Ẑ, one Adam step on their sum (each member's gradient is
+its own loss's), update each member's Ẑ and EMA metrics.
 
 Ẑ₀ is estimated from `norm_batches` batches under the initial control (used by iteration 0's loss), then
 updated after every iteration by metrics.update_norm_const: by default the original's compute_EMA (the first
@@ -9,14 +14,14 @@ batch's mean, a running mean for 1/norm_ema iterations, then an EMA); `norm_sche
 applies a plain EMA.
 
 Departures from the original code (docs/papers/socm.md, "Deviations"):
-- Non-finite losses (possible for the variance loss when α explodes) skip the Adam step and are
+- Non-finite losses (possible for the variance loss when α explodes) skip that member's Adam step and are
   counted (`skipped_steps` in the model file) instead of poisoning the network with NaNs.
 - The control objective is computed by evaluate.py at the end only, not every 5000 iterations.
 
-train_control is the loop; its helpers, in call order: _build_run (seed, then the ∇V network, M and
-y0 in a fixed order of RNG draws), _resume_or_start (a checkpoint of this very run, or the warm start
-and Ẑ₀), _iteration (one simulate / loss / Adam step), metrics.update_metrics, metrics.curve_row,
-_checkpoint_state and _final_model.
+train_control is the loop; its helpers, in call order: _build_run (per member: seed, then the ∇V network, M and
+y0 in a fixed order of RNG draws; then stacked), _resume_or_start (a checkpoint of this very ensemble, or the
+warm starts and Ẑ₀), _iteration (one simulate / loss / Adam step), metrics.update_metrics, metrics.curve_row,
+_checkpoint_state and train_records.final_model.
 """
 
 from __future__ import annotations
@@ -35,7 +40,8 @@ from torch import Tensor
 
 from papersuite.core import checkpoint, io, progress, runtime
 
-from .learned_control import LearnedControl, build_learned_control, normalization_constant
+from .ensemble import MemberWarmStarts, StackedSigmoidMLP, StackedUNet
+from .learned_control import LearnedControl, build_learned_control, build_unet, normalization_constant
 from .losses import (
     METHODS,
     control_l2_error,
@@ -63,6 +69,7 @@ from .optim import Adam
 from .optimal_control import optimal_control_from_arrays
 from .problems import ControlProblem, load_problem
 from .sde import Paths, simulate
+from .train_records import final_model
 from .warm_start import (
     WARM_START_SEED_OFFSET,
     fit_gaussian_path,
@@ -117,11 +124,11 @@ def _method_loss(
     paths: Paths,
     control: LearnedControl,
     weight: Tensor,
-    norm_const: float,
-    M: SigmoidMLP | None,
+    norm_const: Tensor,
+    M: SigmoidMLP | StackedSigmoidMLP | None,
     y0: Tensor | None,
 ) -> tuple[Tensor, Tensor | None]:
-    """(loss, u_θ on the grid or None for the adjoint loss)."""
+    """(loss, u_θ on the grid or None for the adjoint loss); per member ((E,)) for an ensemble's paths."""
     if method == "adjoint":
         return relative_entropy_loss(paths), None
     u_theta = control.on_grid(paths.ts, paths.states, paths.grid_record)  # (N+1, B, d), graph through θ only
@@ -159,15 +166,16 @@ def _resolve_train(train: Mapping[str, Any]) -> dict[str, Any]:
 # ============================================================================ one training run
 @dataclass
 class _Run:
-    """What one training run updates: the learned parts, the optimiser and the path generator."""
+    """What one ensemble's training updates: the learned parts, the optimiser and one path generator per member."""
 
     problem: ControlProblem
-    u_star: Callable[[Tensor, Tensor], Tensor]  # reference control on the grid, (K,), (K, B, d) -> (K, B, d)
-    control: LearnedControl
-    M: SigmoidMLP | None  # SOCM only
-    y0: Tensor | None  # moment loss only
+    u_star: Callable[[Tensor, Tensor], Tensor]  # reference control on the grid, (K,), (K, ..., d) -> (K, ..., d)
+    control: LearnedControl  # a StackedUNet's control: states (E, B, d)
+    M: StackedSigmoidMLP | None  # SOCM only
+    y0: Tensor | None  # (E,), moment loss only
     optimizer: Adam
-    generator: torch.Generator  # the training paths' random numbers
+    generators: list[torch.Generator]  # member e's training paths' random numbers
+    seeds: list[int]
     device: torch.device | str
 
 
@@ -186,43 +194,51 @@ def _build_run(
     u_star: Callable[[Tensor, Tensor], Tensor],
     method: str,
     cfg: Mapping[str, Any],
-    seed: int,
+    seeds: list[int],
     device: torch.device | str,
 ) -> _Run:
-    """Seed, then initialise the ∇V network, M (SOCM), y0 (moment), Adam and the path generator, in this order."""
-    runtime.seed_everything(seed)
-    control = build_learned_control(problem, cfg)
-    M = (
-        SigmoidMLP(problem.d, cfg["M_hdims"], cfg["gamma0"], cfg["scaling_factor_M"]).to(device)
-        if method == "SOCM"
-        else None
-    )
-    y0 = torch.zeros((), device=device, requires_grad=True) if method == "moment" else None
+    """Per member: seed, then initialise the ∇V network and M (SOCM) in this order (a single run's draws);
+    then stack them, with y0 (moment), Adam and one path generator per member seeded as a single run's."""
+    nets, Ms = [], []
+    for seed in seeds:
+        runtime.seed_everything(seed)
+        nets.append(build_unet(problem, cfg))
+        if method == "SOCM":
+            Ms.append(SigmoidMLP(problem.d, cfg["M_hdims"], cfg["gamma0"], cfg["scaling_factor_M"]).to(device))
+    control = LearnedControl(StackedUNet(nets), problem)
+    M = StackedSigmoidMLP(Ms) if Ms else None
+    y0 = torch.zeros(len(seeds), device=device, requires_grad=True) if method == "moment" else None
     groups: list[dict[str, Any]] = [{"params": list(control.net.parameters()), "lr": cfg["lr"]}]
     if M is not None:
         groups.append({"params": list(M.parameters()), "lr": cfg["M_lr"]})
     if y0 is not None:
         groups.append({"params": [y0], "lr": cfg["y0_lr"]})
-    optimizer = Adam(groups, eps=cfg["adam_eps"])
-    generator = torch.Generator(device=device).manual_seed(int(seed))
-    return _Run(problem, u_star, control, M, y0, optimizer, generator, device)
+    optimizer = Adam(groups, eps=cfg["adam_eps"], members=len(seeds))
+    generators = [torch.Generator(device=device).manual_seed(int(seed)) for seed in seeds]
+    return _Run(problem, u_star, control, M, y0, optimizer, generators, [int(s) for s in seeds], device)
 
 
 def _fingerprint(
-    problem_npz: str | Path, setting: str, method: str, seed: int, cfg: Mapping[str, Any]
+    problem_npz: str | Path, setting: str, method: str, seeds: list[int], cfg: Mapping[str, Any]
 ) -> dict[str, Any]:
-    """A checkpoint is resumed only if it was written for this very run (config, seed, problem file)."""
+    """A checkpoint is resumed only if it was written for this very ensemble (config, seeds, problem file)."""
     return {
         "setting": setting,
         "method": method,
-        "seed": int(seed),
+        "seeds": [int(s) for s in seeds],
         "train": cfg,
         "problem_sha256": io.sha256_file(problem_npz),
     }
 
 
-def _restore(run: _Run, ckpt: Mapping[str, Any]) -> tuple[dict[str, Any], list[list[float]], int]:
-    """Load a checkpoint into the run (RNG state last); return (train state, curve rows, step)."""
+def _warm_starts_from_states(problem: ControlProblem, states: list[dict[str, Tensor]]) -> MemberWarmStarts:
+    warm = MemberWarmStarts([warm_start_from_state(problem, state) for state in states])
+    warm.tabulate(problem.time_grid())
+    return warm
+
+
+def _restore(run: _Run, ckpt: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[list[list[float]]], int]:
+    """Load a checkpoint into the run (RNG state last); return (members' train states, curve rows, step)."""
     run.control.net.load_state_dict(ckpt["control"])
     if run.M is not None:
         run.M.load_state_dict(ckpt["M"])
@@ -230,69 +246,73 @@ def _restore(run: _Run, ckpt: Mapping[str, Any]) -> tuple[dict[str, Any], list[l
         with torch.no_grad():
             run.y0.copy_(ckpt["y0"])
     if ckpt["warm_start"] is not None:
-        run.control.warm_start = warm_start_from_state(run.problem, ckpt["warm_start"])
-        run.control.warm_start.tabulate(run.problem.time_grid())
+        run.control.warm_start = _warm_starts_from_states(run.problem, ckpt["warm_start"])
     run.optimizer.load_state_dict(ckpt["optimizer"])
-    run.generator.set_state(ckpt["generator"])
+    for generator, state in zip(run.generators, ckpt["generators"]):
+        generator.set_state(state)
     checkpoint.set_rng_state(ckpt["rng"])
-    return dict(ckpt["train_state"]), [list(r) for r in ckpt["curve"]], int(ckpt["step"])
+    states = [dict(s) for s in ckpt["train_state"]]
+    return states, [[list(r) for r in rows] for rows in ckpt["curve"]], int(ckpt["step"])
 
 
-def _attach_warm_start(
-    run: _Run, ws_cfg: Mapping[str, Any] | None, seed: int, warm_start_path: str | Path | None
-) -> None:
-    """Add the Gaussian-path warm start to the control: loaded from its file, or fitted here without one."""
-    problem = run.problem
-    if ws_cfg and warm_start_path is not None:
-        run.control.warm_start = load_warm_start(problem, warm_start_path)
-        run.control.warm_start.tabulate(problem.time_grid())
-    elif ws_cfg:
+def _attach_warm_start(run: _Run, ws_cfg: Mapping[str, Any] | None, warm_start_paths: list[str | Path] | None) -> None:
+    """Add each member's Gaussian-path warm start to the control: loaded from its file, or fitted here without."""
+    if not ws_cfg:
+        return
+    problem, members = run.problem, []
+    for e, seed in enumerate(run.seeds):
+        if warm_start_paths is not None:
+            members.append(load_warm_start(problem, warm_start_paths[e]))
+            continue
         ws_gen = torch.Generator(device=run.device).manual_seed(int(seed) + WARM_START_SEED_OFFSET)
-        run.control.warm_start = fit_gaussian_path(
-            problem,
-            int(ws_cfg["iterations"]),
-            int(ws_cfg["batch"]),
-            int(ws_cfg["knots"]),
-            float(ws_cfg["lr"]),
-            int(ws_cfg["time_points"]),
-            ws_gen,
+        members.append(
+            fit_gaussian_path(
+                problem,
+                int(ws_cfg["iterations"]),
+                int(ws_cfg["batch"]),
+                int(ws_cfg["knots"]),
+                float(ws_cfg["lr"]),
+                int(ws_cfg["time_points"]),
+                ws_gen,
+            )
         )
-        run.control.warm_start.tabulate(problem.time_grid())
+    run.control.warm_start = MemberWarmStarts(members)
+    run.control.warm_start.tabulate(problem.time_grid())
 
 
 def _start_fresh(
-    run: _Run, cfg: Mapping[str, Any], seed: int, warm_start_path: str | Path | None
-) -> tuple[dict[str, Any], list[list[float]], int]:
-    """Warm start (if configured), then Ẑ₀ from the initial control; return (train state, [], 0)."""
+    run: _Run, cfg: Mapping[str, Any], warm_start_paths: list[str | Path] | None
+) -> tuple[list[dict[str, Any]], list[list[list[float]]], int]:
+    """Warm starts (if configured), then each member's Ẑ₀ from its initial control; (train states, [[]…], 0)."""
     t_setup = time.perf_counter()
-    _attach_warm_start(run, cfg["warm_start"], seed, warm_start_path)
-    norm0 = normalization_constant(run.problem, run.control, cfg["batch"], int(cfg["norm_batches"]), run.generator)
-    log.info("initial normalisation constant Ẑ = %.6g (%d batches)", norm0, cfg["norm_batches"])
-    return initial_state(norm0, time.perf_counter() - t_setup), [], 0
+    _attach_warm_start(run, cfg["warm_start"], warm_start_paths)
+    norm0 = normalization_constant(run.problem, run.control, cfg["batch"], int(cfg["norm_batches"]), run.generators)
+    norm0 = [float(v) for v in norm0.tolist()]  # (E,)
+    log.info(
+        "initial normalisation constants Ẑ = %s (%d batches)", ", ".join(f"{v:.6g}" for v in norm0), cfg["norm_batches"]
+    )
+    setup_s = (time.perf_counter() - t_setup) / len(run.seeds)
+    return [initial_state(v, setup_s) for v in norm0], [[] for _ in run.seeds], 0
 
 
 def _resume_or_start(
-    run: _Run,
-    ckpts: checkpoint.TrainingCheckpoints,
-    cfg: Mapping[str, Any],
-    seed: int,
-    warm_start_path: str | Path | None,
-) -> tuple[dict[str, Any], list[list[float]], int]:
-    """(train state, curve rows, first iteration) from this run's newest checkpoint, or of a fresh start."""
+    run: _Run, ckpts: checkpoint.TrainingCheckpoints, cfg: Mapping[str, Any], warm_start_paths: list[str | Path] | None
+) -> tuple[list[dict[str, Any]], list[list[list[float]]], int]:
+    """(train states, curve rows, first iteration) from this ensemble's newest checkpoint, or of a fresh start."""
     ckpt = ckpts.resume(restore_rng=False)  # restored by _restore, once the warm start is rebuilt
     if ckpt is not None:
         return _restore(run, ckpt)
-    return _start_fresh(run, cfg, seed, warm_start_path)
+    return _start_fresh(run, cfg, warm_start_paths)
 
 
 def _loss_and_error(
-    run: _Run, method: str, batch: int, norm_const: float, keep_graph: bool
+    run: _Run, method: str, batch: int, norm_const: Tensor, keep_graph: bool
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Simulate a batch under the current control; return (method loss, control L2 error, α)."""
+    """Simulate `batch` paths per member under the current control; (method losses (E,), L2 errors (E,), α (E, B))."""
     problem = run.problem
-    paths = simulate(problem, run.control, batch, run.generator, keep_graph=keep_graph, record=not keep_graph)
-    alpha = torch.exp(paths.log_weight(problem.lam).detach())  # (B,)
-    weight = alpha / norm_const
+    paths = simulate(problem, run.control, batch, run.generators, keep_graph=keep_graph, record=not keep_graph)
+    alpha = torch.exp(paths.log_weight(problem.lam).detach())  # (E, B)
+    weight = alpha / norm_const[:, None]
     loss, u_theta = _method_loss(method, problem, paths, run.control, weight, norm_const, run.M, run.y0)
     with torch.no_grad():
         if u_theta is None:  # adjoint: the N pre-terminal sampled controls
@@ -304,88 +324,55 @@ def _loss_and_error(
     return loss, l2, alpha
 
 
-def _adam_step(run: _Run, loss: Tensor, itr: int, state: dict[str, Any]) -> tuple[float, float]:
-    """Backward and one Adam step; a non-finite loss or gradient skips the step (counted). Returns (loss, |∇|²)."""
-    loss_value = float(loss.detach())
+def _adam_step(run: _Run, loss: Tensor, itr: int, states: list[dict[str, Any]]) -> tuple[list[float], list[float]]:
+    """Backward of the members' summed losses and one Adam step; a member with a non-finite loss or gradient
+    skips its step (counted). Returns (losses, |∇|² over the ∇V network), one per member."""
+    finite_loss = torch.isfinite(loss.detach())  # (E,)
     run.optimizer.zero_grad()
-    if math.isfinite(loss_value):
-        loss.backward()
-        grad_sq = float(sum(p.grad.detach().double().pow(2).sum() for p in run.control.net.parameters()))
-    else:
-        grad_sq = float("nan")
-    if math.isfinite(loss_value) and math.isfinite(grad_sq):
-        run.optimizer.step()
-    else:
-        state["skipped_steps"] += 1
-        log.warning("iteration %d: non-finite loss/gradient (%s, %s); Adam step skipped", itr, loss_value, grad_sq)
-    return loss_value, grad_sq
+    torch.where(finite_loss, loss, torch.zeros_like(loss)).sum().backward()
+    grad_sq = sum(p.grad.detach().double().pow(2).flatten(1).sum(1) for p in run.control.net.parameters())  # (E,)
+    grad_sq = torch.where(finite_loss, grad_sq, torch.full_like(grad_sq, math.nan))
+    active = finite_loss & torch.isfinite(grad_sq)
+    run.optimizer.step(active)
+    loss_values, grad_values = loss.detach().tolist(), grad_sq.tolist()
+    for e, ok in enumerate(active.tolist()):
+        if not ok:
+            states[e]["skipped_steps"] += 1
+            log.warning(
+                "iteration %d, seed %d: non-finite loss/gradient (%s, %s); Adam step skipped",
+                *(itr, run.seeds[e], loss_values[e], grad_values[e]),
+            )
+    return loss_values, grad_values
 
 
 def _iteration(
-    run: _Run, method: str, cfg: Mapping[str, Any], state: dict[str, Any], itr: int, keep_graph: bool
-) -> StepResult:
-    """One training iteration: simulate, loss with the weight α/Ẑ, one Adam step (timed)."""
+    run: _Run, method: str, cfg: Mapping[str, Any], states: list[dict[str, Any]], itr: int, keep_graph: bool
+) -> list[StepResult]:
+    """One training iteration of every member: simulate, loss with the weight α/Ẑ, one Adam step (timed; each
+    member is charged the ensemble's time / E)."""
     t0 = time.perf_counter()
     if run.y0 is not None and itr == int(cfg["y0_lr_switch"]):
         run.optimizer.param_groups[-1]["lr"] = cfg["y0_lr_late"]
-    loss, l2, alpha = _loss_and_error(run, method, cfg["batch"], state["norm_const"], keep_graph)
-    loss_value, grad_sq = _adam_step(run, loss, itr, state)
-    return StepResult(alpha, loss_value, float(l2), grad_sq, time.perf_counter() - t0)
+    norm_const = torch.tensor([s["norm_const"] for s in states], dtype=run.problem.x0.dtype, device=run.device)
+    loss, l2, alpha = _loss_and_error(run, method, cfg["batch"], norm_const, keep_graph)
+    loss_values, grad_values = _adam_step(run, loss, itr, states)
+    seconds = (time.perf_counter() - t0) / len(run.seeds)
+    return [StepResult(alpha[e], loss_values[e], l2_e, grad_values[e], seconds) for e, l2_e in enumerate(l2.tolist())]
 
 
-def _checkpoint_state(run: _Run, state: Mapping[str, Any], rows: list[list[float]]) -> dict[str, Any]:
-    """Everything a resumed run needs besides the RNG state (added by TrainingCheckpoints.save)."""
+def _checkpoint_state(run: _Run, states: list[dict[str, Any]], rows: list[list[list[float]]]) -> dict[str, Any]:
+    """Everything a resumed ensemble needs besides the global RNG state (added by TrainingCheckpoints.save)."""
+    warm = run.control.warm_start
     return {
         "control": run.control.net.state_dict(),
         "M": None if run.M is None else run.M.state_dict(),
         "y0": None if run.y0 is None else run.y0.detach().clone(),
-        "warm_start": None if run.control.warm_start is None else run.control.warm_start.state_dict(),
+        "warm_start": None if warm is None else warm.state_dicts(),
         "optimizer": run.optimizer.state_dict(),
-        "generator": run.generator.get_state(),
-        "train_state": dict(state),
-        "curve": [list(r) for r in rows],
+        "generators": [g.get_state() for g in run.generators],
+        "train_state": [dict(s) for s in states],
+        "curve": [[list(r) for r in member_rows] for member_rows in rows],
     }
-
-
-def _final_model(
-    run: _Run, setting: str, method: str, seed: int, cfg: Mapping[str, Any], state: Mapping[str, Any], wall_s: float
-) -> dict[str, Any]:
-    """The model file's content: weights, the metadata evaluate.load_control needs, and run statistics."""
-    n_iter = cfg["iterations"]
-    return {
-        "control": run.control.net.state_dict(),
-        "M": None if run.M is None else run.M.state_dict(),
-        "gamma": None if run.M is None else float(run.M.gamma.detach()),
-        "y0": None if run.y0 is None else float(run.y0.detach()),
-        "warm_start": None if run.control.warm_start is None else run.control.warm_start.state_dict(),
-        "setting": setting,
-        "method": method,
-        "seed": int(seed),
-        "d": run.problem.d,
-        "hdims": [int(h) for h in cfg["hdims"]],
-        "M_hdims": [int(h) for h in cfg["M_hdims"]],
-        "scaling_factor_nabla_V": float(cfg["scaling_factor_nabla_V"]),
-        "output_relu": bool(run.control.net.output_relu),  # also in the network's state_dict (a bool buffer)
-        "iterations": n_iter,
-        "norm_const": float(state["norm_const"]),
-        "train_wall_s": float(wall_s),
-        "mean_time_per_iteration_s": float(state["sum_time"] / n_iter),
-        "time_per_iteration_se_s": _mean_time_se(state, n_iter),
-        "skipped_steps": int(state["skipped_steps"]),
-        # mean of the raw (un-smoothed) per-iteration L2 error over the last 10% of iterations: at tiny
-        # iteration counts the EMA (0.01) still carries the early transient, this window does not
-        "final_window_iterations": int(state["window_n"]),
-        "final_window_control_l2_error": float(state["window_l2_sum"] / max(state["window_n"], 1)),
-    }
-
-
-def _mean_time_se(state: Mapping[str, Any], n_iter: int) -> float:
-    """Standard error of the mean time per iteration, std(ddof=1)/√n over the run's iterations (NaN if n < 2)."""
-    if n_iter < 2:
-        return math.nan
-    mean = state["sum_time"] / n_iter
-    var = max(state.get("sum_sq_time", math.nan) - n_iter * mean**2, 0.0) / (n_iter - 1)
-    return float(math.sqrt(var / n_iter))
 
 
 def train_control(
@@ -393,57 +380,64 @@ def train_control(
     setting: str,
     method: str,
     train: Mapping[str, Any],
-    seed: int,
+    seeds: list[int],
     out_model: str | Path,
     out_curve_csv: str | Path,
     ckpt_dir: str | Path,
     threads: int = 1,
     log_path: str | Path | None = None,
-    warm_start_path: str | Path | None = None,
+    warm_start_paths: list[str | Path] | None = None,
 ) -> None:
-    """Train one method on one setting; write the model (torch.save) and the EMA curve (CSV), resumably.
+    """Train one method on one setting for every seed in `seeds` (one stacked ensemble); write the model file
+    (all members) and the EMA curves (CSV with a seed column), resumably.
 
-    With `train["warm_start"]` set, the warm start is loaded from `warm_start_path` (written once per
-    setting and seed by the warm_start step) or, without one, fitted here.
+    With `train["warm_start"]` set, member e's warm start is loaded from `warm_start_paths[e]` (written once per
+    setting and seed by the warm_start step) or, without them, fitted here.
     """
     runtime.setup_logging(log_path)
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; expected one of {METHODS}")
+    seeds = [int(s) for s in seeds]
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct and at least one, got {seeds}")
     cfg = _resolve_train(train)
     device = runtime.choose_device(threads)
     problem, u_star = _load_problem_and_reference(problem_npz, device)
     n_iter = cfg["iterations"]
     log.info(
-        "SOCM train: setting=%s method=%s seed=%d d=%d N=%d iterations=%d batch=%d",
-        *(setting, method, seed, problem.d, problem.N, n_iter, cfg["batch"]),
+        "SOCM train: setting=%s method=%s seeds=%s d=%d N=%d iterations=%d batch=%d",
+        *(setting, method, seeds, problem.d, problem.N, n_iter, cfg["batch"]),
     )
-    run = _build_run(problem, u_star, method, cfg, seed, device)
+    run = _build_run(problem, u_star, method, cfg, seeds, device)
     ckpts = checkpoint.TrainingCheckpoints(
-        ckpt_dir, _fingerprint(problem_npz, setting, method, seed, cfg), cfg["checkpoint_every"]
+        ckpt_dir, _fingerprint(problem_npz, setting, method, seeds, cfg), cfg["checkpoint_every"]
     )
-    state, rows, start = _resume_or_start(run, ckpts, cfg, seed, warm_start_path)
+    states, rows, start = _resume_or_start(run, ckpts, cfg, warm_start_paths)
 
     window_start = n_iter - max(1, math.ceil(0.1 * n_iter))  # raw L2 error averaged over the last 10%
     keep_graph = method == "adjoint"
     t_wall = time.perf_counter()
-    wall_before = float(state["wall_s"])
+    wall_before = [float(s["wall_s"]) for s in states]
     for itr in progress.progress(range(start, n_iter), total=n_iter - start, desc=f"{setting}/{method}", logger=log):
-        update_metrics(state, _iteration(run, method, cfg, state, itr, keep_graph), cfg, itr, window_start)
+        for state, step in zip(states, _iteration(run, method, cfg, states, itr, keep_graph)):
+            update_metrics(state, step, cfg, itr, window_start)
         done = itr + 1
         if done % int(cfg["log_every"]) == 0 or done == n_iter:
-            rows.append(curve_row(state, done))
+            for member_rows, state in zip(rows, states):
+                member_rows.append(curve_row(state, done))
         if ckpts.due(done, n_iter) and done < n_iter:
-            state["wall_s"] = wall_before + time.perf_counter() - t_wall
-            ckpts.save(done, _checkpoint_state(run, state, rows))
+            for state, before in zip(states, wall_before):
+                state["wall_s"] = before + (time.perf_counter() - t_wall) / len(seeds)
+            ckpts.save(done, _checkpoint_state(run, states, rows))
         _after_iteration(done)
 
-    wall_s = wall_before + time.perf_counter() - t_wall
+    walls = [before + (time.perf_counter() - t_wall) / len(seeds) for before in wall_before]
     with io.atomic_path(out_model) as tmp:
-        torch.save(_final_model(run, setting, method, seed, cfg, state, wall_s), tmp)
-    write_curve_csv(out_curve_csv, rows)
+        torch.save(final_model(run, setting, method, cfg, states, walls), tmp)
+    write_curve_csv(out_curve_csv, seeds, rows)
     ckpts.clear()
-    final = rows[-1]
-    log.info(
-        "done %s/%s in %.1f s (%.2f ms/it): EMA L2 error %.4g, normalised IW std %.3g",
-        *(setting, method, wall_s, 1e3 * state["sum_time"] / n_iter, final[1], final[2]),
-    )
+    for seed, state, member_rows in zip(seeds, states, rows):
+        log.info(
+            "done %s/%s seed %d (%.2f ms/it per member): EMA L2 error %.4g, normalised IW std %.3g",
+            *(setting, method, seed, 1e3 * state["sum_time"] / n_iter, member_rows[-1][1], member_rows[-1][2]),
+        )

@@ -3,14 +3,15 @@
 Every loss but the adjoint one regresses u_θ(t_k, X_k) on all N+1 grid points of the simulated paths
 (docs/papers/socm.md, "Methods"), and the simulation has just evaluated the same network at the same points
 (t_k, X_k), k < N, to draw the paths. UNetGridRecord keeps the activations of those evaluations, written by
-the stepper into one buffer per layer (N+1, B, width) instead of freed, and adds the terminal point; UNetGrid
-then returns the recorded outputs as a differentiable tensor whose backward is the one autograd computes for
-FullyConnectedUNet.forward on the grid: the folded (K·B)-row AddmmBackward0 (grad·W, gradᵀ·input, column sums),
-ReluBackward0 (threshold_backward on the ReLU's output) and the two-term sums of the skip connections. So the
-grid forward pass, a third of a SOCM iteration's arithmetic at tiny widths, is not run a second time.
+the stepper into one buffer per layer (N+1, E, B, width) for the E members of a stacked ensemble (ensemble.py)
+instead of freed, and adds the terminal point; UNetGrid then returns the recorded outputs as a differentiable
+tensor whose backward is the one autograd computes for StackedUNet.forward on the grid: per member, the folded
+(K·B)-row BaddbmmBackward0 (grad·W, (inputᵀ·grad)ᵀ, row sums), ReluBackward0 (threshold_backward on the
+ReLU's output) and the two-term sums of the skip connections. So the grid forward pass, a third of a SOCM
+iteration's arithmetic at tiny widths, is not run a second time.
 
-The per-step products are those of the grid's (K·B)-row product row by row on the BLAS used here (see the test),
-so the numbers are the ones of the op-by-op grid forward and its autograd backward.
+The per-step products are those of the grid's (K·B)-row product row by row on the BLAS used here, up to float
+rounding (see the test).
 """
 
 from __future__ import annotations
@@ -21,66 +22,65 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from .models import FullyConnectedUNet
+    from .ensemble import StackedUNet
 
 __all__ = ["UNetGrid", "UNetGridRecord"]
 
-_LAYERS = ("down_0", "down_1", "down_2", "res_0", "res_1", "res_2", "up_2", "up_1", "up_0")
 _threshold_backward = torch.ops.aten.threshold_backward.default
 
 
 class UNetGridRecord:
-    """Buffers (K, B, ·) of every activation of FullyConnectedUNet at K grid points, filled one point per step.
+    """Buffers (K, E, B, ·) of every activation of a StackedUNet at K grid points, filled one point per step.
 
     One record serves every iteration of a training run (reset() before each simulation): its buffers and
     their per-point views are made once, so a step costs what the plain stepper costs."""
 
-    def __init__(self, net: FullyConnectedUNet, n_points: int, batch: int) -> None:
-        h0, h1, h2 = net.down_0.out_features, net.down_1.out_features, net.down_2.out_features
-        new = net.down_0.weight.new_empty
+    def __init__(self, net: StackedUNet, n_points: int, batch: int) -> None:
+        h0, h1, h2 = net.hdims
+        e = net.members
+        new = net.down_0_weight.new_empty
         self.net, self.n_points, self.batch, self.filled = net, n_points, batch, 0
-        self.tx = new((n_points, batch, net.d + 1))
-        self.r1, self.s1, self.out1 = (new((n_points, batch, h0)) for _ in range(3))
-        self.r2, self.s2, self.out2 = (new((n_points, batch, h1)) for _ in range(3))
-        self.r3 = new((n_points, batch, h2))
-        self.out0, self.y = new((n_points, batch, net.d)), new((n_points, batch, net.d))
-        self.params = tuple(t for name in _LAYERS for t in (getattr(net, name).weight, getattr(net, name).bias))
+        self.tx = new((n_points, e, batch, net.d + 1))
+        self.r1, self.s1, self.out1 = (new((n_points, e, batch, h0)) for _ in range(3))
+        self.r2, self.s2, self.out2 = (new((n_points, e, batch, h1)) for _ in range(3))
+        self.r3 = new((n_points, e, batch, h2))
+        self.out0, self.y = new((n_points, e, batch, net.d)), new((n_points, e, batch, net.d))
+        self.params = net.params()
         buffers = (self.tx, self.r1, self.r2, self.r3, self.s2, self.out2, self.s1, self.out1, self.out0, self.y)
         self._slots = [tuple(b[k] for b in buffers) for k in range(n_points)]
-        # F.linear(x, w, b) is addmm(b, x, w.t()): the transposed weights (views, updated with the weights)
-        w = self.params[0::2]
-        self._wt = tuple(t.t() for t in w)
+        # F.linear(x, w, b) is baddbmm(b, x, wᵀ) per member: the transposed weights (views, updated with the weights)
+        self._wt = tuple(w.transpose(1, 2) for w in self.params[0::2])
 
     def reset(self) -> UNetGridRecord:
         self.filled = 0
         return self
 
     def step(self, t: Tensor, x: Tensor) -> Tensor:
-        """net.forward(t, x) for a scalar t and x (B, d), without autograd, its activations kept in the next slot."""
+        """net.forward(t, x) for a scalar t and x (E, B, d), without autograd, its activations kept in the next slot."""
         k = self.filled
         if k >= self.n_points:
             raise RuntimeError(f"the grid record holds {self.n_points} points")
         tx, r1, r2, r3, s2, out2, s1, out1, out0, y = self._slots[k]
         wt_d0, wt_d1, wt_d2, wt_r0, wt_r1, wt_r2, wt_u2, wt_u1, wt_u0 = self._wt
         b_d0, b_d1, b_d2, b_r0, b_r1, b_r2, b_u2, b_u1, b_u0 = self.params[1::2]
-        addmm, add = torch.addmm, torch.add
-        tx[:, 0] = t
-        tx[:, 1:] = x
-        addmm(b_d0, tx, wt_d0, out=r1).relu_()
-        addmm(b_d1, r1, wt_d1, out=r2).relu_()
-        addmm(b_d2, r2, wt_d2, out=r3).relu_()
-        addmm(b_u2, r3, wt_u2, out=s2).relu_()
-        add(s2, addmm(b_r2, r2, wt_r2), out=out2)
-        addmm(b_u1, out2, wt_u1, out=s1).relu_()
-        add(s1, addmm(b_r1, r1, wt_r1), out=out1)
-        addmm(b_u0, out1, wt_u0, out=out0)
+        baddbmm, add = torch.baddbmm, torch.add
+        tx[..., 0] = t
+        tx[..., 1:] = x
+        baddbmm(b_d0, tx, wt_d0, out=r1).relu_()
+        baddbmm(b_d1, r1, wt_d1, out=r2).relu_()
+        baddbmm(b_d2, r2, wt_d2, out=r3).relu_()
+        baddbmm(b_u2, r3, wt_u2, out=s2).relu_()
+        add(s2, baddbmm(b_r2, r2, wt_r2), out=out2)
+        baddbmm(b_u1, out2, wt_u1, out=s1).relu_()
+        add(s1, baddbmm(b_r1, r1, wt_r1), out=out1)
+        baddbmm(b_u0, out1, wt_u0, out=out0)
         if self.net.output_relu:
             out0.relu_()
         self.filled = k + 1
-        return add(out0, addmm(b_r0, tx, wt_r0), out=y)
+        return add(out0, baddbmm(b_r0, tx, wt_r0), out=y)
 
     def output(self) -> Tensor:
-        """The network on all K recorded points, (K, B, d), differentiable in its weights (UNetGrid)."""
+        """The network on all K recorded points, (K, E, B, d), differentiable in its weights (UNetGrid)."""
         if self.filled != self.n_points:
             raise RuntimeError(f"the grid record holds {self.filled} of {self.n_points} points")
         return UNetGrid.apply(self, *self.params)
@@ -99,14 +99,15 @@ class UNetGrid(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         rec = ctx.record
         w_d0, w_d1, w_d2, w_r0, w_r1, w_r2, w_u2, w_u1, w_u0 = rec.params[0::2]
-        rows = grad.shape[0] * grad.shape[1]
+        n_members = grad.shape[1]
 
-        def flat(t: Tensor) -> Tensor:
-            return t.reshape(rows, t.shape[-1])
+        def flat(t: Tensor) -> Tensor:  # (K, E, B, w) -> (E, K·B, w)
+            return t.transpose(0, 1).reshape(n_members, -1, t.shape[-1])
 
         def linear_bw(g: Tensor, inp: Tensor, weight: Tensor, need_input: bool = True) -> tuple:
-            # AddmmBackward0 on the folded (K·B)-row product, TBackward0, and the bias's sum_to
-            return (g.mm(weight) if need_input else None), g.t().mm(inp), g.sum(0)
+            # per member: the folded (K·B)-row product's backward (grad·W, (inputᵀ·grad)ᵀ, the bias's row sum)
+            grad_weight = inp.transpose(1, 2).bmm(g).transpose(1, 2)
+            return (g.bmm(weight) if need_input else None), grad_weight, g.sum(1, keepdim=True)
 
         g = flat(grad)
         g_out0 = _threshold_backward(g, flat(rec.out0), 0) if rec.net.output_relu else g

@@ -1,15 +1,14 @@
 """One Euler–Maruyama step's ∇V-network evaluation as a single autograd node, for the adjoint loss.
 
 The adjoint (relative-entropy) loss backpropagates through every step of the simulated paths
-(docs/papers/socm.md, "Methods"). Recorded op by op, each step's FullyConnectedUNet call adds about
+(docs/papers/socm.md, "Methods"). Recorded op by op, each step's StackedUNet call adds about
 thirty autograd nodes, and at tiny widths their bookkeeping costs more than their arithmetic. UNetStep
 computes the same forward and, in backward, the gradients autograd would compute node by node, with
-the same kernels on the same operands (AddmmBackward0: grad·W for the input, gradᵀ·input for the
-weight, the column sum for the bias; ReluBackward0: threshold_backward on the ReLU's output;
-CatBackward0: a slice). Every tensor inside the network feeds at most two layers, so the order in
-which its two gradient terms are added cannot change a bit; the weight gradients leave the node once
-per step, in the same step order as before. The trained models are bit-identical to the op-by-op graph
-(see the test).
+the same kernels on the same operands, per member of the ensemble (BaddbmmBackward0: grad·W for the input,
+gradᵀ·input for the weight, the row sum for the bias; ReluBackward0: threshold_backward on the ReLU's output;
+CatBackward0: a slice). Every tensor inside the network feeds at most two layers, so the order in which its
+two gradient terms are added cannot change a bit; the weight gradients leave the node once per step, in the
+same step order as before. The gradients are autograd's of StackedUNet.forward (see the test).
 """
 
 from __future__ import annotations
@@ -21,31 +20,32 @@ import torch
 from torch import Tensor
 
 if TYPE_CHECKING:
-    from .models import FullyConnectedUNet
+    from .ensemble import StackedUNet
 
 __all__ = ["UNetStep", "graph_stepper"]
-
-_LAYERS = ("down_0", "down_1", "down_2", "res_0", "res_1", "res_2", "up_2", "up_1", "up_0")
-
 
 _threshold_backward = torch.ops.aten.threshold_backward.default
 
 
 def _linear_backward(grad: Tensor, inp: Tensor, weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients of addmm(bias, inp, weight.t()) as AddmmBackward0, TBackward0 and the bias's sum_to give them:
-    (grad·W, gradᵀ·inp, Σ_rows grad)."""
-    return grad.mm(weight), grad.t().mm(inp), grad.sum(0)
+    """Gradients of baddbmm(bias, inp, weightᵀ) per member, grad (E, B, out), inp (E, B, in), weight (E, out, in):
+    (grad·W, (inpᵀ·grad)ᵀ, Σ_rows grad), the weight's as BaddbmmBackward0 forms it (the gradient of Wᵀ)."""
+    return grad.bmm(weight), inp.transpose(1, 2).bmm(grad).transpose(1, 2), grad.sum(1, keepdim=True)
 
 
 class UNetStep(torch.autograd.Function):
-    """y = FullyConnectedUNet.forward(t, x) for a scalar t and x (B, d), differentiable in x and the weights."""
+    """y = StackedUNet.forward(t, x) for a scalar t and x (E, B, d), differentiable in x and the weights."""
 
     @staticmethod
     def forward(ctx: Any, t: Tensor, x: Tensor, output_relu: bool, *params: Tensor) -> Tensor:
-        lin, relu = torch.nn.functional.linear, torch.relu_  # in place on fresh tensors: the same values
+        relu = torch.relu_  # in place on fresh tensors: the same values
+
+        def lin(inp: Tensor, w: Tensor, b: Tensor) -> Tensor:
+            return torch.baddbmm(b, inp, w.transpose(1, 2))
+
         (w_d0, b_d0, w_d1, b_d1, w_d2, b_d2, w_r0, b_r0, w_r1, b_r1, w_r2, b_r2) = params[:12]
         (w_u2, b_u2, w_u1, b_u1, w_u0, b_u0) = params[12:]
-        tx = torch.cat([t.expand(x.shape[:-1]).unsqueeze(-1), x], dim=-1)
+        tx = torch.cat([t.expand(x.shape[:-1]).unsqueeze(-1), x], dim=-1)  # (E, B, d+1)
         r1 = relu(lin(tx, w_d0, b_d0))
         r2 = relu(lin(r1, w_d1, b_d1))
         r3 = relu(lin(r2, w_d2, b_d2))
@@ -87,9 +87,9 @@ class UNetStep(torch.autograd.Function):
         )
 
 
-def graph_stepper(net: FullyConnectedUNet) -> Callable[[Tensor, Tensor], Tensor]:
-    """net.forward(t, x) for a scalar t and x (B, d) as one UNetStep node (the weights bound once)."""
-    params = tuple(tensor for name in _LAYERS for tensor in (getattr(net, name).weight, getattr(net, name).bias))
+def graph_stepper(net: StackedUNet) -> Callable[[Tensor, Tensor], Tensor]:
+    """net.forward(t, x) for a scalar t and x (E, B, d) as one UNetStep node (the weights bound once)."""
+    params = net.params()
     output_relu = net.output_relu
 
     def step(t: Tensor, x: Tensor) -> Tensor:
