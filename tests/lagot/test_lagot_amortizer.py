@@ -1,5 +1,5 @@
 """Known answers of the amortized spline geodesics and the envelope-theorem cost (docs/papers/lagot.md,
-"Known answers"; paper §3.1)."""
+"Known answers")."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def test_euclidean_sq_geodesic_cost_and_gradient_through_the_envelope():
 
 
 def test_gradient_reaches_a_learned_metric_but_an_amortizer_step_leaves_it_alone():
-    """c's gradient flows to the metric's parameters (outer loop of paper §4); amortizer_step only sets the
+    """c's gradient flows to the metric's parameters (the metric-learning outer loop); amortizer_step only sets the
     amortizer's gradients."""
     torch.manual_seed(0)
     metric = LearnedMetricGeometry(hidden=(8, 8))

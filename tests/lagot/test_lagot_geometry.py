@@ -1,4 +1,4 @@
-"""Known answers of the geometries and the path cost (docs/papers/lagot.md, "Known answers"; paper §2-4)."""
+"""Known answers of the geometries and the path cost (docs/papers/lagot.md, "Known answers")."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _threads(one_thread):
 
 
 def test_registry_holds_every_geometry_and_each_satisfies_the_protocol():
-    """Every geometry of paper §5 and the learned metric is registered and is a `Geometry`."""
+    """Every geometry of the paper's experiments and the learned metric is registered and is a `Geometry`."""
     assert set(geo.GEOMETRIES) == ALL_NAMES
     x = torch.randn(3, 4, 2, dtype=D64)
     for name in ALL_NAMES:
@@ -114,7 +114,7 @@ def test_learned_metric_has_fixed_eigenvalues_and_the_predicted_direction():
 
 
 def test_annealing_schedule():
-    """M = 0 and temp = temp_start at progress 0; the end values at 1; monotone in between (paper §5.1)."""
+    """M = 0 and temp = temp_start at progress 0; the end values at 1; monotone in between (the original's schedule)."""
     M_bounds, temp_bounds = (0.0, 3.61), (0.1, 0.01)
     assert obstacles.annealed_barrier(0.0, M_bounds, temp_bounds) == (0.0, 0.1)
     assert obstacles.annealed_barrier(1.0, M_bounds, temp_bounds) == (3.61, 0.01)

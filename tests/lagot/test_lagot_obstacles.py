@@ -1,4 +1,4 @@
-"""Known answers of amortized paths around obstacles (docs/papers/lagot.md, "Known answers"; paper §5.1, Fig. 2).
+"""Known answers of amortized paths around obstacles (docs/papers/lagot.md, "Known answers"; paper Fig. 2).
 
 The amortizer (K = 10, MLP 128-128) is fitted for 1500 Adam steps on line → line pairs (source
 U([−1.25, −1] × [−1, 1]), target U([1, 1.25] × [−1, 1]), the NLSB data) while the barrier anneals over the

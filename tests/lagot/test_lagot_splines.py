@@ -1,4 +1,4 @@
-"""Known answers of the fixed-end cubic-spline paths (docs/papers/lagot.md, "Known answers"; paper §3.1)."""
+"""Known answers of the fixed-end cubic-spline paths (docs/papers/lagot.md, "Known answers")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Amortized spline geodesics: an MLP predicts the spline of the optimal path between x and y (paper §3.1).
+"""Amortized spline geodesics: an MLP predicts the spline of the optimal path between x and y.
 
 The amortizer φ maps (x, y) to spline parameters (K, D) and is trained to minimise the mean path cost of its
 predicted paths over pairs (Adam, lr 1e-4, global-norm clip 1.0 in the original). The cost c(x, y) is the
@@ -32,7 +32,7 @@ PairsSampler = Callable[[torch.Generator | None], tuple[Tensor, Tensor]]  # gene
 
 
 class SplineAmortizer(nn.Module):
-    """MLP (x, y) -> spline parameters (B, K, D): concat → [Linear, ReLU] × len(hidden) → Linear (paper §3.1)."""
+    """MLP (x, y) -> spline parameters (B, K, D): concat → [Linear, ReLU] × len(hidden) → Linear (SplineMLP)."""
 
     def __init__(self, dim: int = 2, n_params: int = 30, hidden: Sequence[int] = (1024, 1024)) -> None:
         super().__init__()
@@ -62,7 +62,7 @@ def amortized_path(amortizer: SplineAmortizer, x: Tensor, y: Tensor, n_points: i
 def amortized_cost(
     geometry: Geometry, amortizer: SplineAmortizer, x: Tensor, y: Tensor, anneal: float = 1.0, n_points: int = 20
 ) -> Tensor:
-    """c(x, y) ≈ cost of the amortizer's path, parameters detached (envelope theorem, §3.1): (B,D),(B,D) -> (B,)."""
+    """c(x, y) ≈ cost of the amortizer's path, parameters detached (envelope theorem): (B,D),(B,D) -> (B,)."""
     return path_cost(geometry, amortized_path(amortizer, x, y, n_points), anneal)
 
 
@@ -108,7 +108,7 @@ def fit_amortizer(
     grad_tol: float | None = None,
     generator: torch.Generator | None = None,
 ) -> list[float]:
-    """Fit the amortizer on sampled pairs for up to `steps` Adam steps (§3.1); returns the energy per step.
+    """Fit the amortizer on sampled pairs for up to `steps` Adam steps; returns the energy per step.
 
     pairs_sampler(generator) -> (x (B, D), y (B, D)). Pass `optimizer` to keep Adam's state across calls
     (pretraining, one step per dual iteration, periodic refits); otherwise a fresh Adam(lr) is made. With

@@ -1,4 +1,4 @@
-"""Per-pair spline geodesics by direct optimisation (paper §3.1's optional refinement; the original's SplineSolver).
+"""Per-pair spline geodesics by direct optimisation (the optional refinement; the original's SplineSolver).
 
 The original refines each predicted spline with Adam under a cosine learning rate but disables it in both
 configs (max_iter 0); here it is an option (`refine_paths`) and also a stand-alone solver of the true

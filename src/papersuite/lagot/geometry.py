@@ -1,8 +1,8 @@
-"""The `Geometry` interface and the discretised Lagrangian cost of a path (Pooladian et al., UAI 2024, §2-3).
+"""The `Geometry` interface and the discretised Lagrangian cost of a path (Pooladian et al., UAI 2024).
 
 A geometry supplies a metric tensor A(x) and a potential U(x); the cost of a path γ: [0,1] → R^D is
-  mode "lagrangian":   the action  ∫₀¹ ½ γ̇ᵀA(γ)γ̇ − U(γ) dt            (paper eq. 2, obstacles)
-  mode "sq_geodesic":  ½ (∫₀¹ sqrt(γ̇ᵀA(γ)γ̇) dt)²                        (Riemannian metrics, paper §4)
+  mode "lagrangian":   the action  ∫₀¹ ½ γ̇ᵀA(γ)γ̇ − U(γ) dt            (the paper's Lagrangian cost, obstacles)
+  mode "sq_geodesic":  ½ (∫₀¹ sqrt(γ̇ᵀA(γ)γ̇) dt)²                        (Riemannian metrics, metric learning)
 discretised on n points with the midpoint rule. This is the continuous, properly scaled action: a straight
 line under A = I, U = 0 costs ½|x−y|² in both modes. The original code's action, Σᵢ ½ΔᵢᵀA(xᵢ)Δᵢ − U(xᵢ)
 over n = 20 left points, equals Δt·[kinetic − Σ (U/Δt²) Δt]: its barrier U acts as U·(n−1)² here, so the
@@ -37,7 +37,7 @@ LENGTH_EPS = 1e-12  # floor under each squared segment length so sqrt has a fini
 
 @runtime_checkable
 class Geometry(Protocol):
-    """What the solvers need from a geometry (paper §2: a Lagrangian L(x, v) = ½vᵀA(x)v − U(x))."""
+    """What the solvers need from a geometry (the paper's Lagrangian L(x, v) = ½vᵀA(x)v − U(x))."""
 
     name: str
     dim: int
@@ -59,7 +59,7 @@ def _quadratic_form(A: Tensor, v: Tensor) -> Tensor:
 
 
 def path_cost(geometry: Geometry, path: Tensor, anneal: float = 1.0) -> Tensor:
-    """Midpoint-rule cost of paths (B, n, D) -> (B,) in the geometry's mode (paper eq. 2; module docstring)."""
+    """Midpoint-rule cost of paths (B, n, D) -> (B,) in the geometry's mode (module docstring)."""
     n = path.shape[-2]
     if n < 2:
         raise ValueError(f"a path needs at least 2 points, got {n}")
@@ -83,7 +83,7 @@ def straight_path(x: Tensor, y: Tensor, n_points: int) -> Tensor:
 
 
 def clip_to_bounds(geometry: Geometry, x: Tensor) -> Tensor:
-    """Clamp points (..., D) to the geometry's box bounds (the original clips c-transform argmins, §3.2)."""
+    """Clamp points (..., D) to the geometry's box bounds (the original clips c-transform argmins)."""
     low = torch.tensor([b[0] for b in geometry.bounds], dtype=x.dtype, device=x.device)
     high = torch.tensor([b[1] for b in geometry.bounds], dtype=x.dtype, device=x.device)
     return torch.maximum(torch.minimum(x, high), low)

@@ -1,11 +1,11 @@
-"""Riemannian metric geometries, cost ½ length² (paper §4; Scarvelis & Solomon 2023's synthetic metrics).
+"""Riemannian metric geometries, cost ½ length² (the paper's metric learning; Scarvelis & Solomon 2023's metrics).
 
 The Scarvelis metrics are A(x) = I − (1 − ε) v(x)v(x)ᵀ with a unit (or sub-unit) direction field v: motion
 along v is cheap (ε = 1e-3), motion across it costs as in Euclidean space.
   circle: v = (−x₂, x₁)/max(|x|, 1e-6)       (tangent to circles around the origin)
   vee:    v = (1, sign x₂)/√2                   (the mass-split fan)
   xpath:  v = [a(1,1)/√2 + b(1,−1)/√2]/1.25, a = 1.25 tanh(relu(x₁x₂)), b = −1.25 tanh(relu(−x₁x₂))
-The learned metric of paper §4 is A(x) = R(θ)ᵀ diag(1, 0.1) R(θ) with θ = atan2 of a leaky-ReLU MLP's two
+The paper's learned metric is A(x) = R(θ)ᵀ diag(1, 0.1) R(θ) with θ = atan2 of a leaky-ReLU MLP's two
 outputs: fixed eigenvalues, so the metric cannot collapse; only its eigen-directions are learned.
 """
 
@@ -52,7 +52,7 @@ def xpath_field(x: Tensor) -> Tensor:
 
 @dataclass
 class MetricGeometry:
-    """A(x) = I − (1 − ε) v vᵀ (I when field is None), sq-geodesic cost (paper §4)."""
+    """A(x) = I − (1 − ε) v vᵀ (I when field is None), sq-geodesic cost (the paper's Riemannian examples)."""
 
     name: str
     field: Callable[[Tensor], Tensor] | None
@@ -75,7 +75,7 @@ class MetricGeometry:
 
 
 class LearnedMetricGeometry(nn.Module):
-    """A_φ(x) = R(θ)ᵀ diag(1, λ_min) R(θ), θ = atan2(MLP_φ(x)) (paper §4, the NeuralNetMetric of the code)."""
+    """A_φ(x) = R(θ)ᵀ diag(1, λ_min) R(θ), θ = atan2(MLP_φ(x)) (NeuralNetMetric of the code)."""
 
     mode = "sq_geodesic"
     dim = 2

@@ -1,4 +1,4 @@
-"""Obstacle geometries: A = I and a barrier potential U with an annealing schedule (paper §5.1, Fig. 2, Table 1).
+"""Obstacle geometries: A = I and a barrier potential U with an annealing schedule (paper Figs. 1-2, Table 1).
 
 The barriers are the NLSB (Koshizuka & Sato 2023) box, slit, hill and well and the GSB (Liu et al. 2022) GMM,
 V-neck and S-tunnel, plus the original code's baby maze. U ≤ 0 inside an obstacle, so the action
@@ -118,7 +118,7 @@ def _zero(x: Tensor, M: float, temp: float) -> Tensor:
 
 @dataclass
 class BarrierGeometry:
-    """A = I, U = barrier(x; M, temp) with (M, temp) annealed from start to end values (paper §5.1)."""
+    """A = I, U = barrier(x; M, temp) with (M, temp) annealed from start to end values (paper Fig. 2 settings)."""
 
     name: str
     barrier: BarrierFn

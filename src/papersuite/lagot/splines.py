@@ -1,4 +1,4 @@
-"""Cubic-spline paths with fixed ends (paper §3.1, "spline geodesics"; docs/papers/lagot.md).
+"""Cubic-spline paths with fixed ends (the paper's amortized spline paths; docs/papers/lagot.md).
 
 γ(t) = (1 − t)x + t y + s(t), where s is a cubic spline on K − 1 equal segments of [0, 1] with s(0) = s(1) = 0
 and C⁰, C¹, C² continuity at the K − 2 interior knots. That space has dimension K per output dimension, and
@@ -110,7 +110,7 @@ def basis_at(
 
 
 def spline_path(x: Tensor, y: Tensor, params: Tensor, n_points: int) -> Tensor:
-    """Path (1 − t)x + t y + s(t) on n points: (B, D), (B, D), (B, K, D) -> (B, n, D); exact ends (paper §3.1)."""
+    """Path (1 − t)x + t y + s(t) on n points: (B, D), (B, D), (B, K, D) -> (B, n, D); exact ends (spline paths)."""
     phi = basis_at(params.shape[1], n_points, params.dtype, params.device)  # (n, K)
     t = torch.linspace(0.0, 1.0, n_points, dtype=x.dtype, device=x.device).view(1, -1, 1)  # (1, n, 1)
     chord = (1.0 - t) * x.unsqueeze(-2) + t * y.unsqueeze(-2)  # (B, n, D)
