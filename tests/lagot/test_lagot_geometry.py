@@ -141,3 +141,15 @@ def test_clip_to_bounds():
     vee = geo.make_geometry("vee")
     clipped = geo.clip_to_bounds(vee, torch.tensor([[-5.0, 20.0], [1.0, -1.0]], dtype=D64))
     assert torch.equal(clipped, torch.tensor([[-2.5, 15.0], [1.0, -1.0]], dtype=D64))
+
+
+def test_eigen_directions_on_a_grid():
+    """On a grid over the circle's bounds the cheap eigenvector (smallest eigenvalue ε) is the circle's tangent."""
+    circle = geo.make_geometry("circle")
+    points = metrics.grid_points(circle.bounds, 7)
+    assert points.shape == (49, 2) and torch.equal(points[1], torch.tensor([-1.0, -1.5], dtype=D64))
+    away = points.norm(dim=-1) > 0.1
+    values, vectors = metrics.eigen_directions(circle, points[away])
+    assert torch.allclose(values, torch.tensor([1e-3, 1.0], dtype=D64).expand_as(values), atol=1e-12)
+    tangent = metrics.circle_field(points[away])
+    assert torch.allclose((vectors[..., 0] * tangent).sum(-1).abs(), torch.ones(int(away.sum()), dtype=D64))

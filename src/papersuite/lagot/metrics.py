@@ -25,6 +25,8 @@ __all__ = [
     "MetricGeometry",
     "LearnedMetricGeometry",
     "METRIC_GEOMETRIES",
+    "grid_points",
+    "eigen_directions",
 ]
 
 DIV_EPS = 1e-6  # floor under |x| in the circle field (the original's)
@@ -118,6 +120,19 @@ class LearnedMetricGeometry(nn.Module):
     def potential(self, x: Tensor, anneal: float = 1.0) -> Tensor:
         """No potential: (..., D) -> (...) zeros."""
         return torch.zeros_like(x[..., 0])
+
+
+def grid_points(bounds: tuple[tuple[float, float], ...], n: int) -> Tensor:
+    """An n × n grid over 2-D bounds, row-major (x₂ outer, x₁ inner): (n², 2) (alignment and quiver plots)."""
+    axes = [torch.linspace(float(lo), float(hi), n, dtype=torch.float64) for lo, hi in bounds]
+    x2, x1 = torch.meshgrid(axes[1], axes[0], indexing="ij")
+    return torch.stack([x1.reshape(-1), x2.reshape(-1)], dim=-1)
+
+
+def eigen_directions(geometry: MetricGeometry | LearnedMetricGeometry, points: Tensor) -> tuple[Tensor, Tensor]:
+    """Eigenvalues (..., 2) ascending and unit eigenvectors (..., 2, 2) (columns) of A at points (..., 2)."""
+    with torch.no_grad():
+        return torch.linalg.eigh(geometry.metric(points))
 
 
 def _metric_factory(
