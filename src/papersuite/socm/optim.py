@@ -103,7 +103,7 @@ class Adam:
             bc2 = torch.tensor([(1 - beta2**s) ** 0.5 if s else 1.0 for s in c], dtype=p.dtype, device=p.device)
             size = torch.tensor([-(lr / (1 - beta1**s)) if s else 0.0 for s in c], dtype=p.dtype, device=p.device)
             den.div_(bc2.reshape(shape)).add_(self.eps)
-            p.add_(m / den * size.reshape(shape))
+            p.addcdiv_(m * size.reshape(shape), den)  # p + (size·m)/den, as addcdiv with a scalar value computes
 
     def state_dict(self) -> dict[str, Any]:
         """Tensors, ints and floats only (torch.load(weights_only=True) safe)."""
