@@ -153,3 +153,29 @@ def test_eigen_directions_on_a_grid():
     assert torch.allclose(values, torch.tensor([1e-3, 1.0], dtype=D64).expand_as(values), atol=1e-12)
     tangent = metrics.circle_field(points[away])
     assert torch.allclose((vectors[..., 0] * tangent).sum(-1).abs(), torch.ones(int(away.sum()), dtype=D64))
+
+
+class ConstantMetric:
+    """A user's geometry written outside the package: constant A = diag(1, 4), no potential."""
+
+    name, dim, mode = "diag14", 2, "lagrangian"
+    bounds = ((-1.0, 1.0), (-1.0, 1.0))
+
+    def metric(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.diag(torch.tensor([1.0, 4.0], dtype=x.dtype)).expand(*x.shape[:-1], 2, 2)
+
+    def potential(self, x: torch.Tensor, anneal: float = 1.0) -> torch.Tensor:
+        return torch.zeros_like(x[..., 0])
+
+
+def test_a_user_geometry_plugs_in_without_touching_the_solver(monkeypatch):
+    """A class with the protocol's members, registered by name, is a `Geometry`; under a constant metric the
+    chord is the geodesic and costs ½ΔᵀAΔ, and a bent path costs more."""
+    monkeypatch.setitem(geo.GEOMETRIES, "diag14", ConstantMetric)
+    g = geo.make_geometry("diag14")
+    assert isinstance(g, geo.Geometry)
+    x, y = torch.tensor([[0.0, 0.0]], dtype=D64), torch.tensor([[1.0, 1.0]], dtype=D64)
+    chord = geo.straight_path(x, y, 20)
+    assert geo.path_cost(g, chord).item() == pytest.approx(0.5 * (1 + 4), abs=1e-12)
+    bent = chord + 0.1 * torch.sin(torch.linspace(0, math.pi, 20, dtype=D64)).view(1, -1, 1)
+    assert geo.path_cost(g, bent).item() > 2.5
