@@ -110,18 +110,22 @@ class UNetGrid(torch.autograd.Function):
             return (g.bmm(weight) if need_input else None), grad_weight, g.sum(1, keepdim=True)
 
         g = flat(grad)
-        g_out0 = _threshold_backward(g, flat(rec.out0), 0) if rec.net.output_relu else g
-        g_out1, gw_u0, gb_u0 = linear_bw(g_out0, flat(rec.out1), w_u0)
-        _, gw_r0, gb_r0 = linear_bw(g, flat(rec.tx), w_r0, need_input=False)
-        g_r1_res, gw_r1, gb_r1 = linear_bw(g_out1, flat(rec.r1), w_r1)
-        g_out2, gw_u1, gb_u1 = linear_bw(_threshold_backward(g_out1, flat(rec.s1), 0), flat(rec.out2), w_u1)
-        g_r2_res, gw_r2, gb_r2 = linear_bw(g_out2, flat(rec.r2), w_r2)
-        g_r3, gw_u2, gb_u2 = linear_bw(_threshold_backward(g_out2, flat(rec.s2), 0), flat(rec.r3), w_u2)
-        g_r2_down, gw_d2, gb_d2 = linear_bw(_threshold_backward(g_r3, flat(rec.r3), 0), flat(rec.r2), w_d2)
-        g_a1 = _threshold_backward(g_r2_down + g_r2_res, flat(rec.r2), 0)
-        g_r1_down, gw_d1, gb_d1 = linear_bw(g_a1, flat(rec.r1), w_d1)
-        g_a0 = _threshold_backward(g_r1_down + g_r1_res, flat(rec.r1), 0)
-        _, gw_d0, gb_d0 = linear_bw(g_a0, flat(rec.tx), w_d0, need_input=False)
+        # each activation folded once (a copy for E > 1, a view for E = 1)
+        tx, r1, r2, r3, s2, out2, s1, out1, out0 = (
+            flat(t) for t in (rec.tx, rec.r1, rec.r2, rec.r3, rec.s2, rec.out2, rec.s1, rec.out1, rec.out0)
+        )
+        g_out0 = _threshold_backward(g, out0, 0) if rec.net.output_relu else g
+        g_out1, gw_u0, gb_u0 = linear_bw(g_out0, out1, w_u0)
+        _, gw_r0, gb_r0 = linear_bw(g, tx, w_r0, need_input=False)
+        g_r1_res, gw_r1, gb_r1 = linear_bw(g_out1, r1, w_r1)
+        g_out2, gw_u1, gb_u1 = linear_bw(_threshold_backward(g_out1, s1, 0), out2, w_u1)
+        g_r2_res, gw_r2, gb_r2 = linear_bw(g_out2, r2, w_r2)
+        g_r3, gw_u2, gb_u2 = linear_bw(_threshold_backward(g_out2, s2, 0), r3, w_u2)
+        g_r2_down, gw_d2, gb_d2 = linear_bw(_threshold_backward(g_r3, r3, 0), r2, w_d2)
+        g_a1 = _threshold_backward(g_r2_down + g_r2_res, r2, 0)
+        g_r1_down, gw_d1, gb_d1 = linear_bw(g_a1, r1, w_d1)
+        g_a0 = _threshold_backward(g_r1_down + g_r1_res, r1, 0)
+        _, gw_d0, gb_d0 = linear_bw(g_a0, tx, w_d0, need_input=False)
         return (
             None,
             *(gw_d0, gb_d0, gw_d1, gb_d1, gw_d2, gb_d2, gw_r0, gb_r0, gw_r1, gb_r1, gw_r2, gb_r2),
