@@ -47,10 +47,14 @@ def clip_to_bounds(y: Tensor, bounds: Bounds) -> Tensor:
     return torch.maximum(torch.minimum(y, high), low)
 
 
-def ctransform_objective(cost_fn: CostFn, potential: PotentialFn, x: Tensor, y: Tensor, bounds: Bounds) -> Tensor:
-    """f(y) = c(x, clip(y)) − g(clip(y)): (B, D), (B, D) -> (B,)."""
+def ctransform_objective(
+    cost_fn: CostFn, potential: PotentialFn, x: Tensor, y: Tensor, bounds: Bounds, groups: Tensor | None = None
+) -> Tensor:
+    """f(y) = c(x, clip(y)) − g(clip(y)): (B, D), (B, D) -> (B,); with groups (B,), g is called as g(y, groups)
+    (one potential per group, e.g. per snapshot pair in metric learning)."""
     y_clip = clip_to_bounds(y, bounds)
-    return cost_fn(x, y_clip) - potential(y_clip)
+    g = potential(y_clip) if groups is None else potential(y_clip, groups)
+    return cost_fn(x, y_clip) - g
 
 
 def _value_and_grad(fn: Callable[[Tensor, Tensor], Tensor], idx: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
@@ -126,14 +130,16 @@ def solve_ctransform(
     max_linesearch: int = 20,
     decrease: float = 0.66,
     armijo: float = 1e-4,
+    groups: Tensor | None = None,
 ) -> CTransformResult:
     """argmin_y c(x, y) − g(y) per sample from y_init (B, D) by batched L-BFGS (paper §3; the authors' LBFGS:
-    maxiter 20, tol 1e-5, backtracking with decrease factor 0.66). max_iter = 0 returns clip(y_init)."""
+    maxiter 20, tol 1e-5, backtracking with decrease factor 0.66). max_iter = 0 returns clip(y_init).
+    groups (B,) long: sample i uses the potential g(·, groups[i]) (many transport problems in one batch)."""
     x, y = x.detach(), y_init.detach().clone()
     batch, dim = y.shape
 
     def fn(idx: Tensor, y_sub: Tensor) -> Tensor:
-        return ctransform_objective(cost_fn, potential, x[idx], y_sub, bounds)
+        return ctransform_objective(cost_fn, potential, x[idx], y_sub, bounds, None if groups is None else groups[idx])
 
     all_idx = torch.arange(batch, device=y.device)
     f, g = _value_and_grad(fn, all_idx, y)
