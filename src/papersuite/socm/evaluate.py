@@ -17,6 +17,7 @@ from torch import Tensor
 
 from papersuite.core import noise, records, runtime
 
+from .ensemble import MemberWarmStarts, StackedUNet
 from .learned_control import LearnedControl
 from .models import FullyConnectedUNet
 from .optimal_control import optimal_control_from_arrays
@@ -28,6 +29,7 @@ __all__ = [
     "control_objective",
     "control_l2_error_per_path",
     "load_member",
+    "load_ensemble",
     "evaluate_ensemble",
     "EVAL_SEED_OFFSET",
     "L2_EVAL_SEED_OFFSET",
@@ -41,9 +43,14 @@ L2_EVAL_SEED_OFFSET = 2_000_003
 
 
 def control_objective(
-    problem: ControlProblem, control: Control | None, n_trajectories: int, generator: torch.Generator, batch: int = 8192
-) -> tuple[float, float]:
-    """Mean and standard error of Σ(½|u|² + f)Δt + g(X_N) over n_trajectories paths.
+    problem: ControlProblem,
+    control: Control | None,
+    n_trajectories: int,
+    generator: torch.Generator | list[torch.Generator],
+    batch: int = 8192,
+) -> tuple[Tensor, Tensor]:
+    """Mean and standard error of Σ(½|u|² + f)Δt + g(X_N) over n_trajectories paths, float64: () each, or (E,)
+    for an ensemble's control with one generator per member (member e's paths as one generator draws them).
 
     The control objective of docs/papers/socm.md, "Training and metrics"."""
     costs = []
@@ -51,10 +58,10 @@ def control_objective(
     with torch.no_grad():
         while remaining > 0:
             size = min(batch, remaining)
-            costs.append(simulate(problem, control, size, generator).cost().double())
+            costs.append(simulate(problem, control, size, generator).cost().double())  # (size,) or (E, size)
             remaining -= size
-    c = torch.cat(costs)
-    return float(c.mean()), float(c.std() / math.sqrt(c.numel()))
+    c = torch.cat(costs, dim=-1)
+    return c.mean(-1), c.std(-1) / math.sqrt(c.shape[-1])
 
 
 def control_l2_error_per_path(
@@ -62,10 +69,11 @@ def control_l2_error_per_path(
     control: Control,
     u_star: Callable[[Tensor, Tensor], Tensor],
     n_trajectories: int,
-    generator: torch.Generator,
+    generator: torch.Generator | list[torch.Generator],
     batch: int = 1024,
 ) -> Tensor:
-    """(1/N) Σ_{k<N} |u(t_k, X_k) − u*(t_k, X_k)|² per path X ~ P^{u*}, (n_trajectories,) float64.
+    """(1/N) Σ_{k<N} |u(t_k, X_k) − u*(t_k, X_k)|² per path X ~ P^{u*}, (n_trajectories,) float64; (E, n) for an
+    ensemble's control with one generator per member.
 
     The left Riemann sum of (1/T)∫_0^T|u − u*|²dt over the N points where a control acts in Euler–Maruyama, the
     same for every method (the training metric, losses.control_l2_error, also counts t_N except for the adjoint
@@ -78,11 +86,11 @@ def control_l2_error_per_path(
         while remaining > 0:
             size = min(batch, remaining)
             paths = simulate(problem, lambda t, x: u_star(t.reshape(1), x[None])[0], size, generator)
-            ts, states = paths.ts[:-1], paths.states[:-1]  # the N pre-terminal points, (N,), (N, size, d)
-            diff = control(ts, states) - u_star(ts, states)  # (N, size, d)
-            per_path.append((diff.double() ** 2).sum(-1).mean(0))  # (size,)
+            ts, states = paths.ts[:-1], paths.states[:-1]  # the N pre-terminal points, (N,), (N, [E,] size, d)
+            diff = control(ts, states) - u_star(ts, states)  # (N, [E,] size, d)
+            per_path.append((diff.double() ** 2).sum(-1).mean(0))  # ([E,] size)
             remaining -= size
-    return torch.cat(per_path)
+    return torch.cat(per_path, dim=-1)
 
 
 def load_member(model: Mapping[str, Any], e: int, problem: ControlProblem) -> tuple[LearnedControl, dict[str, Any]]:
@@ -95,6 +103,19 @@ def load_member(model: Mapping[str, Any], e: int, problem: ControlProblem) -> tu
     if ws is not None:
         ws.tabulate(problem.time_grid())
     return LearnedControl(net, problem, ws), member
+
+
+def load_ensemble(model: Mapping[str, Any], problem: ControlProblem) -> LearnedControl:
+    """Every member of a model file as one stacked control (StackedUNet, a warm start per member): states
+    (E, B, d), member e computing load_member's control e."""
+    controls = [load_member(model, e, problem)[0] for e in range(len(model["members"]))]
+    net = StackedUNet([c.net for c in controls]).requires_grad_(False)
+    warm = [c.warm_start for c in controls]
+    if any(w is None for w in warm):
+        return LearnedControl(net, problem)
+    members = MemberWarmStarts(warm)
+    members.tabulate(problem.time_grid())
+    return LearnedControl(net, problem, members)
 
 
 def _finite_or_none(x: Any) -> float | None:
@@ -170,23 +191,15 @@ def _last_curve_rows(curve_csv: str | Path) -> dict[int, dict[str, float]]:
 
 def _member_record(
     problem: ControlProblem,
-    u_star: Callable[[Tensor, Tensor], Tensor],
-    optimal_cost: float,
-    control: LearnedControl,
+    estimates: Mapping[str, Any],
     meta: Mapping[str, Any],
     last: Mapping[str, float],
     evaluate: Mapping[str, Any],
     names: Mapping[str, str],
 ) -> dict:
-    """The metrics record of one member (seed meta['seed']): objective and L2 error on fresh paths of its seed."""
-    seed, device = int(meta["seed"]), problem.x0.device
-    n = int(evaluate.get("n_trajectories", 65536))
-    generator = torch.Generator(device=device).manual_seed(seed + EVAL_SEED_OFFSET)
-    with runtime.Stopwatch() as watch:
-        mean, se = control_objective(problem, control, n, generator, batch=int(evaluate.get("batch", 8192)))
-        l2_generator = torch.Generator(device=device).manual_seed(seed + L2_EVAL_SEED_OFFSET)
-        l2_per_path = control_l2_error_per_path(problem, control, u_star, n, l2_generator)  # (n,)
-        l2 = noise.mean_se(l2_per_path.cpu().numpy())
+    """The metrics record of one member (seed meta['seed']) from its evaluation estimates."""
+    seed, (mean, se), l2 = int(meta["seed"]), estimates["objective"], estimates["l2"]
+    optimal_cost = estimates["optimal_cost"]
     metrics = _metrics((mean, se), l2, optimal_cost, last, meta)
     config = {
         "setting": names["setting"],
@@ -209,9 +222,9 @@ def _member_record(
         scale=names["scale"],
         metrics=metrics,
         wall_s=_training_wall_s(None, meta, last),
-        device=device,
+        device=problem.x0.device,
         config=config,
-        extra=_extra(n, watch.elapsed, last, meta),
+        extra=_extra(estimates["n"], estimates["seconds"], last, meta),
     )
 
 
@@ -228,7 +241,8 @@ def evaluate_ensemble(
     log_path: str | Path | None = None,
 ) -> None:
     """Write the metrics records of every member of one trained (setting, method) ensemble, one per seed, as one
-    record file (a list, papersuite.core.records.write_records)."""
+    record file (a list, papersuite.core.records.write_records). The members are evaluated together (one stacked
+    control), member e on the paths of its own seed's generators, as a one-seed evaluation draws them."""
     runtime.setup_logging(log_path)
     device = runtime.choose_device(threads)
     problem = load_problem(problem_npz, device=device)
@@ -236,11 +250,19 @@ def evaluate_ensemble(
         optimal_cost = float(data["ref_V0"])
         u_star = optimal_control_from_arrays({k: data[k] for k in data.files}, problem.T, device=device)
     saved = torch.load(model, map_location=device, weights_only=True)
+    control, seeds = load_ensemble(saved, problem), [int(m["seed"]) for m in saved["members"]]
+    n = int(evaluate.get("n_trajectories", 65536))
+    with runtime.Stopwatch() as watch:
+        generators = [torch.Generator(device=device).manual_seed(s + EVAL_SEED_OFFSET) for s in seeds]
+        mean, se = control_objective(problem, control, n, generators, batch=int(evaluate.get("batch", 8192)))
+        l2_generators = [torch.Generator(device=device).manual_seed(s + L2_EVAL_SEED_OFFSET) for s in seeds]
+        l2_per_path = control_l2_error_per_path(problem, control, u_star, n, l2_generators)  # (E, n)
+        l2 = [noise.mean_se(row) for row in l2_per_path.cpu().numpy()]
     last_rows = _last_curve_rows(curve_csv)
     names = {"setting": setting, "method": method, "scale": scale}
     recs = []
-    for e in range(len(saved["members"])):
-        control, meta = load_member(saved, e, problem)
-        last = last_rows[int(meta["seed"])]
-        recs.append(_member_record(problem, u_star, optimal_cost, control, meta, last, evaluate, names))
+    for e, (member, m_e, se_e) in enumerate(zip(saved["members"], mean.tolist(), se.tolist())):
+        estimates = {"objective": (m_e, se_e), "l2": l2[e], "optimal_cost": optimal_cost, "n": n}
+        estimates["seconds"] = watch.elapsed / len(seeds)  # the members' evaluation time, divided among them
+        recs.append(_member_record(problem, estimates, member, last_rows[int(member["seed"])], evaluate, names))
     records.write_records(out_record, recs)
