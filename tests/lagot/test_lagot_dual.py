@@ -48,7 +48,7 @@ def test_gaussians_dual_and_map():
 
 
 def test_losses_route_gradients():
-    """The dual loss moves g only, the regression loss θ only; their values are the formulas of paper §3."""
+    """The dual loss moves g only, the regression loss θ only; their values are the dual and regression formulas."""
     torch.manual_seed(0)
     g, T = PotentialMLP(2, [16]), ResidualMap(2, [16])
     x, y = torch.randn(32, 2), torch.randn(32, 2) + 1.0

@@ -1,5 +1,5 @@
-"""Alignment of a learned metric with the true one (Pooladian et al., UAI 2024, §5.2 metric learning, the table
-of alignment scores; docs/papers/lagot.md, "Metric learning").
+"""Alignment of a learned metric with the true one (Pooladian et al., UAI 2024, metric learning, the
+alignment scores of Table 2; docs/papers/lagot.md, "Metric learning").
 
 On a grid over the data bounds, both metric tensors are eigen-decomposed (eigh, eigenvalues ascending, so the
 cheap direction comes first in both) and the score is the mean over grid points and over both eigenvectors of

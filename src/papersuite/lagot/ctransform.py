@@ -1,5 +1,5 @@
 """The c-transform g^c(x) = min_y c(x, y) − g(y) by batched L-BFGS refinement of an amortized guess (Pooladian et
-al., UAI 2024, §3 "c-transform amortization"; docs/papers/lagot.md, "c-transform").
+al., UAI 2024, c-transform amortization; docs/papers/lagot.md, "c-transform").
 
 Every sample i has its own problem min_y f_i(y) = c(x_i, clip(y)) − g(clip(y)), clip = the geometry's box bounds
 (the authors' objective). The problems are independent, so one autograd pass over Σ_i f_i gives every per-sample
@@ -132,7 +132,7 @@ def solve_ctransform(
     armijo: float = 1e-4,
     groups: Tensor | None = None,
 ) -> CTransformResult:
-    """argmin_y c(x, y) − g(y) per sample from y_init (B, D) by batched L-BFGS (paper §3; the authors' LBFGS:
+    """argmin_y c(x, y) − g(y) per sample from y_init (B, D) by batched L-BFGS (the authors' LBFGS:
     maxiter 20, tol 1e-5, backtracking with decrease factor 0.66). max_iter = 0 returns clip(y_init).
     groups (B,) long: sample i uses the potential g(·, groups[i]) (many transport problems in one batch)."""
     x, y = x.detach(), y_init.detach().clone()

@@ -1,9 +1,9 @@
-"""The neural dual with amortized c-transforms (Pooladian et al., UAI 2024, §3; docs/papers/lagot.md, "Method").
+"""The neural dual with amortized c-transforms (Pooladian et al., UAI 2024; docs/papers/lagot.md, "Method").
 
 Dual:  max_g  E_α[g^c(X)] + E_β[g(Y)],  g^c(x) = min_y c(x, y) − g(y).
 The argmin is amortized by ŷ_θ(x) and refined by L-BFGS (ctransform.py) to ŷ*(x), detached. Then
 - dual loss  = −[mean_x (c(x, ŷ*) − g(ŷ*)) + mean_y g(y)]   (its gradient reaches g, and the cost's parameters
-  when the caller asks for them: the metric-learning outer loss, §4);
+  when the caller asks for them: the metric-learning outer loss);
 - regression amortization loss = mean ‖ŷ_θ(x) − ŷ*‖² over samples and coordinates (the authors' `.mean()`);
   its gradient reaches θ only.
 The transport map is T(x) = ŷ*(x): an optimisation from ŷ_θ(x), never an ODE solve.
@@ -40,12 +40,12 @@ class DualLosses(NamedTuple):
 
 
 def dual_loss(cost_at_argmin: Tensor, potential_at_argmin: Tensor, potential_at_target: Tensor) -> Tensor:
-    """−[mean(c(x, ŷ*) − g(ŷ*)) + mean g(y)] from (B,), (B,), (B',) (the negated dual objective, §3)."""
+    """−[mean(c(x, ŷ*) − g(ŷ*)) + mean g(y)] from (B,), (B,), (B',) (the negated dual objective)."""
     return -((cost_at_argmin - potential_at_argmin).mean() + potential_at_target.mean())
 
 
 def regression_amortization_loss(y_amortized: Tensor, y_refined: Tensor) -> Tensor:
-    """mean ‖ŷ_θ(x) − ŷ*(x)‖² over (B, D) entries, with ŷ* detached (regression amortization, §3)."""
+    """mean ‖ŷ_θ(x) − ŷ*(x)‖² over (B, D) entries, with ŷ* detached (regression amortization)."""
     return (y_amortized - y_refined.detach()).pow(2).mean()
 
 
@@ -80,9 +80,9 @@ def nlot_losses(
     solver: Mapping[str, Any] | None = None,
     cost_grad: bool = False,
 ) -> tuple[DualLosses, CTransformResult]:
-    """The authors' `loss_fn`: refine ŷ_θ(x) to ŷ*, then dual + regression losses (§3). With cost_grad=False the
+    """The authors' `loss_fn`: refine ŷ_θ(x) to ŷ*, then dual + regression losses. With cost_grad=False the
     cost at ŷ* is evaluated without a graph (it carries no gradient to g or θ); True keeps it for an outer step
-    on the cost's own parameters (metric learning, §4)."""
+    on the cost's own parameters (metric learning)."""
     y_amortized = source_map(x)  # (B, D)
     refined = refine_map(cost_fn, potential, y_amortized, x, bounds, **{**CTRANSFORM_DEFAULTS, **(solver or {})})
     y_star = refined.solution  # (B, D) detached

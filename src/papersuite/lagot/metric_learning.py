@@ -1,5 +1,5 @@
-"""Metric learning from snapshots (Pooladian et al., UAI 2024, §5.2: the bilevel problem over consecutive snapshot
-pairs; the authors' `train_ot_scarvelis.py`; docs/papers/lagot.md, "Metric learning").
+"""Metric learning from snapshots (Pooladian et al., UAI 2024: the bilevel problem over consecutive snapshot pairs;
+the authors' `train_ot_scarvelis.py`; docs/papers/lagot.md, "Metric learning").
 
 Inner problem, per pair (α_t, α_{t+1}): a potential g_t and a map ŷ_{θ_t} trained by the NLOT dual (dual.py) under
 the learned metric's sq-geodesic cost, with the full snapshots as batches; all pairs start from the same
@@ -201,7 +201,7 @@ class _MetricRun:
         self.curve["amor_loss"].append(float(amor_loss.detach().mean()))
 
     def metric_step(self, y_star: Tensor, potential_terms: Tensor) -> None:
-        """Outer AdamW step minimising the mean dual objective over φ; only c_φ(x, ŷ*) depends on φ (§5.2)."""
+        """Outer AdamW step minimising the mean dual objective over φ; only c_φ(x, ŷ*) depends on φ."""
         self.opt_metric.zero_grad(set_to_none=True)
         loss = (self.per_pair_mean(self.cost_fn(self.x, y_star)) + potential_terms).mean()
         loss.backward()
@@ -265,9 +265,9 @@ def learn_metric(
     checkpoint_dir: str | Path | None = None,
     bounds: Sequence[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
-    """Learn A_φ from snapshots (T, N, 2) by the bilevel loop (paper §5.2); score it against the registered true
-    metric `true_metric` ("circle", "vee", "xpath"; its bounds unless `bounds` is given). Deterministic given
-    (config, seed, snapshots); resumable from `checkpoint_dir`.
+    """Learn A_φ from snapshots (T, N, 2) by the bilevel loop (paper Table 2, Figs. 3–4); score it against the
+    registered true metric `true_metric` ("circle", "vee", "xpath"; its bounds unless `bounds` is given).
+    Deterministic given (config, seed, snapshots); resumable from `checkpoint_dir`.
 
     Config keys (defaults: DEFAULTS, the authors' train_ot_scarvelis.yaml): iterations, potential_hidden,
     map_hidden, potential_lr, weight_decay, metric_hidden, min_eigenvalue, metric_lr, metric_every,

@@ -1,4 +1,4 @@
-"""Networks of the neural dual (Pooladian et al., UAI 2024, §3; docs/papers/lagot.md, "Method"): the target
+"""Networks of the neural dual (Pooladian et al., UAI 2024, the neural dual; docs/papers/lagot.md, "Method"): the target
 potential g (a plain leaky-ReLU MLP with scalar output: not an ICNN, no c-concavity constraint) and the amortized
 c-transform argmin, the residual map ŷ_θ(x) = x + MLP(x).
 
@@ -36,7 +36,7 @@ def mlp(dim_in: int, hidden: Sequence[int], dim_out: int, negative_slope: float 
 
 
 class PotentialMLP(nn.Module):
-    """Target potential g: (B, D) -> (B,), an unconstrained MLP (paper §3; the authors' `MLP(is_potential=True)`)."""
+    """Target potential g: (B, D) -> (B,), an unconstrained MLP (the authors' `MLP(is_potential=True)`)."""
 
     def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64, 64)):
         super().__init__()
@@ -47,7 +47,7 @@ class PotentialMLP(nn.Module):
 
 
 class ResidualMap(nn.Module):
-    """Amortized c-transform argmin ŷ_θ(x) = x + MLP(x): (B, D) -> (B, D) (paper §3, "amortized c-transform")."""
+    """Amortized c-transform argmin ŷ_θ(x) = x + MLP(x): (B, D) -> (B, D) (the paper's amortized c-transform)."""
 
     def __init__(self, dim: int, hidden: Sequence[int] = (64, 64, 64, 64)):
         super().__init__()

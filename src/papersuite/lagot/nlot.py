@@ -1,5 +1,6 @@
 """Neural Lagrangian OT (NLOT): training the dual with amortized c-transforms under a closed-form or an
-amortized-spline cost, and its evaluation (Pooladian et al., UAI 2024, §3 and §5.1; docs/papers/lagot.md).
+amortized-spline cost, and its evaluation (Pooladian et al., UAI 2024, the neural dual and the obstacle
+experiments of Figs. 1–2; docs/papers/lagot.md).
 
 One iteration (the authors' `train_ot.py`): draw a source and a target batch; refine ŷ_θ(x) by L-BFGS to ŷ*;
 one AdamW step on g (dual loss) and θ (regression loss). With the amortized-spline cost the spline amortizer is
@@ -283,7 +284,7 @@ def _obstacle_metrics(run: _NLOTRun, paths: Tensor) -> dict[str, float]:
 
 def evaluate_nlot(run: _NLOTRun, seed: int) -> tuple[dict[str, float], dict[str, Tensor]]:
     """Marginal W2 vs noise W2, dual value, obstacle fractions (fresh samples of an evaluation generator), and
-    the figure data: n_paths source points, T(x) and the paths between (§5.1, Figs. 1–2)."""
+    the figure data: n_paths source points, T(x) and the paths between (Figs. 1–2)."""
     cfg = run.cfg
     run.set_anneal(int(cfg["iterations"]))
     generator = torch.Generator().manual_seed(int(seed) + 1_000_003)  # evaluation draws, apart from training's
@@ -311,8 +312,9 @@ def train_nlot(
     seed: int,
     checkpoint_dir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Train and evaluate NLOT (paper §3, §5.1) under cost "closed_form" (½|x − y|²) or "amortized" (spline paths
-    of `geometry`); deterministic given (config, seed), resumable from `checkpoint_dir`.
+    """Train and evaluate NLOT (the paper's obstacle experiments, Figs. 1–2) under cost "closed_form"
+    (½|x − y|²) or "amortized" (spline paths of `geometry`); deterministic given (config, seed), resumable from
+    `checkpoint_dir`.
 
     Config keys (defaults: DEFAULTS, the authors' train_ot.yaml): iterations, batch_size, potential_hidden,
     map_hidden, lr, lr_final_fraction, weight_decay, grad_clip, anneal_steps, ctransform {max_iter, tol, history,

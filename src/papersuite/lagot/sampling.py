@@ -1,4 +1,4 @@
-"""Source and target distributions of the paper's transport experiments (Pooladian et al., UAI 2024, §5 and
+"""Source and target distributions of the paper's transport experiments (Pooladian et al., UAI 2024,
 Figs. 1–2; docs/papers/lagot.md, "Data"), each a sampler `(n, generator) -> (n, D)` drawing fresh samples.
 
 Standard deviations are the authors' effective ones: their `Gaussian` draws mean + variance²·N(0, I), so the

@@ -1,4 +1,4 @@
-"""Snapshot data for metric learning, regenerated from the TRUE metrics (Pooladian et al., UAI 2024, §5.2, after
+"""Snapshot data for metric learning, regenerated from the TRUE metrics (Pooladian et al., UAI 2024, after
 Scarvelis & Solomon 2023's circle, mass-split and X-paths data; docs/papers/lagot.md, "Data: snapshots").
 
 Each particle moves along an integral curve of the true metric's cheap direction v (metrics.py): there the metric

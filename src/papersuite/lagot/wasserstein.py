@@ -1,5 +1,5 @@
 """Marginal W2 of a pushforward against fresh target samples, and the target's own sampling-noise W2 (Pooladian et
-al., UAI 2024, §5 "marginal W2"; docs/papers/lagot.md, "Evaluation").
+al., UAI 2024, the marginal W2 the authors log; docs/papers/lagot.md, "Evaluation").
 
 We use POT's exact network-simplex OT (`ot.emd2`) between equal-weight clouds with the cost |x − y|², and report the
 distance W2 = sqrt(cost). Exact OT on a few hundred 2-D points takes milliseconds, has no entropic bias and no
