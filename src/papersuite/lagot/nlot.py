@@ -71,6 +71,7 @@ DEFAULTS: dict[str, Any] = {
     "grad_clip": 5.0,  # global-norm clip per network
     "anneal_steps": 2000,  # barrier annealing iterations (0: the end values from the start)
     "ctransform": dict(CTRANSFORM_DEFAULTS),  # L-BFGS settings (dual.CTRANSFORM_DEFAULTS)
+    "eval_ctransform": {},  # overrides of those settings for the evaluated map T(x) (e.g. more iterations)
     "amortizer": dict(AMORTIZER_DEFAULTS),  # spline amortizer (cost "amortized" only)
     "n_eval": 512,  # fresh samples per evaluation repeat (W2, dual value, obstacle fractions)
     "eval_repeats": 5,  # evaluation repeats (W2 mean ± se)
@@ -96,6 +97,7 @@ def clip_gradients(params: list[Tensor], max_norm: float) -> None:
 def _merge(config: Mapping[str, Any]) -> dict[str, Any]:
     cfg = {**DEFAULTS, **config}
     cfg["ctransform"] = {**CTRANSFORM_DEFAULTS, **config.get("ctransform", {})}
+    cfg["eval_ctransform"] = {**cfg["ctransform"], **config.get("eval_ctransform", {})}
     cfg["amortizer"] = {**AMORTIZER_DEFAULTS, **config.get("amortizer", {})}
     return cfg
 
@@ -225,7 +227,7 @@ class _NLOTRun:
     def pushforward(self, x: Tensor) -> Tensor:
         """T(x): L-BFGS-refined argmin from ŷ_θ(x) under the final (annealed) cost: (B, D) -> (B, D)."""
         return transport_map(
-            self.cost_fn, self.potential, self.source_map, x, self.geometry.bounds, self.cfg["ctransform"]
+            self.cost_fn, self.potential, self.source_map, x, self.geometry.bounds, self.cfg["eval_ctransform"]
         )
 
     def paths(self, x: Tensor, y: Tensor) -> Tensor:
@@ -318,9 +320,9 @@ def train_nlot(
 
     Config keys (defaults: DEFAULTS, the authors' train_ot.yaml): iterations, batch_size, potential_hidden,
     map_hidden, lr, lr_final_fraction, weight_decay, grad_clip, anneal_steps, ctransform {max_iter, tol, history,
-    max_linesearch, decrease}, amortizer {hidden, n_params, n_points, lr, grad_clip, pretrain_steps,
-    update_on_conjugates, refit_every, refit_steps, refit_stop_before_end, grad_tol}, n_eval, eval_repeats, n_dual,
-    n_paths, checkpoint_every.
+    max_linesearch, decrease}, eval_ctransform (overrides of ctransform for the evaluated map), amortizer
+    {hidden, n_params, n_points, lr, grad_clip, pretrain_steps, update_on_conjugates, refit_every, refit_steps,
+    refit_stop_before_end, grad_tol}, n_eval, eval_repeats, n_dual, n_paths, checkpoint_every.
 
     Returns {"metrics": {w2, w2_se, noise_w2, noise_w2_se, w2_ratio, w2_ratio_se, dual, dual_se, transport_cost,
     transport_cost_se, map_displacement, [obstacle_point_fraction(_se), obstacle_path_fraction(_se)],
