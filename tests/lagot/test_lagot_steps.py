@@ -114,6 +114,32 @@ def test_transport_writes_a_valid_record_and_the_figure_data(tmp_path):
     assert len(out["out_curve"].read_text().splitlines()) == 1 + TRANSPORT["train"]["iterations"]
 
 
+def test_closed_form_transport_records_its_missing_amortizer_energy_as_none(tmp_path):
+    """No amortizer under the closed-form cost: its pretraining energy is missing (None in the record, not NaN)."""
+    config = {
+        "geometry": {"name": "euclidean"},
+        "data": "euclidean",
+        "cost": "closed_form",
+        "train": {k: v for k, v in TRANSPORT["train"].items() if k != "amortizer"},
+    }
+    run = tmp_path / "transport" / "gaussians" / "seed0"
+    steps.transport(
+        experiment="gaussians",
+        config=config,
+        evaluate=EVALUATE,
+        seed=0,
+        scale="tiny",
+        ckpt_dir=None,
+        out_model=run / "model.pt",
+        out_curve=run / "curve.csv",
+        out_paths=run / "paths.npz",
+        out_record=run / "record.json",
+    )
+    (rec,) = load_records([run / "record.json"])
+    assert rec["metrics"]["pretrain_energy_final"] is None
+    assert "obstacle_point_fraction" not in rec["metrics"] and np.isfinite(rec["metrics"]["w2_ratio"])
+
+
 def test_authors_snapshot_file_is_read_by_the_weights_only_loader(tmp_path):
     """The x-paths layout (streams, T, N, 2) becomes (T, streams·N, 2); anything but one tensor is refused."""
     streams = torch.arange(2 * 3 * 4 * 2, dtype=torch.float64).reshape(2, 3, 4, 2)

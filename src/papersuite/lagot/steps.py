@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,15 @@ def _write_curve(path: str | Path, columns: Mapping[str, Sequence[float]]) -> No
             writer.writerow([i, *(columns[k][i] if i < len(columns[k]) else "" for k in names)])
 
 
-def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
-    """The record's metrics: every finite-or-NaN number of the run's metrics, less the run statistics."""
-    return {k: float(v) for k, v in metrics.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
+def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
+    """The record's metrics: every number of the run's metrics, less the run statistics; a missing value (NaN, e.g.
+    the amortizer's pretraining energy under a closed-form cost) is None, as records require."""
+    out: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        if key in _NOT_METRICS or not isinstance(value, (int, float)):
+            continue
+        out[key] = float(value) if math.isfinite(value) else None
+    return out
 
 
 def _background(geometry: Any) -> dict[str, Any]:
