@@ -128,6 +128,14 @@ def test_write_table(tmp_path):
     assert (tmp_path / "md" / "t.md").read_text() == "## T\n\n| m | x |\n| --- | ---: |\n| A | 1 |\n"
 
 
+def test_write_estimates_keeps_the_se_columns_in_csv_and_prints_mean_plus_minus_se(tmp_path):
+    table = pd.DataFrame({"method": ["A"], "err": [2.0], "err_std": [1.0], "err_se": [0.5], "n_seeds": [4]})
+    T.write_estimates(table, tmp_path / "t.csv", tmp_path / "t.md", "T", ["a note"])
+    assert (tmp_path / "t.csv").read_text().splitlines()[0] == "method,err,err_std,err_se,n_seeds"
+    markdown = (tmp_path / "t.md").read_text()
+    assert "| A | 2 ± 0.5 | 4 |" in markdown and "- a note" in markdown
+
+
 def test_estimate_view_shows_mean_plus_minus_se_and_keeps_the_rest():
     frame = _frame().assign(err_se=0.5, time=[0.5, 0.5, 0.5, 0.25, 0.75])
     s = T.summarize(frame, by=["experiment", "method"], metrics=["err", "time"])

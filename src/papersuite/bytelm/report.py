@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from papersuite.core import io, plotting, runtime, tables
+from papersuite.core import plotting, runtime, tables
 from papersuite.core import records as core_records
 
 __all__ = ["build_report", "build_fim_table", "METHOD_LABELS"]
@@ -116,12 +116,6 @@ def _records(records: Iterable[Any]) -> list[dict]:
     for r in records:
         recs.extend([core_records.validate_record(r)] if isinstance(r, Mapping) else core_records.load_records(r))
     return [r for r in recs if r["paper"] == "bytelm"]
-
-
-def _write(table: pd.DataFrame, csv_path: Path, md_path: Path, title: str, notes: list[str]) -> None:
-    """The table as CSV (means, _std and _se columns) and as Markdown (mean ± se)."""
-    io.write_csv(csv_path, table)
-    io.write_text(md_path, tables.format_markdown(tables.estimate_view(table), title, notes))
 
 
 def _frame(records: Iterable[Any]) -> pd.DataFrame:
@@ -235,7 +229,7 @@ def build_report(
         ],
     )
     for experiment, name in FILES.items():
-        _write(
+        tables.write_estimates(
             _experiment_table(frame, experiment),
             tables_dir / f"{name}.csv",
             tables_dir / f"{name}.md",
@@ -266,5 +260,5 @@ def build_fim_table(
         + NOTES["fim"]
         + _byte_level_note(records, "fim")
     )
-    _write(_experiment_table(frame, "fim"), Path(out_csv), Path(out_md), TITLES["fim"], notes)
+    tables.write_estimates(_experiment_table(frame, "fim"), Path(out_csv), Path(out_md), TITLES["fim"], notes)
     log.info("wrote the FIM table to %s", out_csv)

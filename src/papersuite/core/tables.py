@@ -162,3 +162,16 @@ def write_table(
     """Write ``df`` as CSV and as a Markdown table, both atomically."""
     write_csv(csv_path, df)
     write_text(md_path, format_markdown(df, title, notes))
+
+
+def write_estimates(
+    table: pd.DataFrame,
+    csv_path: str | Path,
+    md_path: str | Path,
+    title: str,
+    notes: Sequence[str] = (),
+) -> None:
+    """A summarized table (from `summarize`) as CSV with its mean, _std and _se columns, and as Markdown with
+    "mean ± se" cells (`estimate_view`), both atomically."""
+    write_csv(csv_path, table)
+    write_text(md_path, format_markdown(estimate_view(table), title, notes))

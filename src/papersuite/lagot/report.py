@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from papersuite.core import io, plotting, runtime, tables
+from papersuite.core import plotting, runtime, tables
 from papersuite.core import records as core_records
 
 __all__ = ["build_report", "TRANSPORT_METRICS", "ALIGNMENT_METRICS", "transport_table", "alignment_table"]
@@ -131,12 +131,6 @@ def _metric_figure(fields: Sequence[str], path: str | Path) -> None:
     plotting.save_figure(fig, path)
 
 
-def _write(table: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str]) -> None:
-    """The CSV (means, _std, _se) and the Markdown (mean ± se)."""
-    io.write_csv(csv_path, table)
-    io.write_text(md_path, tables.format_markdown(tables.estimate_view(table), title, notes))
-
-
 def build_report(
     records: Sequence[str],
     paths: Sequence[str],
@@ -150,7 +144,7 @@ def build_report(
     runtime.setup_logging(log_path)
     frame = core_records.records_frame(core_records.load_records(records))
     transport = transport_table(frame)
-    _write(
+    tables.write_estimates(
         transport,
         outputs["transport_csv"],
         outputs["transport_md"],
@@ -162,7 +156,7 @@ def build_report(
         ],
     )
     alignment = alignment_table(frame, scale)
-    _write(
+    tables.write_estimates(
         alignment,
         outputs["alignment_csv"],
         outputs["alignment_md"],

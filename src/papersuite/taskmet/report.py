@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from papersuite.core import io, plotting, runtime, tables
+from papersuite.core import plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
@@ -151,12 +151,6 @@ def _rl_figure(table: pd.DataFrame, path: str | Path) -> None:
     plotting.save_figure(fig, path)
 
 
-def _write(table: pd.DataFrame, csv_path: str, md_path: str, title: str, notes: list[str]) -> None:
-    """The CSV (means, _std, _se) and the Markdown (mean ± se)."""
-    io.write_csv(csv_path, table)
-    io.write_text(md_path, tables.format_markdown(tables.estimate_view(table), title, notes))
-
-
 def build_report(
     records: Sequence[str],
     predictions: Sequence[str],
@@ -170,7 +164,7 @@ def build_report(
     frame = core_records.records_frame(core_records.load_records(records))
     numbers = core_references.paper_numbers(core_references.load_references(references))
     dfl = dfl_table(frame)
-    _write(
+    tables.write_estimates(
         dfl,
         outputs["dfl_csv"],
         outputs["dfl_md"],
@@ -181,7 +175,7 @@ def build_report(
         ],
     )
     rl = rl_table(frame, numbers)
-    _write(
+    tables.write_estimates(
         rl,
         outputs["rl_csv"],
         outputs["rl_md"],

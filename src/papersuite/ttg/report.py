@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from papersuite.core import io, noise, plotting, runtime, tables
+from papersuite.core import noise, plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
@@ -168,8 +168,7 @@ def latency_table(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
 
 def _write(table: pd.DataFrame, tables_dir: Path, name: str, title: str, notes: list[str]) -> None:
     """tables_dir/<name>.csv (means, _std, _se) and tables_dir/<name>.md (mean ± se)."""
-    io.write_csv(tables_dir / f"{name}.csv", table)
-    io.write_text(tables_dir / f"{name}.md", tables.format_markdown(tables.estimate_view(table), title, notes))
+    tables.write_estimates(table, tables_dir / f"{name}.csv", tables_dir / f"{name}.md", title, notes)
 
 
 def _read_jsonl(path) -> list[dict]:
