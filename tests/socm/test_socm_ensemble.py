@@ -182,13 +182,3 @@ def test_ensemble_evaluation_is_each_members_own_evaluation(problem_npz, tmp_pat
         assert m["control_objective_se"] == pytest.approx(float(se), rel=1e-9)
         assert m["control_l2_error"] == pytest.approx(float(l2.mean()), rel=1e-9)
         assert m["control_l2_error_se"] == pytest.approx(float(l2.std() / 65536**0.5), rel=1e-9)
-
-
-def test_retaining_freed_memory_applies_on_glibc():
-    """allocator.retain_freed_memory sets glibc's malloc thresholds (True on glibc, as on Linux CI); a no-op else."""
-    import platform
-
-    from papersuite.socm.allocator import retain_freed_memory
-
-    applied = retain_freed_memory()
-    assert applied == (platform.libc_ver()[0] == "glibc")

@@ -1,11 +1,11 @@
 """Keep freed memory in the process for reuse (glibc malloc), so that a training loop's same-sized temporaries are
-not mapped and unmapped every iteration (docs/papers/socm.md, "Tiny scale: sizes and speed").
+not mapped and unmapped every iteration. `runtime.choose_device` applies it in every job.
 
 glibc serves allocations above its mmap threshold (dynamic, from 128 KiB) by mmap and returns them with munmap on
 free, and trims the heap top above its trim threshold: a tiny SOCM iteration allocates and frees megabyte tensors
 (the grid's activations, (N+1)·E·B·width floats) hundreds of times, and the fresh pages' faults cost 20-30% of a
-training job's CPU time as system time. Raising both thresholds keeps those blocks in the heap. Elsewhere than
-glibc (macOS, musl) this does nothing.
+training job's CPU time as system time (docs/papers/socm.md, "Tiny scale: sizes and speed"). Raising both
+thresholds keeps those blocks in the heap. Elsewhere than glibc (macOS, musl) this does nothing.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 
 __all__ = ["retain_freed_memory"]
 
-log = logging.getLogger("papersuite.socm.allocator")
+log = logging.getLogger("papersuite.core.allocator")
 
 _M_TRIM_THRESHOLD = -1  # glibc mallopt parameters (malloc.h)
 _M_MMAP_THRESHOLD = -3
