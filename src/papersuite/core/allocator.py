@@ -1,11 +1,13 @@
 """Keep freed memory in the process for reuse (glibc malloc), so that a training loop's same-sized temporaries are
-not mapped and unmapped every iteration. `runtime.choose_device` applies it in every job.
+not mapped and unmapped every iteration. A wing's training step calls it where it was measured to help (socm).
 
 glibc serves allocations above its mmap threshold (dynamic, from 128 KiB) by mmap and returns them with munmap on
 free, and trims the heap top above its trim threshold: a tiny SOCM iteration allocates and frees megabyte tensors
 (the grid's activations, (N+1)·E·B·width floats) hundreds of times, and the fresh pages' faults cost 20-30% of a
 training job's CPU time as system time (docs/papers/socm.md, "Tiny scale: sizes and speed"). Raising both
-thresholds keeps those blocks in the heap. Elsewhere than glibc (macOS, musl) this does nothing.
+thresholds keeps those blocks in the heap. Elsewhere than glibc (macOS, musl) this does nothing. Applied to every
+job of ttg, wfm and bytelm it changed nothing beyond noise (quiet benchmark: 243 s and 450 vs 445 CPU-s for the three
+wings), so it is not applied by default.
 """
 
 from __future__ import annotations

@@ -52,17 +52,13 @@ def freest_cuda_device() -> int:
 
 
 def choose_device(threads: int | None = None, prefer: str = "auto") -> torch.device:
-    """CUDA when available and ``prefer`` is not ``"cpu"``, else CPU; set torch threads if given, and keep freed
-    memory in the process for reuse (`allocator.retain_freed_memory`).
+    """CUDA when available and ``prefer`` is not ``"cpu"``, else CPU; set torch threads if given.
 
     ``prefer`` is ``"auto"``, ``"cuda"`` or ``"cpu"``; ``"cuda"`` without a GPU falls back to CPU
     with a warning (a full-scale config run on a laptop still works, just slowly).
     """
     import torch
 
-    from .allocator import retain_freed_memory
-
-    retain_freed_memory()  # every job that computes: keep freed blocks in the heap (allocator.py)
     if prefer not in ("auto", "cuda", "cpu"):
         raise ValueError(f"prefer must be 'auto', 'cuda' or 'cpu', got {prefer!r}")
     if threads is not None:

@@ -81,10 +81,12 @@ def warm_start(
     import torch
 
     from papersuite.core import io, runtime
+    from papersuite.core.allocator import retain_freed_memory
 
     from .problems import load_problem
     from .warm_start import WARM_START_SEED_OFFSET, fit_gaussian_path
 
+    retain_freed_memory()
     runtime.setup_logging(log_path)
     device = runtime.choose_device(threads)
     problem = load_problem(problem_npz, device=device)
@@ -125,9 +127,12 @@ def train(
     EMA training curves and one record file of per-seed metrics records: Monte Carlo control objective beside the
     optimal cost V(0, x0), the L2 error and the curves' final values (the paper's main figure and Table 1;
     docs/papers/socm.md, "Methods", "Training and metrics" and "Jobs and ensembles")."""
+    from papersuite.core.allocator import retain_freed_memory
+
     from .evaluate import evaluate_ensemble
     from .train import train_control
 
+    retain_freed_memory()
     train_control(
         problem_npz,
         setting,
