@@ -115,3 +115,8 @@ def test_atomic_dir_replaces_whole_and_cleans_up_on_error(tmp_path):
         raise RuntimeError("crash mid-save")
     assert sorted(p.name for p in target.iterdir()) == ["new.bin"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_write_rows_columns_in_first_seen_order_and_missing_cells_empty(tmp_path):
+    path = io.write_rows(tmp_path / "curve.csv", [{"iteration": 0, "loss": 1.5}, {"iteration": 1, "val": 0.25}])
+    assert path.read_bytes() == b"iteration,loss,val\r\n0,1.5,\r\n1,,0.25\r\n"  # csv's own line ends

@@ -7,13 +7,14 @@ killed job never leaves a half-written output that Snakemake (or a reader) would
 from __future__ import annotations
 
 import contextlib
+import csv
 import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ __all__ = [
     "write_csv",
     "write_json",
     "write_text",
+    "write_rows",
 ]
 
 _CHUNK = 1 << 20  # 1 MiB
@@ -147,6 +149,17 @@ def write_csv(path: str | Path, df: Any) -> Path:
     """Write a pandas DataFrame as CSV (no index) atomically."""
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False)
+    return Path(path)
+
+
+def write_rows(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> Path:
+    """Write dict rows as CSV atomically, columns in first-seen order, a key a row lacks left empty; no pandas (a
+    training job's curve)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
     return Path(path)
 
 

@@ -7,7 +7,6 @@ step reproduces is described in docs/papers/lagot.md.
 
 from __future__ import annotations
 
-import csv
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -23,17 +22,10 @@ _NOT_METRICS = ("train_seconds",)
 BACKGROUND_GRID = 121  # points per axis of the potential drawn behind the obstacle figure's paths
 
 
-def _write_curve(path: str | Path, columns: Mapping[str, Sequence[float]]) -> None:
-    """Per-iteration lists as CSV (atomically), one row per iteration; no pandas in a training job."""
-    from papersuite.core.io import atomic_path
-
-    names = list(columns)
-    n = max((len(columns[k]) for k in names), default=0)
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["iteration", *names])
-        for i in range(n):
-            writer.writerow([i, *(columns[k][i] if i < len(columns[k]) else "" for k in names)])
+def _curve_rows(columns: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """Per-iteration lists as rows {iteration, name: value}; a shorter list leaves its later cells empty."""
+    n = max((len(values) for values in columns.values()), default=0)
+    return [{"iteration": i, **{k: v[i] for k, v in columns.items() if i < len(v)}} for i in range(n)]
 
 
 def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
@@ -142,7 +134,7 @@ def transport(
         result = train_nlot(geometry, str(config["cost"]), source, target, train_cfg, seed, ckpt_dir)
     with io.atomic_path(out_model) as tmp:
         torch.save({"experiment": experiment, "seed": int(seed), "states": result["states"]}, tmp)
-    _write_curve(out_curve, result["curve"])
+    io.write_rows(out_curve, _curve_rows(result["curve"]))
     figure = {k: v.detach().cpu().numpy() for k, v in result["figure"].items()}
     with io.atomic_path(out_paths) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, geometry=np.array(geometry.name), **figure, **_background(geometry))
@@ -200,7 +192,7 @@ def metric(
     with io.atomic_path(out_model) as tmp:
         torch.save({"dataset": dataset, "seed": int(seed), "states": result["states"]}, tmp)
     curve = result["curve"]
-    _write_curve(out_curve, {k: v for k, v in curve.items() if k in ("dual", "amor_loss")})
+    io.write_rows(out_curve, _curve_rows({k: v for k, v in curve.items() if k in ("dual", "amor_loss")}))
     quiver, chains = result["quiver"], result["chains"]
     metrics = _float_metrics(result["metrics"])
     with io.atomic_path(out_field) as tmp, open(tmp, "wb") as fh:

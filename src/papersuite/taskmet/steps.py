@@ -6,26 +6,14 @@ Each imports its science lazily, so that a job pays only for the imports its ste
 
 from __future__ import annotations
 
-import csv
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 __all__ = ["prepare", "train", "rl", "table"]
 
 log = logging.getLogger("papersuite.taskmet.steps")
-
-
-def _write_curve(path: str | Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    """The curve as CSV (atomically), columns in first-seen order; no pandas in a training job."""
-    from papersuite.core.io import atomic_path
-
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def prepare(
@@ -95,7 +83,7 @@ def train(
     }
     with io.atomic_path(out_model) as tmp:
         torch.save(model, tmp)
-    _write_curve(out_curve, result.curve)
+    io.write_rows(out_curve, result.curve)
     log.info("%s/%s seed %d: best iteration %d, %.1f s", task, method, seed, result.best_iteration, watch.elapsed)
     _evaluate(the_task, splits, result, model, dict(task_config), dict(evaluate), scale, device, out_record)
     from .predictions import write_predictions
@@ -150,7 +138,7 @@ def rl(
 ) -> None:
     """One model-based RL run on CartPole with ``distractors`` noise dimensions: the MLE, OMD or TaskMet agent
     trained and evaluated (paper §5.2, the return-vs-distractors figure)."""
-    from papersuite.core import records, runtime
+    from papersuite.core import io, records, runtime
 
     from .rl import run as run_agent
 
@@ -158,7 +146,7 @@ def rl(
     device = runtime.choose_device(threads)
     with runtime.Stopwatch() as watch:
         result = run_agent(agent, int(distractors), dict(rl), int(seed), checkpoint_dir=ckpt_dir)
-    _write_curve(out_curve, result["curve"])
+    io.write_rows(out_curve, result["curve"])
     rec = records.make_record(
         paper="taskmet",
         experiment=f"cartpole_D{int(distractors)}",
