@@ -99,6 +99,11 @@ def test_a_record_file_may_hold_a_list_of_records(tmp_path):
         R.write_records(tmp_path / "none.json", [])
 
 
+def test_finite_or_none_keeps_finite_numbers_only():
+    assert R.finite_or_none(2) == 2.0 and R.finite_or_none(np.float32(0.5)) == 0.5
+    assert [R.finite_or_none(v) for v in (math.nan, math.inf, None, "x")] == [None, None, None, None]
+
+
 def test_records_frame_columns():
     recs = [_rec(seed=0), _rec(seed=1, method="adjoint", metrics={"err": 0.7, "other": 2.0})]
     frame = R.records_frame(recs)

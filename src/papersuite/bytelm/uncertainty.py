@@ -12,13 +12,9 @@ from typing import Any
 import numpy as np
 
 from papersuite.core import noise
+from papersuite.core.records import finite_or_none  # re-exported: bytelm's records use it from here
 
 __all__ = ["finite_or_none", "paired_pass_difference", "ratio_of_sums_se", "transition_ratio_se"]
-
-
-def finite_or_none(value: float) -> float | None:
-    """A record's metric: the float, or None for NaN or infinity (records hold no NaN)."""
-    return float(value) if value is not None and math.isfinite(float(value)) else None
 
 
 def ratio_of_sums_se(numerators: Sequence[float], denominators: Sequence[float]) -> tuple[float, float]:

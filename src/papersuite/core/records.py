@@ -24,6 +24,7 @@ __all__ = [
     "RECORD_KEYS",
     "SCALES",
     "config_hash",
+    "finite_or_none",
     "load_records",
     "make_record",
     "records_frame",
@@ -38,6 +39,15 @@ SCALES = ("tiny", "full")
 
 # records_frame columns before the metric columns
 _FRAME_KEYS = ("paper", "experiment", "method", "seed", "scale", "wall_s", "device", "config_hash")
+
+
+def finite_or_none(value: Any) -> float | None:
+    """A record's metric: the float, or None for NaN, infinity, None or a non-number (records hold no NaN)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def config_hash(config: Mapping) -> str:

@@ -8,7 +8,6 @@ step reproduces is described in docs/papers/lagot.md.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,12 +30,9 @@ def _curve_rows(columns: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
 def _float_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     """The record's metrics: every number of the run's metrics, less the run statistics; a missing value (NaN, e.g.
     the amortizer's pretraining energy under a closed-form cost) is None, as records require."""
-    out: dict[str, float | None] = {}
-    for key, value in metrics.items():
-        if key in _NOT_METRICS or not isinstance(value, (int, float)):
-            continue
-        out[key] = float(value) if math.isfinite(value) else None
-    return out
+    from papersuite.core.records import finite_or_none
+
+    return {k: finite_or_none(v) for k, v in metrics.items() if k not in _NOT_METRICS and isinstance(v, (int, float))}
 
 
 def _background(geometry: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from papersuite.core import noise, records, runtime
+from papersuite.core.records import finite_or_none
 
 from .ensemble import MemberWarmStarts, StackedUNet
 from .learned_control import LearnedControl
@@ -118,14 +119,6 @@ def load_ensemble(model: Mapping[str, Any], problem: ControlProblem) -> LearnedC
     return LearnedControl(net, problem, members)
 
 
-def _finite_or_none(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
-
-
 def _training_wall_s(wall_s_train: float | None, meta: Mapping[str, Any], last: Mapping[str, float]) -> float:
     """The training run's wall time: given, else from the model file, else EMA time per iteration × iterations."""
     wall_s = wall_s_train if wall_s_train is not None else meta.get("train_wall_s")
@@ -145,23 +138,23 @@ def _metrics(
     optimal cost, and the training curve's final values. `<name>_se` as in papersuite.core.noise."""
     mean, se = objective
     return {
-        "control_l2_error": _finite_or_none(l2[0]),
-        "control_l2_error_se": _finite_or_none(l2[1]),
-        "control_objective": _finite_or_none(mean),
-        "control_objective_se": _finite_or_none(se),
+        "control_l2_error": finite_or_none(l2[0]),
+        "control_l2_error_se": finite_or_none(l2[1]),
+        "control_objective": finite_or_none(mean),
+        "control_objective_se": finite_or_none(se),
         "optimal_cost": optimal_cost,
         "optimal_cost_se": 0.0,  # deterministic given the reference grid (its discretisation error: docs)
-        "objective_gap": _finite_or_none(mean - optimal_cost),
-        "objective_gap_se": _finite_or_none(se),
+        "objective_gap": finite_or_none(mean - optimal_cost),
+        "objective_gap_se": finite_or_none(se),
         # the paper's logged metric: the EMA of the training batches' importance-sampled L2 error (curve)
-        "control_l2_error_ema": _finite_or_none(last["control_l2_error"]),
-        "normalized_iw_std": _finite_or_none(last["normalized_iw_std"]),
-        "grad_norm_sq": _finite_or_none(last["grad_norm_sq"]),
-        "time_per_iteration_s": _finite_or_none(meta.get("mean_time_per_iteration_s", last["time_per_iteration_s"])),
-        "time_per_iteration_s_se": _finite_or_none(meta.get("time_per_iteration_se_s")),
+        "control_l2_error_ema": finite_or_none(last["control_l2_error"]),
+        "normalized_iw_std": finite_or_none(last["normalized_iw_std"]),
+        "grad_norm_sq": finite_or_none(last["grad_norm_sq"]),
+        "time_per_iteration_s": finite_or_none(meta.get("mean_time_per_iteration_s", last["time_per_iteration_s"])),
+        "time_per_iteration_s_se": finite_or_none(meta.get("time_per_iteration_se_s")),
         "iterations": float(int(last["iteration"])),
         # beyond the contract's keys: the raw training L2 error averaged over the last 10% of iterations
-        "control_l2_error_last_window": _finite_or_none(meta.get("final_window_control_l2_error")),
+        "control_l2_error_last_window": finite_or_none(meta.get("final_window_control_l2_error")),
     }
 
 
@@ -173,7 +166,7 @@ def _extra(n: int, eval_seconds: float, last: Mapping[str, float], meta: Mapping
         "gamma": meta.get("gamma"),
         "skipped_steps": meta.get("skipped_steps", 0),
         "final_norm_const": meta.get("norm_const"),
-        "time_per_iteration_ema_s": _finite_or_none(last["time_per_iteration_s"]),
+        "time_per_iteration_ema_s": finite_or_none(last["time_per_iteration_s"]),
         "last_window_iterations": meta.get("final_window_iterations"),
     }
 
