@@ -60,6 +60,28 @@ def test_loaded_model_is_float32_eval_and_predicts_code(smol):
     assert nll < 1.5
 
 
+def test_bf16_matmul_mode_keeps_smollm2_log_probs(smol):
+    """The tiny mid-token run computes float32 matmuls in oneDNN's bf16 mode (midtoken.matmul_precision): every
+    log-prob stays within 1e-3 nats of exact float32 (measured: 1.1e-4 on these 66 tokens) and the greedy token
+    is the same at every position."""
+    from papersuite.bytelm.midtoken import set_matmul_precision
+
+    model, hf = smol
+    ids = torch.tensor([hf.encode(FIB * 2, add_special_tokens=False)])
+    out = {}
+    try:
+        for precision in ("ieee", "bf16"):
+            set_matmul_precision(precision)
+            with torch.no_grad():
+                out[precision] = torch.log_softmax(model(ids).logits.double(), dim=-1)[0]  # (T, V)
+    finally:
+        set_matmul_precision("ieee")
+    assert float((out["ieee"] - out["bf16"]).abs().max()) < 1e-3
+    assert torch.equal(out["ieee"].argmax(-1), out["bf16"].argmax(-1))
+    with pytest.raises(ValueError, match="matmul_precision"):
+        set_matmul_precision("tf32")
+
+
 def test_tokenizer_round_trips_code_and_has_the_smollm_pretokenizer(smol):
     model, hf = smol
     checks = smollm2.check_tokenizer(hf)

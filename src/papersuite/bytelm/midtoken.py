@@ -45,6 +45,7 @@ __all__ = [
     "greedy_byte_level",
     "load_session",
     "run_midtoken",
+    "set_matmul_precision",
     "summarize",
     "write_results",
 ]
@@ -61,6 +62,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "timeout": 3.0,  # seconds per test run
     "byte_mode": "raw",  # ByteLM mode for byte_level: "raw" (exact lemma ratio) or "masked"
     "check_mass": 1.0,  # validity-check only the top next tokens holding this much mass (1.0: all, exact)
+    "matmul_precision": "ieee",  # float32 matmuls on the CPU: ieee | bf16 (oneDNN bf16 mode, see set_matmul_precision)
     "context_token": "<|endoftext|>",  # the leading context token SmolLM2 sees (document separator)
     "eos_token": "<|endoftext|>",  # the token that ends a document (byte-level EOS)
     "methods": list(METHODS),
@@ -113,6 +115,17 @@ def load_session(
     else:
         model, hf_tokenizer = load_causal_lm(model_dir, "auto", device)
     return CompletionSession(model, hf_tokenizer, params)
+
+
+def set_matmul_precision(precision: str) -> None:
+    """How the CPU computes float32 matmuls: "ieee" (exact float32) or "bf16" (oneDNN's bf16 arithmetic mode on
+    CPUs with bf16 units: on SmolLM2 log-probs move by at most about 1e-4 and every tiny completion is unchanged,
+    bytelm.md "Tiny scale: sizes and speed"). GPUs are unaffected."""
+    import torch
+
+    if precision not in ("ieee", "bf16"):
+        raise ValueError(f"matmul_precision must be 'ieee' or 'bf16', got {precision!r}")
+    torch.backends.mkldnn.matmul.fp32_precision = precision
 
 
 def greedy_byte_level(
@@ -337,6 +350,7 @@ def evaluate_midtoken(
     methods = check_methods(params["methods"])
     start = time.perf_counter()
     device = runtime.choose_device(threads)
+    set_matmul_precision(params["matmul_precision"])
     load_t0 = time.perf_counter()
     session = session or load_session(model_dir, params, device)
     load_s = time.perf_counter() - load_t0
