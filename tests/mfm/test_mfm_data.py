@@ -152,3 +152,27 @@ def test_pickle_converter_refuses_a_wrong_digest(tmp_path):
     assert not out.exists()
     convert_pickle(path, hashlib.sha256(path.read_bytes()).hexdigest(), out)
     pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+
+
+def test_archive_member_is_checked_before_unpickling(tmp_path):
+    import zipfile
+
+    from papersuite.mfm.archive import convert_archive_member
+
+    frame = pd.DataFrame({"CD44": [1.0, 2.0, 3.0]})
+    pkl = tmp_path / "cells.pkl"
+    frame.to_pickle(pkl)
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.write(pkl, "inner/cells.pkl")
+    out = tmp_path / "cells.parquet"
+    with pytest.raises(PickleDigestError):
+        convert_archive_member(archive, "inner/cells.pkl", "f" * 64, out)
+    with pytest.raises(ValueError, match="no member"):
+        convert_archive_member(archive, "missing.pkl", "f" * 64, out)
+    convert_archive_member(archive, "inner/cells.pkl", hashlib.sha256(pkl.read_bytes()).hexdigest(), out)
+    pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+
+
+def test_marker_columns_leave_out_metadata_and_dropped_markers(screen):
+    assert organoid.marker_columns(screen, ["PC5"]) == MARKERS[:4]

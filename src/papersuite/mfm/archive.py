@@ -10,7 +10,7 @@ from pathlib import Path
 
 from papersuite.core.io import atomic_path, sha256_file
 
-__all__ = ["PickleDigestError", "convert_pickle"]
+__all__ = ["PickleDigestError", "convert_pickle", "convert_archive_member"]
 
 log = logging.getLogger("papersuite.mfm.archive")
 
@@ -40,3 +40,18 @@ def convert_pickle(pickle_path: str | Path, expected_sha256: str, out_parquet: s
         frame.to_parquet(tmp)
     log.info("converted %s (%d rows) to %s", pickle_path, len(frame), out_parquet)
     return Path(out_parquet)
+
+
+def convert_archive_member(archive: str | Path, member: str, expected_sha256: str, out_parquet: str | Path) -> Path:
+    """Extract `member` of the zip `archive` to a temporary file, then convert_pickle it (digest first)."""
+    import shutil
+    import tempfile
+    import zipfile
+
+    with zipfile.ZipFile(archive) as zf, tempfile.TemporaryDirectory() as tmp:
+        if member not in zf.namelist():
+            raise ValueError(f"{archive}: no member {member!r}; it holds {zf.namelist()[:20]}")
+        extracted = Path(tmp) / Path(member).name
+        with zf.open(member) as src, open(extracted, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        return convert_pickle(extracted, expected_sha256, out_parquet)

@@ -113,7 +113,7 @@ def _batch_loss(model: FlowModel, batch: Batch, train_gnn: bool) -> Tensor:
     """The FM loss on one minibatch; φ with gradients only when train_gnn (the alternating scheme)."""
     with torch.set_grad_enabled(train_gnn or model.method != "mfm"):
         cond = model.condition(batch.source, batch.source_extra, batch.index, batch.treatment)  # (B, C)
-    t = torch.rand(batch.x0.shape[:-1])  # (B, n): one time per point
+    t = torch.rand(batch.x0.shape[:-1]).to(batch.x0.device)  # (B, n): one time per point (drawn on the CPU RNG)
     xt = (1 - t[..., None]) * batch.x0 + t[..., None] * batch.x1
     v = model.field(xt, t, None if cond is None else cond[:, None, :])
     return flow_matching_loss(v, batch.x1 - batch.x0)
@@ -125,15 +125,17 @@ def train_flow(
     seed: int,
     ckpt_dir: str | Path | None = None,
     on_step: Callable[[int], None] | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[FlowModel, list[float]]:
     """Train FM / CGFM / MFM on the training populations; returns the model and the per-step losses.
 
     MFM alternates: even steps update the decoder with φ detached, odd steps recompute φ with gradients and step
     only the GNN. With ckpt_dir and ckpt_every > 0 the run resumes from core.checkpoint files; on_step(step) is
-    called after each finished step (a test uses it to stop a run as if it were killed)."""
+    called after each finished step (a test uses it to stop a run as if it were killed). Minibatches are drawn on
+    the CPU RNGs and moved to `device`."""
     p = _params(params)
     seed_everything(seed)
-    model = build_flow(populations, p)
+    model = build_flow(populations, p).to(device)
     opt_field = torch.optim.Adam(model.field.parameters(), lr=p["lr"])
     opt_gnn = torch.optim.Adam(model.gnn.parameters(), lr=p["gnn_lr"]) if model.gnn is not None else None
     digest = data_digest(*[t for pop in populations for t in (pop.source, pop.target)])
@@ -148,7 +150,7 @@ def train_flow(
         start, losses = int(ckpt["step"]), [float(v) for v in ckpt["losses"].tolist()]
     for step in range(start, p["steps"]):
         train_gnn = opt_gnn is not None and step % 2 == 1
-        batch = sample_batch(populations, p["n_populations"], p["n_points"], p["coupling"])
+        batch = sample_batch(populations, p["n_populations"], p["n_points"], p["coupling"]).to(device)
         loss = _batch_loss(model, batch, train_gnn)
         opt = opt_gnn if train_gnn else opt_field
         model.zero_grad(set_to_none=True)
@@ -174,17 +176,19 @@ def transport(model: FlowModel, population: Population, params: dict | None = No
     from torchdiffeq import odeint
 
     p = _params(params)
-    src = population.source
-    extra = None if population.source_extra is None else population.source_extra[None]
-    cond = model.condition(src[None], extra, torch.tensor([population.index]), torch.tensor([population.treatment]))
+    device = next((t.device for t in model.parameters()), torch.device("cpu"))
+    src = population.source.to(device)
+    extra = None if population.source_extra is None else population.source_extra[None].to(device)
+    ids = torch.tensor([population.index], device=device)
+    cond = model.condition(src[None], extra, ids, torch.tensor([population.treatment], device=device))
 
     def field(t: Tensor, x: Tensor) -> Tensor:
         return model.field(x, t.expand(x.shape[:-1]), cond)
 
-    times = torch.tensor([0.0, 1.0], dtype=src.dtype)
+    times = torch.tensor([0.0, 1.0], dtype=src.dtype, device=device)
     if p["solver"] in ("euler", "rk4", "midpoint"):
         options = {"method": p["solver"], "options": {"step_size": 1.0 / p["ode_steps"]}}
     else:
         options = {"method": p["solver"], "atol": p["atol"], "rtol": p["rtol"]}
     chunks = [odeint(field, chunk, times, **options)[-1] for chunk in src.split(p["chunk"])]
-    return torch.cat(chunks)
+    return torch.cat(chunks).cpu()

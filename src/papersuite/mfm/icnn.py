@@ -67,13 +67,17 @@ class ICNN(nn.Module):
 
 
 def train_icnn(
-    populations: list[Population], params: dict | None, seed: int, ckpt_dir: str | Path | None = None
+    populations: list[Population],
+    params: dict | None,
+    seed: int,
+    ckpt_dir: str | Path | None = None,
+    device: torch.device | str = "cpu",
 ) -> tuple[ICNN, list[float]]:
     """Train (f, g) on the training populations; returns g (its gradient is the map) and the per-step f losses."""
     p = {**ICNN_DEFAULTS, **(params or {})}
     seed_everything(seed)
     dim = populations[0].source.shape[-1]
-    f, g = ICNN(dim, p["hidden"], p["init_high"]), ICNN(dim, p["hidden"], p["init_high"])
+    f, g = ICNN(dim, p["hidden"], p["init_high"]).to(device), ICNN(dim, p["hidden"], p["init_high"]).to(device)
     opt_f = torch.optim.Adam(f.parameters(), lr=p["lr"], betas=tuple(p["betas"]))
     opt_g = torch.optim.Adam(g.parameters(), lr=p["lr"], betas=tuple(p["betas"]))
     digest = data_digest(*[t for pop in populations for t in (pop.source, pop.target)])
@@ -84,7 +88,7 @@ def train_icnn(
             obj.load_state_dict(ckpt[key])
         start, losses = int(ckpt["step"]), [float(v) for v in ckpt["losses"].tolist()]
     for step in range(start, p["steps"]):
-        batch = sample_batch(populations, 1, p["n_points"], "independent")
+        batch = sample_batch(populations, 1, p["n_points"], "independent").to(device)
         x, y = batch.x0[0], batch.x1[0]  # (n, D) each
         for _ in range(p["n_inner"]):
             tx = g.transport(x, create_graph=True)
@@ -108,4 +112,5 @@ def train_icnn(
 
 def icnn_transport(g: ICNN, population: Population) -> Tensor:
     """The ICNN prediction ∇g(x) (n0, D) of a population's target from its source."""
-    return g.transport(population.source).detach()
+    device = next(g.parameters()).device
+    return g.transport(population.source.to(device)).detach().cpu()

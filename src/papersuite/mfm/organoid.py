@@ -23,6 +23,7 @@ __all__ = [
     "CONTROLS",
     "CELL_TYPES",
     "Experiment",
+    "marker_columns",
     "max_concentration",
     "find_populations",
     "replicate_split",
@@ -30,11 +31,23 @@ __all__ = [
     "fit_normalisation",
     "normalise",
     "to_populations",
+    "prepare_splits",
 ]
 
 CONTROLS = ("DMSO", "AH", "H2O")
 CELL_TYPES = ("PDO cell", "fibroblast")
-BATCH_KEY = ("Culture", "Patient", "Plate")  # a replica batch; with the replicate, an experiment
+BATCH_KEY = ("Culture", "Patient", "Plate")
+METADATA = (
+    "Date",
+    "Patient",
+    "Culture",
+    "Treatment",
+    "Concentration",
+    "Replicate",
+    "Cell_type",
+    "Plate",
+    "Batch",
+)  # a replica batch; with the replicate, an experiment
 
 
 @dataclass(frozen=True)
@@ -48,6 +61,13 @@ class Experiment:
     treatment: str
     control_rows: tuple
     treated_rows: tuple
+
+
+def marker_columns(cells: pd.DataFrame, drop: list[str]) -> list[str]:
+    """The numeric columns that are not metadata, less `drop` (the paper: pPKCa, all NaN, and the last column,
+    Cyclin_B1, which its loader leaves out: 43 markers)."""
+    numeric = cells.select_dtypes("number").columns
+    return [str(c) for c in numeric if c not in METADATA and c not in set(drop)]
 
 
 def max_concentration(cells: pd.DataFrame) -> pd.DataFrame:
@@ -138,4 +158,28 @@ def to_populations(
         name = f"{p.culture}/{p.patient}/{p.plate}/{p.replicate}/{p.treatment}"
         index = -1 if first_index is None else first_index + i
         out.append(Population(src, tgt, index, treatments.index(p.treatment), extra, name, p.culture))
+    return out
+
+
+def prepare_splits(cells: pd.DataFrame, markers: list[str], cfg: dict, seed: int) -> dict[str, list[Population]]:
+    """The loader end to end: populations (min_cells), the split (cfg["split"]: {"kind": "replicates", "n_val",
+    "n_test"} or {"kind": "patient", "patient"}), train-only normalisation, then Populations; training populations
+    get ids 0.. and cfg["max_train_cells"] cells per side, evaluated ones cfg["max_eval_cells"] (paper: 5000)."""
+    pops = find_populations(cells, int(cfg["min_cells"]))
+    split = cfg["split"]
+    if split["kind"] == "replicates":
+        splits = replicate_split(pops, int(split["n_val"]), int(split["n_test"]), seed)
+    elif split["kind"] == "patient":
+        splits = patient_split(pops, str(split["patient"]))
+    else:
+        raise ValueError(f"split kind must be 'replicates' or 'patient', got {split['kind']!r}")
+    stats = fit_normalisation(cells, markers, splits["train"])
+    treatments = list(cfg["treatments"])
+    out = {
+        "train": to_populations(cells, markers, splits["train"], stats, treatments, cfg.get("max_train_cells"), seed)
+    }
+    for name in ("val", "test"):
+        out[name] = to_populations(
+            cells, markers, splits[name], stats, treatments, cfg.get("max_eval_cells"), seed, first_index=None
+        )
     return out

@@ -48,6 +48,12 @@ class Batch:
     index: Tensor
     treatment: Tensor
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The same batch with every tensor on `device`."""
+        extra = None if self.source_extra is None else self.source_extra.to(device)
+        moved = (t.to(device) for t in (self.x0, self.x1, self.source))
+        return Batch(*moved, extra, self.index.to(device), self.treatment.to(device))
+
 
 def subsample(n_total: int, n: int) -> Tensor:
     """n indices out of n_total: without replacement when there are enough, with replacement otherwise."""

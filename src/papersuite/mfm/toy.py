@@ -14,13 +14,20 @@ from .populations import Population
 __all__ = ["recentring_populations"]
 
 
-def recentring_populations(n_populations: int, n_points: int, seed: int, first_index: int = 0) -> list[Population]:
-    """n_populations re-centring pairs of n_points 2-D points each, from a seeded generator; ids from first_index."""
+def recentring_populations(
+    n_populations: int, n_points: int, seed: int, first_index: int | None = 0
+) -> list[Population]:
+    """n_populations re-centring pairs of n_points 2-D points each, from a seeded generator; ids from first_index
+    (None: unseen populations, id −1)."""
     gen = torch.Generator().manual_seed(seed)
     pops = []
     for i in range(n_populations):
         mu = torch.rand(2, generator=gen) * 6.0 - 3.0
         sigma = 0.3 + 0.7 * torch.rand((), generator=gen)
         x0 = mu + sigma * torch.randn(n_points, 2, generator=gen)  # (n, 2)
-        pops.append(Population(source=x0, target=x0 - x0.mean(0), index=first_index + i, name=f"toy{i}"))
+        pops.append(
+            Population(
+                source=x0, target=x0 - x0.mean(0), index=-1 if first_index is None else first_index + i, name=f"toy{i}"
+            )
+        )
     return pops
