@@ -62,9 +62,13 @@ rule bytelm_oracle:
         "../scripts/bytelm/oracle.py"
 
 
+# Trains one seed's toy and evaluates it in the same job: the two steps used to be two jobs, and each paid about
+# 4.5 CPU s of importing torch and transformers (docs/papers/bytelm.md "Tiny scale: sizes and speed").
 rule bytelm_train_toy:
     output:
-        directory("results/{scale}/bytelm/models/toy/seed{seed}"),
+        **bytelm_method_records("toy"),
+        model=directory("results/{scale}/bytelm/models/toy/seed{seed}"),
+        table="results/{scale}/bytelm/data/toy/seed{seed}/transitions.csv",
     log:
         "logs/{scale}/bytelm/train_toy/seed{seed}.log",
     benchmark:
@@ -78,28 +82,9 @@ rule bytelm_train_toy:
     params:
         toy=lookup(dpath="toy", within=BYTELM, default={}),
         checkpoint_dir=checkpoint_dir("bytelm", "toy/seed{seed}"),
-    script:
-        "../scripts/bytelm/train_toy.py"
-
-
-rule bytelm_evaluate_toy:
-    input:
-        model="results/{scale}/bytelm/models/toy/seed{seed}",
-    output:
-        **bytelm_method_records("toy"),
-        table="results/{scale}/bytelm/data/toy/seed{seed}/transitions.csv",
-    log:
-        "logs/{scale}/bytelm/evaluate_toy/seed{seed}.log",
-    benchmark:
-        "benchmarks/{scale}/bytelm/evaluate_toy/seed{seed}.tsv"
-    conda:
-        "../envs/bytelm.yaml"
-    threads: BYTELM.get("threads", 1)
-    params:
-        toy=lookup(dpath="toy", within=BYTELM, default={}),
         scale=SCALE,
     script:
-        "../scripts/bytelm/evaluate_toy.py"
+        "../scripts/bytelm/train_toy.py"
 
 
 rule bytelm_corpus:

@@ -25,6 +25,7 @@ __all__ = [
     "oracle",
     "train_toy",
     "evaluate_toy",
+    "train_and_evaluate_toy",
     "corpus",
     "train_code",
     "evaluate_ensemble",
@@ -218,6 +219,23 @@ def evaluate_toy(
                 {"chain": result["chain"], "tokenizer": result["tokenizer"], "n_prefixes": int(m["n_prefixes"])},
             ),
         )
+
+
+def train_and_evaluate_toy(
+    params: Mapping[str, Any],
+    seed: int,
+    scale: str,
+    out_dir: str | Path,
+    ckpt_dir: str | Path,
+    out_table: str | Path,
+    out_records: Mapping[str, str | Path],
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """One seed of the learned toy in one job (bytelm.md "Learned toy"): ``train_toy``, then ``evaluate_toy`` on the
+    written model directory, so the job imports torch and transformers once ("Tiny scale: sizes and speed")."""
+    train_toy(params, seed, out_dir, ckpt_dir, threads=threads, log_path=log_path)
+    evaluate_toy(out_dir, params, seed, scale, out_table, out_records, threads=threads, log_path=log_path)
 
 
 def corpus(params: Mapping[str, Any], out_dir: str | Path, log_path: str | Path | None = None) -> None:

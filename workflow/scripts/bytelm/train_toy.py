@@ -1,4 +1,5 @@
-"""Snakemake adapter of rule bytelm_train_toy: train the tiny GPT-2 of the learned toy, resuming from checkpoints."""
+"""Snakemake adapter of rule bytelm_train_toy: train the learned toy (a tiny GPT-2 on tokenized Markov samples), then
+score naive vs token-healing vs byte-level error against the true transitions, in one job."""
 
 import sys
 from pathlib import Path
@@ -8,11 +9,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
 from papersuite.bytelm import steps
 
-steps.train_toy(
+steps.train_and_evaluate_toy(
     params=dict(snakemake.params.toy),
     seed=int(snakemake.wildcards.seed),
-    out_dir=snakemake.output[0],
+    scale=snakemake.params.scale,
+    out_dir=snakemake.output.model,
     ckpt_dir=snakemake.params.checkpoint_dir,
+    out_table=snakemake.output.table,
+    out_records={m: getattr(snakemake.output, m) for m in ("naive", "token_healing", "byte_level")},
     threads=snakemake.threads,
     log_path=snakemake.log[0],
 )
