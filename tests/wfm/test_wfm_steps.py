@@ -1,5 +1,6 @@
-"""The wfm rules' entry points (papersuite.wfm.steps) on Gaussians: prepare -> train -> evaluate writes a valid
-record, samples and a model that loads with weights_only; a killed training resumes; bad input names the problem."""
+"""The wfm rules' entry points (papersuite.wfm.steps) on Gaussians: prepare, then train (fit and score in one
+call) writes a valid record, samples and a model that loads with weights_only; a killed training resumes; bad
+input names the problem."""
 
 from __future__ import annotations
 
@@ -44,34 +45,32 @@ def test_prepare_gaussians_uses_the_split_seed(spiral_h5ad, tmp_path):
     assert not np.array_equal(np.asarray(adata.obs["split"]), np.asarray(other.obs["split"]))
 
 
-def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_path):
+def test_train_writes_model_curve_record_samples(spiral_h5ad, tmp_path):
+    """Rule wfm_train's one call trains, then scores the run it trained."""
     model_path, curve, ckpt = tmp_path / "model.pt", tmp_path / "curve.csv", tmp_path / "ckpt"
-    steps.train(
-        family="gaussians",
-        data_path=spiral_h5ad,
-        method="euclidean_fm",
-        train=SMALL,
-        seed=0,
-        out_model=model_path,
-        out_curve=curve,
-        ckpt_dir=ckpt,
-    )
-    assert not ckpt.exists() or not any(ckpt.iterdir())  # checkpoints cleared after success
-    model, state = gaussian_runs.load_gaussian_model(model_path)
-    assert state["method"] == "euclidean_fm" and state["d"] == 2 and len(state["noise_stats"]) == 2
-    assert len(curve.read_text().splitlines()) == SMALL["steps"] + 1
     rec_path, samples = tmp_path / "rec.json", tmp_path / "samples.npz"
     run = {
         "family": "gaussians",
         "data_path": spiral_h5ad,
-        "model_path": model_path,
         "experiment": "spiral",
         "method": "euclidean_fm",
         "evaluate": {"sample_steps": 10},
         "seed": 0,
         "scale": "tiny",
     }
-    steps.evaluate(**run, out_record=rec_path, out_samples=samples)
+    steps.train(
+        **run,
+        train=SMALL,
+        out_model=model_path,
+        out_curve=curve,
+        out_record=rec_path,
+        out_samples=samples,
+        ckpt_dir=ckpt,
+    )
+    assert not ckpt.exists() or not any(ckpt.iterdir())  # checkpoints cleared after success
+    model, state = gaussian_runs.load_gaussian_model(model_path)
+    assert state["method"] == "euclidean_fm" and state["d"] == 2 and len(state["noise_stats"]) == 2
+    assert len(curve.read_text().splitlines()) == SMALL["steps"] + 1
     rec = records.validate_record(json.loads(rec_path.read_text()))
     m = rec["metrics"]
     assert rec["extra"]["family"] == "gaussians" and rec["extra"]["data_kind"] == "synthetic"
@@ -86,8 +85,8 @@ def test_train_then_evaluate_writes_model_curve_record_samples(spiral_h5ad, tmp_
         assert npz["means"].shape == (16, 2) and npz["covs"].shape == (16, 2, 2)
         assert np.allclose(npz["min_eig"], np.linalg.eigvalsh(npz["covs"])[:, 0])
         assert np.mean(npz["min_eig"] < 0) == pytest.approx(m["non_psd_frac"])
-    # evaluation is deterministic: a rerun writes the same metrics
-    steps.evaluate(**run, out_record=tmp_path / "rec2.json", out_samples=tmp_path / "s2.npz")
+    # evaluation is deterministic: scoring the saved model again writes the same metrics
+    steps.score(**run, model_path=model_path, out_record=tmp_path / "rec2.json", out_samples=tmp_path / "s2.npz")
     again = json.loads((tmp_path / "rec2.json").read_text())["metrics"]
     assert {k: v for k, v in again.items() if not k.endswith("_s")} == {
         k: v for k, v in m.items() if not k.endswith("_s")
@@ -119,7 +118,7 @@ def test_killed_training_resumes_to_the_same_model(spiral_h5ad, tmp_path, preemp
 
 def test_unknown_family_and_method_are_named():
     with pytest.raises(ValueError, match="unknown wfm family 'shapes'"):
-        steps.train(
+        steps.fit(
             family="shapes",
             data_path="x.h5ad",
             method="wfm",
@@ -169,29 +168,21 @@ def test_cloud_evaluation_writes_standard_errors_of_its_per_item_scores(family, 
         steps.prepare_niches(out_path=data_path, params={"dataset": "semisynthetic", "split": "slice", "seed": 0})
         experiment, method = "semisynthetic_tissue", "wfm_conditional"
     train = {**CLOUD_SMALL, "minibatch": "none"} if family == "niches" else CLOUD_SMALL
-    model_path = tmp_path / "model.pt"
+    evaluate = {"sample_steps": 4, "max_clouds": 30, "max_train_reference": 40, "set_metrics": ["cd"]}
     steps.train(
         family=family,
         data_path=data_path,
-        method=method,
-        train=train,
-        seed=0,
-        out_model=model_path,
-        out_curve=tmp_path / "curve.csv",
-        ckpt_dir=tmp_path / "ckpt",
-    )
-    evaluate = {"sample_steps": 4, "max_clouds": 30, "max_train_reference": 40, "set_metrics": ["cd"]}
-    steps.evaluate(
-        family=family,
-        data_path=data_path,
-        model_path=model_path,
         experiment=experiment,
         method=method,
+        train=train,
         evaluate=evaluate,
         seed=0,
         scale="tiny",
+        out_model=tmp_path / "model.pt",
+        out_curve=tmp_path / "curve.csv",
         out_record=tmp_path / "rec.json",
         out_samples=tmp_path / "samples.npz",
+        ckpt_dir=tmp_path / "ckpt",
     )
     m = records.validate_record(json.loads((tmp_path / "rec.json").read_text()))["metrics"]
     for name in ("nearest_w2", "nearest_w2_noise", "nearest_w2_ratio_to_noise", "memorisation_ratio"):

@@ -1,7 +1,7 @@
 # Wasserstein Flow Matching (Haviv, Pooladian, Pe'er, Amos, ICML 2025, arXiv 2411.00698).
 # download (the shared rule in common.smk: a package file at tiny, a checksummed URL at full) -> prepare (Gaussians and
-# niches as .h5ad, point clouds as .npz) -> train (per family, experiment, method, seed)
-# -> evaluate (metrics record and generated samples) -> table (tables, figures).
+# niches as .h5ad, point clouds as .npz) -> train (per family, experiment, method, seed: training, then the
+# metrics record and generated samples in the same job) -> table (tables, figures).
 # Families: gaussians (BW-FM vs Euclidean FM), clouds (point-cloud WFM), niches (conditional WFM).
 
 
@@ -59,6 +59,8 @@ rule wfm_train:
     output:
         model="results/{scale}/wfm/models/{family}/{experiment}/{method}/seed{seed}/model.pt",
         curve="results/{scale}/wfm/models/{family}/{experiment}/{method}/seed{seed}/curve.csv",
+        record="results/{scale}/wfm/metrics/{family}/{experiment}/{method}/seed{seed}.json",
+        samples="results/{scale}/wfm/samples/{family}/{experiment}/{method}/seed{seed}.npz",
     log:
         "logs/{scale}/wfm/train/{family}/{experiment}/{method}/seed{seed}.log",
     benchmark:
@@ -73,36 +75,13 @@ rule wfm_train:
         gpu=gpu_count,
     params:
         train=lookup(dpath="{family}/experiments/{experiment}/train", within=WFM),
+        evaluate=lookup(dpath="{family}/evaluate", within=WFM),
+        scale=SCALE,
         checkpoint_dir=checkpoint_dir(
             "wfm", "{family}/{experiment}/{method}/seed{seed}"
         ),
     script:
         "../scripts/wfm/train.py"
-
-
-rule wfm_evaluate:
-    input:
-        data=wfm_data_file,
-        model="results/{scale}/wfm/models/{family}/{experiment}/{method}/seed{seed}/model.pt",
-    output:
-        record="results/{scale}/wfm/metrics/{family}/{experiment}/{method}/seed{seed}.json",
-        samples="results/{scale}/wfm/samples/{family}/{experiment}/{method}/seed{seed}.npz",
-    log:
-        "logs/{scale}/wfm/evaluate/{family}/{experiment}/{method}/seed{seed}.log",
-    benchmark:
-        "benchmarks/{scale}/wfm/evaluate/{family}/{experiment}/{method}/seed{seed}.tsv"
-    wildcard_constraints:
-        family="|".join(WFM_FAMILIES),
-    conda:
-        "../envs/wfm.yaml"
-    threads: WFM.get("threads", 1)
-    resources:
-        gpu=gpu_count,
-    params:
-        evaluate=lookup(dpath="{family}/evaluate", within=WFM),
-        scale=SCALE,
-    script:
-        "../scripts/wfm/evaluate.py"
 
 
 rule wfm_table:

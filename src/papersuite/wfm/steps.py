@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare_gaussians", "prepare_clouds", "prepare_niches", "train", "evaluate", "table"]
+__all__ = ["prepare_gaussians", "prepare_clouds", "prepare_niches", "train", "fit", "score", "table"]
 
 
 def _split_seed(params: Mapping[str, Any]) -> tuple[dict, int]:
@@ -78,6 +78,55 @@ def train(
     *,
     family: str,
     data_path: str | Path,
+    experiment: str,
+    method: str,
+    train: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
+    seed: int,
+    scale: str,
+    out_model: str | Path,
+    out_curve: str | Path,
+    out_record: str | Path,
+    out_samples: str | Path,
+    ckpt_dir: str | Path,
+    threads: int = 1,
+    log_path: str | Path | None = None,
+) -> None:
+    """Rule `wfm_train`: train one (family, experiment, method, seed) run, then generate from it and score it in
+    the same job (fit, then score), so that the run pays its imports and data loading once
+    (docs/papers/wfm.md, "Pipeline")."""
+    fit(
+        family=family,
+        data_path=data_path,
+        method=method,
+        train=train,
+        seed=seed,
+        out_model=out_model,
+        out_curve=out_curve,
+        ckpt_dir=ckpt_dir,
+        threads=threads,
+        log_path=log_path,
+    )
+    score(
+        family=family,
+        data_path=data_path,
+        model_path=out_model,
+        experiment=experiment,
+        method=method,
+        evaluate=evaluate,
+        seed=seed,
+        scale=scale,
+        out_record=out_record,
+        out_samples=out_samples,
+        threads=threads,
+        log_path=log_path,
+    )
+
+
+def fit(
+    *,
+    family: str,
+    data_path: str | Path,
     method: str,
     train: Mapping[str, Any],
     seed: int,
@@ -87,7 +136,8 @@ def train(
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """Train one (family, method, seed) run on the prepared data and write its weights and loss curve:
+    """The first half of rule `wfm_train`: train one (family, method, seed) run on the prepared data and write its
+    weights and loss curve:
     BW-FM or Euclidean FM on Gaussians (the paper's Bures–Wasserstein FM against the naive approach), point-cloud
     WFM on shapes, conditional point-cloud WFM on niches (docs/papers/wfm.md, "Method")."""
     from .runs import check_family
@@ -102,7 +152,7 @@ def train(
         train_clouds(family, data_path, method, train, seed, out_model, out_curve, ckpt_dir, threads, log_path)
 
 
-def evaluate(
+def score(
     *,
     family: str,
     data_path: str | Path,
@@ -117,7 +167,8 @@ def evaluate(
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """Generate from one trained run, score it and write its metrics record and samples: set-level W2 and PSD
+    """The second half of rule `wfm_train`: generate from one trained run, score it and write its metrics record
+    and samples: set-level W2 and PSD
     fraction on Gaussians; nearest-cloud W2, 1-NNA, MMD and COV on shapes (the paper's point-cloud table);
     label recovery on niches (docs/papers/wfm.md, "Metrics")."""
     from .runs import check_family
