@@ -86,6 +86,10 @@ def build_gpt2(
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
+        # GPT-2's tanh GELU as one fused kernel (torch's gelu(approximate="tanh")) instead of transformers'
+        # "gelu_new", the same formula in five elementwise ops: equal within 1e-15 in float64, 5e-7 in float32;
+        # a toy training step 35 -> 24 ms (bytelm.md "Tiny scale: sizes and speed")
+        activation_function="gelu_pytorch_tanh",
         bos_token_id=eos_id,
         eos_token_id=eos_id,
     )
