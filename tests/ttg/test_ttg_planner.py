@@ -148,3 +148,41 @@ def test_plan_explains_an_infeasible_request(run, monkeypatch):
     buf = io.StringIO()
     assert planner.plan(text, root / "model", root / "world", threads=1, out=buf) == 1
     assert "No itinerary satisfies" in buf.getvalue() and "without: the budget" in buf.getvalue()
+
+
+def test_plan_reports_each_field_and_the_rule_parsers_other_reading(run, monkeypatch):
+    """A template text whose translation is wrong in one field: JSON carries the field report, the field is not
+    'stated', and the rule parser (which reads template English exactly) gives the right value beside it."""
+    root, _, feasible = run
+    text, gold = feasible[0]
+    misread = {**gold, "travelers": gold["travelers"] % 9 + 1}
+    monkeypatch.setattr(Translator, "translate", lambda self, texts, batch_size=64, cities=None: [linearize(misread)])
+    buf = io.StringIO()
+    planner.plan(text, root / "model", root / "world", threads=1, as_json=True, out=buf)
+    answer = json.loads(buf.getvalue())
+    assert answer["request"]["travelers"] == misread["travelers"]
+    fields = answer["fields"]
+    assert fields["travelers"]["rule_parser"] == gold["travelers"]
+    assert fields["origin"]["source"] == "stated" and "rule_parser" not in fields["origin"]
+    assert answer["rule_parser"]["travelers"] == gold["travelers"]
+    buf = io.StringIO()
+    planner.plan(text, root / "model", root / "world", threads=1, out=buf)
+    assert "the rule parser reads your request differently" in buf.getvalue()
+    assert f"travellers: translator {misread['travelers']}, rule parser {gold['travelers']}" in buf.getvalue()
+
+
+def test_plan_asks_before_solving_only_when_told_to(run, monkeypatch):
+    root, _, feasible = run
+    text, gold = feasible[0]
+    monkeypatch.setattr(Translator, "translate", lambda self, texts, batch_size=64, cities=None: [linearize(gold)])
+    buf = io.StringIO()
+    assert planner.plan(text, root / "model", root / "world", threads=1, out=buf, confirm=lambda: False) == 6
+    assert "Not planned" in buf.getvalue() and "Cheapest itinerary" not in buf.getvalue()
+
+    def no_input(*_):
+        raise AssertionError("the planner waited for input")
+
+    monkeypatch.setattr("builtins.input", no_input)
+    for flags in (["--json"], ["--yes"], []):  # pytest's stdin is not a terminal: never asks
+        argv = ["plan", *flags, text, "--world", str(root / "world"), "--model", str(root / "model")]
+        assert planner.main([*argv, "--threads", "1"]) == 0

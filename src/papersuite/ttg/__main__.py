@@ -4,8 +4,14 @@ Loads the trained translator and the world of a finished run (tiny by default), 
 request it understood and the optimal itinerary, or says clearly why there is none. Bad input gets
 a message and a non-zero exit code, never a traceback (``--debug`` shows one).
 
+It also says what it understood field by field (``papersuite.ttg.understanding``): the fields the text
+states, those filled by default, those it could not find in the text, and the rule parser's reading where it
+differs. In a terminal it asks for confirmation before planning; with ``--json``, ``--yes`` or no terminal it
+never waits for input.
+
 Exit codes: 0 itinerary found, 1 no itinerary satisfies the request, 2 unusable input,
-3 the translator's output is not a complete request, 4 missing model or world files.
+3 the translator's output is not a complete request, 4 missing model or world files, 5 an unexpected
+error, 6 the person did not confirm the request.
 """
 
 from __future__ import annotations
@@ -62,19 +68,6 @@ def _check_text(text: str, cities: list[str]) -> None:
             + f".\nFor example:\n  {EXAMPLE}",
             2,
         )
-
-
-def _date_said(iso: str, text: str) -> bool:
-    """Does ``text`` name this date (its day number and its month, by name or as month/day)?"""
-    import datetime as dt
-
-    d = dt.date.fromisoformat(iso)
-    low = text.lower()
-    month = d.strftime("%B").lower()
-    if re.search(rf"\b{d.month}/{d.day}\b", low):
-        return True
-    has_day = re.search(rf"\b{d.day}(st|nd|rd|th)?\b", low) is not None
-    return has_day and (month in low or re.search(rf"\b{month[:3]}\b", low) is not None)
 
 
 def describe_request(r: dict) -> list[str]:
@@ -166,6 +159,8 @@ def _read_request(output: str, tables, cities: list[str]) -> dict:
 
 def _warnings(text: str, request: dict, translator) -> list[str]:
     """What the user should check: invented cities, dates the text does not name, unknown words."""
+    from .understanding import date_said
+
     warnings = []
     mentioned = set(re.findall(r"[a-z]+", text.lower()))
     invented = [
@@ -173,7 +168,7 @@ def _warnings(text: str, request: dict, translator) -> list[str]:
     ]
     if invented:
         warnings.append(f"the translator used cities you did not mention: {', '.join(invented)}")
-    unsaid = [request[k] for k in ("earliest_departure", "latest_return") if not _date_said(request[k], text)]
+    unsaid = [request[k] for k in ("earliest_departure", "latest_return") if not date_said(request[k], text)]
     if unsaid:
         warnings.append(f"your request does not name {' or '.join(unsaid)}: check the dates above")
     unknown = translator.unknown_fraction(text)
@@ -217,6 +212,24 @@ def _print_plan(itinerary: dict, request: dict, tables, cost: float, seconds: di
     )
 
 
+def describe_fields(report: dict[str, dict]) -> list[str]:
+    """The field-by-field notes: defaults, values not found in the text, the rule parser's other reading."""
+    names = {"earliest_departure": "departure date", "latest_return": "return date", "travelers": "travellers"}
+    label = {f: names.get(f, f.replace("_", " ")) for f in report}
+    default = [label[f] for f, r in report.items() if r["source"] == "default"]
+    unsure = [label[f] for f, r in report.items() if r["source"] == "unsure"]
+    lines = []
+    if default:
+        lines.append("  filled by default (your request does not say): " + ", ".join(default))
+    if unsure:
+        lines.append("  please check (not found in your request): " + ", ".join(unsure))
+    other = {f: r["rule_parser"] for f, r in report.items() if "rule_parser" in r}
+    if other:
+        lines.append("  the rule parser reads your request differently:")
+        lines += [f"    {label[f]}: translator {report[f]['value']!r}, rule parser {v!r}" for f, v in other.items()]
+    return lines
+
+
 def plan(
     text: str,
     model_dir: Path,
@@ -225,8 +238,11 @@ def plan(
     as_json: bool = False,
     constrained: bool = True,
     out=sys.stdout,
+    confirm=None,
 ) -> int:
-    """Translate, solve, print; returns the exit code."""
+    """Translate, solve, print; returns the exit code. ``confirm`` (no arguments -> bool), when given, is asked
+    after the request is shown and before it is solved."""
+    from .understanding import field_report, rule_reading
     from .world import load_tables
 
     _check_files(model_dir, world_dir)
@@ -249,26 +265,42 @@ def plan(
     translated = time.perf_counter()
     request = _read_request(output, tables, cities)
     warnings = _warnings(text, request, translator)
+    rule = rule_reading(text, cities, tables.base_date)
+    fields = field_report(text, request, rule)
+    if not as_json:
+        print("I understood:", file=out)
+        for line in describe_request(request) + describe_fields(fields):
+            print(line, file=out)
+        for w in warnings:
+            print(f"  note: {w}", file=out)
+        print(file=out)
+        if confirm is not None and not confirm():
+            print("Not planned: rephrase your request and try again.", file=out)
+            return 6
+    solving = time.perf_counter()
     status, cost, itinerary = solve(request, tables)
     solved = time.perf_counter()
-    seconds = {"load": loaded - start, "translate": translated - loaded, "solve": solved - translated}
+    seconds = {"load": loaded - start, "translate": translated - loaded, "solve": solved - solving}
     if as_json:
         answer = {"request": request, "translator_output": output, "warnings": warnings, "status": status}
-        answer.update(cost=cost, plan=itinerary, seconds=seconds)
+        answer.update(cost=cost, plan=itinerary, seconds=seconds, fields=fields, rule_parser=rule)
         json.dump(answer, out, indent=2, sort_keys=True)
         out.write("\n")
         return 0 if status == OPTIMAL else 1
-    print("I understood:", file=out)
-    for line in describe_request(request):
-        print(line, file=out)
-    for w in warnings:
-        print(f"  note: {w}", file=out)
-    print(file=out)
     if status != OPTIMAL:
         _print_no_plan(request, tables, seconds, out)
         return 1
     _print_plan(itinerary, request, tables, cost, seconds, out)
     return 0
+
+
+def _ask_terminal() -> bool:
+    """Ask on the terminal whether to plan the request shown; Enter or "y" means yes."""
+    try:
+        answer = input("Plan this trip? [Y/n] ")
+    except EOFError:
+        return True
+    return not answer.strip().lower().startswith("n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, help="translator directory (default: the run's main translator)")
     p.add_argument("--world", type=Path, help="world directory (default: the run's world tables)")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text (never asks)")
+    p.add_argument("--yes", action="store_true", help="plan without asking for confirmation")
     p.add_argument(
         "--unconstrained",
         action="store_true",
@@ -305,7 +338,16 @@ def main(argv: list[str] | None = None) -> int:
     model = args.model or _find_default(f"results/{args.scale}/ttg/models/translator/seed{args.seed}/translator")
     world = args.world or _find_default(f"results/{args.scale}/ttg/data/world")
     try:
-        return plan(text, model, world, threads=args.threads, as_json=args.json, constrained=not args.unconstrained)
+        interactive = not (args.json or args.yes) and sys.stdin.isatty() and sys.stdout.isatty()
+        return plan(
+            text,
+            model,
+            world,
+            threads=args.threads,
+            as_json=args.json,
+            constrained=not args.unconstrained,
+            confirm=_ask_terminal if interactive else None,
+        )
     except PlannerError as exc:
         print(str(exc), file=sys.stderr)
         return exc.code
