@@ -3,12 +3,13 @@
 Every loss but the adjoint one regresses u_θ(t_k, X_k) on all N+1 grid points of the simulated paths
 (docs/papers/socm.md, "Methods"), and the simulation has just evaluated the same network at the same points
 (t_k, X_k), k < N, to draw the paths. UNetGridRecord keeps the activations of those evaluations, written by
-the stepper into one buffer per layer (N+1, E, B, width) for the E members of a stacked ensemble (ensemble.py)
+the stepper into one buffer per layer (E, N+1, B, width) for the E members of a stacked ensemble (ensemble.py)
 instead of freed, and adds the terminal point; UNetGrid then returns the recorded outputs as a differentiable
 tensor whose backward is the one autograd computes for StackedUNet.forward on the grid: per member, the folded
-(K·B)-row BaddbmmBackward0 (grad·W, (inputᵀ·grad)ᵀ, row sums), ReluBackward0 (threshold_backward on the
-ReLU's output) and the two-term sums of the skip connections. So the grid forward pass, a third of a SOCM
-iteration's arithmetic at tiny widths, is not run a second time.
+(K·B)-row BaddbmmBackward0 (grad·W, (inputᵀ·grad)ᵀ, row sums; the member-major buffers make its (E, K·B, width)
+operands views, not copies), ReluBackward0 (threshold_backward on the ReLU's output) and the two-term sums of the
+skip connections. So the grid forward pass, a third of a SOCM iteration's arithmetic at tiny widths, is not
+run a second time.
 
 The per-step products are those of the grid's (K·B)-row product row by row on the BLAS used here, up to float
 rounding (see the test).
@@ -30,7 +31,7 @@ _threshold_backward = torch.ops.aten.threshold_backward.default
 
 
 class UNetGridRecord:
-    """Buffers (K, E, B, ·) of every activation of a StackedUNet at K grid points, filled one point per step.
+    """Buffers (E, K, B, ·) of every activation of a StackedUNet at K grid points, filled one point per step.
 
     One record serves every iteration of a training run (reset() before each simulation): its buffers and
     their per-point views are made once, so a step costs what the plain stepper costs."""
@@ -40,14 +41,17 @@ class UNetGridRecord:
         e = net.members
         new = net.down_0_weight.new_empty
         self.net, self.n_points, self.batch, self.filled = net, n_points, batch, 0
-        self.tx = new((n_points, e, batch, net.d + 1))
-        self.r1, self.s1, self.out1 = (new((n_points, e, batch, h0)) for _ in range(3))
-        self.r2, self.s2, self.out2 = (new((n_points, e, batch, h1)) for _ in range(3))
-        self.r3 = new((n_points, e, batch, h2))
-        self.out0, self.y = new((n_points, e, batch, net.d)), new((n_points, e, batch, net.d))
+        # member-major (E, K, B, width): the backward's per-member (K·B)-row operands are views of these buffers
+        # (a (K, E, B, width) layout cost a copy of every activation per iteration, 4 ms of a 25 ms iteration
+        # of quadratic OU easy, E = 3); a step writes its (E, B, width) slot b[:, k]
+        self.tx = new((e, n_points, batch, net.d + 1))
+        self.r1, self.s1, self.out1 = (new((e, n_points, batch, h0)) for _ in range(3))
+        self.r2, self.s2, self.out2 = (new((e, n_points, batch, h1)) for _ in range(3))
+        self.r3 = new((e, n_points, batch, h2))
+        self.out0, self.y = new((e, n_points, batch, net.d)), new((e, n_points, batch, net.d))
         self.params = net.params()
         buffers = (self.tx, self.r1, self.r2, self.r3, self.s2, self.out2, self.s1, self.out1, self.out0, self.y)
-        self._slots = [tuple(b[k] for b in buffers) for k in range(n_points)]
+        self._slots = [tuple(b[:, k] for b in buffers) for k in range(n_points)]
         # F.linear(x, w, b) is baddbmm(b, x, wᵀ) per member: the transposed weights (views, updated with the weights)
         self._wt = tuple(w.transpose(1, 2) for w in self.params[0::2])
 
@@ -93,7 +97,8 @@ class UNetGrid(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, record: UNetGridRecord, *params: Tensor) -> Tensor:
         ctx.record = record
-        return record.y.clone()  # the buffer is refilled by the next simulation
+        # (K, E, B, d), a contiguous copy: the buffer is refilled by the next simulation
+        return record.y.transpose(0, 1).clone(memory_format=torch.contiguous_format)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
@@ -101,16 +106,15 @@ class UNetGrid(torch.autograd.Function):
         w_d0, w_d1, w_d2, w_r0, w_r1, w_r2, w_u2, w_u1, w_u0 = rec.params[0::2]
         n_members = grad.shape[1]
 
-        def flat(t: Tensor) -> Tensor:  # (K, E, B, w) -> (E, K·B, w)
-            return t.transpose(0, 1).reshape(n_members, -1, t.shape[-1])
+        def flat(t: Tensor) -> Tensor:  # a buffer (E, K, B, w) -> (E, K·B, w), a view
+            return t.reshape(n_members, -1, t.shape[-1])
 
         def linear_bw(g: Tensor, inp: Tensor, weight: Tensor, need_input: bool = True) -> tuple:
             # per member: the folded (K·B)-row product's backward (grad·W, (inputᵀ·grad)ᵀ, the bias's row sum)
             grad_weight = inp.transpose(1, 2).bmm(g).transpose(1, 2)
             return (g.bmm(weight) if need_input else None), grad_weight, g.sum(1, keepdim=True)
 
-        g = flat(grad)
-        # each activation folded once (a copy for E > 1, a view for E = 1)
+        g = grad.transpose(0, 1).reshape(n_members, -1, grad.shape[-1])  # (K, E, B, d) -> (E, K·B, d)
         tx, r1, r2, r3, s2, out2, s1, out1, out0 = (
             flat(t) for t in (rec.tx, rec.r1, rec.r2, rec.r3, rec.s2, rec.out2, rec.s1, rec.out1, rec.out0)
         )
