@@ -52,3 +52,29 @@ def test_icnn_learns_a_gaussian_transport():
     assert len(losses) == 600
     assert w2(icnn_transport(g, test), test.target) < 0.3
     assert w2(icnn_transport(g, test), test.target) < 0.2 * w2(test.source, test.target)
+
+
+def test_icnn_killed_run_resumes_bit_identically(tmp_path, monkeypatch):
+    """A run stopped in its 6th step (checkpoints every 2) and rerun ends with the weights and losses of an
+    uninterrupted run."""
+    import papersuite.mfm.icnn as icnn_module
+
+    pops = recentring_populations(4, 30, seed=0)
+    params = {"hidden": [8, 8], "steps": 8, "n_inner": 2, "n_points": 16, "lr": 1e-3, "ckpt_every": 2}
+    whole, whole_losses = train_icnn(pops, params, seed=1)
+    real, calls = icnn_module.sample_batch, []
+
+    def dies_at_sixth(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(icnn_module, "sample_batch", dies_at_sixth)
+    with pytest.raises(KeyboardInterrupt):
+        train_icnn(pops, params, seed=1, ckpt_dir=tmp_path)
+    monkeypatch.setattr(icnn_module, "sample_batch", real)
+    resumed, resumed_losses = train_icnn(pops, params, seed=1, ckpt_dir=tmp_path)
+    assert resumed_losses == whole_losses
+    for (name, a), (_, b) in zip(whole.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(a, b), name
