@@ -63,7 +63,7 @@ def letters_figure(samples: Mapping[str, str | Path], out_png: str | Path) -> No
 
 def embedding_figure(samples: Mapping[str, str | Path], out_png: str | Path) -> None:
     """PCA (2-D) of φ(p0) of every population, one panel per MFM run of seed 0, coloured by population family
-    (the letter, or the organoid treatment), marker by split."""
+    (the letter; the patient of an organoid population, as φ sees only its control cells), marker by split."""
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -77,14 +77,15 @@ def embedding_figure(samples: Mapping[str, str | Path], out_png: str | Path) -> 
         phi = np.concatenate([e["phi"].numpy() for e in emb.values()])
         centred = phi - phi.mean(0)
         coords = centred @ np.linalg.svd(centred, full_matrices=False)[2][:2].T  # (n_pop, 2)
-        families = [n.split("/")[-1] if "/" in n else n.rstrip("0123456789") for e in emb.values() for n in e["names"]]
+        families = [n.split("/")[1] if "/" in n else n.rstrip("0123456789") for e in emb.values() for n in e["names"]]
         splits = [s for s, e in emb.items() for _ in e["names"]]
         codes = {f: i for i, f in enumerate(sorted(set(families)))}
         for split, marker in (("train", "o"), ("val", "s"), ("test", "^")):
             rows = [i for i, s in enumerate(splits) if s == split]
             if rows:
                 c = [codes[families[i]] for i in rows]
-                ax.scatter(coords[rows, 0], coords[rows, 1], c=c, cmap="tab20", marker=marker, s=14, label=split)
+                top = max(len(codes) - 1, 1)
+                ax.scatter(*coords[rows].T, c=c, cmap="tab20", vmin=0, vmax=top, marker=marker, s=14, label=split)
         ax.set_title(key.rsplit("/", 1)[0], fontsize=8)
         ax.legend(fontsize=6)
     save_figure(fig, out_png)
