@@ -1,0 +1,82 @@
+# Token-level generalization bounds (Lotfi, Kuang, Amos, Goldblum, Finzi, Wilson, NeurIPS 2024).
+# prepare (the stdlib corpus with its manifest, a byte-level BPE, the token stream) -> bound (per method and seed:
+# train, quantize, arithmetic-code, token- and document-level bounds in one job) -> table (Table 1 shape, the bound
+# vs compressed size figure).
+
+
+include: "tokenbounds_helpers.smk"
+
+
+rule tokenbounds_prepare:
+    output:
+        directory("results/{scale}/tokenbounds/data/stdlib"),
+    log:
+        "logs/{scale}/tokenbounds/prepare.log",
+    conda:
+        "../envs/tokenbounds.yaml"
+    params:
+        corpus=paper_config("tokenbounds", "corpus", default={}),
+    script:
+        "../scripts/tokenbounds/prepare.py"
+
+
+rule tokenbounds_bound:
+    input:
+        data="results/{scale}/tokenbounds/data/stdlib",
+    output:
+        record="results/{scale}/tokenbounds/metrics/stdlib/{method}/seed{seed}.json",
+    log:
+        "logs/{scale}/tokenbounds/bound/{method}/seed{seed}.log",
+    benchmark:
+        "benchmarks/{scale}/tokenbounds/bound/{method}/seed{seed}.tsv"
+    retries: 1
+    conda:
+        "../envs/tokenbounds.yaml"
+    threads: TOKENBOUNDS.get("threads", 1)
+    resources:
+        gpu=gpu_count,
+    params:
+        method=tokenbounds_method_config,
+        scale=SCALE,
+        checkpoint_dir=checkpoint_dir("tokenbounds", "stdlib/{method}/seed{seed}"),
+    script:
+        "../scripts/tokenbounds/bound.py"
+
+
+rule tokenbounds_table:
+    input:
+        records=tokenbounds_records,
+    output:
+        csv=report(
+            "results/{scale}/tokenbounds/tables/bounds.csv",
+            caption="../report/tokenbounds_table_bounds.rst",
+            category="tokenbounds",
+            labels={"table": "token- and document-level bounds (Table 1 shape)"},
+        ),
+        md="results/{scale}/tokenbounds/tables/bounds.md",
+        figure=report(
+            "results/{scale}/tokenbounds/figures/bound_vs_size.png",
+            caption="../report/tokenbounds_figure_bound_vs_size.rst",
+            category="tokenbounds",
+            labels={"figure": "BPD bound vs compressed size"},
+        ),
+    log:
+        "logs/{scale}/tokenbounds/table.log",
+    localrule: True
+    conda:
+        "../envs/tokenbounds.yaml"
+    params:
+        vocab_size=paper_config("tokenbounds", "corpus", "vocab_size", default=0),
+    script:
+        "../scripts/tokenbounds/table.py"
+
+
+register_wing(
+    "tokenbounds", records=tokenbounds_records, outputs=rules.tokenbounds_table.output
+)
+
+
+rule tokenbounds:
+    default_target: False
+    input:
+        wing_outputs("tokenbounds"),
