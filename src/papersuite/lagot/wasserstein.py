@@ -12,14 +12,12 @@ so a perfect map scores about the noise floor, not 0.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
-import numpy as np
-import ot
 import torch
 from torch import Tensor
 
+from papersuite.core import ot as core_ot
 from papersuite.core.noise import mean_se, ratio_se
 
 __all__ = ["w2", "marginal_w2"]
@@ -27,12 +25,7 @@ __all__ = ["w2", "marginal_w2"]
 
 def w2(x: Tensor, y: Tensor) -> float:
     """Exact W2 distance between the uniform empirical measures on x (n, D) and y (m, D) (POT emd2, cost |x−y|²)."""
-    xa = x.detach().cpu().double().numpy()
-    ya = y.detach().cpu().double().numpy()
-    cost = ot.dist(xa, ya, metric="sqeuclidean")  # (n, m)
-    a = np.full(len(xa), 1.0 / len(xa))
-    b = np.full(len(ya), 1.0 / len(ya))
-    return math.sqrt(max(float(ot.emd2(a, b, cost, numItermax=1_000_000)), 0.0))
+    return core_ot.w2(x.detach().cpu().double().numpy(), y.detach().cpu().double().numpy(), num_iter_max=1_000_000)
 
 
 def marginal_w2(
