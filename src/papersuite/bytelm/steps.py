@@ -24,8 +24,8 @@ __all__ = [
     "convert_smollm2",
     "oracle",
     "train_toy",
-    "evaluate_toy",
-    "train_and_evaluate_toy",
+    "fit_toy",
+    "score_toy",
     "corpus",
     "train_code",
     "evaluate_ensemble",
@@ -149,7 +149,7 @@ def oracle(
     )
 
 
-def train_toy(
+def fit_toy(
     params: Mapping[str, Any],
     seed: int,
     out_dir: str | Path,
@@ -157,8 +157,8 @@ def train_toy(
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """Train the tiny GPT-2 on tokenized Markov samples, resumable (the paper's Markov-chain experiment;
-    bytelm.md "Learned toy")."""
+    """The first half of rule `bytelm_train_toy`: train the tiny GPT-2 on tokenized Markov samples, resumable (the
+    paper's Markov-chain experiment; bytelm.md "Learned toy")."""
     from . import toy
 
     runtime.setup_logging(log_path)
@@ -166,7 +166,7 @@ def train_toy(
     toy.train_toy(_run_params(params), seed, out_dir, ckpt_dir=ckpt_dir)
 
 
-def evaluate_toy(
+def score_toy(
     model_dir: str | Path,
     params: Mapping[str, Any],
     seed: int,
@@ -176,7 +176,8 @@ def evaluate_toy(
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """The paper's Markov-chain experiment (bytelm.md "Learned toy"): |P̂ − P_true| of naive, token-healing and
+    """The second half of rule `bytelm_train_toy`, the paper's Markov-chain experiment (bytelm.md "Learned toy"):
+    |P̂ − P_true| of naive, token-healing and
     byte-level next-byte estimates over every transition; one record per method (abs_err_mean, and
     ratio_to_naive = its mean error over naive's)."""
     from . import toy
@@ -221,7 +222,7 @@ def evaluate_toy(
         )
 
 
-def train_and_evaluate_toy(
+def train_toy(
     params: Mapping[str, Any],
     seed: int,
     scale: str,
@@ -232,10 +233,11 @@ def train_and_evaluate_toy(
     threads: int = 1,
     log_path: str | Path | None = None,
 ) -> None:
-    """One seed of the learned toy in one job (bytelm.md "Learned toy"): ``train_toy``, then ``evaluate_toy`` on the
-    written model directory, so the job imports torch and transformers once ("Tiny scale: sizes and speed")."""
-    train_toy(params, seed, out_dir, ckpt_dir, threads=threads, log_path=log_path)
-    evaluate_toy(out_dir, params, seed, scale, out_table, out_records, threads=threads, log_path=log_path)
+    """Rule `bytelm_train_toy`: one seed of the learned toy in one job (bytelm.md "Learned toy"): ``fit_toy``, then
+    ``score_toy`` on the written model directory, so the job imports torch and transformers once ("Tiny scale: sizes
+    and speed")."""
+    fit_toy(params, seed, out_dir, ckpt_dir, threads=threads, log_path=log_path)
+    score_toy(out_dir, params, seed, scale, out_table, out_records, threads=threads, log_path=log_path)
 
 
 def corpus(params: Mapping[str, Any], out_dir: str | Path, log_path: str | Path | None = None) -> None:

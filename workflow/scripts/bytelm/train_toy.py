@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
 from papersuite.bytelm import steps
 
-steps.train_and_evaluate_toy(
+steps.train_toy(
     params=dict(snakemake.params.toy),
     seed=int(snakemake.wildcards.seed),
     scale=snakemake.params.scale,
