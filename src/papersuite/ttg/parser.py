@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from .render import CLAUSES, MONTH_NAMES, NUMBER_WORDS, ORDER_SUFFIXES
-from .schema import DEPART_TIMES, SchemaError, resolve_month_day, validate_request
+from .schema import DEFAULTS, DEPART_TIMES, SchemaError, resolve_month_day, validate_request
 
 __all__ = ["ParseFailure", "parse_text"]
 
@@ -125,15 +125,7 @@ def parse_text(text: str, cities: Iterable[str], base_date: str | dt.date) -> di
     names = tuple(cities)
     by_lower = {c.lower(): c for c in names}
     clauses, item = _grammar(names)
-    request: dict = {
-        "order": "any",
-        "travelers": 1,
-        "budget": None,
-        "hotel_min_stars": None,
-        "hotel_max_price": None,
-        "nonstop_only": False,
-        "depart_time": None,
-    }
+    request: dict = dict(DEFAULTS)
     sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip().lower()) if s.strip()]
     for sentence in sentences:
         body = sentence.rstrip(".!?")

@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "DEFAULTS",
     "FIELDS",
     "MONTHS",
     "ORDERS",
@@ -69,6 +70,16 @@ FIELDS = (
     "nonstop_only",
     "depart_time",
 )
+# The values validate_request gives the optional fields a request leaves out.
+DEFAULTS: dict[str, Any] = {
+    "order": "any",
+    "travelers": 1,
+    "budget": None,
+    "hotel_min_stars": None,
+    "hotel_max_price": None,
+    "nonstop_only": False,
+    "depart_time": None,
+}
 ORDERS = ("any", "listed")
 DEPART_TIMES = ("morning", "afternoon", "evening")
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")

@@ -17,20 +17,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .render import NUMBER_WORDS
-from .schema import FIELDS, canonicalize
+from .schema import DEFAULTS, FIELDS, canonicalize
 
-__all__ = ["DEFAULTS", "date_said", "field_report", "rule_reading", "stated"]
+__all__ = ["date_said", "field_report", "rule_reading", "stated"]
 
-# The schema's defaults (papersuite.ttg.schema.validate_request) of the optional fields.
-DEFAULTS: dict[str, Any] = {
-    "order": "any",
-    "travelers": 1,
-    "budget": None,
-    "hotel_min_stars": None,
-    "hotel_max_price": None,
-    "nonstop_only": False,
-    "depart_time": None,
-}
 _PARTY_WORDS = r"\b(we|us|our|couple|partner|wife|husband|family|friends|colleagues|kids|children|adults|people)\b"
 _ORDER_WORDS = r"\b(first|then|afterwards|after that|in (this|that) order|followed by)\b|->"
 _NONSTOP_WORDS = r"\b(non-?stop|direct)\b"
