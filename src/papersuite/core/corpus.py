@@ -34,6 +34,7 @@ __all__ = [
     "stdlib_root",
     "stdlib_files",
     "file_split",
+    "hash_unit",
     "chunk_text",
     "build_corpus",
     "read_manifest",
@@ -90,14 +91,14 @@ def stdlib_files(root: str | Path | None = None) -> list[Path]:
     return sorted(out, key=lambda r: r.as_posix())
 
 
-def _unit(key: str) -> float:
+def hash_unit(key: str) -> float:
     """A uniform number in [0, 1) from the sha256 of ``key``."""
     return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) / 2.0**64
 
 
 def file_split(rel_path: str, seed: int, heldout_frac: float) -> str:
     """``"heldout"`` when sha256("{seed}:{rel_path}") maps below ``heldout_frac``, else ``"train"``."""
-    return "heldout" if _unit(f"{seed}:{rel_path}") < heldout_frac else "train"
+    return "heldout" if hash_unit(f"{seed}:{rel_path}") < heldout_frac else "train"
 
 
 def chunk_text(text: str, max_bytes: int) -> list[tuple[int, str]]:
@@ -166,7 +167,7 @@ def _select_documents(
 ) -> tuple[list[dict], list[dict]]:
     """(training documents, held-out documents) under the byte caps, in hash order; marks the files used."""
     by_path = {f["path"]: f for f in files}
-    order = sorted((f for f in files if f["utf8"]), key=lambda f: _unit(f"{seed}:order:{f['path']}"))
+    order = sorted((f for f in files if f["utf8"]), key=lambda f: hash_unit(f"{seed}:order:{f['path']}"))
 
     def docs_of(f: dict) -> list[dict]:
         text = (root / f["path"]).read_bytes().decode("utf-8")
@@ -183,7 +184,7 @@ def _select_documents(
             total += f["size"]
             f["used"] = True
     pool = [d for f in order if f["split"] == "heldout" for d in docs_of(f)]
-    pool.sort(key=lambda d: _unit(f"{seed}:doc:{d['path']}:{d['start']}"))
+    pool.sort(key=lambda d: hash_unit(f"{seed}:doc:{d['path']}:{d['start']}"))
     heldout_docs, total = [], 0
     for d in pool:
         n = len(d["text"].encode("utf-8"))

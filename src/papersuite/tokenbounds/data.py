@@ -4,53 +4,36 @@
 Documents are whole ``*.py`` files under ``sysconfig``'s stdlib (test directories, site-packages, ``__pycache__``,
 ``config-*`` and ``_sysconfigdata_*`` excluded). A file is held out when sha256("{seed}:{path}") maps below
 ``heldout_frac``; training files are taken in hash order up to ``max_train_bytes``. The manifest records path, size,
-sha256, split and use of every candidate file. (A minimal copy of the selection in ``papersuite.bytelm.corpus``; both
-should use one builder in ``papersuite.core``.)
+sha256, split and use of every candidate file. The candidate files, their split and the hash order come from
+``papersuite.core.corpus`` (shared with bytelm, whose documents are chunks of the same files).
 """
 
 from __future__ import annotations
 
 import hashlib
 import platform
-import sysconfig
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from papersuite.core.corpus import file_split, hash_unit, stdlib_files, stdlib_root
+
 __all__ = ["EOT", "stdlib_documents", "train_tokenizer", "encode_stream"]
 
 EOT = "<|endoftext|>"  # special token id 0: separates documents in the stream
-_EXCLUDE_DIRS = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__"})
-
-
-def _unit(key: str) -> float:
-    """A uniform number in [0, 1) from the sha256 of ``key``."""
-    return int(hashlib.sha256(key.encode("utf-8")).hexdigest()[:16], 16) / 2.0**64
-
-
-def _candidates(root: Path) -> list[Path]:
-    """Relative paths of the stdlib's source files, sorted."""
-    out = []
-    for p in root.rglob("*.py"):
-        rel = p.relative_to(root)
-        if any(d in _EXCLUDE_DIRS or d.startswith("config-") for d in rel.parts[:-1]):
-            continue
-        if not rel.name.startswith("_sysconfigdata_") and p.is_file():
-            out.append(rel)
-    return sorted(out, key=lambda r: r.as_posix())
 
 
 def stdlib_documents(
     max_train_bytes: int, heldout_frac: float, seed: int, root: str | Path | None = None
 ) -> tuple[list[str], list[str], dict[str, Any]]:
     """(training documents, held-out documents, manifest): whole UTF-8 files, training capped by bytes."""
-    root = Path(root) if root is not None else Path(sysconfig.get_paths()["stdlib"])
+    root = Path(root) if root is not None else stdlib_root()
     files, train, heldout, used_bytes = [], [], [], 0
-    for rel in sorted(_candidates(root), key=lambda r: _unit(f"{seed}:order:{r.as_posix()}")):
+    for rel in sorted(stdlib_files(root), key=lambda r: hash_unit(f"{seed}:order:{r.as_posix()}")):
         data = (root / rel).read_bytes()
         key = rel.as_posix()
-        split = "heldout" if _unit(f"{seed}:{key}") < heldout_frac else "train"
+        split = file_split(key, seed, heldout_frac)
         entry = {"path": key, "size": len(data), "sha256": hashlib.sha256(data).hexdigest(), "split": split}
         try:
             text = data.decode("utf-8")
