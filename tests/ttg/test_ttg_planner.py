@@ -104,6 +104,18 @@ def test_cli_explains_unusable_input(run, text, code, words):
     assert words in out.stderr and "Traceback" not in out.stderr + out.stdout
 
 
+def test_cli_explains_foreign_and_impossible_requests(run):
+    """A request in another language and one whose nights cannot fit its own dates get exit code 2 and a reason,
+    before the translator runs (the world's cities are named in both)."""
+    _, tables, _ = run
+    a, b = tables.city_names[:2]
+    foreign = _cli(run, f"Je voudrais aller de {a} à {b} pour trois nuits en juin")
+    assert foreign.returncode == 2 and "English only" in foreign.stderr and "Traceback" not in foreign.stderr
+    impossible = _cli(run, f"I live in {a} and want 5 nights in {b} between June 10 and June 12")
+    assert impossible.returncode == 2, impossible.stdout + impossible.stderr
+    assert "5 nights do not fit between June 10 and June 12" in impossible.stderr
+
+
 def test_cli_missing_model_says_how_to_make_one(run, tmp_path):
     out = _cli(run, "Paris to Rome", model=tmp_path / "nothing")
     assert out.returncode == 4 and "snakemake --cores 2 ttg" in out.stderr and "Traceback" not in out.stderr

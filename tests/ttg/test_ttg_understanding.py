@@ -86,3 +86,84 @@ def test_stated_reads_numbers_in_words_and_digits():
     assert not stated("hotel_min_stars", 4, "three stars")
     with pytest.raises(ValueError, match="unknown field 'stops'"):
         stated("stops", 0, "")
+
+
+def test_the_hand_written_requests_read_as_english_and_possible():
+    from papersuite.ttg.understanding import impossible_window, looks_english
+    from papersuite.ttg.world import CITIES
+
+    cities = [c[0] for c in CITIES[:20]]
+    for item in ITEMS:
+        assert looks_english(item["text"], cities), item["text"]
+        assert impossible_window(item["text"], "2025-06-01") is None, item["text"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Je voudrais aller à Rome depuis Paris pour trois nuits en juin",
+        "Ich möchte von Berlin nach Wien fahren, drei Nächte im Juli",
+        "Quiero ir de Madrid a Roma tres noches en julio",
+    ],
+)
+def test_other_languages_are_recognised(text):
+    from papersuite.ttg.understanding import looks_english
+
+    assert not looks_english(text, ["Paris", "Rome", "Berlin", "Madrid"])
+
+
+@pytest.mark.parametrize(
+    "text, why",
+    [
+        (
+            "I live in Paris and want to visit Rome for 3 nights between June 10 and June 11",
+            "3 nights do not fit between June 10 and June 11",
+        ),
+        (
+            "under 100 euros for 10 nights in 5 cities from London between June 1 and June 6",
+            "10 nights do not fit between June 1 and June 6",
+        ),
+        (
+            "From Oslo: Rome for between 3 and 5 nights, then a week in Lisbon, 1st of July to the 9th of July",
+            "10 nights do not fit between July 1 and July 9",
+        ),
+        # ranges count by their lower end, hotel prices "a night" are not stays: these fit
+        ("From Oslo: Rome for between 3 and 5 nights, max 90 a night, July 1 to July 4", None),
+        ("From Oslo to Rome for 3 nights in July", None),
+    ],
+)
+def test_impossible_windows_are_named(text, why):
+    from papersuite.ttg.understanding import impossible_window
+
+    assert impossible_window(text, "2025-06-01") == why
+
+
+def test_rendered_requests_are_called_impossible_only_when_their_nights_do_not_fit(tables):
+    """Template renderings of sampled candidate requests (before the solver's feasibility filter, so some windows
+    are too short for their nights): never called impossible when the nights fit (measured 0 of 236), called
+    impossible for most that do not (measured 105 of 164: the rest name a date as "7/25" or "the 20th", which the
+    check does not read), and always read as English."""
+    import datetime as dt
+
+    import numpy as np
+
+    from papersuite.ttg.render import render_request
+    from papersuite.ttg.sampling import REQUEST_DEFAULTS, sample_candidate
+    from papersuite.ttg.understanding import impossible_window, looks_english
+
+    rng = np.random.default_rng(5)
+    cities = list(tables.city_names)
+    fits_flagged, short, short_flagged = 0, 0, 0
+    for i in range(200):
+        request, _ = sample_candidate(rng, tables, REQUEST_DEFAULTS)
+        window = dt.date.fromisoformat(request["latest_return"]) - dt.date.fromisoformat(request["earliest_departure"])
+        fits = sum(d["min_nights"] for d in request["destinations"]) <= window.days
+        for held in (False, True):
+            text = render_request(request, np.random.default_rng([5, i]), held=held)[0]
+            assert looks_english(text, cities), text
+            flagged = impossible_window(text, str(tables.base_date)) is not None
+            fits_flagged += fits and flagged
+            short += not fits
+            short_flagged += (not fits) and flagged
+    assert fits_flagged == 0
+    assert short > 100 and short_flagged / short >= 0.5

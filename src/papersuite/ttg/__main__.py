@@ -55,7 +55,7 @@ def _find_default(relative: str) -> Path:
     return here / relative
 
 
-def _check_text(text: str, cities: list[str]) -> None:
+def _check_text(text: str, cities: list[str], base_date: str) -> None:
     if not text or not text.strip():
         raise PlannerError(f"The request is empty. Describe your trip in English, for example:\n  {EXAMPLE}", 2)
     if not re.search(r"[A-Za-z]{2,}", text):
@@ -68,6 +68,17 @@ def _check_text(text: str, cities: list[str]) -> None:
             + f".\nFor example:\n  {EXAMPLE}",
             2,
         )
+    from .understanding import impossible_window, looks_english
+
+    if not looks_english(text, cities):
+        raise PlannerError(
+            f"The planner understands requests in English only. Describe your trip in English, for example:"
+            f"\n  {EXAMPLE}",
+            2,
+        )
+    why = impossible_window(text, base_date)
+    if why is not None:
+        raise PlannerError(f"This request cannot be met: {why}. Widen the dates or ask for fewer nights.", 2)
 
 
 def describe_request(r: dict) -> list[str]:
@@ -253,7 +264,7 @@ def plan(
         world_dir / "world.json",
     )
     cities = list(tables.city_names)
-    _check_text(text, cities)
+    _check_text(text, cities, tables.base_date)
 
     from .decoding import Translator
     from .solver import OPTIMAL, solve

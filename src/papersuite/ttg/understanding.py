@@ -11,6 +11,7 @@ a value the text does not show, which the person should check
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
@@ -19,7 +20,7 @@ from typing import Any
 from .render import NUMBER_WORDS
 from .schema import DEFAULTS, FIELDS, canonicalize
 
-__all__ = ["date_said", "field_report", "rule_reading", "stated"]
+__all__ = ["date_said", "field_report", "impossible_window", "looks_english", "rule_reading", "stated"]
 
 _PARTY_WORDS = r"\b(we|us|our|couple|partner|wife|husband|family|friends|colleagues|kids|children|adults|people)\b"
 _ORDER_WORDS = r"\b(first|then|afterwards|after that|in (this|that) order|followed by)\b|->"
@@ -126,3 +127,83 @@ def field_report(text: str, request: Mapping[str, Any], rule: Mapping[str, Any] 
             entry["rule_parser"] = rule_canonical[field]
         report[field] = entry
     return report
+
+
+# Common English words of travel requests: a text without them is taken for another language (the translator
+# knows template English only).
+_ENGLISH = frozenset(
+    re.findall(
+        r"\w+",
+        "i we me us my our you the a an to in for from and or of on at by with want would like need go going fly "
+        "visit see stay travel trip leave back return home nights night days day week people between before after "
+        "under budget hotel hotels please can could is are",
+    )
+)
+_MONTH_NUMBER = {m: i + 1 for i, m in enumerate(dt.date(2025, k, 1).strftime("%B").lower() for k in range(1, 13))}
+_MONTH_NUMBER.update({m[:3]: n for m, n in list(_MONTH_NUMBER.items())})
+_MONTH_RE = "|".join(sorted(_MONTH_NUMBER, key=len, reverse=True))
+_NUM_RE = r"\d+|" + "|".join(NUMBER_WORDS[1:])
+
+
+def looks_english(text: str, cities: Iterable[str]) -> bool:
+    """False for a text of three or more words (city names aside) with no common English word, or with only one
+    in five or more words (a Spanish "a" is not English)."""
+    names = {c.lower() for c in cities}
+    words = [w for w in re.findall(r"[^\W\d_]+", text.lower()) if w not in names]
+    english = sum(w in _ENGLISH for w in words)
+    return len(words) < 3 or english >= (2 if len(words) >= 5 else 1)
+
+
+def _dates(text: str, year: int) -> list[dt.date]:
+    """The distinct calendar dates a text names as "June 10", "10 June" or "the 10th of June", sorted."""
+    low = text.lower()
+    found = set()
+    patterns = (
+        rf"\b(?P<m>{_MONTH_RE}) (?P<d>\d{{1,2}})(?:st|nd|rd|th)?\b",
+        rf"\b(?P<d>\d{{1,2}})(?:st|nd|rd|th)?(?: of)? (?P<m>{_MONTH_RE})\b",
+    )
+    for pattern in patterns:
+        for m in re.finditer(pattern, low):
+            with contextlib.suppress(ValueError):
+                found.add(dt.date(year, _MONTH_NUMBER[m["m"]], int(m["d"])))
+    return sorted(found)
+
+
+def _number(token: str) -> int:
+    return int(token) if token.isdigit() else NUMBER_WORDS.index(token)
+
+
+_N = rf"({_NUM_RE})"
+# A range of nights, read as its lower end: "between 2 and 4 nights", "at least 1 and at most 3 nights",
+# "2 up to 4 nights", "2-4 nights", "2 to 4 nights", "3 or 4 nights".
+_NIGHT_RANGES = (
+    rf"\bbetween {_N} and {_N} nights?\b",
+    rf"\bat least {_N} and at most {_N} nights?\b",
+    rf"\b{_N} up to {_N} nights?\b",
+    rf"\b{_N}\s*(?:-|to|or)\s*{_N}[ -]nights?\b",
+)
+
+
+def _nights(text: str) -> int:
+    """The fewest nights a text asks for, summed over its stays: ranges by their lower end, "for a night" and "a
+    week" (7) included."""
+    low = text.lower()
+    total = 0
+    for pattern in _NIGHT_RANGES:
+        total += sum(_number(m[1]) for m in re.finditer(pattern, low))
+        low = re.sub(pattern, " ", low)
+    total += sum(_number(m[1]) for m in re.finditer(rf"\b{_N}[ -]nights?\b", low))
+    # "for a night" is a stay; "120 a night" is a hotel price
+    total += len(re.findall(r"\bfor a night\b", low)) + 7 * len(re.findall(r"\ba week\b", low))
+    return total
+
+
+def impossible_window(text: str, base_date: str) -> str | None:
+    """Why a text's own numbers cannot be met, or None: two dates named and more nights asked than days between."""
+    dates = _dates(text, dt.date.fromisoformat(str(base_date)).year)
+    if len(dates) != 2:
+        return None
+    nights, days = _nights(text), (dates[1] - dates[0]).days
+    if nights > days:
+        return f"{nights} nights do not fit between {dates[0]:%B} {dates[0].day} and {dates[1]:%B} {dates[1].day}"
+    return None
