@@ -8,14 +8,11 @@ import sys
 import threading
 from pathlib import Path
 
+import openai
 import pytest
 
-openai = pytest.importorskip("openai")  # the oni extra's dependency; skipped only where the extra is not installed
-pytest.importorskip("fastapi")
-pytest.importorskip("uvicorn")
-
-from papersuite.oni.annotator import STOP, Annotator, AnnotatorServerError, run_worker  # noqa: E402
-from papersuite.oni.prompts import (  # noqa: E402
+from papersuite.oni.annotator import STOP, Annotator, AnnotatorServerError, run_worker
+from papersuite.oni.prompts import (
     FIRST,
     SECOND,
     TIE,
@@ -24,7 +21,7 @@ from papersuite.oni.prompts import (  # noqa: E402
     parse_ranking,
     ranking_prompt,
 )
-from papersuite.oni.server import start_server, stop_server  # noqa: E402
+from papersuite.oni.server import start_server, stop_server
 
 RULE_SERVER = [sys.executable, str(Path(__file__).with_name("rule_server.py"))]
 MESSAGES = ["5 gold pieces.", "It's a wall.", "You kill the newt!", "You hear bubbling water.", "$ - 10 gold pieces."]
