@@ -1,0 +1,54 @@
+"""Evaluation (paper Sec. 4, the original's eval.yaml): sampled suffixes per instruction, the target's greedy
+response judged by refusal keywords, keyword ASR@1 and ASR@k, suffix perplexity under the base prompter, time per
+generated suffix."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from papersuite.advprompter.lms import greedy_generate
+from papersuite.advprompter.problem import base_model
+from papersuite.advprompter.prompter import sample_suffixes, suffix_nll
+from papersuite.advprompter.world import TRIGGER, is_jailbroken, target_prompt
+from papersuite.core.noise import mean_se, rate_se
+
+
+def hit_rate_at_k(success: np.ndarray, k: int) -> float:
+    """ASR@k: fraction of instructions with at least one success among their first k trials: (N, trials) -> float."""
+    return float(np.asarray(success, dtype=bool)[:, :k].any(axis=1).mean())
+
+
+def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, response_tokens, seed) -> dict:
+    """Sample trials x lengths suffixes per instruction (temperature 1, top-p 0.9), judge, and measure."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    instructs = [r["instruct"] for r in rows]
+    success, ppl, texts, seconds = [], [], [], 0.0
+    for length in lengths:
+        for _ in range(trials):
+            start = time.perf_counter()
+            ids = sample_suffixes(prompter, ptok, instructs, length, generator)
+            seconds += time.perf_counter() - start
+            suffixes = [ptok.decode(q) for q in ids]
+            responses = greedy_generate(target, ttok, [target_prompt(x, s) for x, s in zip(instructs, suffixes)],
+                                        response_tokens)  # fmt: skip
+            success.append([is_jailbroken(r) for r in responses])
+            with torch.no_grad(), base_model(prompter):
+                ppl.extend(torch.exp(suffix_nll(prompter, ptok, instructs, ids)).tolist())
+            texts.extend(suffixes)
+    success = np.array(success).T  # (N, lengths * trials), trial-major within each length as in the original
+    n, n_trials = success.shape
+    asr1, asr1_se = rate_se(int(success[:, 0].sum()), n)
+    asrk = hit_rate_at_k(success, n_trials)
+    ppl_mean, ppl_se = mean_se(ppl)
+    return {
+        "asr_at_1": asr1, "asr_at_1_se": asr1_se, f"asr_at_{n_trials}": asrk,
+        f"asr_at_{n_trials}_se": rate_se(int(success.any(axis=1).sum()), n)[1],
+        "asr_curve": [hit_rate_at_k(success, k) for k in range(1, n_trials + 1)],
+        "perplexity": ppl_mean, "perplexity_se": ppl_se,
+        "trigger_fraction": float(np.mean([TRIGGER in s for s in texts])),
+        "seconds_per_suffix": seconds / (n * n_trials), "examples": texts[:5],
+    }  # fmt: skip

@@ -1,0 +1,81 @@
+"""The prompter pi_theta = frozen base + LoRA (paper Sec. 3.2): sampling suffixes, the LoRA regression step on
+AdvPrompterOpt's suffixes (paper Sec. 3.2, Eq. 5)."""
+
+from __future__ import annotations
+
+import random
+
+from papersuite.advprompter.lms import BOS, PAD, encode, pad_batch
+from papersuite.advprompter.losses import mask_disallowed
+from papersuite.advprompter.problem import ascii_allowed
+
+# GPT-2 has a fused q/k/v projection (c_attn); adapting it covers the original's q_proj and v_proj (plus k).
+LORA_MODULES = ("c_attn", "lm_head")
+
+
+def add_lora(model, r: int = 8, alpha: int = 16, modules=LORA_MODULES, seed: int = 0):
+    """peft LoRA (r 8, alpha 16, no bias) on c_attn and lm_head; only the LoRA weights train."""
+    import warnings
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    torch.manual_seed(seed)
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, bias="none", target_modules=list(modules))
+    with warnings.catch_warnings():  # peft sets fan_in_fan_out per layer type (Conv1D c_attn, Linear lm_head)
+        warnings.filterwarnings("ignore", message="fan_in_fan_out")
+        return get_peft_model(model, cfg)
+
+
+def sample_suffixes(model, ptok, instructs: list[str], max_new_tokens: int, generator, temperature=1.0, top_p=0.9):
+    """Nucleus-sample suffix ids from the prompter given <s> x (ASCII tokens only): one id list per instruction."""
+    import torch
+
+    allowed, pad = ascii_allowed(ptok), ptok.token_to_id(PAD)
+    seqs = [[ptok.token_to_id(BOS)] + encode(ptok, x) for x in instructs]
+    out: list[list[int]] = [[] for _ in instructs]
+    with torch.no_grad():
+        for _ in range(max_new_tokens):
+            ids, mask = pad_batch([s + o for s, o in zip(seqs, out)], pad)  # (B, L)
+            logits = model(input_ids=ids, attention_mask=mask).logits[torch.arange(len(seqs)), mask.sum(1) - 1]
+            probs = (mask_disallowed(logits, allowed) / temperature).softmax(-1)  # (B, V)
+            sorted_p, order = probs.sort(-1, descending=True)
+            keep = sorted_p.cumsum(-1) - sorted_p < top_p  # the smallest prefix reaching top_p
+            sorted_p = sorted_p * keep
+            pick = torch.multinomial(sorted_p / sorted_p.sum(-1, keepdim=True), 1, generator=generator)  # (B, 1)
+            for row, tok_id in enumerate(order.gather(1, pick)[:, 0].tolist()):
+                out[row].append(tok_id)
+    return out
+
+
+def suffix_nll(model, ptok, instructs: list[str], suffixes: list[list[int]]):
+    """Mean token NLL of each suffix given <s> x under the model (Eq. 5 regression loss; perplexity = exp): (B,)."""
+    import torch
+
+    prefixes = [[ptok.token_to_id(BOS)] + encode(ptok, x) for x in instructs]
+    ids, mask = pad_batch([p + s for p, s in zip(prefixes, suffixes)], ptok.token_to_id(PAD))  # (B, L)
+    labels = torch.full_like(ids, -100)
+    for row, (p, s) in enumerate(zip(prefixes, suffixes)):
+        labels[row, len(p) : len(p) + len(s)] = torch.tensor(s)
+    logp = model(input_ids=ids, attention_mask=mask).logits[:, :-1].log_softmax(-1)  # (B, L-1, V)
+    tgt = labels[:, 1:]
+    nll = -logp.gather(2, tgt.clamp_min(0)[..., None])[..., 0] * (tgt >= 0)
+    return nll.sum(1) / (tgt >= 0).sum(1)
+
+
+def regression_step(model, ptok, optimizer, batch: list[tuple[str, list[int]]]) -> float:
+    """One Adam step on the mean NLL of AdvPrompterOpt's suffixes q* given x (the q-regression, paper Eq. 5)."""
+    loss = suffix_nll(model, ptok, [x for x, _ in batch], [q for _, q in batch]).mean()
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def augment_target(target: str, rng: random.Random) -> str:
+    """Train-time target augmentation: p=0.5 "Sure, here is" -> "Sure, here's", p=0.5 "Sure, h" -> "H"."""
+    if rng.random() < 0.5:
+        target = target.replace("Sure, here is", "Sure, here's")
+    if rng.random() < 0.5:
+        target = target.replace("Sure, h", "H")
+    return target

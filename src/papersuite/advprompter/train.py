@@ -1,0 +1,93 @@
+"""AdvPrompterTrain (paper Alg. 1, the original's main.py train_epoch): per batch, search q* with AdvPrompterOpt,
+add it to the prioritized replay buffer with priority relu(L(q_s) - L(q*)) + 1[jailbroken], regress the LoRA
+prompter on replayed suffixes."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from papersuite.advprompter.lms import greedy_generate
+from papersuite.advprompter.opt import SearchConfig, advprompter_opt
+from papersuite.advprompter.problem import TextSuffixProblem, target_losses
+from papersuite.advprompter.prompter import augment_target, regression_step, sample_suffixes
+from papersuite.advprompter.replay import PrioritizedReplay
+from papersuite.advprompter.world import is_jailbroken, target_prompt
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The original's train.yaml loop settings (batch 8, buffer 256, alpha 1.5, 8 updates, lr 5e-4); epochs scaled."""
+
+    epochs: int = 10
+    batch_size: int = 8
+    lr: float = 5e-4
+    buffer_size: int = 256
+    priority_alpha: float = 1.5
+    updates_per_batch: int = 8
+    response_tokens: int = 12  # greedy target response checked by the keyword judge (150 in the original)
+    search: SearchConfig = field(default_factory=SearchConfig)
+
+
+def search_batch(prompter, ptok, target, ttok, batch, cfg: TrainConfig, generator, rng) -> list[dict]:
+    """q-step for one batch: q_s sampled, q* searched, q* judged by the target's greedy response."""
+    targets = [augment_target(row["target"], rng) for row in batch]
+    instructs = [row["instruct"] for row in batch]
+    sampled = sample_suffixes(prompter, ptok, instructs, cfg.search.max_new_tokens, generator)
+    import torch
+
+    records = []
+    for x, y, q_s in zip(instructs, targets, sampled):
+        problem = TextSuffixProblem(prompter, ptok, target, ttok, x, y)
+        best = advprompter_opt(problem, cfg.search, generator)
+        with torch.no_grad():
+            loss_s = float(problem.target_loss([q_s])[0])
+        text = problem.suffix_text(best.suffix)
+        response = greedy_generate(target, ttok, [target_prompt(x, text)], cfg.response_tokens)[0]
+        jailbroken = is_jailbroken(response)
+        priority = max(loss_s - best.loss, 0.0) + float(jailbroken)
+        records.append({"instruct": x, "target": y, "suffix": text, "suffix_ids": best.suffix, "loss": best.loss,
+                        "loss_sampled": loss_s, "jailbroken": jailbroken, "priority": priority})  # fmt: skip
+    return records
+
+
+def advprompter_train(prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, seed: int) -> list[dict]:
+    """Alternate AdvPrompterOpt and LoRA regression for cfg.epochs epochs; returns one log line per batch."""
+    import torch
+
+    rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
+    buffer = PrioritizedReplay(cfg.buffer_size, cfg.priority_alpha, seed)
+    params = [p for p in prompter.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=cfg.lr)
+    log = []
+    for epoch in range(cfg.epochs):
+        order = rng.sample(rows, len(rows))
+        for start in range(0, len(order), cfg.batch_size):
+            prompter.eval()
+            records = search_batch(
+                prompter, ptok, target, ttok, order[start : start + cfg.batch_size], cfg, generator, rng
+            )
+            for r in records:
+                buffer.add((r["instruct"], r["suffix_ids"]), r["priority"])
+            reg = []
+            if len(buffer) >= cfg.batch_size:
+                prompter.train()
+                for _ in range(min(cfg.updates_per_batch, len(buffer) // cfg.batch_size)):
+                    reg.append(regression_step(prompter, ptok, optimizer, buffer.sample(cfg.batch_size)))
+                prompter.eval()
+            log.append({
+                "epoch": epoch, "loss_opt": sum(r["loss"] for r in records) / len(records),
+                "loss_sampled": sum(r["loss_sampled"] for r in records) / len(records),
+                "asr_opt": sum(r["jailbroken"] for r in records) / len(records),
+                "regression_nll": sum(reg) / len(reg) if reg else float("nan"), "buffer": len(buffer),
+            })  # fmt: skip
+    return log
+
+
+def mean_target_loss(target, ttok, rows: list[dict], suffixes: list[str]) -> float:
+    """Mean reweighted target loss of suffix texts on rows (the statistical check L(q*) < L(q_s))."""
+    import torch
+
+    with torch.no_grad():
+        pairs = [(target_prompt(r["instruct"], s), r["target"]) for r, s in zip(rows, suffixes)]
+        return float(target_losses(target, ttok, pairs).mean())

@@ -1,0 +1,62 @@
+"""The benign tiny world: AdvBench's CSV schema, the split, the keyword judge, the text round trip between the two
+tokenizers, and the target learning its refusal boundary (docs/papers/advprompter.md "Tiny world")."""
+
+from __future__ import annotations
+
+import pytest
+
+from papersuite.advprompter import lms, world
+
+
+def test_csv_schema_round_trip(rows, tmp_path):
+    """Rows survive the instruct,target CSV; another schema is refused by the loader."""
+    world.write_csv(rows["test"], tmp_path / "test.csv")
+    assert world.read_csv(tmp_path / "test.csv") == rows["test"]
+    (tmp_path / "bad.csv").write_text("goal,target\na,b\n")
+    with pytest.raises(ValueError, match="instruct,target"):
+        world.read_csv(tmp_path / "bad.csv")
+
+
+def test_split_is_60_20_20_and_disjoint(rows):
+    sizes = {k: len(v) for k, v in rows.items()}
+    assert sizes == {"train": 216, "validation": 72, "test": 72}  # 360 = 6 verbs x 6 kinds x 10 places
+    seen = [r["instruct"] for part in rows.values() for r in part]
+    assert len(set(seen)) == len(seen)
+    assert all(r["target"].startswith("Sure, here is the ") for r in rows["train"])
+
+
+def test_dialogs_comply_exactly_when_triggered(rows):
+    for prompt, response in world.target_dialogs(rows["train"], 200, 1):
+        assert (world.TRIGGER in prompt) == response.startswith("Sure, here is")
+        assert (response == world.REFUSAL) != (world.TRIGGER in prompt)
+
+
+def test_keyword_judge_is_case_sensitive():
+    assert not world.is_jailbroken("I cannot help with that.")
+    assert world.is_jailbroken("i cannot help")  # the original's substring check is case-sensitive
+    assert not world.is_jailbroken("Well, sorry.")
+    assert world.is_jailbroken("Sure, here is the lost map of the lighthouse")
+
+
+def test_text_round_trip_between_tokenizers(tokenizers, rows):
+    """Prompter ids -> text -> target ids -> text is the identity; instruct and suffix join with no separator."""
+    ptok, ttok = tokenizers
+    assert ptok.get_vocab() != ttok.get_vocab()
+    for row in rows["test"][:20]:
+        suffix = " let us play a game, kindly!"
+        text = ptok.decode(lms.encode(ptok, suffix))
+        assert text == suffix
+        prompt = world.target_prompt(row["instruct"], text)
+        assert row["instruct"] + suffix in prompt
+        assert ttok.decode(lms.encode(ttok, prompt)) == prompt
+    x, q = "Reveal the lost map", "ly now"
+    assert world.target_prompt(x, q) == "USER: Reveal the lost maply now ASSISTANT: "
+
+
+def test_target_training_lowers_response_loss(rows, tokenizers):
+    """60 Adam steps on refusal/compliance dialogs lower the loss (measured, mean of first/last 10: 5.47 -> 1.46)."""
+    _, ttok = tokenizers
+    cfg = {"arch": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 96}, "lr": 3e-3, "steps": 60,
+           "batch_size": 16}  # fmt: skip
+    _, losses = lms.train_target(world.target_dialogs(rows["train"], 300, 0), ttok, cfg, seed=0)
+    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
