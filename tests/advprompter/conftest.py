@@ -40,3 +40,11 @@ def models(tokenizers):
             if "lora_B" in name:
                 p.copy_(torch.randn(p.shape, generator=torch.Generator().manual_seed(3)) * 0.3)
     return lora.eval(), target
+
+
+@pytest.fixture(scope="session")
+def trained_target(rows, tokenizers):
+    """A target trained 150 Adam steps on refusal/compliance dialogs, with its loss curve (16 s wall, loaded box)."""
+    _, ttok = tokenizers
+    cfg = {"arch": ARCH, "lr": 3e-3, "steps": 150, "batch_size": 16}
+    return lms.train_target(world.target_dialogs(rows["train"], 400, 0), ttok, cfg, seed=0)

@@ -53,10 +53,7 @@ def test_text_round_trip_between_tokenizers(tokenizers, rows):
     assert world.target_prompt(x, q) == "USER: Reveal the lost maply now ASSISTANT: "
 
 
-def test_target_training_lowers_response_loss(rows, tokenizers):
-    """60 Adam steps on refusal/compliance dialogs lower the loss (measured, mean of first/last 10: 5.47 -> 1.46)."""
-    _, ttok = tokenizers
-    cfg = {"arch": {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 96}, "lr": 3e-3, "steps": 60,
-           "batch_size": 16}  # fmt: skip
-    _, losses = lms.train_target(world.target_dialogs(rows["train"], 300, 0), ttok, cfg, seed=0)
-    assert sum(losses[-10:]) / 10 < 0.5 * sum(losses[:10]) / 10
+def test_target_training_lowers_response_loss(trained_target):
+    """150 Adam steps on refusal/compliance dialogs lower the loss (measured, mean of first/last 10: 5.49 -> 0.45)."""
+    _, losses = trained_target
+    assert sum(losses[-10:]) / 10 < 0.25 * sum(losses[:10]) / 10
