@@ -79,7 +79,7 @@ def advprompter_train(prompter, ptok, target, ttok, rows: list[dict], cfg: Train
                 "epoch": epoch, "loss_opt": sum(r["loss"] for r in records) / len(records),
                 "loss_sampled": sum(r["loss_sampled"] for r in records) / len(records),
                 "asr_opt": sum(r["jailbroken"] for r in records) / len(records),
-                "regression_nll": sum(reg) / len(reg) if reg else float("nan"), "buffer": len(buffer),
+                "regression_nll": sum(reg) / len(reg) if reg else None, "buffer": len(buffer),
             })  # fmt: skip
     return log
 

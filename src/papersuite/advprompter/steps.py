@@ -1,0 +1,135 @@
+"""Workflow entry points of advprompter (not yet wired into rules): `prepare` builds the benign tiny world and its two
+LMs, `train` runs AdvPrompterTrain for one lambda and seed and evaluates before and after. The paper: Paulus,
+Zharmagambetov, Guo, Amos, Tian, "AdvPrompter: Fast Adaptive Adversarial Prompting for LLMs", ICML 2025,
+arXiv:2404.16873; docs/papers/advprompter.md describes what each step reproduces.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["prepare", "train"]
+
+log = logging.getLogger("papersuite.advprompter.steps")
+
+SPLITS = ("train", "validation", "test")
+TARGET, PROMPTER, MANIFEST = "target", "prompter", "manifest.json"
+
+
+def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, out_dir: str | Path,
+            log_path: str | Path | None = None) -> None:  # fmt: skip
+    """The tiny world's CSVs (AdvBench schema), both tokenizers, the trained target and prompter base LMs."""
+    from safetensors.torch import save_file
+
+    from papersuite.core import io, runtime
+
+    from . import lms
+    from . import world as tiny
+
+    runtime.setup_logging(log_path)
+    runtime.seed_everything(seed)
+    rows = tiny.make_behaviours(seed)
+    split = tiny.split_behaviours(rows)
+    dialogs = tiny.target_dialogs(rows, int(world["n_dialogs"]), seed)
+    corpus = tiny.prompter_corpus(rows, int(world["n_prompter_texts"]), seed, float(world["p_trigger_prompter"]))
+    ttok = lms.train_tokenizer([p + r for p, r in dialogs], int(models["target_vocab"]))
+    ptok = lms.train_tokenizer(corpus, int(models["prompter_vocab"]))
+    target, t_losses = lms.train_target(dialogs, ttok, dict(models["train"]), seed)
+    base, p_losses = lms.train_prompter_base(corpus, ptok, dict(models["train"]), seed + 1)
+    with io.atomic_dir(out_dir) as tmp:
+        for name in SPLITS:
+            tiny.write_csv(split[name], Path(tmp) / f"{name}.csv")
+        io.write_text(Path(tmp) / "refusal_keywords.csv", "prefix\n" + "\n".join(tiny.REFUSAL_KEYWORDS) + "\n")
+        for name, model, tok in ((TARGET, target, ttok), (PROMPTER, base, ptok)):
+            save_file(
+                {k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(tmp) / f"{name}.safetensors")
+            )
+            tok.save(str(Path(tmp) / f"{name}_tokenizer.json"))
+        io.write_json(Path(tmp) / MANIFEST, {"world": dict(world), "models": dict(models), "seed": seed,
+                      "target_final_loss": t_losses[-1], "prompter_final_loss": p_losses[-1]})  # fmt: skip
+    log.info(
+        "target loss %.3f -> %.3f, prompter loss %.3f -> %.3f", t_losses[0], t_losses[-1], p_losses[0], p_losses[-1]
+    )
+
+
+def load_world(data_dir: str | Path):
+    """(rows per split, prompter tokenizer, prompter base, target tokenizer, target) from prepare's directory."""
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    from papersuite.core import io
+
+    from . import lms
+    from . import world as tiny
+
+    data_dir = Path(data_dir)
+    arch = io.read_json(data_dir / MANIFEST)["models"]["train"]["arch"]
+    loaded = []
+    for name in (PROMPTER, TARGET):
+        tok = Tokenizer.from_file(str(data_dir / f"{name}_tokenizer.json"))
+        model = lms.build_gpt2(tok.get_vocab_size(), **arch, seed=0)
+        model.load_state_dict(load_file(str(data_dir / f"{name}.safetensors")))
+        loaded += [tok, model.eval()]
+    return {s: tiny.read_csv(data_dir / f"{s}.csv") for s in SPLITS}, *loaded
+
+
+def search_seconds(prompter, ptok, target, ttok, rows, search, seed: int) -> float:
+    """Mean wall seconds of one AdvPrompterOpt search (the per-instance optimisation the trained prompter replaces)."""
+    import torch
+
+    from .opt import advprompter_opt
+    from .problem import TextSuffixProblem
+
+    start = time.perf_counter()
+    for row in rows:
+        problem = TextSuffixProblem(prompter, ptok, target, ttok, row["instruct"], row["target"])
+        advprompter_opt(problem, search, torch.Generator().manual_seed(seed))
+    return (time.perf_counter() - start) / len(rows)
+
+
+def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str, data_dir: str | Path,
+          out_record: str | Path, threads: int, log_path: str | Path | None = None) -> None:  # fmt: skip
+    """AdvPrompterTrain at one lambda; test ASR@1, ASR@k, PPL and time per suffix before and after training."""
+    from papersuite.core import records, runtime
+
+    from .evaluate import evaluate_prompter
+    from .opt import SearchConfig
+    from .prompter import add_lora
+    from .train import TrainConfig, advprompter_train
+
+    runtime.setup_logging(log_path)
+    device = runtime.choose_device(threads)
+    runtime.seed_everything(seed)
+    start = time.perf_counter()
+    rows, ptok, base, ttok, target = load_world(data_dir)
+    prompter = add_lora(base, seed=seed)
+    search = SearchConfig(**dict(config["search"]), lambda_val=float(lambda_val))
+    cfg = TrainConfig(**dict(config["train"]), search=search)
+    ev = dict(config["evaluate"])
+    test = rows["test"][: int(ev["n_instructions"])]
+    args = (ptok, target, ttok, test, list(ev["lengths"]), int(ev["trials"]), cfg.response_tokens, seed)
+    before = evaluate_prompter(prompter, *args)
+    train_rows = rows["train"][: int(config["n_train"])]
+    history = advprompter_train(prompter, ptok, target, ttok, train_rows, cfg, seed)
+    after = evaluate_prompter(prompter, *args)
+    per_search = search_seconds(prompter, ptok, target, ttok, test[: int(ev["n_search_timing"])], search, seed)
+    metrics = {}
+    for when, out in (("before", before), ("after", after)):  # <name>_<when> with <name>_<when>_se beside it
+        for k, v in out.items():
+            if isinstance(v, float):
+                metrics[f"{k[:-3]}_{when}_se" if k.endswith("_se") else f"{k}_{when}"] = v
+    metrics.update(
+        {"seconds_per_search": per_search, "search_over_generation": per_search / after["seconds_per_suffix"]}
+    )
+    rec = records.make_record(
+        paper="advprompter", experiment="tiny_world", method=f"lambda{lambda_val:g}", seed=seed, scale=scale,
+        metrics={k: records.finite_or_none(v) for k, v in metrics.items()}, wall_s=time.perf_counter() - start,
+        device=device, config={"config": dict(config), "lambda": float(lambda_val)},
+        extra={"history": history, "examples_before": before["examples"], "examples_after": after["examples"]},
+    )  # fmt: skip
+    records.write_record(out_record, rec)
+    log.info("lambda %g: ASR@1 %.3f -> %.3f", lambda_val, before["asr_at_1"], after["asr_at_1"])
