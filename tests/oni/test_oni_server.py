@@ -3,6 +3,7 @@ ordering, an empty batch, a timeout, server death, and the annotator worker over
 
 from __future__ import annotations
 
+import multiprocessing
 import queue
 import sys
 import threading
@@ -11,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from papersuite.oni.annotator import STOP, Annotator, AnnotatorServerError, run_worker
+from papersuite.oni.annotator import STOP, Annotator, AnnotatorServerError, annotator_process, run_worker
 from papersuite.oni.prompts import (
     FIRST,
     SECOND,
@@ -97,3 +98,21 @@ def test_worker_labels_everything_submitted_then_stops(server):
     worker.join(timeout=5)
     assert received == {m: int("gold" in m or "kill" in m) for m in MESSAGES}
     assert annotator.stats.labelled == 5 and annotator.stats.duplicates == 2
+
+
+def test_annotator_subprocess_ranks_pairs_and_exits_on_stop(server):
+    _, base_url = server
+    ctx = multiprocessing.get_context("spawn")
+    inbox, outbox = ctx.Queue(), ctx.Queue()
+    args = (base_url, "rule-based", "ranking", inbox, outbox)
+    worker = ctx.Process(target=annotator_process, args=args, kwargs={"batch_size": 2, "timeout": 10.0})
+    worker.start()
+    pairs = [("It's a wall.", "5 gold pieces."), ("You kill the newt!", "It's a wall."), ("a", "b")]
+    inbox.put(pairs + pairs[:1])
+    received: dict = {}
+    while len(received) < 3:
+        received.update(outbox.get(timeout=30))
+    inbox.put(STOP)
+    worker.join(timeout=10)
+    assert worker.exitcode == 0
+    assert received == {pairs[0]: SECOND, pairs[1]: FIRST, pairs[2]: TIE}

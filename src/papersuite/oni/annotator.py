@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AnnotatorServerError", "AnnotatorStats", "Annotator", "run_worker", "STOP"]
+__all__ = ["AnnotatorServerError", "AnnotatorStats", "Annotator", "run_worker", "annotator_process", "STOP"]
 
 STOP = "stop"  # the inbox item that ends run_worker
 
@@ -133,3 +133,21 @@ def run_worker(annotator: Annotator, inbox: Any, outbox: Any, idle_wait: float =
             return
         if labels:
             outbox.put(labels)
+
+
+def annotator_process(base_url: str, model: str, kind: str, inbox: Any, outbox: Any, **settings: Any) -> None:
+    """Entry point of the annotator subprocess (the paper's LLMWorker): builds its own `openai` client, then
+    run_worker. kind: "classification" (items are messages) or "ranking" (items are message pairs)."""
+    import openai
+
+    from .prompts import classification_prompt, parse_classification, parse_ranking, ranking_prompt
+
+    timeout, goal = settings.pop("timeout", 60.0), settings.pop("goal", "defaultgoal")
+    client = openai.OpenAI(base_url=base_url, api_key="EMPTY", timeout=timeout, max_retries=0)
+    if kind == "classification":
+        make_prompt, parse = (lambda m: classification_prompt(m, goal)), parse_classification
+    elif kind == "ranking":
+        make_prompt, parse = (lambda pair: ranking_prompt(pair[0], pair[1], goal)), parse_ranking
+    else:
+        raise ValueError(f"unknown annotation kind {kind!r}")
+    run_worker(Annotator(client, model, make_prompt, parse, **settings), inbox, outbox)
