@@ -44,7 +44,7 @@ def models(tokenizers):
 
 @pytest.fixture(scope="session")
 def trained_target(rows, tokenizers):
-    """A target trained 150 Adam steps on refusal/compliance dialogs, with its loss curve (16 s wall, loaded box)."""
+    """A target trained 100 Adam steps on refusal/compliance dialogs, with its loss curve (about 8 s wall)."""
     _, ttok = tokenizers
-    cfg = {"arch": ARCH, "lr": 3e-3, "steps": 150, "batch_size": 16}
+    cfg = {"arch": ARCH, "lr": 3e-3, "steps": 100, "batch_size": 16}
     return lms.train_target(world.target_dialogs(rows["train"], 400, 0), ttok, cfg, seed=0)

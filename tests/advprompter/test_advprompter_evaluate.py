@@ -40,8 +40,7 @@ def test_one_training_batch_fills_the_buffer_and_moves_lora(tokenizers, rows, tr
                             search=opt.SearchConfig(max_new_tokens=4, top_k=16, lambda_val=10.0))  # fmt: skip
     log = train.advprompter_train(model, ptok, target, ttok, rows["train"][:16], cfg, seed=0)
     assert len(log) == 2 and log[-1]["buffer"] > 0
-    assert all(
-        r["loss_opt"] < r["loss_sampled"] for r in log
-    )  # mean L(q*) < mean L(q_s) per batch of 8; measured (0.93 vs 1.02), (0.53 vs 0.57)
+    # mean L(q*) < mean L(q_s) per batch of 8; measured 0.81 vs 0.90 and 0.47 vs 0.51
+    assert all(r["loss_opt"] < r["loss_sampled"] for r in log)
     changed = [not torch.equal(p, before[n]) for n, p in model.named_parameters() if p.requires_grad]
     assert any(changed) == (log[-1]["buffer"] >= cfg.batch_size)

@@ -54,6 +54,6 @@ def test_text_round_trip_between_tokenizers(tokenizers, rows):
 
 
 def test_target_training_lowers_response_loss(trained_target):
-    """150 Adam steps on refusal/compliance dialogs lower the loss (measured, mean of first/last 10: 5.49 -> 0.45)."""
+    """100 Adam steps on refusal/compliance dialogs lower the loss (measured, mean of first/last 10: 5.49 -> 0.67)."""
     _, losses = trained_target
     assert sum(losses[-10:]) / 10 < 0.25 * sum(losses[:10]) / 10
