@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from papersuite.ttg.schema import DEFAULTS
 from papersuite.ttg.world import Tables
 
 BASE = "2025-06-01"
@@ -48,13 +49,7 @@ def request(**fields) -> dict:
         "earliest_departure": "2025-06-01",
         "latest_return": "2025-06-08",
         "destinations": [{"city": "Alpha", "min_nights": 2, "max_nights": 3}],
-        "order": "any",
-        "travelers": 1,
-        "budget": None,
-        "hotel_min_stars": None,
-        "hotel_max_price": None,
-        "nonstop_only": False,
-        "depart_time": None,
+        **DEFAULTS,
     }
     base.update(fields)
     return base
