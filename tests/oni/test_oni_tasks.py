@@ -9,6 +9,7 @@ import pytest
 from nle import nethack
 from nle.env import tasks
 
+from papersuite.oni.messages import decode_message
 from papersuite.oni.tasks import (
     EXTENDED_ACTIONS,
     SUCCESS_REWARD,
@@ -57,11 +58,13 @@ def test_each_task_runs_an_episode_through_the_message_wrapper(env_id):
     env = MessageWrapper(gym.make(env_id))
     obs, info = env.reset(seed=3)
     assert env.action_space.n == 28 and info["message_count"] == 1
-    assert info["message"].startswith("Hello Agent, welcome to NetHack!")
+    # the first message is usually NetHack's welcome, but some seeded starts (Oracle, seed 3, seen in a fresh
+    # clone) open on what lies under the agent: the wrapper must report whatever the observation holds
+    assert info["message"] == decode_message(obs["message"]) and info["message"]
     rng = np.random.default_rng(0)
     for _ in range(200):
         obs, reward, terminated, truncated, info = env.step(int(rng.integers(28)))
-        assert info["message_count"] >= 1 and isinstance(info["message"], str)
+        assert info["message_count"] >= 1 and info["message"] == decode_message(obs["message"])
         if terminated or truncated:
             obs, info = env.reset()
     env.close()
