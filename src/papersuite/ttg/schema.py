@@ -159,19 +159,20 @@ def validate_request(request: Mapping[str, Any], cities: Iterable[str] | None = 
     if origin in names:
         raise SchemaError(f"destinations: the origin {origin!r} cannot be a destination")
     out["destinations"] = clean
-    order = request.get("order", "any")
+    optional = {**DEFAULTS, **request}  # the fields a request leaves out take DEFAULTS
+    order = optional["order"]
     if order not in ORDERS:
         raise SchemaError(f"order: expected one of {list(ORDERS)}, got {order!r}")
     out["order"] = order
-    out["travelers"] = _int(request.get("travelers", 1), "travelers", 1, MAX_TRAVELERS)
-    out["budget"] = _int(request.get("budget"), "budget", 1, allow_none=True)
-    out["hotel_min_stars"] = _int(request.get("hotel_min_stars"), "hotel_min_stars", 1, 5, allow_none=True)
-    out["hotel_max_price"] = _int(request.get("hotel_max_price"), "hotel_max_price", 1, allow_none=True)
-    nonstop = request.get("nonstop_only", False)
+    out["travelers"] = _int(optional["travelers"], "travelers", 1, MAX_TRAVELERS)
+    out["budget"] = _int(optional["budget"], "budget", 1, allow_none=True)
+    out["hotel_min_stars"] = _int(optional["hotel_min_stars"], "hotel_min_stars", 1, 5, allow_none=True)
+    out["hotel_max_price"] = _int(optional["hotel_max_price"], "hotel_max_price", 1, allow_none=True)
+    nonstop = optional["nonstop_only"]
     if not isinstance(nonstop, bool):
         raise SchemaError(f"nonstop_only: expected true or false, got {nonstop!r}")
     out["nonstop_only"] = nonstop
-    depart = request.get("depart_time")
+    depart = optional["depart_time"]
     if depart is not None and depart not in DEPART_TIMES:
         raise SchemaError(f"depart_time: expected null or one of {list(DEPART_TIMES)}, got {depart!r}")
     out["depart_time"] = depart
