@@ -25,8 +25,8 @@ def test_evaluate_prompter_outputs(models, tokenizers, rows):
     ptok, ttok = tokenizers
     lora, target = models
     out = evaluate.evaluate_prompter(lora, ptok, target, ttok, rows["test"][:6], [3, 5], 3, 6, seed=0)
-    assert len(out["asr_curve"]) == 6 and out["asr_curve"][0] == out["asr_at_1"]
-    assert out["asr_at_1"] <= out["asr_at_6"] and all(a <= b for a, b in zip(out["asr_curve"], out["asr_curve"][1:]))
+    assert out["k"] == len(out["asr_curve"]) == 6 and out["asr_curve"][0] == out["asr_at_1"]
+    assert out["asr_at_1"] <= out["asr_at_k"] and all(a <= b for a, b in zip(out["asr_curve"], out["asr_curve"][1:]))
     assert np.isfinite(out["perplexity"]) and out["perplexity"] >= 1.0 and out["seconds_per_suffix"] > 0
 
 

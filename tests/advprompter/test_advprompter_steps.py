@@ -27,11 +27,47 @@ def test_prepare_and_train(tmp_path):
     steps.train(lambda_val=10.0, config=CONFIG, seed=0, scale="tiny", data_dir=data, out_record=out, threads=1)
     (rec,) = load_records([out])
     m = rec["metrics"]
-    for name in ("asr_at_1", "asr_at_2", "perplexity"):
-        for when in ("before", "after"):
-            assert m[f"{name}_{when}"] is not None and m[f"{name}_{when}_se"] is not None
-    assert m["asr_at_1_before"] <= m["asr_at_2_before"] and m["perplexity_after"] >= 1.0
-    assert m["seconds_per_search"] > 0 and rec["method"] == "lambda10"
+    for split in ("train", "test"):
+        for name in ("asr_at_1", "asr_at_k", "perplexity", "seconds_per_suffix"):
+            for when in ("before", "after"):
+                assert m[f"{split}_{name}_{when}"] is not None and m[f"{split}_{name}_{when}_se"] is not None
+        assert m[f"{split}_asr_at_1_before"] <= m[f"{split}_asr_at_k_before"] and m[f"{split}_perplexity_after"] >= 1
+    assert m["test_asr_at_k_gain"] == pytest.approx(m["test_asr_at_k_after"] - m["test_asr_at_k_before"])
+    assert m["search_over_generation"] == pytest.approx(m["seconds_per_search"] / m["test_seconds_per_suffix_after"])
+    assert m["seconds_per_search_se"] >= 0 and rec["method"] == "lambda10" and rec["experiment"] == "tiny_world"
+
+
+def test_killed_training_resumes_to_the_same_result(tmp_path, monkeypatch):
+    """Two epochs straight = one epoch, a crash, and a rerun that resumes from the epoch-1 checkpoint (LoRA, Adam,
+    replay buffer, every RNG)."""
+    from papersuite.advprompter import train as train_module
+
+    data = tmp_path / "world"
+    steps.prepare(world=WORLD, models=MODELS, seed=0, out_dir=data)
+    config = {**CONFIG, "ckpt_every": 1, "train": {**CONFIG["train"], "epochs": 2}}
+    kwargs = {"lambda_val": 10.0, "config": config, "seed": 0, "scale": "tiny", "data_dir": data, "threads": 1}
+    steps.train(**kwargs, out_record=tmp_path / "straight.json", ckpt_dir=tmp_path / "ckpt_straight")
+    epoch = train_module.train_epoch
+
+    def crash_in_epoch_1(*args):
+        if args[6] == 1:
+            raise RuntimeError("killed")
+        return epoch(*args)
+
+    monkeypatch.setattr(train_module, "train_epoch", crash_in_epoch_1)
+    with pytest.raises(RuntimeError, match="killed"):
+        steps.train(**kwargs, out_record=tmp_path / "resumed.json", ckpt_dir=tmp_path / "ckpt")
+    assert list((tmp_path / "ckpt").glob("step_*.pt"))
+    monkeypatch.setattr(train_module, "train_epoch", epoch)
+    steps.train(**kwargs, out_record=tmp_path / "resumed.json", ckpt_dir=tmp_path / "ckpt")
+    (straight,) = load_records([tmp_path / "straight.json"])
+    (resumed,) = load_records([tmp_path / "resumed.json"])
+    assert resumed["extra"]["history"] == straight["extra"]["history"] and len(straight["extra"]["history"]) == 2
+    timing = ("seconds", "search_over")
+    for name, value in straight["metrics"].items():
+        if not name.startswith(timing) and "seconds" not in name:
+            assert resumed["metrics"][name] == value, name
+    assert not list((tmp_path / "ckpt").glob("step_*.pt"))  # cleared once the record is written
 
 
 def test_prepare_refuses_a_missing_key(tmp_path):

@@ -21,17 +21,18 @@ def hit_rate_at_k(success: np.ndarray, k: int) -> float:
 
 
 def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, response_tokens, seed) -> dict:
-    """Sample trials x lengths suffixes per instruction (temperature 1, top-p 0.9), judge, and measure."""
+    """Sample trials x lengths suffixes per instruction (temperature 1, top-p 0.9), judge, and measure (ASR@k: k =
+    trials x lengths)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
     instructs = [r["instruct"] for r in rows]
-    success, ppl, texts, seconds = [], [], [], 0.0
+    success, ppl, texts, call_seconds = [], [], [], []
     for length in lengths:
         for _ in range(trials):
             start = time.perf_counter()
             ids = sample_suffixes(prompter, ptok, instructs, length, generator)
-            seconds += time.perf_counter() - start
+            call_seconds.append((time.perf_counter() - start) / len(instructs))
             suffixes = [ptok.decode(q) for q in ids]
             responses = greedy_generate(target, ttok, [target_prompt(x, s) for x, s in zip(instructs, suffixes)],
                                         response_tokens)  # fmt: skip
@@ -45,10 +46,13 @@ def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, respo
     asrk = hit_rate_at_k(success, n_trials)
     ppl_mean, ppl_se = mean_se(ppl)
     return {
-        "asr_at_1": asr1, "asr_at_1_se": asr1_se, f"asr_at_{n_trials}": asrk,
-        f"asr_at_{n_trials}_se": rate_se(int(success.any(axis=1).sum()), n)[1],
+        "k": n_trials, "asr_at_1": asr1, "asr_at_1_se": asr1_se, "asr_at_k": asrk,
+        "asr_at_k_se": rate_se(int(success.any(axis=1).sum()), n)[1],
         "asr_curve": [hit_rate_at_k(success, k) for k in range(1, n_trials + 1)],
         "perplexity": ppl_mean, "perplexity_se": ppl_se,
         "trigger_fraction": float(np.mean([TRIGGER in s for s in texts])),
-        "seconds_per_suffix": seconds / (n * n_trials), "examples": texts[:5],
+        "seconds_per_suffix": float(np.mean(call_seconds)), "seconds_per_suffix_se": mean_se(call_seconds)[1],
+        "success_first": success[:, 0].astype(float).tolist(),
+        "success_any": success.any(axis=1).astype(float).tolist(),
+        "examples": texts[:5],
     }  # fmt: skip

@@ -77,24 +77,50 @@ def load_world(data_dir: str | Path):
     return {s: tiny.read_csv(data_dir / f"{s}.csv") for s in SPLITS}, *loaded
 
 
-def search_seconds(prompter, ptok, target, ttok, rows, search, seed: int) -> float:
-    """Mean wall seconds of one AdvPrompterOpt search (the per-instance optimisation the trained prompter replaces)."""
+def search_seconds(prompter, ptok, target, ttok, rows, search, seed: int) -> list[float]:
+    """Wall seconds of one AdvPrompterOpt search per instruction (the per-instance optimisation the trained
+    prompter replaces)."""
     import torch
 
     from .opt import advprompter_opt
     from .problem import TextSuffixProblem
 
-    start = time.perf_counter()
+    seconds = []
     for row in rows:
+        start = time.perf_counter()
         problem = TextSuffixProblem(prompter, ptok, target, ttok, row["instruct"], row["target"])
         advprompter_opt(problem, search, torch.Generator().manual_seed(seed))
-    return (time.perf_counter() - start) / len(rows)
+        seconds.append(time.perf_counter() - start)
+    return seconds
+
+
+def world_digest(data_dir: str | Path) -> str:
+    """sha256 over prepare's files (names and bytes): a checkpoint from another world is never resumed."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(Path(data_dir).iterdir()):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def split_metrics(split: str, when: str, out: Mapping[str, Any]) -> dict[str, float]:
+    """`<split>_<metric>_<when>` (and `_se` after `<when>`) from one evaluation's scalars."""
+    metrics = {}
+    for key, value in out.items():
+        if isinstance(value, float):
+            name, se = (key[:-3], "_se") if key.endswith("_se") else (key, "")
+            metrics[f"{split}_{name}_{when}{se}"] = value
+    return metrics
 
 
 def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str, data_dir: str | Path,
-          out_record: str | Path, threads: int, log_path: str | Path | None = None) -> None:  # fmt: skip
-    """AdvPrompterTrain at one lambda; test ASR@1, ASR@k, PPL and time per suffix before and after training."""
-    from papersuite.core import records, runtime
+          out_record: str | Path, threads: int, ckpt_dir: str | Path | None = None,
+          log_path: str | Path | None = None) -> None:  # fmt: skip
+    """AdvPrompterTrain at one lambda; train/test ASR@1, ASR@k, perplexity and time per suffix before and after
+    training, the gain in test ASR@k (paired over instructions) and the search-to-generation time ratio."""
+    from papersuite.core import noise, records, runtime
+    from papersuite.core.checkpoint import TrainingCheckpoints
 
     from .evaluate import evaluate_prompter
     from .opt import SearchConfig
@@ -110,26 +136,42 @@ def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str
     search = SearchConfig(**dict(config["search"]), lambda_val=float(lambda_val))
     cfg = TrainConfig(**dict(config["train"]), search=search)
     ev = dict(config["evaluate"])
-    test = rows["test"][: int(ev["n_instructions"])]
-    args = (ptok, target, ttok, test, list(ev["lengths"]), int(ev["trials"]), cfg.response_tokens, seed)
-    before = evaluate_prompter(prompter, *args)
-    train_rows = rows["train"][: int(config["n_train"])]
-    history = advprompter_train(prompter, ptok, target, ttok, train_rows, cfg, seed)
-    after = evaluate_prompter(prompter, *args)
-    per_search = search_seconds(prompter, ptok, target, ttok, test[: int(ev["n_search_timing"])], search, seed)
+    n_eval = int(ev["n_instructions"])
+    splits = {"test": rows["test"][:n_eval], "train": rows["train"][:n_eval]}
+
+    def evaluate(split):
+        args = (ptok, target, ttok, splits[split], list(ev["lengths"]), int(ev["trials"]), cfg.response_tokens, seed)
+        return evaluate_prompter(prompter, *args)
+
+    before = {split: evaluate(split) for split in splits}
+    fingerprint = {"config": dict(config), "lambda": float(lambda_val), "seed": seed, "data": world_digest(data_dir)}
+    run = TrainingCheckpoints(ckpt_dir, fingerprint, int(config.get("ckpt_every", 0)))
+    history = advprompter_train(prompter, ptok, target, ttok, rows["train"][: int(config["n_train"])], cfg, seed, run)
+    after = {split: evaluate(split) for split in splits}
+    search_s = search_seconds(prompter, ptok, target, ttok, splits["test"][: int(ev["n_search_timing"])], search, seed)
     metrics = {}
-    for when, out in (("before", before), ("after", after)):  # <name>_<when> with <name>_<when>_se beside it
-        for k, v in out.items():
-            if isinstance(v, float):
-                metrics[f"{k[:-3]}_{when}_se" if k.endswith("_se") else f"{k}_{when}"] = v
-    metrics.update(
-        {"seconds_per_search": per_search, "search_over_generation": per_search / after["seconds_per_suffix"]}
-    )
+    for split in splits:
+        metrics |= split_metrics(split, "before", before[split]) | split_metrics(split, "after", after[split])
+    gain, gain_se = noise.paired_difference_se(after["test"]["success_any"], before["test"]["success_any"])
+    search_mean, search_se = noise.mean_se(search_s)
+    gen, gen_se = after["test"]["seconds_per_suffix"], after["test"]["seconds_per_suffix_se"]
+    ratio, ratio_se = noise.ratio_se(search_mean, search_se, gen, gen_se)
+    metrics |= {"test_asr_at_k_gain": gain, "test_asr_at_k_gain_se": gain_se, "seconds_per_search": search_mean,
+                "seconds_per_search_se": search_se, "search_over_generation": ratio,
+                "search_over_generation_se": ratio_se}  # fmt: skip
     rec = records.make_record(
-        paper="advprompter", experiment="tiny_world", method=f"lambda{lambda_val:g}", seed=seed, scale=scale,
-        metrics={k: records.finite_or_none(v) for k, v in metrics.items()}, wall_s=time.perf_counter() - start,
-        device=device, config={"config": dict(config), "lambda": float(lambda_val)},
-        extra={"history": history, "examples_before": before["examples"], "examples_after": after["examples"]},
+        paper="advprompter", experiment="tiny_world" if scale == "tiny" else "advbench", method=f"lambda{lambda_val:g}",
+        seed=seed, scale=scale, metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
+        wall_s=time.perf_counter() - start, device=device,
+        config={"config": dict(config), "lambda": float(lambda_val)},
+        extra={"history": history, "asr_curve_before": before["test"]["asr_curve"],
+               "asr_curve_after": after["test"]["asr_curve"], "examples_before": before["test"]["examples"],
+               "examples_after": after["test"]["examples"]},
     )  # fmt: skip
     records.write_record(out_record, rec)
-    log.info("lambda %g: ASR@1 %.3f -> %.3f", lambda_val, before["asr_at_1"], after["asr_at_1"])
+    run.clear()
+    log.info(
+        "lambda %g: test ASR@1 %.3f -> %.3f, ASR@k %.3f -> %.3f, perplexity %.2f -> %.2f, search/generation %.0fx",
+        lambda_val, before["test"]["asr_at_1"], after["test"]["asr_at_1"], metrics["test_asr_at_k_before"],
+        metrics["test_asr_at_k_after"], before["test"]["perplexity"], after["test"]["perplexity"], ratio,
+    )  # fmt: skip

@@ -51,36 +51,83 @@ def search_batch(prompter, ptok, target, ttok, batch, cfg: TrainConfig, generato
     return records
 
 
-def advprompter_train(prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, seed: int) -> list[dict]:
-    """Alternate AdvPrompterOpt and LoRA regression for cfg.epochs epochs; returns one log line per batch."""
+def _loop_state(rng: random.Random, generator, buffer: PrioritizedReplay) -> dict:
+    """The loop's own RNGs and the replay buffer, weights_only-safe (tensors, numbers, strings, lists, dicts)."""
+    import torch
+
+    version, internal, gauss = rng.getstate()
+    return {
+        "python_rng": {"version": version, "internal": torch.tensor(internal, dtype=torch.int64), "gauss": gauss},
+        "torch_generator": generator.get_state(),
+        "buffer": {
+            "items": [[x, list(q)] for x, q in buffer.items], "priorities": list(buffer.priorities),
+            "n_added": buffer.n_added, "rng": buffer.rng.bit_generator.state,
+        },
+    }  # fmt: skip
+
+
+def _restore_loop_state(state: dict, rng: random.Random, generator, buffer: PrioritizedReplay) -> None:
+    py = state["python_rng"]
+    rng.setstate((py["version"], tuple(int(v) for v in py["internal"].tolist()), py["gauss"]))
+    generator.set_state(state["torch_generator"])
+    saved = state["buffer"]
+    buffer.items = [(x, [int(v) for v in q]) for x, q in saved["items"]]
+    buffer.priorities = [float(p) for p in saved["priorities"]]
+    buffer.n_added = int(saved["n_added"])
+    buffer.rng.bit_generator.state = saved["rng"]
+
+
+def advprompter_train(
+    prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, seed: int, run=None
+) -> list[dict]:
+    """Alternate AdvPrompterOpt and LoRA regression for cfg.epochs epochs; returns one log line per batch.
+
+    `run` (core.checkpoint.TrainingCheckpoints, counting epochs) saves the LoRA weights, Adam, the replay buffer and
+    every RNG after each due epoch, and a rerun resumes there to the same result.
+    """
     import torch
 
     rng, generator = random.Random(seed), torch.Generator().manual_seed(seed)
     buffer = PrioritizedReplay(cfg.buffer_size, cfg.priority_alpha, seed)
     params = [p for p in prompter.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr)
-    log = []
-    for epoch in range(cfg.epochs):
-        order = rng.sample(rows, len(rows))
-        for start in range(0, len(order), cfg.batch_size):
+    log, start_epoch = [], 0
+    ckpt = None if run is None else run.resume()
+    if ckpt is not None:
+        prompter.load_state_dict(ckpt["prompter"], strict=False)  # the LoRA weights; the frozen base is unchanged
+        optimizer.load_state_dict(ckpt["optimizer"])
+        _restore_loop_state(ckpt["loop"], rng, generator, buffer)
+        log, start_epoch = list(ckpt["log"]), int(ckpt["step"])
+    for epoch in range(start_epoch, cfg.epochs):
+        log += train_epoch(prompter, ptok, target, ttok, rows, cfg, epoch, (rng, generator, buffer, optimizer))
+        if run is not None and run.due(epoch + 1, cfg.epochs):
+            lora = {k: v for k, v in prompter.state_dict().items() if "lora_" in k}
+            run.save(epoch + 1, {"prompter": lora, "optimizer": optimizer.state_dict(), "log": log,
+                                 "loop": _loop_state(rng, generator, buffer)})  # fmt: skip
+    return log
+
+
+def train_epoch(prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, epoch: int, state) -> list[dict]:
+    """One epoch of Alg. 1 over shuffled rows in batches: search, add to the buffer, replayed regression steps."""
+    rng, generator, buffer, optimizer = state
+    order, log = rng.sample(rows, len(rows)), []
+    for start in range(0, len(order), cfg.batch_size):
+        prompter.eval()
+        records = search_batch(prompter, ptok, target, ttok, order[start : start + cfg.batch_size], cfg, generator, rng)
+        for r in records:
+            buffer.add((r["instruct"], r["suffix_ids"]), r["priority"])
+        reg = []
+        if len(buffer) >= cfg.batch_size:
+            prompter.train()
+            for _ in range(min(cfg.updates_per_batch, len(buffer) // cfg.batch_size)):
+                reg.append(regression_step(prompter, ptok, optimizer, buffer.sample(cfg.batch_size)))
             prompter.eval()
-            records = search_batch(
-                prompter, ptok, target, ttok, order[start : start + cfg.batch_size], cfg, generator, rng
-            )
-            for r in records:
-                buffer.add((r["instruct"], r["suffix_ids"]), r["priority"])
-            reg = []
-            if len(buffer) >= cfg.batch_size:
-                prompter.train()
-                for _ in range(min(cfg.updates_per_batch, len(buffer) // cfg.batch_size)):
-                    reg.append(regression_step(prompter, ptok, optimizer, buffer.sample(cfg.batch_size)))
-                prompter.eval()
-            log.append({
-                "epoch": epoch, "loss_opt": sum(r["loss"] for r in records) / len(records),
-                "loss_sampled": sum(r["loss_sampled"] for r in records) / len(records),
-                "asr_opt": sum(r["jailbroken"] for r in records) / len(records),
-                "regression_nll": sum(reg) / len(reg) if reg else None, "buffer": len(buffer),
-            })  # fmt: skip
+        log.append({
+            "epoch": epoch, "loss_opt": sum(r["loss"] for r in records) / len(records),
+            "loss_sampled": sum(r["loss_sampled"] for r in records) / len(records),
+            "asr_opt": sum(r["jailbroken"] for r in records) / len(records),
+            "regression_nll": sum(reg) / len(reg) if reg else None, "buffer": len(buffer),
+        })  # fmt: skip
     return log
 
 
