@@ -24,7 +24,16 @@ def test_prepare_and_train(tmp_path):
     assert ptok.get_vocab_size() == 300 and ttok.get_vocab_size() == 400 and target.config.vocab_size == 400
     assert (data / "refusal_keywords.csv").read_text().startswith("prefix\nI cannot\n")
     out = tmp_path / "record.json"
-    steps.train(lambda_val=10.0, config=CONFIG, seed=0, scale="tiny", data_dir=data, out_record=out, threads=1)
+    steps.train(
+        experiment="tiny_world",
+        lambda_val=10.0,
+        config=CONFIG,
+        seed=0,
+        scale="tiny",
+        data_dir=data,
+        out_record=out,
+        threads=1,
+    )
     (rec,) = load_records([out])
     m = rec["metrics"]
     for split in ("train", "test"):
@@ -45,7 +54,15 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     data = tmp_path / "world"
     steps.prepare(world=WORLD, models=MODELS, seed=0, out_dir=data)
     config = {**CONFIG, "ckpt_every": 1, "train": {**CONFIG["train"], "epochs": 2}}
-    kwargs = {"lambda_val": 10.0, "config": config, "seed": 0, "scale": "tiny", "data_dir": data, "threads": 1}
+    kwargs = {
+        "experiment": "tiny_world",
+        "lambda_val": 10.0,
+        "config": config,
+        "seed": 0,
+        "scale": "tiny",
+        "data_dir": data,
+        "threads": 1,
+    }
     steps.train(**kwargs, out_record=tmp_path / "straight.json", ckpt_dir=tmp_path / "ckpt_straight")
     epoch = train_module.train_epoch
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ TARGET, PROMPTER, MANIFEST = "target", "prompter", "manifest.json"
 
 
 def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, out_dir: str | Path,
-            log_path: str | Path | None = None) -> None:  # fmt: skip
+            threads: int = 1, log_path: str | Path | None = None) -> None:  # fmt: skip
     """The tiny world's CSVs (AdvBench schema), both tokenizers, the trained target and prompter base LMs."""
     from safetensors.torch import save_file
 
@@ -31,6 +31,7 @@ def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, o
     from . import world as tiny
 
     runtime.setup_logging(log_path)
+    runtime.choose_device(threads)
     runtime.seed_everything(seed)
     rows = tiny.make_behaviours(seed)
     split = tiny.split_behaviours(rows)
@@ -49,11 +50,35 @@ def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, o
                 {k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(tmp) / f"{name}.safetensors")
             )
             tok.save(str(Path(tmp) / f"{name}_tokenizer.json"))
-        io.write_json(Path(tmp) / MANIFEST, {"world": dict(world), "models": dict(models), "seed": seed,
-                      "target_final_loss": t_losses[-1], "prompter_final_loss": p_losses[-1]})  # fmt: skip
+        manifest = {"kind": "tiny_world", "world": dict(world), "models": dict(models), "seed": seed,
+                    "target_final_loss": t_losses[-1], "prompter_final_loss": p_losses[-1]}  # fmt: skip
+        io.write_json(Path(tmp) / MANIFEST, manifest)
     log.info(
         "target loss %.3f -> %.3f, prompter loss %.3f -> %.3f", t_losses[0], t_losses[-1], p_losses[0], p_losses[-1]
     )
+
+
+def prepare_advbench(*, splits: Mapping[str, str | Path], keywords: str | Path, prompter_dir: str | Path,
+                     target_dir: str | Path, target: str, out_dir: str | Path,
+                     log_path: str | Path | None = None) -> None:  # fmt: skip
+    """AdvBench in the authors' train/validation/test split (checked for the `instruct,target` schema), the
+    original's refusal keywords, and where the prompter and target snapshots are (full scale)."""
+    from papersuite.core import io, runtime
+
+    from . import world as tiny
+
+    runtime.setup_logging(log_path)
+    rows = {split: tiny.read_csv(Path(splits[split])) for split in SPLITS}
+    words = [w.strip().strip('"') for w in Path(keywords).read_text().splitlines() if w.strip()]
+    if not words:
+        raise ValueError(f"{keywords}: no refusal keyword")
+    with io.atomic_dir(out_dir) as tmp:
+        for split in SPLITS:
+            tiny.write_csv(rows[split], Path(tmp) / f"{split}.csv")
+        io.write_text(Path(tmp) / "refusal_keywords.csv", "prefix\n" + "\n".join(words) + "\n")
+        io.write_json(Path(tmp) / MANIFEST, {"kind": "advbench", "target": target, "prompter_dir": str(prompter_dir),
+                      "target_dir": str(target_dir), "rows": {s: len(r) for s, r in rows.items()}})  # fmt: skip
+    log.info("AdvBench %s; %d refusal keywords", {s: len(r) for s, r in rows.items()}, len(words))
 
 
 def load_world(data_dir: str | Path):
@@ -67,7 +92,13 @@ def load_world(data_dir: str | Path):
     from . import world as tiny
 
     data_dir = Path(data_dir)
-    arch = io.read_json(data_dir / MANIFEST)["models"]["train"]["arch"]
+    manifest = io.read_json(data_dir / MANIFEST)
+    if manifest.get("kind", "tiny_world") != "tiny_world":
+        raise NotImplementedError(
+            f"{data_dir}: training on hub models (kind {manifest['kind']!r}) is not built yet; only the tiny world"
+            " trains (docs/papers/advprompter.md, 'Not done yet')"
+        )
+    arch = manifest["models"]["train"]["arch"]
     loaded = []
     for name in (PROMPTER, TARGET):
         tok = Tokenizer.from_file(str(data_dir / f"{name}_tokenizer.json"))
@@ -114,7 +145,7 @@ def split_metrics(split: str, when: str, out: Mapping[str, Any]) -> dict[str, fl
     return metrics
 
 
-def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str, data_dir: str | Path,
+def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str, data_dir: str | Path,
           out_record: str | Path, threads: int, ckpt_dir: str | Path | None = None,
           log_path: str | Path | None = None) -> None:  # fmt: skip
     """AdvPrompterTrain at one lambda; train/test ASR@1, ASR@k, perplexity and time per suffix before and after
@@ -132,7 +163,8 @@ def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str
     runtime.seed_everything(seed)
     start = time.perf_counter()
     rows, ptok, base, ttok, target = load_world(data_dir)
-    prompter = add_lora(base, seed=seed)
+    lora = dict(config.get("lora", {}))
+    prompter = add_lora(base, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16)), seed=seed)
     search = SearchConfig(**dict(config["search"]), lambda_val=float(lambda_val))
     cfg = TrainConfig(**dict(config["train"]), search=search)
     ev = dict(config["evaluate"])
@@ -160,7 +192,7 @@ def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str
                 "seconds_per_search_se": search_se, "search_over_generation": ratio,
                 "search_over_generation_se": ratio_se}  # fmt: skip
     rec = records.make_record(
-        paper="advprompter", experiment="tiny_world" if scale == "tiny" else "advbench", method=f"lambda{lambda_val:g}",
+        paper="advprompter", experiment=experiment, method=f"lambda{lambda_val:g}",
         seed=seed, scale=scale, metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
         wall_s=time.perf_counter() - start, device=device,
         config={"config": dict(config), "lambda": float(lambda_val)},
@@ -175,3 +207,33 @@ def train(*, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str
         lambda_val, before["test"]["asr_at_1"], after["test"]["asr_at_1"], metrics["test_asr_at_k_before"],
         metrics["test_asr_at_k_after"], before["test"]["perplexity"], after["test"]["perplexity"], ratio,
     )  # fmt: skip
+
+
+def table(*, records: Sequence[str | Path], references: str | Path, scale: str, out_csv: str | Path,
+          out_md: str | Path, out_figure: str | Path, log_path: str | Path | None = None) -> None:  # fmt: skip
+    """Table 1's shape (ours before/after training per lambda, the paper's reprinted rows beside) and the figure of
+    ASR and perplexity vs lambda."""
+    from papersuite.core import io, runtime, tables
+    from papersuite.core.records import load_records, records_frame
+    from papersuite.core.references import load_references, paper_numbers
+
+    from . import report
+
+    runtime.setup_logging(log_path)
+    frame = records_frame(load_records(records))
+    table1 = report.table1(frame, paper_numbers(load_references(references)))
+    notes = [
+        "ASR in %, keyword judge (no refusal keyword in the target's greedy response); ASR@10 = any success in 10"
+        " sampled suffixes per instruction (5 trials x lengths), ASR@1 = the first; PPL = perplexity of the suffix"
+        " under the base prompter. Ours: mean ± se over seeds (or the run's own se).",
+        "The paper's rows come from config/references/advprompter.yaml with their source; verified = False: read in"
+        " a reprint (ReMiss, arXiv:2406.14393), not in the paper itself.",
+    ]
+    if scale == "tiny":
+        notes.append(
+            "Tiny: a SYNTHETIC benign toy world (a 2-layer target trained to refuse unless the word 'game' appears;"
+            " toy secrets), not AdvBench: our numbers are not comparable with the paper's rows, only their shape."
+        )
+    io.write_csv(out_csv, table1)
+    io.write_text(out_md, tables.format_markdown(report.markdown_view(table1), "AdvPrompter: Table 1 shape", notes))
+    report.lambda_figure(frame, out_figure)
