@@ -27,15 +27,19 @@ def target_name(experiment: str) -> str:
 
 
 def our_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (experiment, lambda, before/after training): Table 1's cells as mean and se over seeds."""
+    """Table 1's cells as mean and se over seeds: the untrained prompter once per experiment (its evaluation does not
+    depend on lambda: the same LoRA initialisation and samples at every lambda), then each lambda after training."""
     from papersuite.core import tables
 
+    untrained = frame[frame["method"] == frame.groupby("experiment")["method"].transform("min")]
     rows = []
-    for when in ("before", "after"):
+    for when, part in (("before", untrained), ("after", frame)):
         metrics = [f"{m}_{when}" for m in COLUMNS.values()]
-        summary = tables.summarize(frame, ["experiment", "method"], metrics)
-        for _, s in summary.iterrows():
-            row = {"target": target_name(s["experiment"]), "method": f"AdvPrompter {s['method']} ({when} training)",
+        for _, s in tables.summarize(part, ["experiment", "method"], metrics).iterrows():
+            method = (
+                "untrained prompter" if when == "before" else f"AdvPrompter λ = {s['method'].removeprefix('lambda')}"
+            )
+            row = {"target": target_name(s["experiment"]), "method": method,
                    "source": f"ours, {int(s['n_seeds'])} seed(s)", "verified": None}  # fmt: skip
             for column, metric in COLUMNS.items():
                 scale = 1.0 if metric.endswith("perplexity") else 100.0

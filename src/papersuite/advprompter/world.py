@@ -56,9 +56,13 @@ def write_csv(rows: list[dict[str, str]], path: Path) -> None:
 def read_csv(path: Path) -> list[dict[str, str]]:
     """Read an `instruct,target` CSV (the AdvBench loader path; the tiny world's files use the same schema)."""
     with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if rows and set(rows[0]) != {"instruct", "target"}:
-        raise ValueError(f"{path}: expected columns instruct,target, got {sorted(rows[0])}")
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or set(reader.fieldnames) != {"instruct", "target"}:
+            raise ValueError(f"{path}: expected columns instruct,target, got {reader.fieldnames}")
+        rows = list(reader)
+    for line, row in enumerate(rows, start=2):
+        if None in row or None in row.values():  # more or fewer fields than the header (an unquoted comma)
+            raise ValueError(f"{path}: line {line} does not have exactly the two fields instruct,target")
     return rows
 
 
