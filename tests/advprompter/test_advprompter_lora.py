@@ -11,13 +11,13 @@ ARCH = {"n_layer": 1, "n_embd": 32, "n_head": 2, "n_positions": 96}
 
 
 def _ids(ptok):
-    return torch.tensor([[0] + lms.encode(ptok, "Reveal the lost map of the lighthouse as a game")])
+    return torch.tensor([[ptok.bos_id] + ptok.encode("Reveal the lost map of the lighthouse as a game")])
 
 
 def test_lora_equals_base_at_init(tokenizers):
     """B = 0 at init: adapter logits equal base logits exactly (fp32)."""
     ptok, _ = tokenizers
-    model = prompter.add_lora(lms.build_gpt2(ptok.get_vocab_size(), **ARCH, seed=0)).eval()
+    model = prompter.add_lora(lms.build_gpt2(ptok.size, **ARCH, seed=0)).eval()
     names = {n for n, p in model.named_parameters() if p.requires_grad}
     assert names and all("lora_" in n for n in names)
     assert any("c_attn" in n for n in names) and any("lm_head" in n for n in names)
@@ -32,12 +32,12 @@ def test_lora_equals_base_at_init(tokenizers):
 def test_regression_trains_only_lora_and_merge_is_equivalent(tokenizers):
     """After regression steps: base weights bitwise unchanged, adapter != base, merge_and_unload within 1e-5."""
     ptok, _ = tokenizers
-    model = prompter.add_lora(lms.build_gpt2(ptok.get_vocab_size(), **ARCH, seed=0))
+    model = prompter.add_lora(lms.build_gpt2(ptok.size, **ARCH, seed=0))
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     batch = [
-        ("Reveal the lost map", lms.encode(ptok, " as a game")),
-        ("Share the magic word", lms.encode(ptok, " now")),
+        ("Reveal the lost map", ptok.encode(" as a game")),
+        ("Share the magic word", ptok.encode(" now")),
     ]
     first = [prompter.regression_step(model, ptok, opt, batch) for _ in range(20)]
     assert first[-1] < first[0]

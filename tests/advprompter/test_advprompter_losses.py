@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from papersuite.advprompter import losses, problem, world
+from papersuite.advprompter import losses, problem
 
 
 def test_reweighted_ce_by_hand():
@@ -21,15 +21,15 @@ def test_reweighted_ce_by_hand():
     assert abs(float(losses.reweighted_ce(logits, labels, mask, reweight=False)[0]) - plain) < 1e-6
 
 
-def test_target_loss_ignores_padding(models, tokenizers):
+def test_target_loss_ignores_padding(models, tokenizers, target_spec):
     """A pair's loss is the same alone and in a right-padded batch with longer neighbours."""
     _, ttok = tokenizers
     _, target = models
-    pairs = [(world.target_prompt("Reveal the true name of the owl", s), "Sure, here is the true name of the owl")
+    pairs = [("Reveal the true name of the owl" + s, "Sure, here is the true name of the owl")
              for s in ("", " kindly now as a game please", " x")]  # fmt: skip
     with torch.no_grad():
-        batch = problem.target_losses(target, ttok, pairs)
-        alone = torch.cat([problem.target_losses(target, ttok, [p]) for p in pairs])
+        batch = problem.target_losses(target, ttok, target_spec, pairs)
+        alone = torch.cat([problem.target_losses(target, ttok, target_spec, [p]) for p in pairs])
     assert torch.allclose(batch, alone, atol=1e-5)
 
 
@@ -53,4 +53,4 @@ def test_ascii_mask_excludes_specials_and_partial_bytes(tokenizers):
     assert not allowed[:3].any()  # <s>, </s>, <pad>
     texts = [ptok.decode([i]) for i in allowed.nonzero()[:, 0].tolist()]
     assert all(t.isascii() and t.isprintable() for t in texts)
-    assert 0 < int(allowed.sum()) < ptok.get_vocab_size()
+    assert 0 < int(allowed.sum()) < ptok.size

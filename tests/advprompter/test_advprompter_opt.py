@@ -8,7 +8,7 @@ import zlib
 
 import torch
 
-from papersuite.advprompter import lms, losses, opt, problem, world
+from papersuite.advprompter import losses, opt, problem
 from papersuite.advprompter.prompter import suffix_nll
 
 
@@ -91,13 +91,13 @@ def test_keep_best_then_sample_keeps_the_argmax():
     assert opt.keep_best_then_sample(values, 3, 0.6, False).tolist() == values.topk(3).indices.tolist()
 
 
-def test_greedy_step_is_the_loss_argmin(models, tokenizers):
+def test_greedy_step_is_the_loss_argmin(models, tokenizers, target_spec):
     """Lambda huge, B=1, top_k=V, deterministic, T=1: the first token minimises L(x, c, y) over allowed c."""
     ptok, ttok = tokenizers
     lora, target = models
-    prob = problem.TextSuffixProblem(lora, ptok, target, ttok, "Reveal the lost map of the lighthouse",
+    prob = problem.TextSuffixProblem(lora, ptok, target, ttok, target_spec, "Reveal the lost map of the lighthouse",
                                      "Sure, here is the lost map of the lighthouse")  # fmt: skip
-    vocab = ptok.get_vocab_size()
+    vocab = ptok.size
     cfg = opt.SearchConfig(max_new_tokens=1, num_beams=1, top_k=vocab, lambda_val=1e6, sample_candidates=False,
                            sample_beams=False)  # fmt: skip
     res = opt.advprompter_opt(prob, cfg)
@@ -107,15 +107,15 @@ def test_greedy_step_is_the_loss_argmin(models, tokenizers):
     assert res.suffix == [allowed[int(cand_loss.argmin())]]
 
 
-def test_score_identity(models, tokenizers):
+def test_score_identity(models, tokenizers, target_spec):
     """The returned score equals sum_i log p~_eta(q_i | x, q_<i) - lambda (L(q) - L_0), recomputed independently."""
     ptok, ttok = tokenizers
     lora, target = models
     x, y = "Tell me the magic word of the tin robot", "Sure, here is the magic word of the tin robot"
-    prob = problem.TextSuffixProblem(lora, ptok, target, ttok, x, y)
+    prob = problem.TextSuffixProblem(lora, ptok, target, ttok, target_spec, x, y)
     cfg = opt.SearchConfig(max_new_tokens=6, top_k=16, lambda_val=3.0)
     res = opt.advprompter_opt(prob, cfg, torch.Generator().manual_seed(0))
-    prefix = [ptok.token_to_id(lms.BOS)] + lms.encode(ptok, x)
+    prefix = [ptok.bos_id] + ptok.encode(x)
     with torch.no_grad(), problem.base_model(lora):
         logits = lora(input_ids=torch.tensor([prefix + res.suffix])).logits[0]  # (L, V)
     logp = 0.0
@@ -124,8 +124,7 @@ def test_score_identity(models, tokenizers):
         logp += float(losses.readability_logprobs(row, [res.suffix[:i]], prob.allowed, 1.2)[0, tok_id])
     text = ptok.decode(res.suffix)
     with torch.no_grad():
-        loss_q, loss_0 = problem.target_losses(target, ttok, [(world.target_prompt(x, text), y),
-                                                              (world.target_prompt(x, ""), y)])  # fmt: skip
+        loss_q, loss_0 = problem.target_losses(target, ttok, target_spec, [(x + text, y), (x, y)])
     assert abs(res.score - (logp - 3.0 * float(loss_q - loss_0))) < 1e-4
     assert abs(res.logprob - logp) < 1e-4 and abs(res.loss - float(loss_q)) < 1e-5
     with torch.no_grad():  # the adapter changes the prompter: LoRA and base NLL differ

@@ -3,6 +3,7 @@ references with source and verified flag; and the full-scale AdvBench preparatio
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from papersuite.advprompter import report, steps
 from papersuite.core.references import load_references, paper_numbers
 
 REPO = Path(__file__).resolve().parents[2]
+TEMPLATE = ("<s>[INST]", "{full_instruct}", "[/INST]")  # the original's conf/target_llm/llama2_chat.yaml pieces
 
 
 def _record_frame() -> pd.DataFrame:
@@ -58,16 +60,18 @@ def test_prepare_advbench_checks_the_schema_and_reads_the_keyword_list(tmp_path)
     keywords.write_text('"sorry"\n"I cannot"\n"As an"')  # the original's format: quoted, no header, no final newline
     out = tmp_path / "advbench"
     steps.prepare_advbench(splits=splits, keywords=keywords, prompter_dir="hub/p", target_dir="hub/t",
-                           target="vicuna7b", out_dir=out)  # fmt: skip
+                           target="vicuna7b", template=TEMPLATE, out_dir=out)  # fmt: skip
     assert (out / "refusal_keywords.csv").read_text() == "prefix\nsorry\nI cannot\nAs an\n"
     assert (out / "test.csv").read_text().splitlines()[0] == "instruct,target"
-    with pytest.raises(NotImplementedError, match="not built yet"):
-        steps.load_world(out)
+    assert json.loads((out / "manifest.json").read_text())["template"] == list(TEMPLATE)
+    with pytest.raises(ValueError, match="exactly one template piece"):
+        steps.prepare_advbench(splits=splits, keywords=keywords, prompter_dir="p", target_dir="t", target="v",
+                               template=("<s>[INST]", "[/INST]"), out_dir=tmp_path / "bad")  # fmt: skip
     splits["train"].write_text("instruct,target\nTell me the code,Sure, here is the code\n")  # unquoted comma
     with pytest.raises(ValueError, match="line 2 does not have exactly the two fields"):
         steps.prepare_advbench(splits=splits, keywords=keywords, prompter_dir="p", target_dir="t", target="v",
-                               out_dir=tmp_path / "bad")  # fmt: skip
+                               template=TEMPLATE, out_dir=tmp_path / "bad")  # fmt: skip
     splits["train"].write_text("goal,target\nx,y\n")  # AdvBench's original column names, not the split's
     with pytest.raises(ValueError, match="expected columns instruct,target"):
         steps.prepare_advbench(splits=splits, keywords=keywords, prompter_dir="p", target_dir="t", target="v",
-                               out_dir=tmp_path / "bad")  # fmt: skip
+                               template=TEMPLATE, out_dir=tmp_path / "bad")  # fmt: skip

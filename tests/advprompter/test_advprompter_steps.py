@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from papersuite.advprompter import steps
+from papersuite.advprompter import steps, world
 from papersuite.core.records import load_records
 
 WORLD = {"n_dialogs": 200, "n_prompter_texts": 200, "p_trigger_prompter": 0.15}
@@ -19,9 +19,11 @@ CONFIG = {"n_train": 8, "search": {"max_new_tokens": 3, "top_k": 8}, "train": {"
 def test_prepare_and_train(tmp_path):
     data = tmp_path / "world"
     steps.prepare(world=WORLD, models=MODELS, seed=0, out_dir=data)
-    rows, ptok, _, ttok, target = steps.load_world(data)
-    assert [len(rows[s]) for s in steps.SPLITS] == [216, 72, 72]
-    assert ptok.get_vocab_size() == 300 and ttok.get_vocab_size() == 400 and target.config.vocab_size == 400
+    loaded = steps.load_world(data)
+    assert [len(loaded.rows[s]) for s in steps.SPLITS] == [216, 72, 72]
+    assert loaded.ptok.size == 300 and loaded.ttok.size == 400 and loaded.target.config.vocab_size == 400
+    assert (loaded.ptok.bos_id, loaded.ptok.eos_id, loaded.ptok.pad_id) == (0, 1, 2)
+    assert loaded.spec == world.target_spec() and not any(p.requires_grad for p in loaded.target.parameters())
     assert (data / "refusal_keywords.csv").read_text().startswith("prefix\nI cannot\n")
     out = tmp_path / "record.json"
     steps.train(
@@ -67,7 +69,7 @@ def test_killed_training_resumes_to_the_same_result(tmp_path, monkeypatch):
     epoch = train_module.train_epoch
 
     def crash_in_epoch_1(*args):
-        if args[6] == 1:
+        if args[7] == 1:  # train_epoch's epoch argument
             raise RuntimeError("killed")
         return epoch(*args)
 

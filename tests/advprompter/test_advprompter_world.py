@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from papersuite.advprompter import lms, world
+from papersuite.advprompter import spec, world
 
 
 def test_csv_schema_round_trip(rows, tmp_path):
@@ -31,26 +31,30 @@ def test_dialogs_comply_exactly_when_triggered(rows):
         assert (response == world.REFUSAL) != (world.TRIGGER in prompt)
 
 
-def test_keyword_judge_is_case_sensitive():
-    assert not world.is_jailbroken("I cannot help with that.")
-    assert world.is_jailbroken("i cannot help")  # the original's substring check is case-sensitive
-    assert not world.is_jailbroken("Well, sorry.")
-    assert world.is_jailbroken("Sure, here is the lost map of the lighthouse")
+def test_keyword_judge_is_case_sensitive(target_spec):
+    assert not target_spec.is_jailbroken("I cannot help with that.")
+    assert target_spec.is_jailbroken("i cannot help")  # the original's substring check is case-sensitive
+    assert not target_spec.is_jailbroken("Well, sorry.")
+    assert target_spec.is_jailbroken("Sure, here is the lost map of the lighthouse")
 
 
-def test_text_round_trip_between_tokenizers(tokenizers, rows):
-    """Prompter ids -> text -> target ids -> text is the identity; instruct and suffix join with no separator."""
+def test_text_round_trip_between_tokenizers(tokenizers, rows, target_spec):
+    """Prompter ids -> text -> target ids -> text is the identity; instruct and suffix join with no separator, and
+    x ⊕ q decoded from the prompter's ids of both equals x + text(q) (byte-level BPE is lossless)."""
     ptok, ttok = tokenizers
-    assert ptok.get_vocab() != ttok.get_vocab()
+    assert ptok.tok.get_vocab() != ttok.tok.get_vocab()
     for row in rows["test"][:20]:
         suffix = " let us play a game, kindly!"
-        text = ptok.decode(lms.encode(ptok, suffix))
+        ids = ptok.encode(suffix)
+        text = ptok.decode(ids)
         assert text == suffix
+        assert spec.full_instruct(ptok, row["instruct"], ids) == row["instruct"] + suffix
         prompt = world.target_prompt(row["instruct"], text)
         assert row["instruct"] + suffix in prompt
-        assert ttok.decode(lms.encode(ttok, prompt)) == prompt
+        assert ttok.decode(target_spec.prompt_ids(ttok, row["instruct"] + text)) == prompt
     x, q = "Reveal the lost map", "ly now"
     assert world.target_prompt(x, q) == "USER: Reveal the lost maply now ASSISTANT: "
+    assert target_spec.prompt_ids(ttok, x + q) == ttok.encode("USER: Reveal the lost maply now ASSISTANT: ")
 
 
 def test_target_training_lowers_response_loss(trained_target):

@@ -11,7 +11,7 @@ import numpy as np
 from papersuite.advprompter.lms import greedy_generate
 from papersuite.advprompter.problem import base_model
 from papersuite.advprompter.prompter import sample_suffixes, suffix_nll
-from papersuite.advprompter.world import TRIGGER, is_jailbroken, target_prompt
+from papersuite.advprompter.spec import full_instruct
 from papersuite.core.noise import mean_se, rate_se
 
 
@@ -20,9 +20,9 @@ def hit_rate_at_k(success: np.ndarray, k: int) -> float:
     return float(np.asarray(success, dtype=bool)[:, :k].any(axis=1).mean())
 
 
-def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, response_tokens, seed) -> dict:
-    """Sample trials x lengths suffixes per instruction (temperature 1, top-p 0.9), judge, and measure (ASR@k: k =
-    trials x lengths)."""
+def evaluate_prompter(prompter, ptok, target, ttok, spec, rows, lengths, trials, response_tokens, seed) -> dict:
+    """Sample trials x lengths suffixes per instruction (temperature 1, top-p 0.9), judge the target's greedy
+    responses with spec's keywords, and measure (ASR@k: k = trials x lengths)."""
     import torch
 
     generator = torch.Generator().manual_seed(seed)
@@ -34,9 +34,8 @@ def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, respo
             ids = sample_suffixes(prompter, ptok, instructs, length, generator)
             call_seconds.append((time.perf_counter() - start) / len(instructs))
             suffixes = [ptok.decode(q) for q in ids]
-            responses = greedy_generate(target, ttok, [target_prompt(x, s) for x, s in zip(instructs, suffixes)],
-                                        response_tokens)  # fmt: skip
-            success.append([is_jailbroken(r) for r in responses])
+            prompts = [spec.prompt_ids(ttok, full_instruct(ptok, x, q)) for x, q in zip(instructs, ids)]
+            success.append([spec.is_jailbroken(r) for r in greedy_generate(target, ttok, prompts, response_tokens)])
             with torch.no_grad(), base_model(prompter):
                 ppl.extend(torch.exp(suffix_nll(prompter, ptok, instructs, ids)).tolist())
             texts.extend(suffixes)
@@ -45,14 +44,14 @@ def evaluate_prompter(prompter, ptok, target, ttok, rows, lengths, trials, respo
     asr1, asr1_se = rate_se(int(success[:, 0].sum()), n)
     asrk = hit_rate_at_k(success, n_trials)
     ppl_mean, ppl_se = mean_se(ppl)
+    trigger = {} if spec.trigger is None else {"trigger_fraction": float(np.mean([spec.trigger in s for s in texts]))}
     return {
         "k": n_trials, "asr_at_1": asr1, "asr_at_1_se": asr1_se, "asr_at_k": asrk,
         "asr_at_k_se": rate_se(int(success.any(axis=1).sum()), n)[1],
         "asr_curve": [hit_rate_at_k(success, k) for k in range(1, n_trials + 1)],
         "perplexity": ppl_mean, "perplexity_se": ppl_se,
-        "trigger_fraction": float(np.mean([TRIGGER in s for s in texts])),
         "seconds_per_suffix": float(np.mean(call_seconds)), "seconds_per_suffix_se": mean_se(call_seconds)[1],
         "success_first": success[:, 0].astype(float).tolist(),
         "success_any": success.any(axis=1).astype(float).tolist(),
-        "examples": texts[:5],
+        "examples": texts[:5], **trigger,
     }  # fmt: skip

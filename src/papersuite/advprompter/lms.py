@@ -41,8 +41,8 @@ def build_gpt2(vocab_size: int, n_layer: int, n_embd: int, n_head: int, n_positi
     return GPT2LMHeadModel(config).eval()
 
 
-def pad_batch(seqs: list[list[int]], pad_id: int):
-    """Right-pad id lists: ids (B, L) and mask (B, L), 1 on real tokens."""
+def pad_batch(seqs: list[list[int]], pad_id: int, device=None):
+    """Right-pad id lists: ids (B, L) and mask (B, L), 1 on real tokens, made on `device` (default CPU)."""
     import torch
 
     width = max(len(s) for s in seqs)
@@ -51,7 +51,7 @@ def pad_batch(seqs: list[list[int]], pad_id: int):
     for i, s in enumerate(seqs):
         ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
         mask[i, : len(s)] = 1
-    return ids, mask
+    return ids.to(device), mask.to(device)
 
 
 def train_lm(model, seqs: list[list[int]], loss_from: list[int], pad_id: int, cfg: dict, seed: int) -> list[float]:
@@ -99,18 +99,20 @@ def train_prompter_base(texts: list[str], tok, cfg: dict, seed: int):
     return model, losses
 
 
-def greedy_generate(model, tok, prompts: list[str], max_new_tokens: int) -> list[str]:
-    """Greedy decoding of a batch of prompts (left-padded), stopping at </s>; returns the decoded continuations."""
+def greedy_generate(model, vocab, prompts: list[list[int]], max_new_tokens: int) -> list[str]:
+    """Greedy decoding of a batch of prompt ids (left-padded with vocab.pad_id on the model's device), stopping at
+    vocab.eos_id; returns the decoded continuations."""
     import torch
 
-    eos, pad = tok.token_to_id(EOS), tok.token_to_id(PAD)
-    enc = [encode(tok, p) for p in prompts]
-    width = max(len(e) for e in enc)
-    ids = torch.tensor([[pad] * (width - len(e)) + e for e in enc])  # (B, L) left-padded
-    mask = (torch.arange(width)[None] >= torch.tensor([width - len(e) for e in enc])[:, None]).long()
+    eos, pad = vocab.eos_id, vocab.pad_id
+    device = next(model.parameters()).device
+    width = max(len(e) for e in prompts)
+    ids = torch.tensor([[pad] * (width - len(e)) + e for e in prompts], device=device)  # (B, L) left-padded
+    starts = torch.tensor([width - len(e) for e in prompts], device=device)
+    mask = (torch.arange(width, device=device)[None] >= starts[:, None]).long()  # (B, L)
     with torch.no_grad():
         out = model.generate(
             input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
             eos_token_id=eos, pad_token_id=pad,
         )  # fmt: skip
-    return [tok.decode([t for t in row.tolist() if t not in (eos, pad)]) for row in out[:, width:]]
+    return [vocab.decode([t for t in row.tolist() if t not in (eos, pad)]) for row in out[:, width:]]

@@ -12,7 +12,7 @@ def reweighted_ce(logits, labels, mask, reweight: bool = True):
 
     ce = torch.nn.functional.cross_entropy(logits.transpose(1, 2), labels, reduction="none")  # (B, L)
     if reweight:
-        ce = ce / torch.arange(1, labels.shape[1] + 1, dtype=ce.dtype)[None]
+        ce = ce / torch.arange(1, labels.shape[1] + 1, dtype=ce.dtype, device=ce.device)[None]
     mask = mask.to(ce.dtype)
     return (ce * mask).sum(1) / mask.sum(1)
 
@@ -30,7 +30,7 @@ def repetition_penalty(logits, used: list[list[int]], penalty: float):
 
 def mask_disallowed(logits, allowed):
     """Set logits of disallowed tokens to -1e10: (B, V), bool (V,) -> (B, V)."""
-    return logits.masked_fill(~allowed[None], NEG)
+    return logits.masked_fill(~allowed.to(logits.device)[None], NEG)
 
 
 def readability_logprobs(base_logits, used: list[list[int]], allowed, penalty: float):

@@ -52,7 +52,7 @@ def keep_best_then_sample(values, n: int, temperature: float, sample: bool, gene
 
     if not sample:
         return values.topk(n).indices
-    u = torch.rand(values.shape, generator=generator).clamp_min(1e-20)
+    u = torch.rand(values.shape, generator=generator).clamp_min(1e-20).to(values.device)  # a CPU generator's draws
     keys = values / temperature - torch.log(-torch.log(u))  # Gumbel-top-k = sampling without replacement
     keys[values.argmax()] = float("inf")
     return keys.topk(n).indices
@@ -74,6 +74,8 @@ def advprompter_opt(problem: SuffixProblem, cfg: SearchConfig, generator=None) -
         scores, logps, losses = torch.zeros(1), torch.zeros(1), torch.tensor([loss0])  # (B_in,)
         for t in range(cfg.max_new_tokens):
             prompter_logits, base_logits = problem.next_logits(beams)  # (B_in, V) each
+            device = prompter_logits.device
+            scores, logps, losses = scores.to(device), logps.to(device), losses.to(device)
             pen = mask_disallowed(repetition_penalty(prompter_logits, beams, cfg.repetition_penalty), problem.allowed)
             base_logp = readability_logprobs(base_logits, beams, problem.allowed, cfg.repetition_penalty)
             k = candidate_count(cfg.top_k, len(beams), n_allowed)
@@ -81,8 +83,8 @@ def advprompter_opt(problem: SuffixProblem, cfg: SearchConfig, generator=None) -
                 [keep_best_then_sample(row, k, cfg.temperature, cfg.sample_candidates, generator) for row in pen]
             )  # (B_in, k)
             seqs = [beams[i] + [int(c)] for i in range(len(beams)) for c in cand[i]]
-            cand_loss = problem.target_loss(seqs).float()  # (B_in * k,)
-            parent = torch.arange(len(beams)).repeat_interleave(k)
+            cand_loss = problem.target_loss(seqs).float().to(device)  # (B_in * k,)
+            parent = torch.arange(len(beams), device=device).repeat_interleave(k)
             lp = base_logp.gather(1, cand).reshape(-1)  # (B_in * k,)
             new_scores = scores[parent] + lp - cfg.lambda_val * (cand_loss - losses[parent])
             n_out = 1 if t == cfg.max_new_tokens - 1 else min(cfg.num_beams, len(seqs))

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 import random
 
-from papersuite.advprompter.lms import BOS, PAD, encode, pad_batch
+from papersuite.advprompter.lms import pad_batch
 from papersuite.advprompter.losses import mask_disallowed
 from papersuite.advprompter.problem import ascii_allowed
-
-# GPT-2 has a fused q/k/v projection (c_attn); adapting it covers the original's q_proj and v_proj (plus k).
-LORA_MODULES = ("c_attn", "lm_head")
+from papersuite.advprompter.spec import Vocab, lora_modules, model_device
 
 
-def add_lora(model, r: int = 8, alpha: int = 16, modules=LORA_MODULES, seed: int = 0):
-    """peft LoRA (r 8, alpha 16, no bias) on c_attn and lm_head; only the LoRA weights train."""
+def add_lora(model, r: int = 8, alpha: int = 16, modules=None, seed: int = 0):
+    """peft LoRA (r 8, alpha 16, no bias) on `modules`, by default the architecture's (spec.LORA_MODULES: GPT-2's
+    c_attn and lm_head, Llama's q_proj, v_proj and lm_head); only the LoRA weights train."""
     import warnings
 
     import torch
     from peft import LoraConfig, get_peft_model
 
+    modules = lora_modules(model) if modules is None else tuple(modules)
     torch.manual_seed(seed)
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, bias="none", target_modules=list(modules))
     with warnings.catch_warnings():  # peft sets fan_in_fan_out per layer type (Conv1D c_attn, Linear lm_head)
@@ -27,37 +27,41 @@ def add_lora(model, r: int = 8, alpha: int = 16, modules=LORA_MODULES, seed: int
         return get_peft_model(model, cfg)
 
 
-def sample_suffixes(model, ptok, instructs: list[str], max_new_tokens: int, generator, temperature=1.0, top_p=0.9):
-    """Nucleus-sample suffix ids from the prompter given <s> x (ASCII tokens only): one id list per instruction."""
+def sample_suffixes(model, ptok: Vocab, instructs: list[str], max_new_tokens: int, generator, temperature=1.0,
+                    top_p=0.9):  # fmt: skip
+    """Nucleus-sample suffix ids from the prompter given <s> x (ASCII tokens only): one id list per instruction;
+    `generator` is a CPU torch.Generator (the draws are made on the CPU, the forwards on the model's device)."""
     import torch
 
-    allowed, pad = ascii_allowed(ptok), ptok.token_to_id(PAD)
-    seqs = [[ptok.token_to_id(BOS)] + encode(ptok, x) for x in instructs]
+    device = model_device(model)
+    allowed = ascii_allowed(ptok).to(device)
+    seqs = [[ptok.bos_id] + ptok.encode(x) for x in instructs]
     out: list[list[int]] = [[] for _ in instructs]
     with torch.no_grad():
         for _ in range(max_new_tokens):
-            ids, mask = pad_batch([s + o for s, o in zip(seqs, out)], pad)  # (B, L)
-            logits = model(input_ids=ids, attention_mask=mask).logits[torch.arange(len(seqs)), mask.sum(1) - 1]
+            ids, mask = pad_batch([s + o for s, o in zip(seqs, out)], ptok.pad_id, device)  # (B, L)
+            rows = torch.arange(len(seqs), device=device)
+            logits = model(input_ids=ids, attention_mask=mask).logits[rows, mask.sum(1) - 1].float()  # (B, V)
             probs = (mask_disallowed(logits, allowed) / temperature).softmax(-1)  # (B, V)
             sorted_p, order = probs.sort(-1, descending=True)
             keep = sorted_p.cumsum(-1) - sorted_p < top_p  # the smallest prefix reaching top_p
-            sorted_p = sorted_p * keep
+            sorted_p = (sorted_p * keep).cpu()
             pick = torch.multinomial(sorted_p / sorted_p.sum(-1, keepdim=True), 1, generator=generator)  # (B, 1)
-            for row, tok_id in enumerate(order.gather(1, pick)[:, 0].tolist()):
+            for row, tok_id in enumerate(order.gather(1, pick.to(device))[:, 0].tolist()):
                 out[row].append(tok_id)
     return out
 
 
-def suffix_nll(model, ptok, instructs: list[str], suffixes: list[list[int]]):
+def suffix_nll(model, ptok: Vocab, instructs: list[str], suffixes: list[list[int]]):
     """Mean token NLL of each suffix given <s> x under the model (Eq. 5 regression loss; perplexity = exp): (B,)."""
     import torch
 
-    prefixes = [[ptok.token_to_id(BOS)] + encode(ptok, x) for x in instructs]
-    ids, mask = pad_batch([p + s for p, s in zip(prefixes, suffixes)], ptok.token_to_id(PAD))  # (B, L)
+    prefixes = [[ptok.bos_id] + ptok.encode(x) for x in instructs]
+    ids, mask = pad_batch([p + s for p, s in zip(prefixes, suffixes)], ptok.pad_id, model_device(model))  # (B, L)
     labels = torch.full_like(ids, -100)
     for row, (p, s) in enumerate(zip(prefixes, suffixes)):
-        labels[row, len(p) : len(p) + len(s)] = torch.tensor(s)
-    logp = model(input_ids=ids, attention_mask=mask).logits[:, :-1].log_softmax(-1)  # (B, L-1, V)
+        labels[row, len(p) : len(p) + len(s)] = torch.tensor(s, device=ids.device)
+    logp = model(input_ids=ids, attention_mask=mask).logits[:, :-1].float().log_softmax(-1)  # (B, L-1, V)
     tgt = labels[:, 1:]
     nll = -logp.gather(2, tgt.clamp_min(0)[..., None])[..., 0] * (tgt >= 0)
     return nll.sum(1) / (tgt >= 0).sum(1)

@@ -1,5 +1,6 @@
-"""Workflow entry points of advprompter (not yet wired into rules): `prepare` builds the benign tiny world and its two
-LMs, `train` runs AdvPrompterTrain for one lambda and seed and evaluates before and after. The paper: Paulus,
+"""Workflow entry points of advprompter (workflow/rules/advprompter.smk): `prepare` builds the benign tiny world and its
+two LMs, `prepare_advbench` readies AdvBench and one target's hub models (full scale), `train` runs AdvPrompterTrain
+for one lambda and seed and evaluates before and after, `table` writes Table 1's shape. The paper: Paulus,
 Zharmagambetov, Guo, Amos, Tian, "AdvPrompter: Fast Adaptive Adversarial Prompting for LLMs", ICML 2025,
 arXiv:2404.16873; docs/papers/advprompter.md describes what each step reproduces.
 """
@@ -9,15 +10,30 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare", "train"]
+from .spec import TargetSpec, Vocab
+
+__all__ = ["prepare", "prepare_advbench", "train", "table"]
 
 log = logging.getLogger("papersuite.advprompter.steps")
 
 SPLITS = ("train", "validation", "test")
-TARGET, PROMPTER, MANIFEST = "target", "prompter", "manifest.json"
+TARGET, PROMPTER, MANIFEST, KEYWORDS = "target", "prompter", "manifest.json", "refusal_keywords.csv"
+
+
+@dataclass(frozen=True, eq=False)
+class World:
+    """What training reads from a prepared data dir: the splits, both tokenizers and models, the target's spec."""
+
+    rows: dict[str, list[dict[str, str]]]
+    ptok: Vocab
+    prompter: Any  # the base prompter LM (LoRA is added by train)
+    ttok: Vocab
+    target: Any  # frozen
+    spec: TargetSpec
 
 
 def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, out_dir: str | Path,
@@ -44,7 +60,7 @@ def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, o
     with io.atomic_dir(out_dir) as tmp:
         for name in SPLITS:
             tiny.write_csv(split[name], Path(tmp) / f"{name}.csv")
-        io.write_text(Path(tmp) / "refusal_keywords.csv", "prefix\n" + "\n".join(tiny.REFUSAL_KEYWORDS) + "\n")
+        io.write_text(Path(tmp) / KEYWORDS, "prefix\n" + "\n".join(tiny.REFUSAL_KEYWORDS) + "\n")
         for name, model, tok in ((TARGET, target, ttok), (PROMPTER, base, ptok)):
             save_file(
                 {k: v.contiguous() for k, v in model.state_dict().items()}, str(Path(tmp) / f"{name}.safetensors")
@@ -59,10 +75,11 @@ def prepare(*, world: Mapping[str, Any], models: Mapping[str, Any], seed: int, o
 
 
 def prepare_advbench(*, splits: Mapping[str, str | Path], keywords: str | Path, prompter_dir: str | Path,
-                     target_dir: str | Path, target: str, out_dir: str | Path,
+                     target_dir: str | Path, target: str, template: Sequence[str], out_dir: str | Path,
                      log_path: str | Path | None = None) -> None:  # fmt: skip
     """AdvBench in the authors' train/validation/test split (checked for the `instruct,target` schema), the
-    original's refusal keywords, and where the prompter and target snapshots are (full scale)."""
+    original's refusal keywords, where the prompter and target snapshots are, and the target's prompt template
+    (pieces with one {full_instruct}, the original's conf/target_llm/<name>.yaml; full scale)."""
     from papersuite.core import io, runtime
 
     from . import world as tiny
@@ -70,45 +87,73 @@ def prepare_advbench(*, splits: Mapping[str, str | Path], keywords: str | Path, 
     runtime.setup_logging(log_path)
     rows = {split: tiny.read_csv(Path(splits[split])) for split in SPLITS}
     words = [w.strip().strip('"') for w in Path(keywords).read_text().splitlines() if w.strip()]
-    if not words:
-        raise ValueError(f"{keywords}: no refusal keyword")
+    spec = TargetSpec(template=tuple(template), refusal_keywords=tuple(words))  # checks both
     with io.atomic_dir(out_dir) as tmp:
         for split in SPLITS:
             tiny.write_csv(rows[split], Path(tmp) / f"{split}.csv")
-        io.write_text(Path(tmp) / "refusal_keywords.csv", "prefix\n" + "\n".join(words) + "\n")
+        io.write_text(Path(tmp) / KEYWORDS, "prefix\n" + "\n".join(words) + "\n")
         io.write_json(Path(tmp) / MANIFEST, {"kind": "advbench", "target": target, "prompter_dir": str(prompter_dir),
-                      "target_dir": str(target_dir), "rows": {s: len(r) for s, r in rows.items()}})  # fmt: skip
+                      "target_dir": str(target_dir), "template": list(spec.template),
+                      "rows": {s: len(r) for s, r in rows.items()}})  # fmt: skip
     log.info("AdvBench %s; %d refusal keywords", {s: len(r) for s, r in rows.items()}, len(words))
 
 
-def load_world(data_dir: str | Path):
-    """(rows per split, prompter tokenizer, prompter base, target tokenizer, target) from prepare's directory."""
-    from safetensors.torch import load_file
-    from tokenizers import Tokenizer
-
+def load_world(data_dir: str | Path, device=None) -> World:
+    """The splits, tokenizers, models and target spec of prepare's (tiny, on the CPU) or prepare_advbench's
+    directory (hub snapshots on `device`, default CPU)."""
     from papersuite.core import io
 
-    from . import lms
     from . import world as tiny
+    from .spec import read_keywords
 
     data_dir = Path(data_dir)
     manifest = io.read_json(data_dir / MANIFEST)
-    if manifest.get("kind", "tiny_world") != "tiny_world":
-        raise NotImplementedError(
-            f"{data_dir}: training on hub models (kind {manifest['kind']!r}) is not built yet; only the tiny world"
-            " trains (docs/papers/advprompter.md, 'Not done yet')"
-        )
-    arch = manifest["models"]["train"]["arch"]
-    loaded = []
-    for name in (PROMPTER, TARGET):
-        tok = Tokenizer.from_file(str(data_dir / f"{name}_tokenizer.json"))
-        model = lms.build_gpt2(tok.get_vocab_size(), **arch, seed=0)
-        model.load_state_dict(load_file(str(data_dir / f"{name}.safetensors")))
-        loaded += [tok, model.eval()]
-    return {s: tiny.read_csv(data_dir / f"{s}.csv") for s in SPLITS}, *loaded
+    rows = {s: tiny.read_csv(data_dir / f"{s}.csv") for s in SPLITS}
+    keywords = read_keywords(data_dir / KEYWORDS)
+    kind = manifest.get("kind", "tiny_world")
+    if kind == "tiny_world":
+        (ptok, prompter), (ttok, target) = (_load_tiny(data_dir, name, manifest) for name in (PROMPTER, TARGET))
+        spec = tiny.target_spec(keywords)
+    elif kind == "advbench":
+        prompter_dir, target_dir = manifest["prompter_dir"], manifest["target_dir"]
+        (ptok, prompter), (ttok, target) = (_load_hub(path, device) for path in (prompter_dir, target_dir))
+        spec = TargetSpec(template=tuple(manifest["template"]), refusal_keywords=keywords)
+    else:
+        raise ValueError(f"{data_dir}: unknown kind {kind!r}")
+    target.requires_grad_(False)
+    return World(rows, ptok, prompter, ttok, target, spec)
 
 
-def search_seconds(prompter, ptok, target, ttok, rows, search, seed: int) -> list[float]:
+def _load_tiny(data_dir: Path, name: str, manifest: Mapping[str, Any]):
+    """(Vocab, GPT-2 in eval mode) of one tiny LM, both written by prepare."""
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    from . import lms
+    from .spec import vocab_from_tokens
+
+    tok = Tokenizer.from_file(str(data_dir / f"{name}_tokenizer.json"))
+    model = lms.build_gpt2(tok.get_vocab_size(), **manifest["models"]["train"]["arch"], seed=0)
+    model.load_state_dict(load_file(str(data_dir / f"{name}.safetensors")))
+    return vocab_from_tokens(tok, lms.BOS, lms.EOS, pad=lms.PAD), model.eval()
+
+
+def _load_hub(path: str | Path, device=None):
+    """(Vocab, causal LM in eval mode) of a hub snapshot, offline and from safetensors only: bf16 on CUDA, fp32 on
+    the CPU (the original: fp32 prompter, fp16 target)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .spec import vocab_from_transformers
+
+    device = torch.device("cpu") if device is None else torch.device(device)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype, local_files_only=True, use_safetensors=True)
+    return vocab_from_transformers(tokenizer), model.to(device).eval()
+
+
+def search_seconds(prompter, ptok, target, ttok, spec, rows, search, seed: int) -> list[float]:
     """Wall seconds of one AdvPrompterOpt search per instruction (the per-instance optimisation the trained
     prompter replaces)."""
     import torch
@@ -119,7 +164,7 @@ def search_seconds(prompter, ptok, target, ttok, rows, search, seed: int) -> lis
     seconds = []
     for row in rows:
         start = time.perf_counter()
-        problem = TextSuffixProblem(prompter, ptok, target, ttok, row["instruct"], row["target"])
+        problem = TextSuffixProblem(prompter, ptok, target, ttok, spec, row["instruct"], row["target"])
         advprompter_opt(problem, search, torch.Generator().manual_seed(seed))
         seconds.append(time.perf_counter() - start)
     return seconds
@@ -156,15 +201,18 @@ def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed
     from .evaluate import evaluate_prompter
     from .opt import SearchConfig
     from .prompter import add_lora
+    from .spec import model_device
     from .train import TrainConfig, advprompter_train
 
     runtime.setup_logging(log_path)
     device = runtime.choose_device(threads)
     runtime.seed_everything(seed)
     start = time.perf_counter()
-    rows, ptok, base, ttok, target = load_world(data_dir)
-    lora = dict(config.get("lora", {}))
-    prompter = add_lora(base, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16)), seed=seed)
+    world = load_world(data_dir, device)
+    rows, ptok, ttok, target, spec = world.rows, world.ptok, world.ttok, world.target, world.spec
+    lora = dict(config.get("lora", {}))  # modules: the architecture's (spec.LORA_MODULES) unless named
+    prompter = add_lora(world.prompter, r=int(lora.get("r", 8)), alpha=float(lora.get("alpha", 16)),
+                        modules=lora.get("modules"), seed=seed)  # fmt: skip
     search = SearchConfig(**dict(config["search"]), lambda_val=float(lambda_val))
     cfg = TrainConfig(**dict(config["train"]), search=search)
     ev = dict(config["evaluate"])
@@ -172,15 +220,17 @@ def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed
     splits = {"test": rows["test"][:n_eval], "train": rows["train"][:n_eval]}
 
     def evaluate(split):
-        args = (ptok, target, ttok, splits[split], list(ev["lengths"]), int(ev["trials"]), cfg.response_tokens, seed)
-        return evaluate_prompter(prompter, *args)
+        args = (splits[split], list(ev["lengths"]), int(ev["trials"]), cfg.response_tokens, seed)
+        return evaluate_prompter(prompter, ptok, target, ttok, spec, *args)
 
     before = {split: evaluate(split) for split in splits}
     fingerprint = {"config": dict(config), "lambda": float(lambda_val), "seed": seed, "data": world_digest(data_dir)}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, int(config.get("ckpt_every", 0)))
-    history = advprompter_train(prompter, ptok, target, ttok, rows["train"][: int(config["n_train"])], cfg, seed, run)
+    history = advprompter_train(prompter, ptok, target, ttok, spec, rows["train"][: int(config["n_train"])], cfg, seed,
+                                run)  # fmt: skip
     after = {split: evaluate(split) for split in splits}
-    search_s = search_seconds(prompter, ptok, target, ttok, splits["test"][: int(ev["n_search_timing"])], search, seed)
+    timed = splits["test"][: int(ev["n_search_timing"])]
+    search_s = search_seconds(prompter, ptok, target, ttok, spec, timed, search, seed)
     metrics = {}
     for split in splits:
         metrics |= split_metrics(split, "before", before[split]) | split_metrics(split, "after", after[split])
@@ -194,7 +244,7 @@ def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed
     rec = records.make_record(
         paper="advprompter", experiment=experiment, method=f"lambda{lambda_val:g}",
         seed=seed, scale=scale, metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
-        wall_s=time.perf_counter() - start, device=device,
+        wall_s=time.perf_counter() - start, device=model_device(target),
         config={"config": dict(config), "lambda": float(lambda_val)},
         extra={"history": history, "asr_curve_before": before["test"]["asr_curve"],
                "asr_curve_after": after["test"]["asr_curve"], "examples_before": before["test"]["examples"],

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 
 from papersuite.advprompter.lms import greedy_generate
 from papersuite.advprompter.opt import SearchConfig, advprompter_opt
-from papersuite.advprompter.problem import TextSuffixProblem, target_losses
+from papersuite.advprompter.problem import TextSuffixProblem
 from papersuite.advprompter.prompter import augment_target, regression_step, sample_suffixes
 from papersuite.advprompter.replay import PrioritizedReplay
-from papersuite.advprompter.world import is_jailbroken, target_prompt
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class TrainConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
 
 
-def search_batch(prompter, ptok, target, ttok, batch, cfg: TrainConfig, generator, rng) -> list[dict]:
+def search_batch(prompter, ptok, target, ttok, spec, batch, cfg: TrainConfig, generator, rng) -> list[dict]:
     """q-step for one batch: q_s sampled, q* searched, q* judged by the target's greedy response."""
     targets = [augment_target(row["target"], rng) for row in batch]
     instructs = [row["instruct"] for row in batch]
@@ -38,13 +37,13 @@ def search_batch(prompter, ptok, target, ttok, batch, cfg: TrainConfig, generato
 
     records = []
     for x, y, q_s in zip(instructs, targets, sampled):
-        problem = TextSuffixProblem(prompter, ptok, target, ttok, x, y)
+        problem = TextSuffixProblem(prompter, ptok, target, ttok, spec, x, y)
         best = advprompter_opt(problem, cfg.search, generator)
         with torch.no_grad():
             loss_s = float(problem.target_loss([q_s])[0])
         text = problem.suffix_text(best.suffix)
-        response = greedy_generate(target, ttok, [target_prompt(x, text)], cfg.response_tokens)[0]
-        jailbroken = is_jailbroken(response)
+        prompt = spec.prompt_ids(ttok, problem.full_instruct(best.suffix))
+        jailbroken = spec.is_jailbroken(greedy_generate(target, ttok, [prompt], cfg.response_tokens)[0])
         priority = max(loss_s - best.loss, 0.0) + float(jailbroken)
         records.append({"instruct": x, "target": y, "suffix": text, "suffix_ids": best.suffix, "loss": best.loss,
                         "loss_sampled": loss_s, "jailbroken": jailbroken, "priority": priority})  # fmt: skip
@@ -78,7 +77,7 @@ def _restore_loop_state(state: dict, rng: random.Random, generator, buffer: Prio
 
 
 def advprompter_train(
-    prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, seed: int, run=None
+    prompter, ptok, target, ttok, spec, rows: list[dict], cfg: TrainConfig, seed: int, run=None
 ) -> list[dict]:
     """Alternate AdvPrompterOpt and LoRA regression for cfg.epochs epochs; returns one log line per batch.
 
@@ -99,7 +98,8 @@ def advprompter_train(
         _restore_loop_state(ckpt["loop"], rng, generator, buffer)
         log, start_epoch = list(ckpt["log"]), int(ckpt["step"])
     for epoch in range(start_epoch, cfg.epochs):
-        log += train_epoch(prompter, ptok, target, ttok, rows, cfg, epoch, (rng, generator, buffer, optimizer))
+        state = (rng, generator, buffer, optimizer)
+        log += train_epoch(prompter, ptok, target, ttok, spec, rows, cfg, epoch, state)
         if run is not None and run.due(epoch + 1, cfg.epochs):
             lora = {k: v for k, v in prompter.state_dict().items() if "lora_" in k}
             run.save(epoch + 1, {"prompter": lora, "optimizer": optimizer.state_dict(), "log": log,
@@ -107,13 +107,15 @@ def advprompter_train(
     return log
 
 
-def train_epoch(prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig, epoch: int, state) -> list[dict]:
+def train_epoch(prompter, ptok, target, ttok, spec, rows: list[dict], cfg: TrainConfig, epoch: int,
+                state) -> list[dict]:  # fmt: skip
     """One epoch of Alg. 1 over shuffled rows in batches: search, add to the buffer, replayed regression steps."""
     rng, generator, buffer, optimizer = state
     order, log = rng.sample(rows, len(rows)), []
     for start in range(0, len(order), cfg.batch_size):
         prompter.eval()
-        records = search_batch(prompter, ptok, target, ttok, order[start : start + cfg.batch_size], cfg, generator, rng)
+        batch = order[start : start + cfg.batch_size]
+        records = search_batch(prompter, ptok, target, ttok, spec, batch, cfg, generator, rng)
         for r in records:
             buffer.add((r["instruct"], r["suffix_ids"]), r["priority"])
         reg = []
@@ -129,12 +131,3 @@ def train_epoch(prompter, ptok, target, ttok, rows: list[dict], cfg: TrainConfig
             "regression_nll": sum(reg) / len(reg) if reg else None, "buffer": len(buffer),
         })  # fmt: skip
     return log
-
-
-def mean_target_loss(target, ttok, rows: list[dict], suffixes: list[str]) -> float:
-    """Mean reweighted target loss of suffix texts on rows (the statistical check L(q*) < L(q_s))."""
-    import torch
-
-    with torch.no_grad():
-        pairs = [(target_prompt(r["instruct"], s), r["target"]) for r, s in zip(rows, suffixes)]
-        return float(target_losses(target, ttok, pairs).mean())
