@@ -26,8 +26,11 @@ REWARD_TYPES = ("none", "retrieval", "classification")  # extrinsic-only, ONI-Re
 
 
 def make_torchrl_env(task: str, max_episode_steps: int) -> Any:
-    """The wrapped task as a torchrl env (a module-level function: collector workers rebuild it)."""
+    """The wrapped task as a torchrl env (a module-level function: collector workers rebuild it), one torch thread."""
+    import torch
     from torchrl.envs import GymWrapper
+
+    torch.set_num_threads(1)  # the worker's policy copy is small; the learner and the server hold the other threads
 
     return GymWrapper(make_task(task, max_episode_steps), categorical_action_encoding=True)
 

@@ -1,0 +1,131 @@
+"""The training system (docs/papers/oni.md, "Training system"): the agent's observation, the classifier reward model
+against the majority class, the annotation channel over a live server, a short APPO run with labels flowing, and a
+run's metrics."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from papersuite.oni.env import CROP, glyph_crop, make_task
+from papersuite.oni.learner import AnnotationChannel, ClassifierRewards, train_agent
+from papersuite.oni.messages import decode_message
+from papersuite.oni.steps import run_metrics, server_command
+
+RULE_SERVER = [sys.executable, str(Path(__file__).with_name("rule_server.py"))]
+CLASSIFIER = {"hidden": 64, "dropout": 0.0, "lr": 1e-3, "batch": 64, "updates_per_label_batch": 32, "threshold": 0.5}
+ANNOTATOR = {"model": "rule-based", "batch_size": 8, "max_pending": 1000, "retries": 1, "temperature": 0.1,
+             "max_tokens": 64, "timeout": 10.0, "goal": "defaultgoal", "prompt": "paper"}  # fmt: skip
+
+
+def test_glyph_crop_is_centred_and_padded_off_the_map():
+    glyphs = np.arange(21 * 79).reshape(21, 79)
+    crop = glyph_crop(glyphs, x=0, y=10)
+    assert crop.shape == (CROP, CROP)
+    assert crop[4, 4] == glyphs[10, 0] and crop[4, 5] == glyphs[10, 1]
+    assert crop[0, 0] != glyphs[6, 0] and (crop[:, :4] == crop[0, 0]).all()  # left of x = 0 is padding
+
+
+def test_observation_counts_messages_and_accumulates_the_episode():
+    env = make_task("StaircaseLvl2", max_episode_steps=50)
+    obs, _ = env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    first = decode_message(obs["message"])  # the reset's message counts as an appearance
+    seen, total, counts = {first} - {""}, 0.0, {first: 1}
+    assert obs["message_count"][0] == 1 and obs["episode_distinct"][0] == len(seen)
+    for _ in range(49):
+        obs, reward, terminated, truncated, _ = env.step(int(rng.integers(env.action_space.n)))
+        text = decode_message(obs["message"])
+        counts[text] = counts.get(text, 0) + 1
+        seen |= {text} if text else set()
+        total += reward
+        assert obs["message_count"][0] == counts[text]
+        assert obs["episode_distinct"][0] == len(seen)
+        assert obs["episode_return"][0] == pytest.approx(total, abs=1e-4)
+        if terminated or truncated:
+            break
+    env.close()
+
+
+def test_classifier_beats_the_majority_on_learnable_labels_and_ties_it_on_one_class(one_thread):
+    gold = {f"{n} gold pieces.": 1 for n in range(2, 14)}
+    other = {f"You see here {n} arrows.": 0 for n in range(2, 26)}
+    model = ClassifierRewards({**CLASSIFIER, "updates_per_label_batch": 100}, seed=0)
+    model.update({**gold, **other})  # 100 Adam steps
+    acc = model.accuracy_on_labels()
+    assert acc["rm_majority"] == pytest.approx(24 / 36)
+    assert acc["rm_accuracy"] > 0.95 and acc["rm_gain"] > 2 * acc["rm_gain_se"] > 0
+    rewards = model.rewards(torch.as_tensor(np.stack([_bytes("7 gold pieces."), _bytes("You see here 5 arrows.")])))
+    assert rewards.tolist() == [1.0, 0.0]
+    flat = ClassifierRewards({**CLASSIFIER, "updates_per_label_batch": 1}, seed=0)
+    flat.update(other)
+    assert flat.accuracy_on_labels()["rm_gain"] == 0.0  # all BAR: the majority class is always right
+
+
+def _bytes(text: str) -> np.ndarray:
+    from papersuite.oni.messages import encode_message
+
+    return encode_message(text)
+
+
+def test_channel_labels_messages_over_the_wire_and_leaves_no_process():
+    channel = AnnotationChannel(RULE_SERVER, ANNOTATOR, ready_timeout=60)
+    channel.submit(["5 gold pieces.", "It's a wall.", "You kill the newt!"])
+    channel.submit(["5 gold pieces."])  # a repeat is annotated once
+    received: dict[str, int] = {}
+    for _ in range(200):
+        for labels in channel.poll():
+            received.update(labels)
+        if len(received) == 3:
+            break
+        time.sleep(0.05)
+    late = channel.close()
+    assert received == {"5 gold pieces.": 1, "It's a wall.": 0, "You kill the newt!": 1} and late == []
+    assert channel.stats.labelled == 3 and len(channel.stats.latencies) >= 1
+    assert channel.server.poll() is not None and not channel.worker.is_alive()
+
+
+def test_a_short_retrieval_run_labels_messages_and_pays_them_back():
+    cfg = {
+        "env": {"task": "StaircaseLvl2", "max_episode_steps": 100},
+        "agent": {"hidden": 32},
+        "appo": {"workers": 1, "batch": 128, "total_frames": 1536, "gamma": 0.99, "clip": 0.1,
+                 "entropy_coeff": 0.003, "value_coeff": 0.5, "lr": 3e-4, "max_grad_norm": 4.0},
+        "reward": {"c_ext": 10.0, "c_int": 0.4, "beta": 3.0, "scale": 1.0, "clip": 10.0},
+        "classifier": CLASSIFIER,
+        "annotator": ANNOTATOR,
+        "server_ready_timeout": 60,
+    }  # fmt: skip
+    out = train_agent(cfg, "retrieval", seed=0, server_command=RULE_SERVER)
+    labels = out["model"].labels
+    assert out["curve"][-1][0] == 1536 and len(out["episodes"]) >= 10  # 100-step episodes
+    assert len(labels) > 0 and all(v == int("gold" in m.lower() or "kill" in m.lower()) for m, v in labels.items())
+    assert set(labels) <= out["seen"] and out["stats"].labelled == len(labels)
+    metrics = run_metrics(out, "retrieval", last_frac=0.5)
+    assert metrics["labels_distinct"] == len(labels) and metrics["run_distinct"] == len(out["seen"])
+    assert metrics["annot_latency_p50"] <= metrics["annot_latency_p95"]
+
+
+def test_run_metrics_reads_the_last_episodes_with_their_noise():
+    out = {
+        "episodes": [(100, 0.0, 2.0, 0.0), (200, 50.0, 4.0, 1.0), (300, 0.0, 6.0, 0.0), (400, 0.0, 8.0, 0.0)],
+        "curve": [(400, 1.0, 9, 0, 0.0, 0.0)],
+        "seen": {"a", "b", "c"},
+        "model": None,
+    }
+    m = run_metrics(out, "none", last_frac=0.5)  # the episodes after frame 200
+    assert m["episode_distinct"] == 7.0 and m["episode_distinct_se"] == pytest.approx(1.0)
+    assert m["return_mean"] == 0.0 and m["success_rate"] == 0.0 and m["run_distinct"] == 3.0
+    assert "labels_distinct" not in m and "annot_msgs_per_s" not in m
+
+
+def test_server_commands():
+    cmd, port = server_command({"kind": "transformers", "model": "smollm2", "raw": True, "threads": 1, "port": 0})
+    assert cmd[1:] == ["-m", "papersuite.oni.server", "smollm2", "--threads", "1", "--raw"] and port is None
+    cmd, port = server_command({"kind": "vllm", "model": "m", "raw": True, "threads": 1, "port": 9001})
+    assert cmd[:3] == ["vllm", "serve", "m"] and port == 9001
