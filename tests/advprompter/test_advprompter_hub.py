@@ -92,7 +92,8 @@ def test_vicuna_template_known_string_and_separate_pieces(hub):
 
 def test_llama_special_ids_and_full_instruct(hub):
     """No <pad>: pad falls back to <unk> (id 0), then to </s>; specials are never allowed; x ⊕ q is decoded from
-    the ids of both, keeping the space that a lone suffix's decode strips."""
+    the ids of both, keeping the space that a lone suffix's decode strips; decoding joins " ," and " 's" as the
+    original's batch_decode(clean_up_tokenization_spaces=True)."""
     from transformers import AutoTokenizer
 
     from papersuite.advprompter.problem import ascii_allowed
@@ -105,6 +106,8 @@ def test_llama_special_ids_and_full_instruct(hub):
     please = ptok.encode("please")  # "▁please" pieces
     assert ptok.decode(please) == "please"
     assert spec.full_instruct(ptok, "Share the magic word", please) == "Share the magic word please"
+    assert ptok.decode(ptok.encode("Sure , here is it 's")) == "Sure, here is it's"  # batch_decode's clean-up
+    assert ptok.tok.decode(ptok.encode("Sure , here is")) == "Sure , here is"  # the lossless text before it
     no_unk = AutoTokenizer.from_pretrained(str(hub.parent / "target"), local_files_only=True)
     no_unk.unk_token = None
     assert spec.vocab_from_transformers(no_unk).pad_id == 2  # then eos, as the original's LLM wrapper

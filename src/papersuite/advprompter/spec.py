@@ -27,6 +27,7 @@ class Vocab:
     eos_id: int
     pad_id: int
     special_ids: frozenset[int]  # never emitted by the prompter (the original's get_nonascii_toks adds them)
+    clean_up_spaces: bool = False  # transformers' clean_up_tokenization on decoded text (the original decodes so)
 
     def encode(self, text: str) -> list[int]:
         """Token ids of a text without added special tokens (each piece is tokenized on its own, as in the original);
@@ -34,13 +35,26 @@ class Vocab:
         return self.tok.encode(text, add_special_tokens=False).ids
 
     def decode(self, ids: list[int]) -> str:
-        """The text of ids, special tokens skipped."""
-        return self.tok.decode(list(ids))
+        """The text of ids, special tokens skipped (and the spaces before punctuation and English contractions
+        removed when clean_up_spaces is set)."""
+        text = self.tok.decode(list(ids))
+        return clean_up_spaces(text) if self.clean_up_spaces else text
 
     @property
     def size(self) -> int:
         """Vocabulary size, added tokens included."""
         return self.tok.get_vocab_size()
+
+
+# transformers' clean_up_tokenization: these spaced forms are joined when text is decoded
+CLEANUPS = (" .", " ?", " !", " ,", " ' ", " n't", " 'm", " 's", " 've", " 're")
+
+
+def clean_up_spaces(text: str) -> str:
+    """Join punctuation and English contractions to the preceding word ("Sure , here" -> "Sure, here")."""
+    for spaced in CLEANUPS:
+        text = text.replace(spaced, spaced.lstrip(" ") if spaced != " ' " else "'")
+    return text
 
 
 def vocab_from_tokens(tok, bos: str, eos: str, pad: str | None = None, unk: str | None = None) -> Vocab:
@@ -54,13 +68,14 @@ def vocab_from_tokens(tok, bos: str, eos: str, pad: str | None = None, unk: str 
 
 
 def vocab_from_transformers(tokenizer) -> Vocab:
-    """A Vocab from a transformers tokenizer (AutoTokenizer): its backend and its special-token attributes."""
+    """A Vocab from a transformers tokenizer (AutoTokenizer): its backend and its special-token attributes; decoded
+    text is cleaned up as the original's batch_decode(clean_up_tokenization_spaces=True)."""
     pad = next(i for i in (tokenizer.pad_token_id, tokenizer.unk_token_id, tokenizer.eos_token_id) if i is not None)
     named = (tokenizer.bos_token_id, tokenizer.eos_token_id, tokenizer.pad_token_id, tokenizer.unk_token_id)
     if tokenizer.bos_token_id is None or tokenizer.eos_token_id is None:
         raise ValueError(f"{type(tokenizer).__name__}: no bos or eos token")
     specials = frozenset(i for i in (*named, pad) if i is not None)
-    return Vocab(tokenizer.backend_tokenizer, tokenizer.bos_token_id, tokenizer.eos_token_id, pad, specials)
+    return Vocab(tokenizer.backend_tokenizer, tokenizer.bos_token_id, tokenizer.eos_token_id, pad, specials, True)
 
 
 @dataclass(frozen=True)
