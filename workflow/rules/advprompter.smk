@@ -37,6 +37,8 @@ rule advprompter_prepare_advbench:
         "logs/{scale}/advprompter/prepare_advbench/{target}.log",
     conda:
         "../envs/advprompter.yaml"
+    params:
+        template=advprompter_template,
     script:
         "../scripts/advprompter/prepare_advbench.py"
 

@@ -39,6 +39,11 @@ def advprompter_advbench_inputs(wildcards):
     }
 
 
+def advprompter_template(wildcards):
+    """The target's prompt template pieces (the original's conf/target_llm/<name>.yaml), one holding {full_instruct}."""
+    return ADVPROMPTER["hub"]["targets"][wildcards.target]["template"]
+
+
 def advprompter_records(wildcards=None):
     return [
         f"results/{SCALE}/advprompter/metrics/{experiment}/lambda{lam}/seed{seed}.json"

@@ -15,6 +15,7 @@ steps.prepare_advbench(
     prompter_dir=snakemake.input.prompter,
     target_dir=snakemake.input.target,
     target=snakemake.wildcards.target,
+    template=list(snakemake.params.template),
     out_dir=snakemake.output[0],
     log_path=snakemake.log[0],
 )
