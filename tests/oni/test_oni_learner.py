@@ -59,7 +59,7 @@ def test_classifier_beats_the_majority_on_learnable_labels_and_ties_it_on_one_cl
     model.update({**gold, **other})  # 100 Adam steps
     acc = model.accuracy_on_labels()
     assert acc["rm_majority"] == pytest.approx(24 / 36)
-    assert acc["rm_accuracy"] > 0.95 and acc["rm_gain"] > 2 * acc["rm_gain_se"] > 0
+    assert acc["rm_accuracy"] > 0.95 and acc["rm_gain"] > 2 * acc["rm_gain_se"] > 0  # measured 1.0; 0.333 +- 0.080
     rewards = model.rewards(torch.as_tensor(np.stack([_bytes("7 gold pieces."), _bytes("You see here 5 arrows.")])))
     assert rewards.tolist() == [1.0, 0.0]
     flat = ClassifierRewards({**CLASSIFIER, "updates_per_label_batch": 1}, seed=0)
@@ -84,13 +84,29 @@ def test_channel_labels_messages_over_the_wire_and_leaves_no_process():
         if len(received) == 3:
             break
         time.sleep(0.05)
-    late = channel.close()
+    late = channel.close(timeout=20.0)
     assert received == {"5 gold pieces.": 1, "It's a wall.": 0, "You kill the newt!": 1} and late == []
     assert channel.stats.labelled == 3 and len(channel.stats.latencies) >= 1
     assert channel.server.poll() is not None and not channel.worker.is_alive()
 
 
-def test_a_short_retrieval_run_labels_messages_and_pays_them_back():
+def test_channel_reports_a_dead_server_and_still_closes_cleanly():
+    from papersuite.oni.annotator import AnnotatorServerError
+    from papersuite.oni.server import stop_server
+
+    channel = AnnotationChannel(RULE_SERVER, {**ANNOTATOR, "timeout": 2.0}, ready_timeout=60)
+    stop_server(channel.server)
+    channel.submit(["5 gold pieces."])
+    with pytest.raises(AnnotatorServerError, match="127.0.0.1"):
+        for _ in range(200):
+            channel.poll()
+            time.sleep(0.05)
+    channel.close(timeout=10.0)
+    assert channel.stats is not None and channel.stats.failures == 2 and channel.stats.labelled == 0
+    assert not channel.worker.is_alive() and channel.worker.exitcode == 0
+
+
+def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers():
     cfg = {
         "env": {"task": "StaircaseLvl2", "max_episode_steps": 100},
         "agent": {"hidden": 32},

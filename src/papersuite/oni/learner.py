@@ -140,8 +140,9 @@ class AnnotationChannel:
             else:
                 batches.append(item)
 
-    def close(self, timeout: float = 30.0) -> list[dict[str, int]]:
-        """Stop the annotator (its last labels and stats are drained), then the server; no process stays."""
+    def close(self, timeout: float) -> list[dict[str, int]]:
+        """Stop the annotator after its request in flight (its labels and stats are drained; `timeout`: the
+        request timeout plus a margin), then the server; no process stays."""
         from .server import stop_server
 
         batches: list[dict[str, int]] = []
@@ -303,7 +304,7 @@ def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: li
         if collector is not None:
             collector.shutdown()
         if channel is not None:
-            late = channel.close()
+            late = channel.close(timeout=float(cfg["annotator"]["timeout"]) + 10.0)
             if model is not None and late:
                 _apply_labels(kind, model, late, out["arrivals"], t0, out["curve"][-1][0] if out["curve"] else 0)
             out["stats"] = channel.stats
