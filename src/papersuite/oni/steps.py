@@ -3,9 +3,10 @@ the live LLM server inside the job, then the tables and figures. Heavy imports s
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,20 @@ def _latency_metrics(stats: Any) -> dict[str, float | None]:
         "annot_latency_p50": float(np.percentile(lat, 50)),
         "annot_latency_p95": float(np.percentile(lat, 95)),
     }
+
+
+@contextlib.contextmanager
+def _spawned_children_skip_main() -> Iterator[None]:
+    """Hide the main script's path while the job spawns processes: multiprocessing's spawn re-runs `__main__.__file__`
+    in every child (the collector's env workers, the annotator), and a Snakemake script would start a second job
+    there. Everything the children need lives in papersuite modules."""
+    main = sys.modules["__main__"]
+    path = main.__dict__.pop("__file__", None)
+    try:
+        yield
+    finally:
+        if path is not None:
+            main.__file__ = path
 
 
 def run_metrics(out: Mapping[str, Any], kind: str, last_frac: float) -> dict[str, float | None]:
@@ -101,7 +116,8 @@ def train(
     torch.set_num_threads(threads)
     start = time.perf_counter()
     command, port = server_command(config["server"])
-    out = train_agent({**config, "server_port": port}, config["methods"][method]["reward"], seed, command)
+    with _spawned_children_skip_main():
+        out = train_agent({**config, "server_port": port}, config["methods"][method]["reward"], seed, command)
     metrics = run_metrics(out, config["methods"][method]["reward"], float(config["evaluate"]["last_frac"]))
     stats = out.get("stats")
     rec = records.make_record(

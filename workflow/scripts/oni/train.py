@@ -8,13 +8,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 
 from papersuite.oni import steps
 
-if __name__ == "__main__":  # the spawned collector and annotator processes re-import this file as __mp_main__
-    steps.train(
-        config=dict(snakemake.params.config),
-        method=snakemake.wildcards.method,
-        seed=int(snakemake.wildcards.seed),
-        scale=snakemake.params.scale,
-        out_record=snakemake.output.record,
-        threads=snakemake.threads,
-        log_path=snakemake.log[0],
-    )
+steps.train(
+    config=dict(snakemake.params.config),
+    method=snakemake.wildcards.method,
+    seed=int(snakemake.wildcards.seed),
+    scale=snakemake.params.scale,
+    out_record=snakemake.output.record,
+    threads=snakemake.threads,
+    log_path=snakemake.log[0],
+)
