@@ -106,17 +106,24 @@ def test_channel_reports_a_dead_server_and_still_closes_cleanly():
     assert not channel.worker.is_alive() and channel.worker.exitcode == 0
 
 
-def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers():
-    cfg = {
+def _short_run_config() -> dict:
+    """1536 frames, one env worker, 100-step episodes, the rule-based server's annotator settings."""
+    return {
         "env": {"task": "StaircaseLvl2", "max_episode_steps": 100},
         "agent": {"hidden": 32},
         "appo": {"workers": 1, "batch": 128, "total_frames": 1536, "gamma": 0.99, "clip": 0.1,
                  "entropy_coeff": 0.003, "value_coeff": 0.5, "lr": 3e-4, "max_grad_norm": 4.0},
         "reward": {"c_ext": 10.0, "c_int": 0.4, "beta": 3.0, "scale": 1.0, "clip": 10.0},
         "classifier": CLASSIFIER,
+        "ranker": {"hidden": 32, "lr": 1e-3, "batch": 64, "updates_per_label_batch": 2, "quantile_threshold": -0.5,
+                   "released_code_typo": False, "subsample": 10, "pairs_per_batch": 4},
         "annotator": ANNOTATOR,
         "server_ready_timeout": 60,
     }  # fmt: skip
+
+
+def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers(one_thread):
+    cfg = _short_run_config()
     out = train_agent(cfg, "retrieval", seed=0, server_command=RULE_SERVER)
     labels = out["model"].labels
     assert out["curve"][-1][0] == 1536 and len(out["episodes"]) >= 10  # 100-step episodes
@@ -125,6 +132,22 @@ def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers():
     metrics = run_metrics(out, "retrieval", last_frac=0.5)
     assert metrics["labels_distinct"] == len(labels) and metrics["run_distinct"] == len(out["seen"])
     assert metrics["annot_latency_p50"] <= metrics["annot_latency_p95"]
+
+
+def _rule_preference(first: str, second: str) -> int:
+    """tests/oni/rule_server.py's ranking: more gold/kill keywords wins (FIRST 0, SECOND 1), equal counts tie (2)."""
+    a, b = (sum(word in m.lower() for word in ("gold", "kill")) for m in (first, second))
+    return 0 if a > b else 1 if b > a else 2
+
+
+def test_a_short_ranking_run_labels_pairs_of_stored_messages_with_the_servers_preferences(one_thread):
+    cfg = _short_run_config()
+    cfg["appo"]["total_frames"] = 1024
+    out = train_agent(cfg, "ranking", seed=0, server_command=RULE_SERVER)
+    labels = out["model"].labels
+    assert len(labels) > 0 and all(v == _rule_preference(a, b) for (a, b), v in labels.items())
+    assert all(a != b and a in out["model"].store and b in out["model"].store for a, b in labels)
+    assert run_metrics(out, "ranking", last_frac=0.5)["labels_distinct"] == len(labels)
 
 
 def test_run_metrics_reads_the_last_episodes_with_their_noise():

@@ -144,7 +144,14 @@ def annotator_process(base_url: str, model: str, kind: str, inbox: Any, outbox: 
     Annotator's, plus timeout, goal and prompt (the classification prompt's style)."""
     import openai
 
-    from .prompts import CLASSIFICATION_PROMPTS, parse_classification, parse_ranking, ranking_prompt
+    from .prompts import (
+        CLASSIFICATION_PROMPTS,
+        SYSTEM_PROMPT,
+        chat_llama3,
+        parse_classification,
+        parse_ranking,
+        ranking_prompt,
+    )
 
     timeout, goal = settings.pop("timeout", 60.0), settings.pop("goal", "defaultgoal")
     style = settings.pop("prompt", "paper")  # "paper" or "fewshot" (a raw completion for a small model)
@@ -152,7 +159,8 @@ def annotator_process(base_url: str, model: str, kind: str, inbox: Any, outbox: 
     if kind == "classification":
         make_prompt, parse = (lambda m: CLASSIFICATION_PROMPTS[style](m, goal)), parse_classification
     elif kind == "ranking":
-        make_prompt, parse = (lambda pair: ranking_prompt(pair[0], pair[1], goal)), parse_ranking
+        wrap = (lambda text: chat_llama3(SYSTEM_PROMPT, text)) if style == "llama3" else (lambda text: text)
+        make_prompt, parse = (lambda pair: wrap(ranking_prompt(pair[0], pair[1], goal))), parse_ranking
     else:
         raise ValueError(f"unknown annotation kind {kind!r}")
     run_worker(Annotator(client, model, make_prompt, parse, **settings), inbox, outbox)

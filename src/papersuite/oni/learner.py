@@ -19,10 +19,17 @@ from .env import make_task
 from .messages import decode_message
 from .rewards import RetrievalTable, combine_rewards
 
-__all__ = ["REWARD_TYPES", "make_torchrl_env", "ClassifierRewards", "AnnotationChannel", "train_agent"]
+__all__ = [
+    "REWARD_TYPES",
+    "make_torchrl_env",
+    "ClassifierRewards",
+    "RankingRewards",
+    "AnnotationChannel",
+    "train_agent",
+]
 
 log = logging.getLogger(__name__)
-REWARD_TYPES = ("none", "retrieval", "classification")  # extrinsic-only, ONI-Retrieval, ONI-Classification
+REWARD_TYPES = ("none", "retrieval", "classification", "ranking")  # extrinsic-only and ONI's three reward models
 
 
 def make_torchrl_env(task: str, max_episode_steps: int) -> Any:
@@ -104,11 +111,82 @@ class ClassifierRewards:
                 "rm_gain": gain, "rm_gain_se": gain_se}  # fmt: skip
 
 
+class RankingRewards:
+    """ONI-Ranking: r_psi distilled from the LLM's pairwise preferences with Bradley-Terry (soft ties), then the
+    running normalisation and the quantile threshold (paper Sec. 3.2; Motif Eq. 1)."""
+
+    def __init__(self, cfg: Mapping[str, Any], seed: int) -> None:
+        import torch
+
+        from .reward_models import MessageRanker
+        from .rewards import RunningMeanStd
+
+        self.model = MessageRanker(h_dim=int(cfg["hidden"]))
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=float(cfg["lr"]))
+        self.batch, self.steps = int(cfg["batch"]), int(cfg["updates_per_label_batch"])
+        self.threshold, self.typo = float(cfg["quantile_threshold"]), bool(cfg["released_code_typo"])
+        self.subsample, self.pairs_per_batch = int(cfg["subsample"]), int(cfg["pairs_per_batch"])
+        self.labels: dict[tuple[str, str], int] = {}
+        self.store: dict[str, None] = {}  # the message store, de-duplicated by message
+        self.stats = RunningMeanStd()
+        self.rng = np.random.default_rng(seed)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def pairs(self, texts: list[str]) -> list[tuple[str, str]]:
+        """Store every `subsample`-th non-empty message of the batch, then draw `pairs_per_batch` new unlabelled
+        pairs uniformly from the store (the paper: 10 pairs per minibatch, observations subsampled by 10)."""
+        self.store.update(dict.fromkeys(t for t in texts[:: self.subsample] if t))
+        pool = list(self.store)
+        if len(pool) < 2:
+            return []
+        picks = [self.rng.choice(len(pool), 2, replace=False) for _ in range(self.pairs_per_batch)]
+        return [(pool[i], pool[j]) for i, j in picks if (pool[i], pool[j]) not in self.labels]
+
+    def update(self, labels: Mapping[tuple[str, str], int]) -> None:
+        """Merge pair labels (FIRST, SECOND, TIE), then Adam steps of the Bradley-Terry loss (gradient clip 10)."""
+        import torch
+
+        from .messages import encode_message
+        from .reward_models import bradley_terry_loss
+
+        self.labels.update(labels)
+        pairs = list(self.labels)
+        x1 = torch.as_tensor(np.stack([encode_message(a) for a, _ in pairs]))  # (N, 256)
+        x2 = torch.as_tensor(np.stack([encode_message(b) for _, b in pairs]))  # (N, 256)
+        y = torch.as_tensor([self.labels[p] for p in pairs])  # (N,)
+        self.model.train()
+        for _ in range(self.steps):
+            idx = torch.randint(len(y), (min(self.batch, len(y)),), generator=self.generator)  # (B,)
+            loss = bradley_terry_loss(self.model(x1[idx]), self.model(x2[idx]), y[idx])
+            self.optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
+            self.optimizer.step()
+
+    def rewards(self, messages: Any) -> np.ndarray:
+        """messages (T, 256) bytes -> (T,) normalised, thresholded r_psi (or raw r_psi with the released typo)."""
+        import torch
+
+        from .rewards import ranking_intrinsic
+
+        if not self.labels:
+            return np.zeros(len(messages))
+        self.model.eval()
+        with torch.no_grad():
+            raw = self.model(messages.long()).double().numpy()  # (T,)
+        return ranking_intrinsic(raw, self.stats, self.threshold, self.typo)
+
+
 class AnnotationChannel:
     """The live LLM server (a subprocess started here) and the annotator subprocess with its two queues."""
 
     def __init__(
-        self, server_command: list[str], annotator: Mapping[str, Any], ready_timeout: float, port: int | None = None
+        self,
+        server_command: list[str],
+        annotator: Mapping[str, Any],
+        ready_timeout: float,
+        port: int | None = None,
+        kind: str = "classification",
     ) -> None:
         from .server import start_server
 
@@ -116,7 +194,7 @@ class AnnotationChannel:
         ctx = multiprocessing.get_context("spawn")
         self.inbox, self.outbox = ctx.Queue(), ctx.Queue()
         settings = dict(annotator)
-        args = (self.base_url, settings.pop("model"), "classification", self.inbox, self.outbox)
+        args = (self.base_url, settings.pop("model"), kind, self.inbox, self.outbox)  # kind: messages or pairs
         self.worker = ctx.Process(target=annotator_process, args=args, kwargs=settings, daemon=True)
         self.worker.start()
         self.stats: AnnotatorStats | None = None
@@ -180,6 +258,8 @@ def _intrinsic(kind: str, model: Any, batch: Any) -> tuple[np.ndarray, list[str]
         r_int, _ = model.rewards(texts)
     else:
         r_int = model.rewards(raw)
+    if kind == "ranking":
+        unseen = model.pairs(texts)
     r_int = np.where([bool(t) for t in texts], r_int, 0.0)  # the empty message earns nothing
     return r_int, texts, unseen
 
@@ -240,15 +320,17 @@ def _reward_model(kind: str, cfg: Mapping[str, Any], seed: int) -> Any:
         return RetrievalTable()
     if kind == "classification":
         return ClassifierRewards(cfg["classifier"], seed)
+    if kind == "ranking":
+        return RankingRewards(cfg["ranker"], seed)
     return None
 
 
 def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: list[str] | None) -> dict[str, Any]:
     """Train one agent with reward `kind` (REWARD_TYPES); the server and annotator live only inside this call.
 
-    cfg: env, agent, appo, reward, classifier, annotator, server_ready_timeout. Returns episodes (frames, return,
-    distinct messages, success), the curve (frames, seconds, distinct messages so far, labels, loss, mean r_int),
-    label arrivals (frames, seconds, labels), the reward model and the annotator's stats.
+    cfg: env, agent, appo, reward, classifier (or ranker), annotator, server_ready_timeout. Returns episodes (frames,
+    return, distinct messages, success), the curve (frames, seconds, distinct messages so far, labels, loss, mean
+    r_int), label arrivals (frames, seconds, labels), the reward model and the annotator's stats.
     """
     import torch
     from torchrl.collectors import MultiAsyncCollector
@@ -266,7 +348,11 @@ def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: li
     try:
         if kind != "none":
             channel = AnnotationChannel(
-                list(server_command), cfg["annotator"], float(cfg["server_ready_timeout"]), cfg.get("server_port")
+                list(server_command),
+                cfg["annotator"],
+                float(cfg["server_ready_timeout"]),
+                cfg.get("server_port"),
+                "ranking" if kind == "ranking" else "classification",
             )
             out["server_s"] = time.perf_counter() - t0
             log.info("LLM server healthy at %s after %.1f s", channel.base_url, out["server_s"])

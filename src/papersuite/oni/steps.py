@@ -86,13 +86,20 @@ def run_metrics(out: Mapping[str, Any], kind: str, last_frac: float) -> dict[str
     model = out.get("model")
     if model is not None and model.labels:
         labels = list(model.labels.values())
-        m["labels_distinct"], m["labels_distinct_se"] = float(len(labels)), 0.0  # an exact count
-        m["labels_foo"], m["labels_foo_se"] = rate_se(sum(labels), len(labels))
+        m["labels_distinct"], m["labels_distinct_se"] = float(len(labels)), 0.0  # an exact count (pairs: ranking)
+        if kind != "ranking":
+            m["labels_foo"], m["labels_foo_se"] = rate_se(sum(labels), len(labels))
         if kind == "classification":
             m.update(model.accuracy_on_labels())
     if kind != "none":
         m.update(_latency_metrics(out.get("stats")))
     return m
+
+
+def _labels(out: Mapping[str, Any]) -> list[tuple[Any, int]]:
+    """(message or (message_1, message_2), label) of every label the run received."""
+    model = out.get("model")
+    return list(model.labels.items()) if model is not None else []
 
 
 def train(
@@ -136,7 +143,7 @@ def train(
             "arrivals": out["arrivals"],
             "server_start_s": out["server_s"],
             "latencies": list(getattr(stats, "latencies", []) or []),
-            "labels": dict(out["model"].labels) if out.get("model") is not None else {},
+            "labels": [[*(item if isinstance(item, tuple) else (item,)), label] for item, label in _labels(out)],
         },
     )
     records.write_record(out_record, rec)
