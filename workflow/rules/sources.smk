@@ -12,7 +12,7 @@ rule download:
         "logs/{paper}/download/{source}/{file}.log",
     wildcard_constraints:
         source=r"(?!hub$)[^/]+",
-        file=r"[^/]+\.(h5ad|npz|npy|zip|gz|gguf|jsonl|pt|csv)",
+        file=r"[^/]+\.(h5ad|npz|npy|zip|gz|gguf|jsonl|pt|csv|tar)",
     localrule: True
     conda:
         paper_env

@@ -1,7 +1,8 @@
 # Token-level generalization bounds (Lotfi, Kuang, Amos, Goldblum, Finzi, Wilson, NeurIPS 2024).
 # prepare (the stdlib corpus with its manifest, a byte-level BPE, the token stream) -> bound (per method and seed:
 # train, quantize, arithmetic-code, token- and document-level bounds in one job) -> table (Table 1 shape, the bound
-# vs compressed size figure).
+# vs compressed size figure). Full scale adds prepare_openwebtext (the downloaded corpus, GPT-2's tokenizer) -> ptq
+# (each pretrained GPT-2 quantized after training, coded and bounded: the paper's Table 2 rows).
 
 
 include: "tokenbounds_helpers.smk"
@@ -41,6 +42,44 @@ rule tokenbounds_bound:
         checkpoint_dir=checkpoint_dir("tokenbounds", "stdlib/{method}/seed{seed}"),
     script:
         "../scripts/tokenbounds/bound.py"
+
+
+rule tokenbounds_prepare_openwebtext:
+    input:
+        unpack(tokenbounds_openwebtext_inputs),
+    output:
+        directory("results/{scale}/tokenbounds/data/openwebtext"),
+    log:
+        "logs/{scale}/tokenbounds/prepare_openwebtext.log",
+    conda:
+        "../envs/tokenbounds.yaml"
+    params:
+        eot=paper_config("tokenbounds", "pretrained", "eot", default=""),
+    script:
+        "../scripts/tokenbounds/prepare_openwebtext.py"
+
+
+rule tokenbounds_ptq:
+    input:
+        data="results/{scale}/tokenbounds/data/openwebtext",
+        snapshot=tokenbounds_ptq_snapshot,
+    output:
+        record="results/{scale}/tokenbounds/metrics/openwebtext_pretrained/{model}/seed0.json",
+    log:
+        "logs/{scale}/tokenbounds/ptq/{model}.log",
+    benchmark:
+        "benchmarks/{scale}/tokenbounds/ptq/{model}.tsv"
+    conda:
+        "../envs/tokenbounds.yaml"
+    threads: TOKENBOUNDS.get("threads", 1)
+    resources:
+        gpu=gpu_count,
+    params:
+        evaluate=paper_config("tokenbounds", "pretrained", "evaluate", default={}),
+        block_size=paper_config("tokenbounds", "pretrained", "block_size", default=0),
+        scale=SCALE,
+    script:
+        "../scripts/tokenbounds/ptq.py"
 
 
 rule tokenbounds_table:

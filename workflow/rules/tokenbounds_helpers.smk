@@ -24,8 +24,38 @@ def tokenbounds_method_config(wildcards):
     }
 
 
+def tokenbounds_pretrained():
+    """The pretrained models of the post-training-quantization rows (full scale), name -> hub spec."""
+    return TOKENBOUNDS.get("pretrained", {}).get("models", {})
+
+
+def tokenbounds_hub_dir(name):
+    spec = tokenbounds_pretrained()[name]
+    return hub_model_dir("tokenbounds", spec["repo_id"], spec["revision"])
+
+
+def tokenbounds_openwebtext_inputs(wildcards):
+    """The OpenWebText subset tars and the snapshot whose tokenizer reads them."""
+    return {
+        "subsets": [
+            source_file("tokenbounds", name)
+            for name in sorted(TOKENBOUNDS.get("sources", {}))
+        ],
+        "tokenizer": tokenbounds_hub_dir(TOKENBOUNDS["pretrained"]["tokenizer"]),
+    }
+
+
+def tokenbounds_ptq_snapshot(wildcards):
+    return tokenbounds_hub_dir(wildcards.model)
+
+
 def tokenbounds_records(wildcards=None):
-    return [
+    scratch = [
         f"results/{SCALE}/tokenbounds/metrics/stdlib/{method}/seed{seed}.json"
         for method, seed in tokenbounds_runs()
     ]
+    pretrained = [
+        f"results/{SCALE}/tokenbounds/metrics/openwebtext_pretrained/{model}/seed0.json"
+        for model in tokenbounds_pretrained()
+    ]
+    return scratch + pretrained

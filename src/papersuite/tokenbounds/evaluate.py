@@ -38,14 +38,14 @@ def document_probs(model, doc: np.ndarray, block_size: int) -> np.ndarray:
     """p of every token of one document (doc[0] = its opening EOT), (n - 1,): windows of block_size with stride
     block_size // 2, the second half of each scored, so a token sees more than block_size // 2 tokens of context
     (its whole prefix within the first window)."""
-    tokens = torch.from_numpy(np.asarray(doc, dtype=np.int64))
+    tokens = torch.from_numpy(np.asarray(doc, dtype=np.int64)).to(next(model.parameters()).device)
     n, half = len(tokens), block_size // 2
     out = np.empty(n - 1)
     start = 0
     while True:
         win = tokens[start : start + block_size + 1]  # (<= T + 1,)
         logp = torch.log_softmax(model(win[None, :-1])[0].double(), dim=-1)  # (T, V)
-        p = logp.gather(1, win[1:, None])[:, 0].exp().numpy()  # (T,)
+        p = logp.gather(1, win[1:, None])[:, 0].exp().cpu().numpy()  # (T,)
         first = 0 if start == 0 else half  # earlier targets were scored with more context
         out[start + first : start + len(p)] = p[first:]
         if start + block_size + 1 >= n:
@@ -88,7 +88,7 @@ def model_bounds(
         out[f"top{k}_bound"] = top["bound"]
         out[f"top{k}_bound_se"] = math.sqrt(top["empirical"] * (1 - top["empirical"]) / len(ranks))
         out[f"top{k}_empirical"] = top["empirical"]
-    eots = np.flatnonzero(np.asarray(stream) == eot_id)  # (n_docs + 1,)
+    eots = sampler.eot_positions(stream, eot_id)  # (n_docs + 1,)
     n_docs = len(eots) - 1
     pick = np.sort(np.random.default_rng(seed + 1).choice(n_docs, min(cfg["n_docs_eval"], n_docs), replace=False))
     doc_probs = [document_probs(model, stream[eots[d] : eots[d + 1] + 1], block_size) for d in pick]

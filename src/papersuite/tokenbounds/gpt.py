@@ -142,12 +142,14 @@ def log_probs_at(model: nn.Module, contexts: list[Tensor], targets: Tensor) -> t
 
     Contexts are right-padded: with causal attention the logits at each context's last position are unaffected.
     """
+    device = next(model.parameters()).device
     lengths = torch.tensor([len(c) for c in contexts])
     batch = torch.zeros(len(contexts), int(lengths.max()), dtype=torch.long)  # (n, T)
     for i, c in enumerate(contexts):
         batch[i, : len(c)] = c
-    logits = model(batch)[torch.arange(len(contexts)), lengths - 1]  # (n, V)
+    rows = torch.arange(len(contexts), device=device)
+    logits = model(batch.to(device))[rows, lengths.to(device) - 1]  # (n, V)
     logp = torch.log_softmax(logits.double(), dim=-1)
-    target_logp = logp[torch.arange(len(contexts)), targets]  # (n,)
+    target_logp = logp[rows, targets.to(device)]  # (n,)
     ranks = (logp > target_logp[:, None]).sum(dim=1)  # (n,)
-    return target_logp, ranks
+    return target_logp.cpu(), ranks.cpu()

@@ -11,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["document_starts", "sample_positions", "contexts"]
+__all__ = ["eot_positions", "document_starts", "sample_positions", "contexts"]
+
+CHUNK = 1 << 26  # tokens compared at a time: a full-scale stream (about 9e9 tokens) is a memory map, never loaded
+
+
+def eot_positions(stream: np.ndarray, eot_id: int) -> np.ndarray:
+    """Sorted indices of every EOT of the stream (n_eot,) int64, read in chunks."""
+    found = [lo + np.flatnonzero(np.asarray(stream[lo : lo + CHUNK]) == eot_id) for lo in range(0, len(stream), CHUNK)]
+    return np.concatenate(found).astype(np.int64) if found else np.zeros(0, dtype=np.int64)
 
 
 def document_starts(stream: np.ndarray, eot_id: int) -> np.ndarray:
@@ -24,8 +32,8 @@ def document_starts(stream: np.ndarray, eot_id: int) -> np.ndarray:
 
 def sample_positions(stream: np.ndarray, eot_id: int, n_sample: int, seed: int) -> np.ndarray:
     """n_sample positions drawn uniformly (with replacement) among the data points: tokens after the first EOT."""
-    stream = np.asarray(stream)
-    first = int(np.flatnonzero(stream == eot_id)[0]) if np.any(stream == eot_id) else -1
+    eots = eot_positions(stream, eot_id)
+    first = int(eots[0]) if len(eots) else -1
     if first < 0 or first >= len(stream) - 1:
         raise ValueError("the stream must start a document with an EOT token and hold at least one token after it")
     rng = np.random.default_rng(seed)
@@ -34,12 +42,10 @@ def sample_positions(stream: np.ndarray, eot_id: int, n_sample: int, seed: int) 
 
 def contexts(stream: np.ndarray, positions: np.ndarray, eot_id: int, block: int) -> list[np.ndarray]:
     """The in-document context of each position: stream[max(start, i - block + 1) : i], start = its opening EOT."""
-    stream = np.asarray(stream)
-    starts = document_starts(stream, eot_id)
-    out = []
-    for i in np.asarray(positions):
-        lo = max(int(starts[i]), int(i) - block + 1)
-        if starts[i] < 0:
-            raise ValueError(f"position {i} lies before the first EOT")
-        out.append(stream[lo:i])
-    return out
+    positions = np.asarray(positions, dtype=np.int64)
+    eots = eot_positions(stream, eot_id)
+    k = np.searchsorted(eots, positions, side="left") - 1  # the last EOT strictly before each position
+    if np.any(k < 0):
+        raise ValueError(f"position {int(positions[np.argmax(k < 0)])} lies before the first EOT")
+    starts = eots[k]
+    return [np.asarray(stream[max(int(a), int(i) - block + 1) : int(i)]) for a, i in zip(starts, positions)]

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["prepare", "bound", "table"]
+__all__ = ["prepare", "prepare_openwebtext", "bound", "ptq", "table"]
 
 log = logging.getLogger("papersuite.tokenbounds.steps")
 
@@ -40,6 +40,59 @@ def prepare(*, corpus: Mapping[str, Any], seed: int, out_dir: str | Path, log_pa
     log.info("stdlib: %d documents, %d bytes, %d tokens", len(train_docs), manifest["train_bytes"], len(stream))
 
 
+def prepare_openwebtext(*, subsets: Sequence[str | Path], tokenizer_dir: str | Path, eot: str, out_dir: str | Path,
+                        log_path: str | Path | None = None) -> None:  # fmt: skip
+    """OpenWebText (the downloaded subset tars) tokenized with the pretrained tokenizer into one token stream."""
+    from tokenizers import Tokenizer
+
+    from papersuite.core import io, runtime
+
+    from .openwebtext import documents, write_stream
+
+    runtime.setup_logging(log_path)
+    tok = Tokenizer.from_file(str(Path(tokenizer_dir) / "tokenizer.json"))
+    eot_id = tok.token_to_id(eot)
+    if eot_id is None:
+        raise ValueError(f"{tokenizer_dir}/tokenizer.json: no token {eot!r} to separate documents")
+    with io.atomic_dir(out_dir) as tmp:
+        counts = write_stream(documents(subsets), tok, eot_id, Path(tmp) / STREAM)
+        manifest = {"corpus": "openwebtext", "subsets": [Path(s).name for s in subsets], "eot_id": eot_id,
+                    "vocab_size": tok.get_vocab_size(), "params": {"tokenizer": str(tokenizer_dir)},
+                    **counts}  # fmt: skip
+        io.write_json(Path(tmp) / MANIFEST, manifest)
+    log.info("openwebtext: %d documents, %d tokens", counts["n_docs"], counts["n_tokens"])
+
+
+def ptq(*, model: str, snapshot_dir: str | Path, evaluate: Mapping[str, Any], block_size: int, seed: int,
+        scale: str, data_dir: str | Path, out_record: str | Path, threads: int,
+        log_path: str | Path | None = None) -> None:  # fmt: skip
+    """A pretrained model quantized after training, coded and bounded on the stream (the paper's GPT-2 rows)."""
+    import numpy as np
+
+    from papersuite.core import io, records, runtime
+
+    from .evaluate import model_bounds
+    from .pretrained import load_pretrained
+
+    runtime.setup_logging(log_path)
+    device = runtime.choose_device(threads)
+    start = time.perf_counter()
+    manifest = io.read_json(Path(data_dir) / MANIFEST)
+    stream = np.load(Path(data_dir) / STREAM, mmap_mode="r")
+    net = load_pretrained(snapshot_dir, device)
+    vocab = int(net.hf.config.vocab_size)
+    if vocab < int(manifest["vocab_size"]):
+        raise ValueError(f"{snapshot_dir}: vocabulary {vocab} < the stream's tokenizer ({manifest['vocab_size']})")
+    metrics = model_bounds(net, stream, int(manifest["eot_id"]), vocab, block_size, dict(evaluate), seed)
+    rec = records.make_record(
+        paper="tokenbounds", experiment=f"{manifest['corpus']}_pretrained", method=model, seed=seed, scale=scale,
+        metrics={k: records.finite_or_none(v) for k, v in metrics.items()}, wall_s=time.perf_counter() - start,
+        device=device, config={"evaluate": dict(evaluate), "block_size": block_size, "snapshot": str(snapshot_dir)},
+        extra={"kind": "post-training quantization", "n_tokens": manifest["n_tokens"]},
+    )  # fmt: skip
+    records.write_record(out_record, rec)
+
+
 def bound(
     *,
     method: str,
@@ -64,7 +117,7 @@ def bound(
     runtime.setup_logging(log_path)
     device = runtime.choose_device(threads)
     start = time.perf_counter()
-    stream = np.load(Path(data_dir) / STREAM)
+    stream = np.load(Path(data_dir) / STREAM, mmap_mode="r")
     vocab = int(io.read_json(Path(data_dir) / MANIFEST)["vocab_size"])
     arch = dict(config["arch"])
     model = build_model(vocab, config["kind"], arch, seed=seed)
@@ -114,7 +167,7 @@ def table(
     runtime.setup_logging(log_path)
     frame = records_frame(load_records(records))
     cols = ["bpd_bound", "doc_bound", *[f"top{k}_bound" for k in TOPK], "compressed_bits", "bpd_empirical"]
-    summary = tables.summarize(frame, ["method"], cols)
+    summary = tables.summarize(frame, ["experiment", "method"], cols)  # stdlib (from scratch); full: + pretrained
     guess = random_guess(vocab_size, TOPK)
     notes = [
         f"random guess: {guess['bpd']:.3f} bits per token; top-k error "
