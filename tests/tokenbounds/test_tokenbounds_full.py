@@ -88,3 +88,26 @@ def test_prepare_openwebtext_names_a_tokenizer_without_the_eot(tmp_path, snapsho
     snapshot_dir, _ = snapshot
     with pytest.raises(ValueError, match="no token '<eot>'"):
         steps.prepare_openwebtext(subsets=[], tokenizer_dir=snapshot_dir, eot="<eot>", out_dir=tmp_path / "x")
+
+
+def test_training_reads_a_memory_mapped_stream_like_an_array(tmp_path):
+    """The chunked digest equals core.checkpoint.data_digest, and training on a memory map equals training on the
+    array in memory (same windows, same losses)."""
+    import torch
+
+    from papersuite.core.checkpoint import data_digest
+    from papersuite.tokenbounds import gpt, train
+
+    stream = np.random.default_rng(0).integers(0, 60, 5000).astype(np.uint16)
+    assert train.stream_digest(stream, chunk=777) == data_digest(stream)
+    np.save(tmp_path / "s.npy", stream)
+    mapped = np.load(tmp_path / "s.npy", mmap_mode="r")
+    arch = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
+    params = {"steps": 5, "batch": 4, "warmup": 1, "ckpt_every": 0}
+    runs = []
+    for data in (stream, mapped):
+        model = gpt.build_model(64, "dense", arch, seed=0)
+        runs.append(
+            (train.train_model(model, data, 16, params, seed=1), torch.cat([p.flatten() for p in model.parameters()]))
+        )
+    assert runs[0][0] == runs[1][0] and torch.equal(runs[0][1], runs[1][1])

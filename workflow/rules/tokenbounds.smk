@@ -8,6 +8,10 @@
 include: "tokenbounds_helpers.smk"
 
 
+wildcard_constraints:
+    corpus=r"stdlib|openwebtext",
+
+
 rule tokenbounds_prepare:
     output:
         directory("results/{scale}/tokenbounds/data/stdlib"),
@@ -23,13 +27,13 @@ rule tokenbounds_prepare:
 
 rule tokenbounds_bound:
     input:
-        data="results/{scale}/tokenbounds/data/stdlib",
+        data="results/{scale}/tokenbounds/data/{corpus}",
     output:
-        record="results/{scale}/tokenbounds/metrics/stdlib/{method}/seed{seed}.json",
+        record="results/{scale}/tokenbounds/metrics/{corpus}/{method}/seed{seed}.json",
     log:
-        "logs/{scale}/tokenbounds/bound/{method}/seed{seed}.log",
+        "logs/{scale}/tokenbounds/bound/{corpus}/{method}/seed{seed}.log",
     benchmark:
-        "benchmarks/{scale}/tokenbounds/bound/{method}/seed{seed}.tsv"
+        "benchmarks/{scale}/tokenbounds/bound/{corpus}/{method}/seed{seed}.tsv"
     retries: 1
     conda:
         "../envs/tokenbounds.yaml"
@@ -39,7 +43,7 @@ rule tokenbounds_bound:
     params:
         method=tokenbounds_method_config,
         scale=SCALE,
-        checkpoint_dir=checkpoint_dir("tokenbounds", "stdlib/{method}/seed{seed}"),
+        checkpoint_dir=checkpoint_dir("tokenbounds", "{corpus}/{method}/seed{seed}"),
     script:
         "../scripts/tokenbounds/bound.py"
 

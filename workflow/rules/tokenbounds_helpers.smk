@@ -13,11 +13,17 @@ def tokenbounds_runs():
     ]
 
 
+def tokenbounds_corpus():
+    """The from-scratch rows' training corpus: the stdlib (tiny) or OpenWebText (full)."""
+    return TOKENBOUNDS.get("experiment", {}).get("corpus", "stdlib")
+
+
 def tokenbounds_method_config(wildcards):
-    """kind, arch, train and evaluate of one method."""
+    """kind, arch, train and evaluate of one method, and the model's vocabulary (corpus.vocab_size)."""
     block = TOKENBOUNDS["experiment"]
     return {
         "kind": block["methods"][wildcards.method]["kind"],
+        "vocab_size": TOKENBOUNDS["corpus"]["vocab_size"],
         "arch": block["arch"],
         "train": block["train"],
         "evaluate": block["evaluate"],
@@ -51,7 +57,7 @@ def tokenbounds_ptq_snapshot(wildcards):
 
 def tokenbounds_records(wildcards=None):
     scratch = [
-        f"results/{SCALE}/tokenbounds/metrics/stdlib/{method}/seed{seed}.json"
+        f"results/{SCALE}/tokenbounds/metrics/{tokenbounds_corpus()}/{method}/seed{seed}.json"
         for method, seed in tokenbounds_runs()
     ]
     pretrained = [

@@ -95,6 +95,7 @@ def ptq(*, model: str, snapshot_dir: str | Path, evaluate: Mapping[str, Any], bl
 
 def bound(
     *,
+    experiment: str = "stdlib",
     method: str,
     config: Mapping[str, Any],
     seed: int,
@@ -105,7 +106,8 @@ def bound(
     threads: int,
     log_path: str | Path | None = None,
 ) -> None:
-    """Train one parametrization (config: kind, arch, train, evaluate) on the stream, compress it, bound it."""
+    """Train one parametrization (config: kind, arch, train, evaluate; optional vocab_size, the model's vocabulary when
+    larger than the stream's tokenizer, e.g. GPT-2's 50257 padded to 50304) on the stream, compress it, bound it."""
     import numpy as np
 
     from papersuite.core import io, records, runtime
@@ -118,22 +120,24 @@ def bound(
     device = runtime.choose_device(threads)
     start = time.perf_counter()
     stream = np.load(Path(data_dir) / STREAM, mmap_mode="r")
-    vocab = int(io.read_json(Path(data_dir) / MANIFEST)["vocab_size"])
+    manifest = io.read_json(Path(data_dir) / MANIFEST)
+    vocab = max(int(manifest["vocab_size"]), int(config.get("vocab_size", 0)))
+    eot_id = int(manifest.get("eot_id", 0))  # the stdlib BPE puts its EOT first (id 0)
     arch = dict(config["arch"])
     model = build_model(vocab, config["kind"], arch, seed=seed)
     losses = train_model(model, stream, int(arch["block_size"]), dict(config["train"]), seed, ckpt_dir)
-    metrics = model_bounds(model, stream, 0, vocab, int(arch["block_size"]), dict(config["evaluate"]), seed)
+    metrics = model_bounds(model, stream, eot_id, vocab, int(arch["block_size"]), dict(config["evaluate"]), seed)
     metrics["train_loss_bits"] = float(np.mean(losses[-20:]) / np.log(2))
     rec = records.make_record(
         paper="tokenbounds",
-        experiment="stdlib",
+        experiment=experiment,
         method=method,
         seed=seed,
         scale=scale,
         metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
         wall_s=time.perf_counter() - start,
         device=device,
-        config={"method": dict(config), "data": io.read_json(Path(data_dir) / MANIFEST)["params"]},
+        config={"method": dict(config), "data": manifest["params"]},
         extra={"steps": len(losses), "kind": config["kind"]},
     )
     records.write_record(out_record, rec)

@@ -5,6 +5,7 @@ docs/papers/tokenbounds.md "Training"). Resumable through ``core.checkpoint``.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from papersuite.core.checkpoint import TrainingCheckpoints, data_digest, resume_training, save_training
+from papersuite.core.checkpoint import TrainingCheckpoints, resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
@@ -42,6 +43,15 @@ def learning_rate(step: int, p: Mapping[str, Any]) -> float:
     return p["lr"] * (p["min_lr_frac"] + (1 - p["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
+def stream_digest(stream: np.ndarray, chunk: int = 1 << 26) -> str:
+    """core.checkpoint.data_digest of one array, read in chunks (a full-scale stream is a memory map)."""
+    digest = hashlib.sha256()
+    digest.update(f"{stream.dtype.str}{stream.shape}".encode())
+    for lo in range(0, len(stream), chunk):
+        digest.update(np.ascontiguousarray(stream[lo : lo + chunk]).tobytes())
+    return digest.hexdigest()
+
+
 def train_model(
     model: torch.nn.Module,
     stream: np.ndarray,
@@ -56,22 +66,22 @@ def train_model(
     if unknown:
         raise ValueError(f"unknown training key(s) {unknown}; allowed: {sorted(TRAIN_DEFAULTS)}")
     seed_everything(seed)
-    tokens = torch.from_numpy(np.asarray(stream, dtype=np.int64))  # (n,)
     trainable = [(n, w) for n, w in model.named_parameters() if w.requires_grad]
     groups = [
         {"params": [w for _, w in trainable if w.dim() >= 2], "weight_decay": p["weight_decay"]},
         {"params": [w for _, w in trainable if w.dim() < 2], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=p["lr"], betas=(0.9, 0.95))
-    fingerprint = {"train": p, "seed": int(seed), "block": block_size, "data": data_digest(np.asarray(stream))}
+    fingerprint = {"train": p, "seed": int(seed), "block": block_size, "data": stream_digest(stream)}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
     start, losses = resume_training(run, model, opt)
     model.train()
     for step in progress(range(start, p["steps"]), total=p["steps"] - start, desc="tokenbounds train", logger=log):
         for group in opt.param_groups:
             group["lr"] = learning_rate(step, p)
-        starts = torch.randint(0, len(tokens) - block_size - 1, (p["batch"],))
-        win = tokens[starts[:, None] + torch.arange(block_size + 1)]  # (B, T + 1)
+        starts = torch.randint(0, len(stream) - block_size - 1, (p["batch"],))
+        idx = (starts[:, None] + torch.arange(block_size + 1)).numpy()  # (B, T + 1)
+        win = torch.from_numpy(np.asarray(stream[idx], dtype=np.int64))  # a memory-mapped stream is read per window
         logits = model(win[:, :-1])  # (B, T, V)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), win[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "src"))
 from papersuite.tokenbounds import steps
 
 steps.bound(
+    experiment=snakemake.wildcards.corpus,
     method=snakemake.wildcards.method,
     config=dict(snakemake.params.method),
     seed=int(snakemake.wildcards.seed),
