@@ -134,6 +134,23 @@ def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers(one_
     assert metrics["annot_latency_p50"] <= metrics["annot_latency_p95"]
 
 
+def test_a_run_checkpoints_and_resumes_its_weights_reward_model_and_logs(one_thread, tmp_path):
+    from papersuite.core.checkpoint import list_checkpoints
+
+    cfg = _short_run_config()
+    cfg["appo"].update(total_frames=512, ckpt_every=1)  # 4 updates of 128 frames: the last 2 checkpoints kept
+    first = train_agent(cfg, "classification", seed=0, server_command=RULE_SERVER, ckpt_dir=str(tmp_path))
+    assert [step for step, _ in list_checkpoints(tmp_path)] == [3, 4]
+    again = train_agent(cfg, "classification", seed=0, server_command=RULE_SERVER, ckpt_dir=str(tmp_path))
+    assert again["curve"] == first["curve"] and again["episodes"] == first["episodes"]  # nothing left to run
+    assert again["model"].labels == first["model"].labels and again["seen"] == first["seen"]
+    for a, b in zip(again["model"].model.parameters(), first["model"].model.parameters()):
+        assert torch.equal(a, b)
+    list_checkpoints(tmp_path)[-1][1].unlink()  # as if killed after update 3
+    resumed = train_agent(cfg, "classification", seed=0, server_command=RULE_SERVER, ckpt_dir=str(tmp_path))
+    assert resumed["curve"][:3] == first["curve"][:3] and [c[0] for c in resumed["curve"]] == [128, 256, 384, 512]
+
+
 def _rule_preference(first: str, second: str) -> int:
     """tests/oni/rule_server.py's ranking: more gold/kill keywords wins (FIRST 0, SECOND 1), equal counts tie (2)."""
     a, b = (sum(word in m.lower() for word in ("gold", "kill")) for m in (first, second))

@@ -22,6 +22,7 @@ rule oni_train:
     params:
         config=paper_config("oni", "experiment", default={}),
         scale=SCALE,
+        checkpoint_dir=checkpoint_dir("oni", "{task}/{method}/seed{seed}"),
     script:
         "../scripts/oni/train.py"
 

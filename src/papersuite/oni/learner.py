@@ -325,60 +325,117 @@ def _reward_model(kind: str, cfg: Mapping[str, Any], seed: int) -> Any:
     return None
 
 
-def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: list[str] | None) -> dict[str, Any]:
+def _model_state(model: Any) -> dict[str, Any]:
+    """A reward model as tensors, numbers, strings and lists (checkpoints are read with weights_only=True)."""
+    if model is None:
+        return {}
+    state: dict[str, Any] = {"labels": [[*(k if isinstance(k, tuple) else (k,)), v] for k, v in model.labels.items()]}
+    if hasattr(model, "optimizer"):
+        state.update(net=model.model.state_dict(), opt=model.optimizer.state_dict())
+    if hasattr(model, "store"):
+        state.update(store=list(model.store), rms=[model.stats.mean, model.stats.var, model.stats.count])
+    return state
+
+
+def _load_model_state(model: Any, state: Mapping[str, Any]) -> None:
+    """Restore what _model_state saved."""
+    if model is None:
+        return
+    pairs = isinstance(model, RankingRewards)
+    model.labels.update({(tuple(r[:2]) if pairs else r[0]): int(r[-1]) for r in state["labels"]})
+    if "net" in state:
+        model.model.load_state_dict(state["net"])
+        model.optimizer.load_state_dict(state["opt"])
+    if "store" in state:
+        model.store.update(dict.fromkeys(state["store"]))
+        model.stats.mean, model.stats.var, model.stats.count = (float(v) for v in state["rms"])
+
+
+def _resume(run: Any, nets: tuple, model: Any, out: dict[str, Any]) -> int:
+    """Restore actor, critic, optimizer, reward model and the logs from the newest checkpoint; frames done."""
+    ckpt = run.resume()
+    if ckpt is None:
+        return 0
+    for net, key in zip(nets, ("actor", "critic", "optimizer")):
+        net.load_state_dict(ckpt[key])
+    _load_model_state(model, ckpt["reward_model"])
+    for key in ("episodes", "curve", "arrivals"):
+        out[key] = [tuple(row) for row in ckpt["log"][key]]
+    out["seen"] = set(ckpt["log"]["seen"])
+    return int(ckpt["frames"])
+
+
+def _save(run: Any, update: int, total: int, nets: tuple, model: Any, out: dict[str, Any], frames: int) -> None:
+    """Checkpoint after `update` of `total` learner updates when due."""
+    if not run.due(update, total):
+        return
+    state = {key: net.state_dict() for net, key in zip(nets, ("actor", "critic", "optimizer"))}
+    log_state = {key: [list(row) for row in out[key]] for key in ("episodes", "curve", "arrivals")}
+    run.save(update, {**state, "reward_model": _model_state(model), "frames": frames,
+                      "log": {**log_state, "seen": sorted(out["seen"])}})  # fmt: skip
+
+
+def _update_on(batch: Any, kind: str, model: Any, channel: Any, learning: tuple, cfg: Mapping[str, Any]) -> tuple:
+    """Rewards at learning time (paper Sec. 3) and one APPO update on a batch: (loss, r_int (T,), texts)."""
+    import torch
+
+    reward, appo = cfg["reward"], cfg["appo"]
+    c_int = float(reward["c_int"]) if kind != "none" else 0.0  # `none`: c_int = 0 (paper's code)
+    r_int, texts, unseen = _intrinsic(kind, model, batch)
+    if channel is not None:
+        channel.submit(unseen)
+    r_ext = batch["next", "reward"].reshape(-1).double().numpy()  # (T,)
+    counts = batch["next", "message_count"].reshape(-1).numpy()  # (T,)
+    r = combine_rewards(r_ext, r_int, counts, float(reward["c_ext"]), c_int, float(reward["beta"]),
+                        float(reward["scale"]), float(reward["clip"]))  # fmt: skip
+    batch["next", "reward"] = torch.as_tensor(r, dtype=torch.float32).reshape(batch["next", "reward"].shape)
+    return _learn(batch, *learning, float(appo["max_grad_norm"])), r_int, texts
+
+
+def train_agent(
+    cfg: Mapping[str, Any], kind: str, seed: int, server_command: list[str] | None, ckpt_dir: str | None = None
+) -> dict[str, Any]:
     """Train one agent with reward `kind` (REWARD_TYPES); the server and annotator live only inside this call.
 
     cfg: env, agent, appo, reward, classifier (or ranker), annotator, server_ready_timeout. Returns episodes (frames,
     return, distinct messages, success), the curve (frames, seconds, distinct messages so far, labels, loss, mean
-    r_int), label arrivals (frames, seconds, labels), the reward model and the annotator's stats.
+    r_int), label arrivals (frames, seconds, labels), the reward model and the annotator's stats. With `ckpt_dir`
+    and `appo.ckpt_every` (learner updates) it checkpoints and resumes (docs/papers/oni.md, "Resuming").
     """
     import torch
     from torchrl.collectors import MultiAsyncCollector
 
+    from papersuite.core.checkpoint import TrainingCheckpoints
+
     from .agent import make_actor_critic
 
     torch.manual_seed(seed)
-    env_cfg, appo, reward = cfg["env"], cfg["appo"], cfg["reward"]
-    c_int = float(reward["c_int"]) if kind != "none" else 0.0  # `none`: c_int = 0 (paper's code)
+    env_cfg, appo = cfg["env"], cfg["appo"]
     model = _reward_model(kind, cfg, seed)
-    channel = None
-    collector = None
+    channel = collector = None
     t0 = time.perf_counter()
     out: dict[str, Any] = {"episodes": [], "curve": [], "arrivals": [], "seen": set(), "server_s": 0.0}
+    actor, critic = make_actor_critic(28, int(cfg["agent"]["hidden"]))
+    vtrace, loss, optimizer = _make_learning(actor, critic, appo)
+    batch_frames, total_frames = int(appo["batch"]), int(appo["total_frames"])
+    run = TrainingCheckpoints(ckpt_dir, {"cfg": dict(cfg), "kind": kind, "seed": seed}, int(appo.get("ckpt_every", 0)))
+    frames = _resume(run, (actor, critic, optimizer), model, out)
     try:
-        if kind != "none":
-            channel = AnnotationChannel(
-                list(server_command),
-                cfg["annotator"],
-                float(cfg["server_ready_timeout"]),
-                cfg.get("server_port"),
-                "ranking" if kind == "ranking" else "classification",
-            )
+        if kind != "none" and frames < total_frames:
+            items = "ranking" if kind == "ranking" else "classification"  # what the annotator labels: pairs or messages
+            channel = AnnotationChannel(list(server_command), cfg["annotator"], float(cfg["server_ready_timeout"]),
+                                        cfg.get("server_port"), items)  # fmt: skip
             out["server_s"] = time.perf_counter() - t0
             log.info("LLM server healthy at %s after %.1f s", channel.base_url, out["server_s"])
-        actor, critic = make_actor_critic(28, int(cfg["agent"]["hidden"]))
-        make = functools.partial(make_torchrl_env, env_cfg["task"], int(env_cfg["max_episode_steps"]))
-        collector = MultiAsyncCollector(
-            [make] * int(appo["workers"]),
-            actor,
-            frames_per_batch=int(appo["batch"]),
-            total_frames=int(appo["total_frames"]),
-        )
-        collector.set_seed(seed)
-        vtrace, loss, optimizer = _make_learning(actor, critic, appo)
-        frames = 0
-        for batch in collector:
+        if frames < total_frames:
+            make = functools.partial(make_torchrl_env, env_cfg["task"], int(env_cfg["max_episode_steps"]))
+            collector = MultiAsyncCollector([make] * int(appo["workers"]), actor, frames_per_batch=batch_frames,
+                                            total_frames=total_frames - frames)  # fmt: skip
+            collector.set_seed(seed + frames)  # a resumed run draws fresh env streams
+        for batch in collector if collector is not None else []:
             if channel is not None:
                 _apply_labels(kind, model, channel.poll(), out["arrivals"], t0, frames)
-            r_int, texts, unseen = _intrinsic(kind, model, batch)
-            if channel is not None:
-                channel.submit(unseen)
-            r_ext = batch["next", "reward"].reshape(-1).double().numpy()  # (T,)
-            counts = batch["next", "message_count"].reshape(-1).numpy()  # (T,)
-            r = combine_rewards(r_ext, r_int, counts, float(reward["c_ext"]), c_int, float(reward["beta"]),
-                                float(reward["scale"]), float(reward["clip"]))  # fmt: skip
-            batch["next", "reward"] = torch.as_tensor(r, dtype=torch.float32).reshape(batch["next", "reward"].shape)
-            total = _learn(batch, vtrace, loss, optimizer, float(appo["max_grad_norm"]))
+            total, r_int, texts = _update_on(batch, kind, model, channel, (vtrace, loss, optimizer), cfg)
             collector.update_policy_weights_()
             frames += batch.numel()
             out["seen"].update(t for t in texts if t)
@@ -386,14 +443,19 @@ def train_agent(cfg: Mapping[str, Any], kind: str, seed: int, server_command: li
             n_labels = len(model.labels) if model is not None else 0
             out["curve"].append((frames, time.perf_counter() - t0, len(out["seen"]), n_labels, total,
                                  float(r_int.mean())))  # fmt: skip
+            _save(run, frames // batch_frames, -(-total_frames // batch_frames), (actor, critic, optimizer), model,
+                  out, frames)  # fmt: skip
     finally:
         if collector is not None:
             collector.shutdown()
         if channel is not None:
             late = channel.close(timeout=float(cfg["annotator"]["timeout"]) + 10.0)
             if model is not None and late:
-                _apply_labels(kind, model, late, out["arrivals"], t0, out["curve"][-1][0] if out["curve"] else 0)
+                _apply_labels(kind, model, late, out["arrivals"], t0, frames)
             out["stats"] = channel.stats
+    if channel is not None:  # the labels drained at the close join the final checkpoint
+        last = -(-total_frames // batch_frames)
+        _save(run, last, last, (actor, critic, optimizer), model, out, frames)
     out["model"] = model
     out["wall_s"] = time.perf_counter() - t0
     return out

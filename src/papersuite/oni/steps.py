@@ -109,10 +109,12 @@ def train(
     seed: int,
     scale: str,
     out_record: str | Path,
+    ckpt_dir: str | Path | None,
     threads: int,
     log_path: str | Path | None = None,
 ) -> None:
-    """Train one agent (reward type `method`) on the configured task; the LLM server starts and stops inside."""
+    """Train one agent (reward type `method`) on the configured task; the LLM server starts and stops inside.
+    Resumes from the checkpoints in `ckpt_dir` (cleared once the record is written)."""
     import torch
 
     from papersuite.core import records, runtime
@@ -124,7 +126,10 @@ def train(
     start = time.perf_counter()
     command, port = server_command(config["server"])
     with _spawned_children_skip_main():
-        out = train_agent({**config, "server_port": port}, config["methods"][method]["reward"], seed, command)
+        kind = config["methods"][method]["reward"]
+        out = train_agent(
+            {**config, "server_port": port}, kind, seed, command, None if ckpt_dir is None else str(ckpt_dir)
+        )
     metrics = run_metrics(out, config["methods"][method]["reward"], float(config["evaluate"]["last_frac"]))
     stats = out.get("stats")
     rec = records.make_record(
@@ -147,6 +152,10 @@ def train(
         },
     )
     records.write_record(out_record, rec)
+    if ckpt_dir is not None:
+        from papersuite.core.checkpoint import clear_checkpoints
+
+        clear_checkpoints(ckpt_dir)
 
 
 def _curve_axes(recs: list[dict], axes: Any, colors: Mapping[str, str], window: int) -> None:

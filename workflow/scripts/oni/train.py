@@ -14,6 +14,7 @@ steps.train(
     seed=int(snakemake.wildcards.seed),
     scale=snakemake.params.scale,
     out_record=snakemake.output.record,
+    ckpt_dir=snakemake.params.checkpoint_dir,
     threads=snakemake.threads,
     log_path=snakemake.log[0],
 )
