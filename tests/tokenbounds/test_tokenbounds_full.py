@@ -4,6 +4,7 @@ saved here with save_pretrained), bounded on that stream (docs/papers/tokenbound
 
 from __future__ import annotations
 
+import hashlib
 import io
 import lzma
 import tarfile
@@ -91,17 +92,19 @@ def test_prepare_openwebtext_names_a_tokenizer_without_the_eot(tmp_path, snapsho
 
 
 def test_training_reads_a_memory_mapped_stream_like_an_array(tmp_path):
-    """The chunked digest equals core.checkpoint.data_digest, and training on a memory map equals training on the
-    array in memory (same windows, same losses)."""
+    """core.checkpoint.data_digest read in chunks equals the digest of the whole array's bytes, and training on a
+    memory map equals training on the array in memory (same windows, same losses)."""
     import torch
 
     from papersuite.core.checkpoint import data_digest
     from papersuite.tokenbounds import gpt, train
 
     stream = np.random.default_rng(0).integers(0, 60, 5000).astype(np.uint16)
-    assert train.stream_digest(stream, chunk=777) == data_digest(stream)
+    whole = hashlib.sha256(f"{stream.dtype.str}{stream.shape}".encode() + stream.tobytes()).hexdigest()
+    assert data_digest(stream, chunk=777) == data_digest(stream) == whole
     np.save(tmp_path / "s.npy", stream)
     mapped = np.load(tmp_path / "s.npy", mmap_mode="r")
+    assert data_digest(mapped, chunk=777) == whole
     arch = {"n_layer": 1, "n_head": 2, "n_embd": 16, "block_size": 16}
     params = {"steps": 5, "batch": 4, "warmup": 1, "ckpt_every": 0}
     runs = []

@@ -5,7 +5,6 @@ docs/papers/tokenbounds.md "Training"). Resumable through ``core.checkpoint``.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import math
 from collections.abc import Mapping
@@ -15,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from papersuite.core.checkpoint import TrainingCheckpoints, resume_training, save_training
+from papersuite.core.checkpoint import TrainingCheckpoints, data_digest, resume_training, save_training
 from papersuite.core.progress import progress
 from papersuite.core.runtime import seed_everything
 
@@ -43,15 +42,6 @@ def learning_rate(step: int, p: Mapping[str, Any]) -> float:
     return p["lr"] * (p["min_lr_frac"] + (1 - p["min_lr_frac"]) * 0.5 * (1 + math.cos(math.pi * frac)))
 
 
-def stream_digest(stream: np.ndarray, chunk: int = 1 << 26) -> str:
-    """core.checkpoint.data_digest of one array, read in chunks (a full-scale stream is a memory map)."""
-    digest = hashlib.sha256()
-    digest.update(f"{stream.dtype.str}{stream.shape}".encode())
-    for lo in range(0, len(stream), chunk):
-        digest.update(np.ascontiguousarray(stream[lo : lo + chunk]).tobytes())
-    return digest.hexdigest()
-
-
 def train_model(
     model: torch.nn.Module,
     stream: np.ndarray,
@@ -72,7 +62,7 @@ def train_model(
         {"params": [w for _, w in trainable if w.dim() < 2], "weight_decay": 0.0},
     ]
     opt = torch.optim.AdamW(groups, lr=p["lr"], betas=(0.9, 0.95))
-    fingerprint = {"train": p, "seed": int(seed), "block": block_size, "data": stream_digest(stream)}
+    fingerprint = {"train": p, "seed": int(seed), "block": block_size, "data": data_digest(stream)}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, p["ckpt_every"])
     start, losses = resume_training(run, model, opt)
     model.train()
