@@ -5,6 +5,8 @@ generated suffix."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +14,7 @@ from papersuite.advprompter.lms import greedy_generate
 from papersuite.advprompter.problem import base_model
 from papersuite.advprompter.prompter import sample_suffixes, suffix_nll
 from papersuite.advprompter.spec import full_instruct
-from papersuite.core.noise import mean_se, rate_se
+from papersuite.core.noise import mean_se, paired_difference_se, rate_se, ratio_se
 
 
 def hit_rate_at_k(success: np.ndarray, k: int) -> float:
@@ -55,3 +57,29 @@ def evaluate_prompter(prompter, ptok, target, ttok, spec, rows, lengths, trials,
         "success_any": success.any(axis=1).astype(float).tolist(),
         "examples": texts[:5], **trigger,
     }  # fmt: skip
+
+
+def split_metrics(split: str, when: str, out: Mapping[str, Any]) -> dict[str, float]:
+    """`<split>_<metric>_<when>` (and `_se` after `<when>`) from one evaluation's scalars."""
+    metrics = {}
+    for key, value in out.items():
+        if isinstance(value, float):
+            name, se = (key[:-3], "_se") if key.endswith("_se") else (key, "")
+            metrics[f"{split}_{name}_{when}{se}"] = value
+    return metrics
+
+
+def training_metrics(before: Mapping[str, dict], after: Mapping[str, dict], search_seconds: list[float]) -> dict:
+    """A run's record metrics: every split's evaluation before and after training, the test ASR@k gain paired over
+    the same instructions, and the per-instance search time over the trained prompter's time per suffix, each with
+    its se (the three claims of docs/papers/advprompter.md)."""
+    metrics = {}
+    for split in before:
+        metrics |= split_metrics(split, "before", before[split]) | split_metrics(split, "after", after[split])
+    gain, gain_se = paired_difference_se(after["test"]["success_any"], before["test"]["success_any"])
+    search, search_se = mean_se(search_seconds)
+    generate, generate_se = after["test"]["seconds_per_suffix"], after["test"]["seconds_per_suffix_se"]
+    ratio, ratio_err = ratio_se(search, search_se, generate, generate_se)
+    return metrics | {"test_asr_at_k_gain": gain, "test_asr_at_k_gain_se": gain_se, "seconds_per_search": search,
+                      "seconds_per_search_se": search_se, "search_over_generation": ratio,
+                      "search_over_generation_se": ratio_err}  # fmt: skip

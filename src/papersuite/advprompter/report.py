@@ -43,7 +43,7 @@ def our_rows(frame: pd.DataFrame) -> pd.DataFrame:
                    "source": f"ours, {int(s['n_seeds'])} seed(s)", "verified": None}  # fmt: skip
             for column, metric in COLUMNS.items():
                 scale = 1.0 if metric.endswith("perplexity") else 100.0
-                row[column], row[f"{column} se"] = s[f"{metric}_{when}"] * scale, s[f"{metric}_{when}_se"] * scale
+                row[column], row[f"{column}_se"] = s[f"{metric}_{when}"] * scale, s[f"{metric}_{when}_se"] * scale
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -61,23 +61,10 @@ def paper_rows(numbers: pd.DataFrame) -> pd.DataFrame:
 
 
 def table1(frame: pd.DataFrame, numbers: pd.DataFrame) -> pd.DataFrame:
-    """Ours then the paper's rows, Table 1's columns (+ our se columns)."""
+    """Ours then the paper's rows, Table 1's columns (+ our `<column>_se`, which core.tables.estimate_view folds in)."""
     ours, paper = our_rows(frame), paper_rows(numbers)
-    columns = ["target", "method", *COLUMNS, *[f"{c} se" for c in COLUMNS], "source", "verified"]
+    columns = ["target", "method", *COLUMNS, *[f"{c}_se" for c in COLUMNS], "source", "verified"]
     return pd.concat([ours, paper], ignore_index=True).reindex(columns=columns)
-
-
-def markdown_view(table: pd.DataFrame) -> pd.DataFrame:
-    """Cells as "mean ± se" where we have an se; the se columns folded in."""
-    from papersuite.core.noise import format_estimate
-
-    view = table.copy()
-    for column in COLUMNS:
-        view[column] = [
-            None if pd.isna(m) else (format_estimate(m, s, 3) if pd.notna(s) else f"{m:.4g}")
-            for m, s in zip(table[column], table[f"{column} se"])
-        ]
-    return view.drop(columns=[f"{c} se" for c in COLUMNS])
 
 
 def lambda_figure(frame: pd.DataFrame, out_figure) -> None:

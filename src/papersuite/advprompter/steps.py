@@ -170,35 +170,15 @@ def search_seconds(prompter, ptok, target, ttok, spec, rows, search, seed: int) 
     return seconds
 
 
-def world_digest(data_dir: str | Path) -> str:
-    """sha256 over prepare's files (names and bytes): a checkpoint from another world is never resumed."""
-    import hashlib
-
-    digest = hashlib.sha256()
-    for path in sorted(Path(data_dir).iterdir()):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-def split_metrics(split: str, when: str, out: Mapping[str, Any]) -> dict[str, float]:
-    """`<split>_<metric>_<when>` (and `_se` after `<when>`) from one evaluation's scalars."""
-    metrics = {}
-    for key, value in out.items():
-        if isinstance(value, float):
-            name, se = (key[:-3], "_se") if key.endswith("_se") else (key, "")
-            metrics[f"{split}_{name}_{when}{se}"] = value
-    return metrics
-
-
 def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed: int, scale: str, data_dir: str | Path,
           out_record: str | Path, threads: int, ckpt_dir: str | Path | None = None,
           log_path: str | Path | None = None) -> None:  # fmt: skip
     """AdvPrompterTrain at one lambda; train/test ASR@1, ASR@k, perplexity and time per suffix before and after
     training, the gain in test ASR@k (paired over instructions) and the search-to-generation time ratio."""
-    from papersuite.core import noise, records, runtime
+    from papersuite.core import io, records, runtime
     from papersuite.core.checkpoint import TrainingCheckpoints
 
-    from .evaluate import evaluate_prompter
+    from .evaluate import evaluate_prompter, training_metrics
     from .opt import SearchConfig
     from .prompter import add_lora
     from .spec import model_device
@@ -224,23 +204,15 @@ def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed
         return evaluate_prompter(prompter, ptok, target, ttok, spec, *args)
 
     before = {split: evaluate(split) for split in splits}
-    fingerprint = {"config": dict(config), "lambda": float(lambda_val), "seed": seed, "data": world_digest(data_dir)}
+    data = {path.name: io.sha256_file(path) for path in sorted(Path(data_dir).iterdir())}  # prepare's files
+    fingerprint = {"config": dict(config), "lambda": float(lambda_val), "seed": seed, "data": data}
     run = TrainingCheckpoints(ckpt_dir, fingerprint, int(config.get("ckpt_every", 0)))
     history = advprompter_train(prompter, ptok, target, ttok, spec, rows["train"][: int(config["n_train"])], cfg, seed,
                                 run)  # fmt: skip
     after = {split: evaluate(split) for split in splits}
     timed = splits["test"][: int(ev["n_search_timing"])]
     search_s = search_seconds(prompter, ptok, target, ttok, spec, timed, search, seed)
-    metrics = {}
-    for split in splits:
-        metrics |= split_metrics(split, "before", before[split]) | split_metrics(split, "after", after[split])
-    gain, gain_se = noise.paired_difference_se(after["test"]["success_any"], before["test"]["success_any"])
-    search_mean, search_se = noise.mean_se(search_s)
-    gen, gen_se = after["test"]["seconds_per_suffix"], after["test"]["seconds_per_suffix_se"]
-    ratio, ratio_se = noise.ratio_se(search_mean, search_se, gen, gen_se)
-    metrics |= {"test_asr_at_k_gain": gain, "test_asr_at_k_gain_se": gain_se, "seconds_per_search": search_mean,
-                "seconds_per_search_se": search_se, "search_over_generation": ratio,
-                "search_over_generation_se": ratio_se}  # fmt: skip
+    metrics = training_metrics(before, after, search_s)
     rec = records.make_record(
         paper="advprompter", experiment=experiment, method=f"lambda{lambda_val:g}",
         seed=seed, scale=scale, metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
@@ -255,7 +227,8 @@ def train(*, experiment: str, lambda_val: float, config: Mapping[str, Any], seed
     log.info(
         "lambda %g: test ASR@1 %.3f -> %.3f, ASR@k %.3f -> %.3f, perplexity %.2f -> %.2f, search/generation %.0fx",
         lambda_val, before["test"]["asr_at_1"], after["test"]["asr_at_1"], metrics["test_asr_at_k_before"],
-        metrics["test_asr_at_k_after"], before["test"]["perplexity"], after["test"]["perplexity"], ratio,
+        metrics["test_asr_at_k_after"], before["test"]["perplexity"], after["test"]["perplexity"],
+        metrics["search_over_generation"],
     )  # fmt: skip
 
 
@@ -263,7 +236,7 @@ def table(*, records: Sequence[str | Path], references: str | Path, scale: str, 
           out_md: str | Path, out_figure: str | Path, log_path: str | Path | None = None) -> None:  # fmt: skip
     """Table 1's shape (ours before/after training per lambda, the paper's reprinted rows beside) and the figure of
     ASR and perplexity vs lambda."""
-    from papersuite.core import io, runtime, tables
+    from papersuite.core import runtime, tables
     from papersuite.core.records import load_records, records_frame
     from papersuite.core.references import load_references, paper_numbers
 
@@ -284,6 +257,5 @@ def table(*, records: Sequence[str | Path], references: str | Path, scale: str, 
             "Tiny: a SYNTHETIC benign toy world (a 2-layer target trained to refuse unless the word 'game' appears;"
             " toy secrets), not AdvBench: our numbers are not comparable with the paper's rows, only their shape."
         )
-    io.write_csv(out_csv, table1)
-    io.write_text(out_md, tables.format_markdown(report.markdown_view(table1), "AdvPrompter: Table 1 shape", notes))
+    tables.write_estimates(table1, out_csv, out_md, "AdvPrompter: Table 1 shape", notes)
     report.lambda_figure(frame, out_figure)
