@@ -18,6 +18,7 @@ from .annotator import STOP, AnnotatorServerError, AnnotatorStats, annotator_pro
 from .env import make_task
 from .messages import decode_message
 from .rewards import RetrievalTable, combine_rewards
+from .tasks import EXTENDED_ACTIONS
 
 __all__ = [
     "REWARD_TYPES",
@@ -25,6 +26,8 @@ __all__ = [
     "ClassifierRewards",
     "RankingRewards",
     "AnnotationChannel",
+    "fit_minibatches",
+    "labels_as_rows",
     "train_agent",
 ]
 
@@ -40,6 +43,28 @@ def make_torchrl_env(task: str, max_episode_steps: int) -> Any:
     torch.set_num_threads(1)  # the worker's policy copy is small; the learner and the server hold the other threads
 
     return GymWrapper(make_task(task, max_episode_steps), categorical_action_encoding=True)
+
+
+def fit_minibatches(model: Any, optimizer: Any, generator: Any, n: int, batch: int, steps: int, loss_of: Any,
+                    clip: float | None = None) -> None:  # fmt: skip
+    """`steps` Adam steps, each on `batch` items drawn with replacement from n (the reward models' update after a
+    label batch, paper Sec. 3.2); loss_of(idx (B,)) -> scalar loss; optional gradient-norm clip."""
+    import torch
+
+    model.train()
+    for _ in range(steps):
+        idx = torch.randint(n, (min(batch, n),), generator=generator)  # (B,)
+        loss = loss_of(idx)
+        optimizer.zero_grad()
+        loss.backward()
+        if clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+
+
+def labels_as_rows(labels: Mapping[Any, int]) -> list[list[Any]]:
+    """Labels as rows [message, label] or [message_1, message_2, label] (weights_only checkpoints, JSON records)."""
+    return [[*(k if isinstance(k, tuple) else (k,)), v] for k, v in labels.items()]
 
 
 class ClassifierRewards:
@@ -73,13 +98,8 @@ class ClassifierRewards:
 
         self.labels.update(labels)
         x, y = self._data()
-        self.model.train()
-        for _ in range(self.steps):
-            idx = torch.randint(len(y), (min(self.batch, len(y)),), generator=self.generator)  # (B,)
-            loss = torch.nn.functional.cross_entropy(self.model(x[idx]), y[idx])
-            self.optimizer.zero_grad()
-            loss.backward()
-            self.optimizer.step()
+        fit_minibatches(self.model, self.optimizer, self.generator, len(y), self.batch, self.steps,
+                        lambda idx: torch.nn.functional.cross_entropy(self.model(x[idx]), y[idx]))  # fmt: skip
 
     def rewards(self, messages: Any) -> np.ndarray:
         """messages (T, 256) bytes -> (T,) rewards in {0, 1}."""
@@ -154,14 +174,11 @@ class RankingRewards:
         x1 = torch.as_tensor(np.stack([encode_message(a) for a, _ in pairs]))  # (N, 256)
         x2 = torch.as_tensor(np.stack([encode_message(b) for _, b in pairs]))  # (N, 256)
         y = torch.as_tensor([self.labels[p] for p in pairs])  # (N,)
-        self.model.train()
-        for _ in range(self.steps):
-            idx = torch.randint(len(y), (min(self.batch, len(y)),), generator=self.generator)  # (B,)
-            loss = bradley_terry_loss(self.model(x1[idx]), self.model(x2[idx]), y[idx])
-            self.optimizer.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), 10.0)
-            self.optimizer.step()
+
+        def loss_of(idx):  # (B,) -> the Bradley-Terry loss with soft ties
+            return bradley_terry_loss(self.model(x1[idx]), self.model(x2[idx]), y[idx])
+
+        fit_minibatches(self.model, self.optimizer, self.generator, len(y), self.batch, self.steps, loss_of, clip=10.0)
 
     def rewards(self, messages: Any) -> np.ndarray:
         """messages (T, 256) bytes -> (T,) normalised, thresholded r_psi (or raw r_psi with the released typo)."""
@@ -274,7 +291,7 @@ def _episodes(batch: Any) -> list[tuple[float, float, float]]:
     return list(zip(*cols))
 
 
-def _apply_labels(kind: str, model: Any, batches: list[dict[str, int]], arrivals: list, t0: float, frames: int):
+def _apply_labels(model: Any, batches: list[dict[str, int]], arrivals: list, t0: float, frames: int):
     """Merge label batches into the reward model (retrieval: the table; classification: the char-CNN updates)."""
     for labels in batches:
         model.update(labels)
@@ -329,7 +346,7 @@ def _model_state(model: Any) -> dict[str, Any]:
     """A reward model as tensors, numbers, strings and lists (checkpoints are read with weights_only=True)."""
     if model is None:
         return {}
-    state: dict[str, Any] = {"labels": [[*(k if isinstance(k, tuple) else (k,)), v] for k, v in model.labels.items()]}
+    state: dict[str, Any] = {"labels": labels_as_rows(model.labels)}
     if hasattr(model, "optimizer"):
         state.update(net=model.model.state_dict(), opt=model.optimizer.state_dict())
     if hasattr(model, "store"):
@@ -415,7 +432,7 @@ def train_agent(
     channel = collector = None
     t0 = time.perf_counter()
     out: dict[str, Any] = {"episodes": [], "curve": [], "arrivals": [], "seen": set(), "server_s": 0.0}
-    actor, critic = make_actor_critic(28, int(cfg["agent"]["hidden"]))
+    actor, critic = make_actor_critic(len(EXTENDED_ACTIONS), int(cfg["agent"]["hidden"]))
     vtrace, loss, optimizer = _make_learning(actor, critic, appo)
     batch_frames, total_frames = int(appo["batch"]), int(appo["total_frames"])
     run = TrainingCheckpoints(ckpt_dir, {"cfg": dict(cfg), "kind": kind, "seed": seed}, int(appo.get("ckpt_every", 0)))
@@ -434,7 +451,7 @@ def train_agent(
             collector.set_seed(seed + frames)  # a resumed run draws fresh env streams
         for batch in collector if collector is not None else []:
             if channel is not None:
-                _apply_labels(kind, model, channel.poll(), out["arrivals"], t0, frames)
+                _apply_labels(model, channel.poll(), out["arrivals"], t0, frames)
             total, r_int, texts = _update_on(batch, kind, model, channel, (vtrace, loss, optimizer), cfg)
             collector.update_policy_weights_()
             frames += batch.numel()
@@ -451,7 +468,7 @@ def train_agent(
         if channel is not None:
             late = channel.close(timeout=float(cfg["annotator"]["timeout"]) + 10.0)
             if model is not None and late:
-                _apply_labels(kind, model, late, out["arrivals"], t0, frames)
+                _apply_labels(model, late, out["arrivals"], t0, frames)
             out["stats"] = channel.stats
     if channel is not None:  # the labels drained at the close join the final checkpoint
         last = -(-total_frames // batch_frames)

@@ -96,12 +96,6 @@ def run_metrics(out: Mapping[str, Any], kind: str, last_frac: float) -> dict[str
     return m
 
 
-def _labels(out: Mapping[str, Any]) -> list[tuple[Any, int]]:
-    """(message or (message_1, message_2), label) of every label the run received."""
-    model = out.get("model")
-    return list(model.labels.items()) if model is not None else []
-
-
 def train(
     *,
     config: Mapping[str, Any],
@@ -119,7 +113,7 @@ def train(
 
     from papersuite.core import records, runtime
 
-    from .learner import train_agent
+    from .learner import labels_as_rows, train_agent
 
     runtime.setup_logging(log_path)
     torch.set_num_threads(threads)
@@ -130,7 +124,7 @@ def train(
         out = train_agent(
             {**config, "server_port": port}, kind, seed, command, None if ckpt_dir is None else str(ckpt_dir)
         )
-    metrics = run_metrics(out, config["methods"][method]["reward"], float(config["evaluate"]["last_frac"]))
+    metrics = run_metrics(out, kind, float(config["evaluate"]["last_frac"]))
     stats = out.get("stats")
     rec = records.make_record(
         paper="oni",
@@ -148,7 +142,7 @@ def train(
             "arrivals": out["arrivals"],
             "server_start_s": out["server_s"],
             "latencies": list(getattr(stats, "latencies", []) or []),
-            "labels": [[*(item if isinstance(item, tuple) else (item,)), label] for item, label in _labels(out)],
+            "labels": labels_as_rows(out["model"].labels) if out.get("model") is not None else [],
         },
     )
     records.write_record(out_record, rec)
