@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from papersuite.ttg.seq2seq import build_tokenizer, encode  # noqa: E402
 from papersuite.ttg.t5 import T5, t5_config  # noqa: E402
+from papersuite.ttg.training import schedule  # noqa: E402
 
 SPLITS = ("train", "test_in", "test_held")
 
@@ -101,7 +102,7 @@ def batch_of(states, ids, idx) -> tuple[Pack, torch.Tensor]:
 
 
 def train(model, states, ids, targets, epochs: int, batch: int = 16, lr: float = 5e-3, warmup: int = 100) -> None:
-    """AdamW with linear warm-up and decay, batches of similar source length (as ttg's translator)."""
+    """AdamW with ttg's translator schedule (training.schedule) and batches of similar source length."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     n, gen, step = len(targets), torch.Generator().manual_seed(0), 0
     total = epochs * math.ceil(n / batch)
@@ -114,7 +115,7 @@ def train(model, states, ids, targets, epochs: int, batch: int = 16, lr: float =
             for j, i in enumerate(idx):
                 labels[j, : len(targets[i])] = torch.tensor(targets[i])
             for group in opt.param_groups:
-                group["lr"] = lr * min(1.0, (step + 1) / warmup) * max(0.0, (total - step) / (total - warmup))
+                group["lr"] = lr * schedule(step, warmup, total)
             loss = model.loss(inputs, mask, labels)
             opt.zero_grad()
             loss.backward()
