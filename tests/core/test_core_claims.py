@@ -165,6 +165,32 @@ def test_threshold_reducers():
     assert _run({**base, "value": 3.7, "reduce": "max"})["status"] == "FAIL"
 
 
+def test_requires_unmet_makes_the_claim_undecided():
+    """A claim whose precondition does not PASS is UNDECIDED even when its own check PASSes or FAILs."""
+    own = {"kind": "threshold", "metric": "err", "where": {"experiment": "e1"}, "op": "<", "value": 4.25}
+    met = {"kind": "threshold", "metric": "err", "where": {"experiment": "e1", "method": "A"}, "op": ">", "value": 0.5}
+    unmet = {**met, "value": 1.5}  # A at 1.0 +/- 0.1 is below 1.5: the precondition FAILs
+    refs = _refs({**own, "reduce": "all"})
+    refs["claims"][0]["requires"] = [{**met, "reduce": "min"}]
+    (res,) = C.check_claims(refs, _frame(), "tiny")
+    assert res["status"] == "PASS" and "requires" not in res["evidence"]
+    refs["claims"][0]["requires"] = [{**met, "reduce": "min"}, {**unmet, "reduce": "min"}]
+    (res,) = C.check_claims(refs, _frame(), "tiny")
+    assert res["status"] == "UNDECIDED"
+    assert res["reason"].startswith("precondition requires[1] is FAIL") and "own check PASS" in res["reason"]
+    assert res["evidence"]["requires"]["e1/A"]["verdict"] == "FAIL"
+    refs["claims"][0]["check"] = {**own, "value": 0.5, "reduce": "all"}  # its own check FAILs
+    (res,) = C.check_claims(refs, _frame(), "tiny")
+    assert res["status"] == "UNDECIDED" and "own check FAIL" in res["reason"]
+
+
+def test_malformed_requires_names_the_claim():
+    refs = _refs({"kind": "threshold", "metric": "err", "op": "<", "value": 1.0, "reduce": "all"})
+    refs["claims"][0]["requires"] = [{"kind": "rnak", "metric": "err"}]
+    with pytest.raises(ValueError, match="c1.requires"):
+        C.check_claims(refs, _frame(), "tiny")
+
+
 def _one_seed_frame(values, ses=None):
     recs = []
     for i, (method, value) in enumerate(values.items()):

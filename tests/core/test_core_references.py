@@ -119,6 +119,8 @@ def test_malformed_check_names_claim(tmp_path):
         (lambda d: d["numbers"][0].update(verfied=True), "numbers[0].verfied"),
         (lambda d: d["claims"][0].update(applies_at=["huge"]), "claims[0].applies_at"),
         (lambda d: d.pop("title"), "title"),
+        (lambda d: d["claims"][0].update(requires=[]), "claims[0].requires"),
+        (lambda d: d["claims"][0].update(requires=[{"kind": "rnak"}]), "claims[0].requires[0]"),
     ],
 )
 def test_other_errors_name_the_key(tmp_path, mutate, fragment):

@@ -133,6 +133,7 @@ def test_a_short_retrieval_run_labels_its_messages_with_the_servers_answers(one_
     assert set(labels) <= out["seen"] and out["stats"].labelled == len(labels)
     metrics = run_metrics(out, "retrieval", last_frac=0.5)
     assert metrics["labels_distinct"] == len(labels) and metrics["run_distinct"] == len(out["seen"])
+    assert out["device"] == "cpu" and metrics["intrinsic_mean"] >= 0.0
     assert metrics["annot_latency_p50"] <= metrics["annot_latency_p95"]
 
 
@@ -179,7 +180,32 @@ def test_run_metrics_reads_the_last_episodes_with_their_noise():
     m = run_metrics(out, "none", last_frac=0.5)  # the episodes after frame 200
     assert m["episode_distinct"] == 7.0 and m["episode_distinct_se"] == pytest.approx(1.0)
     assert m["return_mean"] == 0.0 and m["success_rate"] == 0.0 and m["run_distinct"] == 3.0
-    assert "labels_distinct" not in m and "annot_msgs_per_s" not in m
+    assert "labels_distinct" not in m and "annot_msgs_per_s" not in m and "intrinsic_mean" not in m
+
+
+def test_run_metrics_mean_intrinsic_reward_per_batch():
+    """The claims' precondition metric: the mean of the curve's per-batch mean r_int, with its se over batches."""
+    curve = [(128 * (i + 1), 1.0, 3, 2, 0.0, r) for i, r in enumerate((0.0, 0.5, 1.0))]
+    out = {"episodes": [], "curve": curve, "seen": set(), "model": None, "stats": None}
+    m = run_metrics(out, "classification", last_frac=0.5)
+    assert m["intrinsic_mean"] == pytest.approx(0.5) and m["intrinsic_mean_se"] == pytest.approx(0.5 / np.sqrt(3))
+    zeros = {**out, "curve": [row[:5] + (0.0,) for row in curve]}  # every label BAR: r_int identically 0
+    m = run_metrics(zeros, "classification", last_frac=0.5)
+    assert m["intrinsic_mean"] == 0.0 and m["intrinsic_mean_se"] == 0.0
+
+
+def test_learner_on_cpu_shares_the_collectors_modules_and_a_copy_is_synced_after_updates():
+    from papersuite.oni.agent import make_actor_critic
+    from papersuite.oni.learner import _learner_copies, _sync_policy
+
+    actor, critic = make_actor_critic(8, 16)
+    assert _learner_copies(actor, critic, torch.device("cpu")) == (actor, critic)  # CPU runs are unchanged
+    torch.manual_seed(1)
+    learner, _ = make_actor_critic(8, 16)  # stands for the device copy: other weights, the same structure
+    assert not all(torch.equal(a, b) for a, b in zip(actor.parameters(), learner.parameters()))
+    _sync_policy(learner, actor)
+    assert all(torch.equal(a, b) for a, b in zip(actor.parameters(), learner.parameters()))
+    assert all(a.data_ptr() != b.data_ptr() for a, b in zip(actor.parameters(), learner.parameters()))
 
 
 def test_server_commands():
@@ -187,3 +213,12 @@ def test_server_commands():
     assert cmd[1:] == ["-m", "papersuite.oni.server", "smollm2", "--threads", "1", "--raw"] and port is None
     cmd, port = server_command({"kind": "vllm", "model": "m", "raw": True, "threads": 1, "port": 9001})
     assert cmd[:3] == ["vllm", "serve", "m"] and port == 9001
+    vllm = {
+        "kind": "vllm",
+        "model": "m",
+        "raw": True,
+        "threads": 1,
+        "port": 9001,
+        "args": ["--gpu-memory-utilization", "0.8"],
+    }
+    assert server_command(vllm)[0][-2:] == ["--gpu-memory-utilization", "0.8"]

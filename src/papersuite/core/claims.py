@@ -9,6 +9,10 @@ is UNDECIDED. Kinds:
 - ``ratio``: mean(numerator) / mean(denominator) ``op`` ``value``; the denominator is a ``where``
   selection or ``best_of`` (the best ``among`` group, minus ``exclude``).
 - ``threshold``: ``reduce`` (max, min, mean over matching rows, or ``all`` rows) ``op`` ``value``.
+
+A claim may list ``requires``: checks of the same kinds that must PASS for the claim's own check to mean
+anything (e.g. a reward that is not identically zero before comparing the agents it trains). If one does
+not PASS, the claim is UNDECIDED whatever its own check says, and its reason names the unmet precondition.
 """
 
 from __future__ import annotations
@@ -304,6 +308,9 @@ def check_claims(references: dict, frame: pd.DataFrame, scale: str) -> list[dict
     paper = references.get("paper")
     claims = references.get("claims") or []
     checks = [validate_check(cl.get("check"), cl.get("id", f"claims[{i}]")) for i, cl in enumerate(claims)]
+    for i, cl in enumerate(claims):
+        for pre in cl.get("requires") or []:
+            validate_check(pre, f"{cl.get('id', f'claims[{i}]')}.requires")
     if "paper" in frame.columns:
         frame = frame[frame["paper"] == paper]
     if "scale" in frame.columns:
@@ -319,6 +326,7 @@ def check_claims(references: dict, frame: pd.DataFrame, scale: str) -> list[dict
             status, evidence, reason = NA, {}, f"no results for paper {paper!r} at scale {scale!r}"
         else:
             status, evidence, reason = evaluate_check(check, frame, claim["id"])
+            status, evidence, reason = _apply_requires(claim, frame, status, evidence, reason)
         results.append(
             {
                 "paper": paper,
@@ -333,6 +341,20 @@ def check_claims(references: dict, frame: pd.DataFrame, scale: str) -> list[dict
             }
         )
     return results
+
+
+def _apply_requires(
+    claim: Mapping, frame: pd.DataFrame, status: str, evidence: dict, reason: str
+) -> tuple[str, dict, str]:
+    """UNDECIDED when a precondition of ``claim`` does not PASS (its own verdict would not test the claim)."""
+    if status == NA:
+        return status, evidence, reason
+    for i, pre in enumerate(claim.get("requires") or []):
+        pre_status, pre_evidence, pre_reason = evaluate_check(pre, frame, f"{claim['id']}.requires[{i}]")
+        if pre_status != PASS:
+            unmet = f"precondition requires[{i}] is {pre_status}: {pre_reason}"
+            return UNDECIDED, {**evidence, "requires": pre_evidence}, f"{unmet}; own check {status}: {reason}"
+    return status, evidence, reason
 
 
 def _paper_number(references: Mapping, number_id: str | None) -> dict | None:

@@ -26,7 +26,8 @@ _TOP_OPTIONAL = ("numbers", "claims")
 _NUMBER_REQUIRED = ("id", "table", "experiment", "row", "column", "value", "source", "verified")
 _NUMBER_OPTIONAL = ("unit",)
 _CLAIM_REQUIRED = ("id", "statement", "source", "verified", "applies_at", "check")
-_CLAIM_OPTIONAL = ("not_applicable_reason", "number")  # number: the id of the paper number it restates
+# number: the id of the paper number it restates; requires: checks that must PASS for the claim to be decided
+_CLAIM_OPTIONAL = ("not_applicable_reason", "number", "requires")
 
 
 def _keys(item: Any, where: str, required: tuple, optional: tuple, fail) -> None:
@@ -126,6 +127,14 @@ def validate_references(refs: Any, source: str = "<references>") -> dict:
             validate_check(c["check"], ident)
         except ValueError as exc:
             raise fail(f"{where}.check", str(exc)) from exc
+        requires = c.get("requires", [])
+        if "requires" in c and (not isinstance(requires, list) or not requires):
+            raise fail(f"{where}.requires", f"must be a non-empty list of checks, got {requires!r}")
+        for j, pre in enumerate(requires):
+            try:
+                validate_check(pre, f"{ident}.requires[{j}]")
+            except ValueError as exc:
+                raise fail(f"{where}.requires[{j}]", str(exc)) from exc
         claims_out.append({**c, "not_applicable_reason": dict(reasons)})
     out["claims"] = claims_out
     return out

@@ -317,6 +317,27 @@ def _make_learning(actor: Any, critic: Any, cfg: Mapping[str, Any]) -> tuple[Any
     return vtrace, loss, optimizer
 
 
+def _learner_copies(actor: Any, critic: Any, device: Any) -> tuple[Any, Any]:
+    """The networks the learner updates: the collector's own CPU modules on CPU, copies on another device (the
+    collector's workers keep acting with the CPU modules, synced after each update by _sync_policy)."""
+    import copy
+
+    if device.type == "cpu":
+        return actor, critic
+    return copy.deepcopy(actor).to(device), copy.deepcopy(critic).to(device)
+
+
+def _sync_policy(learner_actor: Any, actor: Any) -> None:
+    """Copy the learner's actor weights into the collector's CPU actor (nothing to do when they are one module)."""
+    import torch
+
+    if learner_actor is actor:
+        return
+    with torch.no_grad():
+        for target, source in zip(actor.parameters(), learner_actor.parameters()):
+            target.copy_(source)
+
+
 def _learn(batch: Any, vtrace: Any, loss: Any, optimizer: Any, max_grad_norm: float) -> float:
     """One APPO update on a batch (T,): V-trace advantages and targets, then the PPO clip loss; returns the loss."""
     import torch
@@ -392,8 +413,11 @@ def _save(run: Any, update: int, total: int, nets: tuple, model: Any, out: dict[
                       "log": {**log_state, "seen": sorted(out["seen"])}})  # fmt: skip
 
 
-def _update_on(batch: Any, kind: str, model: Any, channel: Any, learning: tuple, cfg: Mapping[str, Any]) -> tuple:
-    """Rewards at learning time (paper Sec. 3) and one APPO update on a batch: (loss, r_int (T,), texts)."""
+def _update_on(
+    batch: Any, kind: str, model: Any, channel: Any, learning: tuple, cfg: Mapping[str, Any], device: Any
+) -> tuple:
+    """Rewards at learning time (paper Sec. 3) on the CPU batch, then one APPO update on `device`: (loss, r_int (T,),
+    texts)."""
     import torch
 
     reward, appo = cfg["reward"], cfg["appo"]
@@ -406,7 +430,7 @@ def _update_on(batch: Any, kind: str, model: Any, channel: Any, learning: tuple,
     r = combine_rewards(r_ext, r_int, counts, float(reward["c_ext"]), c_int, float(reward["beta"]),
                         float(reward["scale"]), float(reward["clip"]))  # fmt: skip
     batch["next", "reward"] = torch.as_tensor(r, dtype=torch.float32).reshape(batch["next", "reward"].shape)
-    return _learn(batch, *learning, float(appo["max_grad_norm"])), r_int, texts
+    return _learn(batch.to(device), *learning, float(appo["max_grad_norm"])), r_int, texts
 
 
 def train_agent(
@@ -423,20 +447,26 @@ def train_agent(
     from torchrl.collectors import MultiAsyncCollector
 
     from papersuite.core.checkpoint import TrainingCheckpoints
+    from papersuite.core.runtime import choose_device
 
     from .agent import make_actor_critic
 
     torch.manual_seed(seed)
     env_cfg, appo = cfg["env"], cfg["appo"]
+    device = choose_device(prefer=str(appo.get("device", "auto")))
     model = _reward_model(kind, cfg, seed)
     channel = collector = None
     t0 = time.perf_counter()
-    out: dict[str, Any] = {"episodes": [], "curve": [], "arrivals": [], "seen": set(), "server_s": 0.0}
-    actor, critic = make_actor_critic(len(EXTENDED_ACTIONS), int(cfg["agent"]["hidden"]))
-    vtrace, loss, optimizer = _make_learning(actor, critic, appo)
+    out: dict[str, Any] = {"episodes": [], "curve": [], "arrivals": [], "seen": set(), "server_s": 0.0,
+                           "device": str(device)}  # fmt: skip
+    actor, critic = make_actor_critic(len(EXTENDED_ACTIONS), int(cfg["agent"]["hidden"]))  # the collector's, on CPU
+    learner_actor, learner_critic = _learner_copies(actor, critic, device)
+    vtrace, loss, optimizer = _make_learning(learner_actor, learner_critic, appo)
+    nets = (learner_actor, learner_critic, optimizer)
     batch_frames, total_frames = int(appo["batch"]), int(appo["total_frames"])
     run = TrainingCheckpoints(ckpt_dir, {"cfg": dict(cfg), "kind": kind, "seed": seed}, int(appo.get("ckpt_every", 0)))
-    frames = _resume(run, (actor, critic, optimizer), model, out)
+    frames = _resume(run, nets, model, out)
+    _sync_policy(learner_actor, actor)
     try:
         if kind != "none" and frames < total_frames:
             items = "ranking" if kind == "ranking" else "classification"  # what the annotator labels: pairs or messages
@@ -452,7 +482,8 @@ def train_agent(
         for batch in collector if collector is not None else []:
             if channel is not None:
                 _apply_labels(model, channel.poll(), out["arrivals"], t0, frames)
-            total, r_int, texts = _update_on(batch, kind, model, channel, (vtrace, loss, optimizer), cfg)
+            total, r_int, texts = _update_on(batch, kind, model, channel, (vtrace, loss, optimizer), cfg, device)
+            _sync_policy(learner_actor, actor)
             collector.update_policy_weights_()
             frames += batch.numel()
             out["seen"].update(t for t in texts if t)
@@ -460,8 +491,7 @@ def train_agent(
             n_labels = len(model.labels) if model is not None else 0
             out["curve"].append((frames, time.perf_counter() - t0, len(out["seen"]), n_labels, total,
                                  float(r_int.mean())))  # fmt: skip
-            _save(run, frames // batch_frames, -(-total_frames // batch_frames), (actor, critic, optimizer), model,
-                  out, frames)  # fmt: skip
+            _save(run, frames // batch_frames, -(-total_frames // batch_frames), nets, model, out, frames)
     finally:
         if collector is not None:
             collector.shutdown()
@@ -472,7 +502,7 @@ def train_agent(
             out["stats"] = channel.stats
     if channel is not None:  # the labels drained at the close join the final checkpoint
         last = -(-total_frames // batch_frames)
-        _save(run, last, last, (actor, critic, optimizer), model, out, frames)
+        _save(run, last, last, nets, model, out, frames)
     out["model"] = model
     out["wall_s"] = time.perf_counter() - t0
     return out

@@ -92,6 +92,11 @@ def run_metrics(out: Mapping[str, Any], kind: str, last_frac: float) -> dict[str
         if kind == "classification":
             m.update(model.accuracy_on_labels())
     if kind != "none":
+        # the mean intrinsic reward per learner batch: 0 throughout means the agent was trained on extrinsic reward
+        # alone (claims comparing it with the extrinsic-only agent require it > 0)
+        m["intrinsic_mean"], m["intrinsic_mean_se"] = (
+            mean_se([row[5] for row in out["curve"]]) if out["curve"] else (None, None)
+        )
         m.update(_latency_metrics(out.get("stats")))
     return m
 
@@ -134,7 +139,7 @@ def train(
         scale=scale,
         metrics={k: records.finite_or_none(v) for k, v in metrics.items()},
         wall_s=time.perf_counter() - start,
-        device="cpu",
+        device=out.get("device", "cpu"),
         config=dict(config),
         extra={
             "episodes": out["episodes"],
