@@ -15,7 +15,20 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-from .render import CLAUSES, MONTH_NAMES, NUMBER_WORDS, ORDER_SUFFIXES
+from .phrasing import (
+    CLAUSES,
+    CURRENCIES,
+    ITEM_FORMATS,
+    MONTH_NAMES,
+    NUMBER_WORDS,
+    ORDER_SUFFIXES,
+    PREFIXES,
+    RANGE_FORMATS,
+    TEENS,
+    TENS,
+    TYPOS,
+    WEEKDAYS,
+)
 from .schema import DEFAULTS, DEPART_TIMES, SchemaError, resolve_month_day, validate_request
 
 __all__ = ["ParseFailure", "parse_text"]
@@ -28,21 +41,35 @@ class ParseFailure(ValueError):
 _MONTH = "|".join(
     sorted({m.lower() for m in MONTH_NAMES} | {m[:3].lower() for m in MONTH_NAMES}, key=len, reverse=True)
 )
+_WEEKDAY = "|".join(w.lower() for w in WEEKDAYS)
 _DAY = r"\d{1,2}"
 _ORD = r"\d{1,2}(?:st|nd|rd|th)"
 _DATE = (
-    rf"(?:the {_ORD} of (?:{_MONTH})|(?:{_MONTH}) {_ORD}|(?:{_MONTH}) {_DAY}|{_ORD} (?:{_MONTH})"
-    rf"|{_DAY} (?:{_MONTH})|\d{{1,2}}/\d{{1,2}})"
+    rf"(?:(?:{_WEEKDAY}) )?(?:the {_ORD} of (?:{_MONTH})|(?:{_MONTH}) the {_ORD}|(?:{_MONTH}) {_ORD}"
+    rf"|(?:{_MONTH}) {_DAY}|{_ORD} (?:{_MONTH})|{_DAY} (?:{_MONTH})|\d{{1,2}}/\d{{1,2}})"
 )
 _NUM = "(?:" + "|".join(NUMBER_WORDS[1:]) + r"|\d)"
 _NIGHTS = rf"(?:a night|{_NUM} nights?)"
-_RANGE = (
-    rf"(?:\d-\d nights|{_NUM} to {_NUM} nights|between {_NUM} and {_NUM} nights|exactly {_NIGHTS}"
-    rf"|at least {_NUM} and at most {_NUM} nights|{_NUM} up to {_NUM} nights|precisely {_NIGHTS}|{_NIGHTS})"
+
+
+def _range_regex(template: str) -> str:
+    """The regex of a night-range format of :data:`RANGE_FORMATS`."""
+    slots = {"a": _NUM, "b": _NUM, "da": r"\d", "db": r"\d", "x": _NIGHTS}
+    parts = re.split(r"\{(\w+)\}", template)
+    return "".join(slots[p] if i % 2 else re.escape(p) for i, p in enumerate(parts))
+
+
+_RANGE = "(?:" + "|".join(_range_regex(f[0]) for f in RANGE_FORMATS.values()) + ")"
+_AMOUNT_WORD = "|".join([*NUMBER_WORDS[1:], *TEENS, *TENS[2:], "hundred", "thousand", "and"])
+_WORDS = rf"(?:(?:{_AMOUNT_WORD})(?:[ -](?:{_AMOUNT_WORD}))*)"
+_SIGNS = "".join(re.escape(sign) for sign, _ in CURRENCIES.values())
+_CURRENCY_WORDS = "|".join(word for _, word in CURRENCIES.values())
+_MONEY = (
+    rf"(?:[{_SIGNS}][\d,]+|(?:usd|eur) [\d,]+|[\d,]+€|[\d,]+ (?:{_CURRENCY_WORDS}|usd|bucks)"
+    rf"|{_WORDS} (?:{_CURRENCY_WORDS}))"
 )
-_MONEY = r"(?:\$[\d,]+|[\d,]+ dollars|[\d,]+ usd|[\d,]+ bucks|usd [\d,]+)"
 _BUCKET = "|".join(DEPART_TIMES)
-_ORDER = "|".join(re.escape(t.text) for ts in ORDER_SUFFIXES.values() for t in ts if t.text)
+_ORDER = "|".join(re.escape(t.text.lower()) for ts in ORDER_SUFFIXES.values() for t in ts if t.text)
 _SLOTS = {
     "e": _DATE,
     "l": _DATE,
@@ -53,6 +80,26 @@ _SLOTS = {
     "dests": ".+?",
     "order": f"(?:{_ORDER})?",
 }
+_UNTYPO = {typo: word for table in TYPOS.values() for word, typos in table.items() for typo in typos}
+_PREFIXES = tuple(p.lower() for p, _ in PREFIXES)
+_CLAUSE_VALUE = {"travelers_one": 1, "travelers_two": 2}
+
+
+def _amount_from_words(text: str) -> int:
+    """1550 from "one thousand five hundred (and) fifty" (the inverse of phrasing.amount_words)."""
+    total, group = 0, 0
+    for word in re.split(r"[ -]", text):
+        if word in NUMBER_WORDS:
+            group += NUMBER_WORDS.index(word)
+        elif word in TEENS:
+            group += 10 + TEENS.index(word)
+        elif word in TENS[2:]:
+            group += 10 * TENS.index(word)
+        elif word == "hundred":
+            group *= 100
+        elif word == "thousand":
+            total, group = total + group * 1000, 0
+    return total + group
 
 
 def _number(text: str) -> int:
@@ -61,7 +108,8 @@ def _number(text: str) -> int:
 
 
 def _money(text: str) -> int:
-    return int(re.sub(r"[^\d]", "", text))
+    digits = re.sub(r"[^\d]", "", text)
+    return int(digits) if digits else _amount_from_words(text)
 
 
 def _month(text: str) -> int:
@@ -76,6 +124,7 @@ def _date(text: str, base_date: str | dt.date) -> str:
     if m:
         month, day = int(m.group(1)), int(m.group(2))
     else:
+        text = re.sub(rf"^(?:{_WEEKDAY}) ", "", text)
         day_m = re.search(r"\d{1,2}", text)
         month_m = re.search(_MONTH, re.sub(_ORD, "", text))
         if day_m is None or month_m is None:
@@ -109,11 +158,39 @@ def _grammar(cities: tuple[str, ...]):
                 pos = m.end()
             pattern += re.escape(t.text[pos:].lower())
             compiled.append((clause, re.compile(pattern + "$")))
-    item = re.compile(
-        rf"(?P<c1>{city}) for (?P<r1>{_RANGE})|(?P<r2>{_RANGE}) in (?P<c2>{city})"
-        rf"|(?P<c3>{city}) \((?P<r3>{_RANGE})\)"
-    )
-    return compiled, item
+    items = []
+    for i, (fmt, _) in enumerate(ITEM_FORMATS.values()):
+        parts = re.split(r"\{(\w+)\}", fmt)
+        slot = {"city": f"(?P<c{i}>{city})", "range": f"(?P<r{i}>{_RANGE})"}
+        items.append("".join(slot[p] if j % 2 else re.escape(p) for j, p in enumerate(parts)))
+    return compiled, re.compile("|".join(items))
+
+
+def _sentences(text: str) -> list[str]:
+    """Lower-cased sentences and "; "-joined clauses, typos mapped back, discourse prefixes dropped."""
+    text = re.sub(r"[a-z]+", lambda m: _UNTYPO.get(m.group(0), m.group(0)), text.strip().lower())
+    out = []
+    for sentence in re.split(r"(?<=[.!?;])\s+", text):
+        body = sentence.strip().rstrip(".!?;")
+        for prefix in _PREFIXES:
+            if body.startswith(prefix):
+                body = body[len(prefix) :]
+                break
+        if body:
+            out.append(body)
+    return out
+
+
+def _destinations(g: dict, item: re.Pattern, by_lower: dict[str, str]) -> tuple[list[dict], str]:
+    """The stays of a destinations slot, in order of mention, and the order they imply."""
+    dests = []
+    for it in item.finditer(g["dests"]):
+        found = {k[0]: v for k, v in it.groupdict().items() if v is not None}
+        lo, hi = _nights(found["r"])
+        dests.append({"city": by_lower[found["c"]], "min_nights": lo, "max_nights": hi})
+    suffix = g.get("order") or ""
+    listed = any(suffix == t.text.lower() for t in ORDER_SUFFIXES["listed"]) or g["dests"].startswith("first ")
+    return dests, "listed" if listed else "any"
 
 
 def parse_text(text: str, cities: Iterable[str], base_date: str | dt.date) -> dict:
@@ -126,34 +203,26 @@ def parse_text(text: str, cities: Iterable[str], base_date: str | dt.date) -> di
     by_lower = {c.lower(): c for c in names}
     clauses, item = _grammar(names)
     request: dict = dict(DEFAULTS)
-    sentences = [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip().lower()) if s.strip()]
-    for sentence in sentences:
-        body = sentence.rstrip(".!?")
+    for body in _sentences(text):
         for clause, regex in clauses:  # noqa: B007 - read after the loop: the template that matched
             m = regex.match(body)
             if m:
                 break
         else:
-            raise ParseFailure(f"no template matches the sentence {sentence!r}")
+            raise ParseFailure(f"no template matches the sentence {body!r}")
         g = m.groupdict()
-        if clause == "origin":
+        if g.get("origin"):
             request["origin"] = by_lower[g["origin"]]
-        elif clause == "window":
+        if g.get("e"):
             request["earliest_departure"] = _date(g["e"], base_date)
+        if g.get("l"):
             request["latest_return"] = _date(g["l"], base_date)
-        elif clause == "destinations":
-            dests = []
-            for it in item.finditer(g["dests"]):
-                city = it.group("c1") or it.group("c2") or it.group("c3")
-                lo, hi = _nights(it.group("r1") or it.group("r2") or it.group("r3"))
-                dests.append({"city": by_lower[city], "min_nights": lo, "max_nights": hi})
-            request["destinations"] = dests
-            suffix = g.get("order") or ""
-            request["order"] = "listed" if any(suffix == t.text.lower() for t in ORDER_SUFFIXES["listed"]) else "any"
+        if g.get("dests"):
+            request["destinations"], request["order"] = _destinations(g, item, by_lower)
+        if clause in _CLAUSE_VALUE:
+            request["travelers"] = _CLAUSE_VALUE[clause]
         elif clause == "travelers_many":
             request["travelers"] = _number(g["n"])
-        elif clause == "travelers_one":
-            request["travelers"] = 1
         elif clause == "budget":
             request["budget"] = _money(g["money"])
         elif clause == "stars":

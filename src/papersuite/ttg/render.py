@@ -1,14 +1,18 @@
 """NL rendering of symbolic requests: a template grammar with paraphrases (``docs/papers/ttg.md``,
-"Data").
+"Data"; issue #19, item 2).
 
 [recon] How the paper wrote its NL requests is not retrievable (most likely an instruction LLM
-prompted with the symbolic request). Offline we use a grammar: each field group is a clause with
-3–4 paraphrases, clauses are shuffled, values have several formats (dates "June 5", "5 June",
-"the 5th of June", "6/5"; night ranges "2-4 nights", "between two and four nights"; money
-"$1,500", "1500 dollars"; number words), and optional filler sentences are added.
+prompted with the symbolic request). Offline we use a grammar (the families in
+:mod:`papersuite.ttg.phrasing`): each field group is a clause with 5-17 paraphrases in several word
+orders; the window may be one sentence or two, origin and destinations one or two; clauses are
+shuffled, sometimes joined by "; " or opened by "Also, "; values have several formats (dates "June 5",
+"Monday June 2", "6/5"; night ranges "2-4 nights", "between two and four nights", "3 or 4 nights";
+money "$1,500", "1,500 euros", "£1,500", "one thousand five hundred euros"; counts as digits or words;
+"my partner and I", "a family of four"); a listed order may be said as "first A, then B"; one word in
+three texts is misspelt ("betwen", "nigths"), and filler sentences are added.
 
-Every clause template and value format is either *in-template* (training and the in-template
-test split) or *held-out* (only in the held-out-template test split, the harder OOD split).
+Every clause template, value format, typo and prefix is either *in-template* (training and the
+in-template test split) or *held-out* (only in the held-out-template test split, the harder OOD split).
 
 The destinations are shuffled when the order is free, and the target lists them **in order of
 mention** (targets in sampling order capped EM at about 0.37 in an early prototype: the text
@@ -21,18 +25,35 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from papersuite.core import io
 
+from .phrasing import (
+    CLAUSES,
+    DATE_FORMATS,
+    ITEM_FORMATS,
+    MONEY_FORMATS,
+    MONTH_NAMES,
+    NUMBER_WORDS,
+    ORDER_SUFFIXES,
+    PREFIXES,
+    RANGE_FORMATS,
+    TYPOS,
+    Template,
+)
 from .schema import linearize, validate_request
 
+CLAUSE_END = {"filler": "!"}  # every other clause ends with "."
 __all__ = [
     "CLAUSES",
+    "MONTH_NAMES",
+    "ORDER_SUFFIXES",
+    "Template",
     "DATE_FORMATS",
     "MONEY_FORMATS",
     "NUMBER_WORDS",
@@ -44,168 +65,12 @@ __all__ = [
 
 log = logging.getLogger("papersuite.ttg.render")
 
-MONTH_NAMES = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-@dataclass(frozen=True)
-class Template:
-    text: str
-    held: bool = False  # held-out: only in the held-out-template split
-
-
-def _ordinal(n: int) -> str:
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
-
-
-# ---------------------------------------------------------------- value formats: name -> (render, held)
-
-DATE_FORMATS: dict[str, tuple[Callable[[dt.date], str], bool]] = {
-    "month_day": (lambda d: f"{MONTH_NAMES[d.month - 1]} {d.day}", False),
-    "day_month": (lambda d: f"{d.day} {MONTH_NAMES[d.month - 1]}", False),
-    "month_ordinal": (lambda d: f"{MONTH_NAMES[d.month - 1]} {_ordinal(d.day)}", False),
-    "the_ordinal_of": (lambda d: f"the {_ordinal(d.day)} of {MONTH_NAMES[d.month - 1]}", False),
-    "slash": (lambda d: f"{d.month}/{d.day}", False),
-    "abbrev": (lambda d: f"{MONTH_NAMES[d.month - 1][:3]} {d.day}", True),
-    "ordinal_month": (lambda d: f"{_ordinal(d.day)} {MONTH_NAMES[d.month - 1]}", True),
-}
-
-
-def _count(n: int, rng: np.random.Generator) -> str:
-    """A small number as digits or as a word."""
-    return NUMBER_WORDS[n] if rng.random() < 0.5 else str(n)
-
-
-def _nights(n: int, rng: np.random.Generator) -> str:
-    if n == 1:
-        return str(rng.choice(["a night", "one night", "1 night"]))
-    return f"{_count(n, rng)} nights"
-
-
-# night ranges: (render(lo, hi, rng), applies to exact ranges lo == hi?, held)
-RANGE_FORMATS: dict[str, tuple[Callable[[int, int, np.random.Generator], str], str, bool]] = {
-    "dash": (lambda a, b, r: f"{a}-{b} nights", "range", False),
-    "to": (lambda a, b, r: f"{_count(a, r)} to {_count(b, r)} nights", "range", False),
-    "between": (lambda a, b, r: f"between {_count(a, r)} and {_count(b, r)} nights", "range", False),
-    "exact": (lambda a, b, r: _nights(a, r), "exact", False),
-    "exactly": (lambda a, b, r: f"exactly {_nights(a, r)}", "exact", False),
-    "at_least_most": (lambda a, b, r: f"at least {_count(a, r)} and at most {_count(b, r)} nights", "range", True),
-    "up_to": (lambda a, b, r: f"{_count(a, r)} up to {_count(b, r)} nights", "range", True),
-    "precisely": (lambda a, b, r: f"precisely {_nights(a, r)}", "exact", True),
-}
-
-ITEM_FORMATS: dict[str, tuple[str, bool]] = {
-    "city_for": ("{city} for {range}", False),
-    "range_in": ("{range} in {city}", False),
-    "city_paren": ("{city} ({range})", True),
-}
-
-MONEY_FORMATS: dict[str, tuple[Callable[[int], str], bool]] = {
-    "dollar_sign": (lambda n: f"${n:,}", False),
-    "dollars": (lambda n: f"{n} dollars", False),
-    "usd_after": (lambda n: f"{n:,} USD", False),
-    "bucks": (lambda n: f"{n} bucks", True),
-    "usd_before": (lambda n: f"USD {n:,}", True),
-}
-
-ORDER_SUFFIXES: dict[str, list[Template]] = {
-    "listed": [Template(" in that order"), Template(", in this order"), Template(" in exactly this sequence", True)],
-    "any": [Template(""), Template(" in any order"), Template(" in whatever order", True)],
-}
-
-# clause -> templates; slots: {origin} {e} {l} {dests} {order} {n} {money} {s} {bucket}
-CLAUSES: dict[str, list[Template]] = {
-    "origin": [
-        Template("I am flying out of {origin}"),
-        Template("My trip starts from {origin}"),
-        Template("I live in {origin}"),
-        Template("Home base is {origin}"),
-        Template("Departing from {origin}", True),
-        Template("I'll be leaving from {origin}", True),
-    ],
-    "window": [
-        Template("Leave no earlier than {e} and be back by {l}"),
-        Template("The trip must fit between {e} and {l}"),
-        Template("I can travel from {e} to {l}"),
-        Template("Dates are {e} until {l}"),
-        Template("Available {e} through {l}", True),
-        Template("Out on or after {e} and home on or before {l}", True),
-    ],
-    "destinations": [
-        Template("I want to visit {dests}{order}"),
-        Template("Stops are {dests}{order}"),
-        Template("Please plan {dests}{order}"),
-        Template("I'd like to see {dests}{order}", True),
-        Template("The itinerary should cover {dests}{order}", True),
-    ],
-    "travelers_many": [
-        Template("We are {n} people"),
-        Template("Book for {n} travelers"),
-        Template("There are {n} of us"),
-        Template("Party of {n}", True),
-        Template("Tickets for {n} adults", True),
-    ],
-    "travelers_one": [
-        Template("Just me"),
-        Template("I am traveling alone"),
-        Template("Only one traveler", True),
-    ],
-    "budget": [
-        Template("My budget is {money}"),
-        Template("Keep the total under {money}"),
-        Template("I can spend up to {money}"),
-        Template("The whole trip can't cost more than {money}", True),
-        Template("Spending cap {money}", True),
-    ],
-    "stars": [
-        Template("Hotels need at least {s} stars"),
-        Template("{s}-star hotels or better"),
-        Template("Minimum {s} stars for hotels"),
-        Template("No hotel below {s} stars", True),
-        Template("Accommodation rated {s} stars or more", True),
-    ],
-    "hotel_cap": [
-        Template("No more than {money} a night for hotels"),
-        Template("Hotel rooms under {money} per night"),
-        Template("Cap the hotel at {money} nightly", True),
-    ],
-    "nonstop": [
-        Template("Nonstop flights only"),
-        Template("No layovers please"),
-        Template("Direct flights only"),
-        Template("Only flights without stops", True),
-        Template("I refuse connecting flights", True),
-    ],
-    "depart_time": [
-        Template("All flights should leave in the {bucket}"),
-        Template("I only fly in the {bucket}"),
-        Template("{bucket} departures only"),
-        Template("I'd rather take off in the {bucket}", True),
-        Template("Flights must depart in the {bucket}", True),
-    ],
-    "filler": [
-        Template("Hi"),
-        Template("Please help me plan a trip"),
-        Template("Thanks"),
-        Template("Cheers", True),
-        Template("Looking forward to it", True),
-    ],
-}
-CLAUSE_END = {"filler": "!"}  # every other clause ends with "."
+P_SPLIT_WINDOW = 0.35  # the window as two sentences ("I can leave from ... . I must be back by ...")
+P_ORIGIN_DESTS = 0.25  # origin and destinations in one sentence ("From Paris to Rome for 3 nights")
+P_FIRST_THEN = 0.4  # a listed order said as "first A, then B" instead of a suffix
+P_PREFIX = 0.1  # a discourse prefix per sentence ("Also, ...")
+P_JOIN = 0.15  # two adjacent clauses in one sentence, joined by "; "
+P_TYPO = 0.3  # one misspelt word per text
 
 
 def _pick(rng: np.random.Generator, options: Sequence, held: bool, held_of: Callable[[Any], bool]):
@@ -221,6 +86,17 @@ def _pick_format(rng: np.random.Generator, formats: Mapping[str, tuple], held: b
     return names[int(rng.integers(len(names)))]
 
 
+def _count(n: int, rng: np.random.Generator) -> str:
+    """A small number as digits or as a word."""
+    return NUMBER_WORDS[n] if rng.random() < 0.5 else str(n)
+
+
+def _nights(n: int, rng: np.random.Generator) -> str:
+    if n == 1:
+        return str(rng.choice(["a night", "one night", "1 night"]))
+    return f"{_count(n, rng)} nights"
+
+
 def _date(iso: str, rng: np.random.Generator, held: bool) -> str:
     return DATE_FORMATS[_pick_format(rng, DATE_FORMATS, held)][0](dt.date.fromisoformat(iso))
 
@@ -230,16 +106,19 @@ def _money(n: int, rng: np.random.Generator, held: bool) -> str:
 
 
 def _item(d: Mapping[str, Any], rng: np.random.Generator, held: bool) -> str:
-    kind = "exact" if d["min_nights"] == d["max_nights"] else "range"
-    rng_text = RANGE_FORMATS[_pick_format(rng, RANGE_FORMATS, held, kind)][0](d["min_nights"], d["max_nights"], rng)
+    lo, hi = int(d["min_nights"]), int(d["max_nights"])
+    template = RANGE_FORMATS[_pick_format(rng, RANGE_FORMATS, held, "exact" if lo == hi else "range")][0]
+    stay = template.format(a=_count(lo, rng), b=_count(hi, rng), da=lo, db=hi, x=_nights(lo, rng))
     names = [n for n, f in ITEM_FORMATS.items() if held or not f[1]]
     fmt = ITEM_FORMATS[names[int(rng.integers(len(names)))]][0]
-    return fmt.format(city=d["city"], range=rng_text)
+    return fmt.format(city=d["city"], range=stay)
 
 
-def _join(items: list[str], rng: np.random.Generator) -> str:
+def _join(items: list[str], rng: np.random.Generator, first_then: bool = False) -> str:
     if len(items) == 1:
         return items[0]
+    if first_then:  # only for a listed order: the parser reads "first" as one
+        return "first " + ", then ".join(items)
     style = int(rng.integers(3))
     if style == 0:
         return ", ".join(items[:-1]) + " and " + items[-1]
@@ -248,10 +127,43 @@ def _join(items: list[str], rng: np.random.Generator) -> str:
     return ", ".join(items[:-1]) + ", and " + items[-1]
 
 
+def _typo(text: str, rng: np.random.Generator, held: bool) -> str:
+    """One word of ``text`` misspelt from the split's typo table (none when no word has one)."""
+    table = TYPOS[held]
+    spots = [m for m in re.finditer(r"[A-Za-z]+", text) if m.group(0).lower() in table]
+    if not spots:
+        return text
+    m = spots[int(rng.integers(len(spots)))]
+    options = table[m.group(0).lower()]
+    typo = options[int(rng.integers(len(options)))]
+    typo = typo[0].upper() + typo[1:] if m.group(0)[0].isupper() else typo
+    return text[: m.start()] + typo + text[m.end() :]
+
+
+def _sentences(clauses: list[tuple[str, str]], rng: np.random.Generator, held: bool) -> str:
+    """Clauses as sentences: capitalised, a "." ("!" after filler), some with a discourse prefix,
+    some pairs joined by "; "."""
+    prefixes = [p for p, h in PREFIXES if h == held]
+    out: list[str] = []
+    i = 0
+    while i < len(clauses):
+        group = [clauses[i]]
+        if i + 1 < len(clauses) and clauses[i][0] != "filler" and rng.random() < P_JOIN:
+            group.append(clauses[i + 1])
+        i += len(group)
+        parts = []
+        for _, text in group:
+            if rng.random() < P_PREFIX:
+                text = prefixes[int(rng.integers(len(prefixes)))] + text
+            parts.append(text[0].upper() + text[1:])
+        out.append("; ".join(parts) + CLAUSE_END.get(group[-1][0], "."))
+    return " ".join(out)
+
+
 def render_request(
     request: Mapping[str, Any], rng: np.random.Generator, held: bool = False
 ) -> tuple[str, dict, list[str]]:
-    """(text, the request with destinations in mention order, the templates used)."""
+    """(text, the request with destinations in mention order, the clauses used)."""
     r = validate_request(request)
     dests = list(r["destinations"])
     if r["order"] == "any":
@@ -263,12 +175,26 @@ def render_request(
         template = _pick(rng, CLAUSES[name], held, lambda t: t.held)
         clauses.append((name, template.text.format(**slots)))
 
-    add("origin", origin=r["origin"])
-    add("window", e=_date(r["earliest_departure"], rng, held), l=_date(r["latest_return"], rng, held))
+    first_then = r["order"] == "listed" and len(dests) > 1 and rng.random() < P_FIRST_THEN
     # an order is only worth saying for several destinations
-    order = _pick(rng, ORDER_SUFFIXES[r["order"]], held, lambda t: t.held).text if len(dests) > 1 else ""
-    add("destinations", dests=_join([_item(d, rng, held) for d in dests], rng), order=order)
-    if r["travelers"] > 1:
+    order = ""
+    if len(dests) > 1 and not first_then:
+        order = _pick(rng, ORDER_SUFFIXES[r["order"]], held, lambda t: t.held).text
+    items = _join([_item(d, rng, held) for d in dests], rng, first_then)
+    if rng.random() < P_ORIGIN_DESTS:
+        add("origin_dests", origin=r["origin"], dests=items, order=order)
+    else:
+        add("origin", origin=r["origin"])
+        add("destinations", dests=items, order=order)
+    e, l = _date(r["earliest_departure"], rng, held), _date(r["latest_return"], rng, held)
+    if rng.random() < P_SPLIT_WINDOW:
+        add("window_e", e=e)
+        add("window_l", l=l)
+    else:
+        add("window", e=e, l=l)
+    if r["travelers"] == 2 and rng.random() < 0.5:
+        add("travelers_two")
+    elif r["travelers"] > 1:
         add("travelers_many", n=_count(r["travelers"], rng))
     elif rng.random() < 0.5:  # a single traveller is the default and often not said
         add("travelers_one")
@@ -285,10 +211,10 @@ def render_request(
     if rng.random() < 0.3:
         add("filler")
     clauses = [clauses[i] for i in rng.permutation(len(clauses))]
-    sentences = []
-    for name, text in clauses:
-        sentences.append(text[0].upper() + text[1:] + CLAUSE_END.get(name, "."))
-    return " ".join(sentences), mentioned, [name for name, _ in clauses]
+    text = _sentences(clauses, rng, held)
+    if rng.random() < P_TYPO:
+        text = _typo(text, rng, held)
+    return text, mentioned, [name for name, _ in clauses]
 
 
 def render_requests(

@@ -175,8 +175,9 @@ def _number(token: str) -> int:
 
 _N = rf"({_NUM_RE})"
 # A range of nights, read as its lower end: "between 2 and 4 nights", "at least 1 and at most 3 nights",
-# "2 up to 4 nights", "2-4 nights", "2 to 4 nights", "3 or 4 nights".
+# "2 up to 4 nights", "min 2 max 4 nights", "2-4 nights", "2 to 4 nights", "3 or 4 nights".
 _NIGHT_RANGES = (
+    rf"\bmin {_N} max {_N} nights?\b",
     rf"\bbetween {_N} and {_N} nights?\b",
     rf"\bat least {_N} and at most {_N} nights?\b",
     rf"\b{_N} up to {_N} nights?\b",
