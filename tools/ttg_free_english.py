@@ -33,12 +33,17 @@ def _expected(item: dict) -> dict:
 
 def score(scale: str, seed: int) -> dict:
     """Per-field accuracy, fully-understood share and the misread requests of one run's translator."""
+    world = REPO / "results" / scale / "ttg" / "data" / "world"
+    model = REPO / "results" / scale / "ttg" / "models" / "translator" / f"seed{seed}" / "translator"
+    return {"scale": scale, "seed": seed, **score_model(model, world)}
+
+
+def score_model(model: Path, world: Path) -> dict:
+    """The same for the translator saved in ``model``, reading with the world in ``world``."""
     from papersuite.ttg.decoding import Translator
     from papersuite.ttg.schema import FIELDS, SchemaError, delinearize, field_matches
     from papersuite.ttg.world import load_tables
 
-    world = REPO / "results" / scale / "ttg" / "data" / "world"
-    model = REPO / "results" / scale / "ttg" / "models" / "translator" / f"seed{seed}" / "translator"
     tables = load_tables(*(world / n for n in ("cities.parquet", "flights.parquet", "hotels.parquet", "world.json")))
     cities = list(tables.city_names)
     items = yaml.safe_load(FIXTURE.read_text())["requests"]
@@ -57,8 +62,6 @@ def score(scale: str, seed: int) -> dict:
             misread.append({"text": item["text"], "translator": output, "wrong": [f for f in FIELDS if not matches[f]]})
     n = len(items)
     return {
-        "scale": scale,
-        "seed": seed,
         "n_requests": n,
         "fully_understood": (n - len(misread)) / n,
         "field_accuracy": {f: per_field[f] / n for f in FIELDS},

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import papersuite.ttg.translator as translator_module
+from papersuite.ttg.grammar import END, allowed_next
 from papersuite.ttg.render import render_request
 from papersuite.ttg.sampling import REQUEST_DEFAULTS, sample_candidate
 from papersuite.ttg.schema import linearize
@@ -69,10 +70,24 @@ def test_tokenizer_is_word_level_with_single_digits():
     assert tok.convert_ids_to_tokens(tok("zanzibar")["input_ids"]) == ["[UNK]"]
 
 
-def test_train_save_load_translate(pairs_file, tmp_path):
+def test_wordpiece_reads_unseen_words_as_pieces_and_keeps_target_words_whole():
+    """Issue #19 item 1: no word becomes [UNK]; a target's words (city, month, keys) are single tokens."""
+    texts = ["I want to visit Rome for two nights in June.", "Keep the total under $1,500 please."] * 3
+    targets = ["from paris leave jun 5 back jun 9 to rome 2 2 order any"]
+    tok = build_tokenizer(texts + targets, "wordpiece", 60, keep=targets)
+    assert tok.tokenize("under $1,500.")[-7:] == ["$", "1", ",", "5", "0", "0", "."]
+    for word in ("zanzibar", "journey", "Zürich"):
+        pieces = tok.tokenize(word)
+        assert "[UNK]" not in pieces and len(pieces) > 1, pieces
+        assert "".join(p.removeprefix("##") for p in pieces) == word.lower().replace("ü", "u")
+    assert all(tok.tokenize(w) == [w] for w in targets[0].split())
+
+
+@pytest.mark.parametrize("tokenizer", ["word", "wordpiece"])
+def test_train_save_load_translate(pairs_file, tmp_path, tables, tokenizer):
     meta = train_translator(
         pairs_file,
-        MICRO_MODEL,
+        {**MICRO_MODEL, "tokenizer": tokenizer, "vocab_size": 80},
         MICRO_TRAIN,
         seed=0,
         n_pairs=24,
@@ -90,6 +105,12 @@ def test_train_save_load_translate(pairs_file, tmp_path):
     outs = tr.translate(["I live in Paris. Stops are Rome for 2 nights.", "", "???"], batch_size=2)
     assert len(outs) == 3 and all(isinstance(o, str) for o in outs)
     assert tr.unknown_fraction("zanzibar qwerty") == 1.0
+    # grammar-constrained decoding builds its allowed tokens from either vocabulary: every output is a
+    # complete sentence of the target grammar (only the end may follow)
+    cities = [c.lower() for c in tables.city_names]
+    texts = [json.loads(line)["text"] for line in pairs_file.read_text().splitlines()[:8]]
+    for out in tr.translate(texts, cities=list(tables.city_names)):
+        assert allowed_next(out.split(), cities) == {END}, out
 
 
 def test_word_dropout_never_hides_the_request():

@@ -56,9 +56,15 @@ class Translator:
         self.model = PeftModel.from_pretrained(base, self.model_dir)
 
     def unknown_fraction(self, text: str) -> float:
-        """Share of the words of ``text`` the tokenizer has never seen (seq2seq only; 0 otherwise)."""
+        """Share of the words of ``text`` the tokenizer has never seen (seq2seq only; 0 otherwise): words
+        outside the training text where it was recorded (any tokenizer), else [UNK] tokens (word-level)."""
         if self.kind != "seq2seq":
             return 0.0
+        if "known_words" in self.meta:
+            from .seq2seq import words_of
+
+            known, words = set(self.meta["known_words"]), words_of(text)
+            return sum(w not in known for w in words) / max(len(words), 1)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
         return sum(i == self.tokenizer.unk_token_id for i in ids) / max(len(ids), 1)
 

@@ -29,6 +29,7 @@ __all__ = [
     "build_tokenizer",
     "droppable_ids",
     "encode",
+    "words_of",
     "load_seq2seq",
     "train_seq2seq",
 ]
@@ -82,18 +83,55 @@ class WordTokenizer:
         return cls(Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json")))
 
 
-def build_tokenizer(texts: Sequence[str]) -> WordTokenizer:
-    """A word-level ``tokenizers`` tokenizer trained on ``texts``."""
+# Characters a WordPiece vocabulary always holds (alone and as "##" continuations), so a word of them is
+# never [UNK], even one the training text never had.
+ALPHABET = list("abcdefghijklmnopqrstuvwxyz0123456789$€£.,:;!?'()+-/&")
+
+
+def build_tokenizer(texts: Sequence[str], kind: str = "word", vocab_size: int = 1000, keep=()) -> WordTokenizer:
+    """A ``tokenizers`` tokenizer trained on ``texts``, lower-cased, digits one per token.
+
+    ``word``: one token per word seen in ``texts``; any other word is [UNK]. ``wordpiece``
+    (issue #19, item 1): a WordPiece vocabulary of about ``vocab_size`` words and pieces plus every
+    word of ``keep`` whole (the targets' words: cities, months, keys), so an unseen word is read
+    as pieces ("journey" -> "jour ##ney") and a city or month is one token in source and target.
+    """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
-    tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
+    specials = list(SPECIALS.values())
+    if kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
+        trainer = trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1, show_progress=False)
+    elif kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64))
+        trainer = trainers.WordPieceTrainer(
+            vocab_size=int(vocab_size),
+            special_tokens=specials,
+            initial_alphabet=ALPHABET,
+            min_frequency=2,
+            show_progress=False,
+        )
+    else:
+        raise ValueError(f"tokenizer must be 'word' or 'wordpiece', got {kind!r}")
     tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
     )
-    trainer = trainers.WordLevelTrainer(special_tokens=list(SPECIALS.values()), min_frequency=1)
     tok.train_from_iterator(list(texts), trainer=trainer)
+    if kind == "wordpiece":
+        vocab = tok.get_vocab()
+        extra = sorted({w for text in keep for w in text.split()} - set(vocab))
+        extra += [f"##{c}" for c in ALPHABET if f"##{c}" not in vocab and c not in extra]
+        vocab.update({w: len(vocab) + i for i, w in enumerate(extra)})
+        tok.model = models.WordPiece(vocab, unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64)
     return WordTokenizer(tok)
+
+
+def words_of(text: str) -> list[str]:
+    """The lower-cased alphabetic words of ``text`` (what "a word the translator has seen" counts)."""
+    import re
+
+    return re.findall(r"[^\W\d_]+", text.lower())
 
 
 def _t5(model: Mapping[str, Any], tokenizer):
@@ -189,7 +227,8 @@ def train_seq2seq(
     runtime.seed_everything(seed)
     texts = [p["text"] for p in pairs]
     targets = [p["target"] for p in pairs]
-    tokenizer = build_tokenizer(texts + targets)
+    kind = str(mcfg.get("tokenizer", "word"))
+    tokenizer = build_tokenizer(texts + targets, kind, int(mcfg.get("vocab_size", 1000)), keep=targets)
     src = encode(tokenizer, texts, int(mcfg["max_source_len"]))
     tgt = encode(tokenizer, targets, int(mcfg["max_target_len"]), eos=True)
     model = build_seq2seq(tokenizer, mcfg).to(device)
@@ -237,6 +276,9 @@ def train_seq2seq(
         "max_target_len": int(mcfg["max_target_len"]),
         "seed": int(seed),
         "final_loss": rows[-1][2] if rows else None,
+        "tokenizer": kind,
+        # the words of the training text, for the planner's "new words" warning (decoding.unknown_fraction)
+        "known_words": sorted({w for text in texts for w in words_of(text)}),
     }
     save_translator(out_dir, out_curve_csv, rows, meta, model=model.cpu(), tokenizer=tokenizer)
     checkpoint.clear_checkpoints(ckpt_dir)

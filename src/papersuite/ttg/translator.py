@@ -54,6 +54,8 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,
     "max_source_len": 160,
     "max_target_len": 64,
+    "tokenizer": "word",  # word | wordpiece (seq2seq only; seq2seq.build_tokenizer)
+    "vocab_size": 1000,  # WordPiece words and pieces, besides the targets' words
     # hub_lora only
     "hub_model": None,
     "lora_r": 16,
