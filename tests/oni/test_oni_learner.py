@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 import torch
 
+from papersuite.oni.channel import AnnotationChannel
 from papersuite.oni.env import CROP, glyph_crop, make_task
-from papersuite.oni.learner import AnnotationChannel, ClassifierRewards, train_agent
+from papersuite.oni.learner import ClassifierRewards, train_agent
 from papersuite.oni.messages import decode_message
 from papersuite.oni.steps import run_metrics, server_command
 
