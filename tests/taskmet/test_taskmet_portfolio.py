@@ -200,3 +200,22 @@ def test_targets_and_features_are_the_prices_returns():
     np.testing.assert_allclose(feats["rolling_30_var"].iloc[t].to_numpy(), close[t - 29 : t + 1].var(0, ddof=1))
     np.testing.assert_allclose(feats["prev3_return"].iloc[t].to_numpy(), close[t - 3] / close[t - 4] - 1)
     np.testing.assert_allclose(feats["prev365_period_return"].iloc[t].to_numpy(), close[t] / close[t - 365] - 1)
+
+
+def test_lodl_long_file_reads_as_the_wide_prices(tmp_path):
+    """LODL's raw_historical_prices layout (Date, Symbol, Close, Volume; full scale) gives the same dates × tickers
+    frame as the wide csv, after LODL's filter: only the symbols with the most rows, and a full column each."""
+    wide = P.load_prices().iloc[:400, :6]  # (400, 6) of skfolio's closes
+    long = wide.rename_axis(columns="Symbol").stack().rename("Close").reset_index()
+    long["Volume"] = 1000.0
+    short = long[long["Symbol"] == wide.columns[0]].iloc[10:].assign(Symbol="SHORT")  # 10 rows fewer: dropped
+    gap = long[long["Symbol"] == wide.columns[1]].assign(Symbol="GAP")
+    gap.loc[gap.index[5], "Date"] = pd.Timestamp("1970-01-01")  # as many rows, one date off the others: no full column
+    path = tmp_path / "raw_historical_prices.csv"
+    pd.concat([long, short, gap]).sample(frac=1.0, random_state=0).to_csv(path, index=False)
+    read = P.load_prices(path)
+    pd.testing.assert_frame_equal(read, wide.rename_axis(columns="Symbol"), check_freq=False, check_names=False)
+    duplicated = pd.concat([long, long.iloc[:1]])
+    duplicated.to_csv(path, index=False)
+    with pytest.raises(ValueError, match="appears twice"):
+        P.load_prices(path)

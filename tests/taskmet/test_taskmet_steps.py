@@ -91,3 +91,14 @@ def test_tables_group_seeds_name_substitute_data_and_put_the_authors_returns_bes
     rl = report.rl_table(frame, numbers)
     assert rl.iloc[0]["distractors"] == 16 and rl.iloc[0]["paper_value"] == 497.0
     assert rl.iloc[0]["paper_verified"] is False and not math.isnan(rl.iloc[0]["return_se"])
+
+
+def test_the_data_column_names_the_papers_source_or_the_substitute():
+    assert "SUBSTITUTE" in report.data_label("portfolio", "sp500") and "SUBSTITUTE" in report.data_label("portfolio")
+    assert report.data_label("portfolio", "lodl_wiki_prices").startswith("the paper's: Quandl WIKI")
+    assert "SUBSTITUTE" in report.data_label("budget", None) and report.data_label("cubic").startswith("synthetic")
+    frame = pd.DataFrame(
+        [_record("portfolio", "mse", 0, normalized_dq=0.8, normalized_dq_se=0.01, mse=0.1, mse_se=0.01)]
+    )
+    dfl = report.dfl_table(frame, {"portfolio": "lodl_wiki_prices"})
+    assert dfl.iloc[0]["data"] == report.data_label("portfolio", "lodl_wiki_prices")

@@ -117,6 +117,7 @@ rule taskmet_table:
         "../envs/taskmet.yaml"
     params:
         scale=SCALE,
+        sources={task: block.get("source") for task, block in taskmet_tasks().items()},
     script:
         "../scripts/taskmet/table.py"
 

@@ -9,8 +9,9 @@ predicts the next day's return p_i; the decision is the mean-variance portfolio
 where C is the correlation matrix of the stocks' returns over the following days 2..10 (LODL's design, a
 look-ahead), and the decision quality is g(z, y) = yᵀz − α zᵀΣz with the true next-day returns y.
 
-Data: the daily adjusted closes of 20 S&P 500 stocks (1990-2022) that ship inside the skfolio wheel, instead of
-LODL's Quandl WIKI prices of the S&P 500 (2004-2017), which cannot be downloaded any more. Solver: unrolled
+Data: at tiny, the daily adjusted closes of 20 S&P 500 stocks (1990-2022) that ship inside the skfolio wheel, a
+SUBSTITUTE; at full, LODL's Quandl WIKI prices of the S&P 500 (2004-2017) from the file LODL's repository keeps in
+Git LFS (the WIKI feed itself cannot be queried any more; docs/papers/taskmet.md, "Portfolio"). Solver: unrolled
 accelerated projected gradient ascent with the sort-based simplex projection (the bound z ≤ 1 is implied),
 differentiated by autograd, instead of LODL's cvxpylayers.
 """
@@ -67,14 +68,31 @@ def sp500_csv_path() -> Path:
 
 
 def load_prices(path: str | Path | None = None) -> pd.DataFrame:
-    """Daily adjusted closes, dates × tickers, from the csv (``Date`` column + one column per ticker)."""
+    """Daily adjusted closes, dates × tickers, from a wide csv (``Date`` + one column per ticker, skfolio's) or a
+    long one (``Date``, ``Symbol``, ``Close``, ...: LODL's raw_historical_prices file)."""
     import pandas as pd
 
     path = sp500_csv_path() if path is None else Path(path)
-    prices = pd.read_csv(path, parse_dates=["Date"], index_col="Date").sort_index()
-    if prices.isna().any().any() or (prices <= 0).any().any():
+    header = pd.read_csv(path, nrows=0).columns
+    if "Symbol" in header:
+        prices = _wide_closes(pd.read_csv(path, usecols=["Date", "Symbol", "Close"], parse_dates=["Date"]), path)
+    else:
+        prices = pd.read_csv(path, parse_dates=["Date"], index_col="Date").sort_index()
+    if prices.empty or prices.isna().any().any() or (prices <= 0).any().any():
         raise ValueError(f"{path}: prices must be positive and complete")
     return prices.astype(np.float64)
+
+
+def _wide_closes(long: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """LODL's filter, then dates × symbols: keep the symbols with the most rows (LODL keeps those whose row count
+    equals the maximum), the dates most of them trade on, and the symbols with a close on every such date."""
+    if long.duplicated(["Date", "Symbol"]).any():
+        raise ValueError(f"{path}: a (Date, Symbol) pair appears twice")
+    counts = long.groupby("Symbol").size()
+    full = long[long["Symbol"].isin(counts.index[counts == counts.max()])]
+    wide = full.pivot(index="Date", columns="Symbol", values="Close").sort_index()
+    wide = wide.loc[wide.notna().mean(axis=1) >= 0.5]  # a date only a few symbols list is theirs, not the market's
+    return wide.loc[:, wide.notna().all()]
 
 
 def price_features(prices: pd.DataFrame) -> dict[str, pd.DataFrame]:
@@ -125,10 +143,10 @@ def correlation_covariance(future: Tensor, reg: float) -> Tensor:
 
 def make_data(config: Mapping, seed: int) -> dict[str, Split]:
     """Train/val/test splits of consecutive trading days from ``start_date`` (train first, then val, then test,
-    as LODL's day indices), each day an instance of ``n_stocks`` stocks drawn from the 20 with ``seed``.
+    as LODL's day indices), each day an instance of ``n_stocks`` stocks drawn from the file's with ``seed``.
 
-    Config keys: n_train, n_val, n_test (days), n_stocks (≤ 20), start_date (ISO date; the first day on or
-    after it), cov_reg (LODL's 0.1), csv (optional path; default the skfolio wheel's file). Splits hold
+    Config keys: n_train, n_val, n_test (days), n_stocks (≤ the file's stocks), start_date (ISO date; the first day
+    on or after it), cov_reg (LODL's 0.1), csv (optional path; default the skfolio wheel's file). Splits hold
     x (I, S, 28), y (I, S, 1) the next-day returns, aux["chol"] (I, S, S) the Cholesky factor of Σ.
     """
     import pandas as pd

@@ -19,7 +19,7 @@ from papersuite.core import plotting, runtime, tables
 from papersuite.core import records as core_records
 from papersuite.core import references as core_references
 
-__all__ = ["build_report", "DFL_METRICS", "RL_METRICS", "TASK_DATA"]
+__all__ = ["build_report", "data_label", "DFL_METRICS", "RL_METRICS", "TASK_DATA"]
 
 log = logging.getLogger("papersuite.taskmet.report")
 
@@ -32,6 +32,17 @@ TASK_DATA = {
     "budget": "SUBSTITUTE: synthetic CTRs (the paper: Yahoo! advertiser data via LODL)",
     "portfolio": "SUBSTITUTE: skfolio's S&P 500 prices (the paper: Quandl WIKI)",
 }
+# where a task's `source` (config/taskmet.yaml) is the paper's own data, its label replaces TASK_DATA's
+SOURCE_DATA = {
+    "lodl_wiki_prices": "the paper's: Quandl WIKI adjusted closes of S&P 500 stocks, 2004-2017 (LODL's cached file)",
+}
+
+
+def data_label(task: str, source: str | None = None) -> str:
+    """What a task's data is, as the table names it: the paper's own source, or a SUBSTITUTE named as such."""
+    return SOURCE_DATA.get(source or "", TASK_DATA.get(task, "synthetic"))
+
+
 DFL_METRICS = ["normalized_dq", "mse", "dq"]
 RL_METRICS = ["return", "model_mse", "metric_true_over_distractor"]
 
@@ -40,14 +51,15 @@ def _distractors(experiment: str) -> int:
     return int(experiment.removeprefix("cartpole_D"))
 
 
-def dfl_table(frame: pd.DataFrame) -> pd.DataFrame:
-    """Seed means ± noise of normalised DQ, MSE and raw DQ per (task, method), tasks and methods in paper order."""
+def dfl_table(frame: pd.DataFrame, sources: Mapping[str, str | None] | None = None) -> pd.DataFrame:
+    """Seed means ± noise of normalised DQ, MSE and raw DQ per (task, method), tasks and methods in paper order;
+    `sources`: task -> its config `source`, which names the data column."""
     dfl = frame[~frame["experiment"].str.startswith("cartpole_D")]
     metrics = [m for m in DFL_METRICS if m in dfl.columns]
     table = tables.summarize(dfl, ["experiment", "method"], metrics)
     order = {m: i for i, m in enumerate(METHOD_ORDER)}
     table = table.sort_values(["experiment", "method"], key=lambda c: c.map(order) if c.name == "method" else c)
-    table.insert(1, "data", table["experiment"].map(TASK_DATA).fillna("synthetic"))
+    table.insert(1, "data", [data_label(task, (sources or {}).get(task)) for task in table["experiment"]])
     return table.reset_index(drop=True)
 
 
@@ -158,12 +170,14 @@ def build_report(
     scale: str,
     outputs: Mapping[str, str],
     log_path: str | Path | None = None,
+    sources: Mapping[str, str | None] | None = None,
 ) -> None:
-    """Write the decision-quality and RL tables (CSV + Markdown) and the three figures."""
+    """Write the decision-quality and RL tables (CSV + Markdown) and the three figures; `sources`: task -> the
+    config's data source."""
     runtime.setup_logging(log_path)
     frame = core_records.records_frame(core_records.load_records(records))
     numbers = core_references.paper_numbers(core_references.load_references(references))
-    dfl = dfl_table(frame)
+    dfl = dfl_table(frame, sources)
     tables.write_estimates(
         dfl,
         outputs["dfl_csv"],

@@ -194,9 +194,10 @@ def table(
     scale: str,
     outputs: Mapping[str, str],
     log_path: str | Path | None = None,
+    sources: Mapping[str, str | None] | None = None,
 ) -> None:
     """Write the decision-quality table (paper Table 1), the RL table and the figures (docs/papers/taskmet.md,
-    "Outputs")."""
+    "Outputs"); `sources`: task -> its config `source` (names the data in the table)."""
     from .report import build_report
 
-    build_report(records, predictions, references, scale, outputs, log_path=log_path)
+    build_report(records, predictions, references, scale, outputs, log_path=log_path, sources=sources)

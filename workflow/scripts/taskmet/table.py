@@ -16,4 +16,5 @@ steps.table(
     scale=snakemake.params.scale,
     outputs=dict(snakemake.output),
     log_path=snakemake.log[0],
+    sources=dict(snakemake.params.sources),
 )
