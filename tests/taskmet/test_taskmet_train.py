@@ -48,7 +48,7 @@ def _dies_at(stop: int):
     return loop
 
 
-@pytest.mark.parametrize("method", ["taskmet", "dfl", "mse"])
+@pytest.mark.parametrize("method", ["taskmet", "dfl", "lodl", "mse"])
 def test_killed_run_resumes_to_the_same_result(method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Killed after iteration 3 (checkpoint at 2) and restarted: predictor, metric, curve and best iteration
     equal an uninterrupted run's exactly (RNG state restored; minibatches replay)."""
@@ -78,8 +78,8 @@ def test_config_and_method_are_checked() -> None:
     task, splits = cubic.make_task(TASK), cubic.make_data(DATA, seed=0)
     with pytest.raises(ValueError, match="inner_iter"):
         train(task, splits, "taskmet", {"inner_iter": 3}, seed=0)
-    with pytest.raises(ValueError, match="lodl"):
-        train(task, splits, "lodl", {}, seed=0)
+    with pytest.raises(ValueError, match="spo"):
+        train(task, splits, "spo", {}, seed=0)
 
 
 def test_patience_stops_early_and_keeps_the_best() -> None:

@@ -23,8 +23,8 @@ __all__ = ["build_report", "data_label", "DFL_METRICS", "RL_METRICS", "TASK_DATA
 
 log = logging.getLogger("papersuite.taskmet.report")
 
-METHOD_ORDER = ("mse", "dfl", "taskmet")
-METHOD_LABELS = {"mse": "two-stage (MSE)", "dfl": "DFL", "taskmet": "TaskMet"}
+METHOD_ORDER = ("mse", "dfl", "lodl", "taskmet")
+METHOD_LABELS = {"mse": "two-stage (MSE)", "dfl": "DFL", "lodl": "LODL (WeightedMSE)", "taskmet": "TaskMet"}
 AGENT_LABELS = {"mle": "MLE", "omd": "OMD", "taskmet": "TaskMet"}
 # what each task's data is, named in the table (substitutes named as such)
 TASK_DATA = {

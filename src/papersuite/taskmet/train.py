@@ -29,6 +29,7 @@ from papersuite.core.progress import progress
 from .dq import DQBaselines, hard_objectives, relaxed_task_loss
 from .hypergradient import implicit_hypergradient
 from .inner import FlatParams, fit_inner
+from .lodl import lodl_metric
 from .metric import metric_loss, mse
 from .models import MetricNet, make_predictor
 from .task import Split, Task, index_split
@@ -37,7 +38,7 @@ __all__ = ["METHODS", "DEFAULTS", "TrainResult", "train", "build_predictor", "bu
 
 log = logging.getLogger("papersuite.taskmet.train")
 
-METHODS = ("mse", "dfl", "taskmet")
+METHODS = ("mse", "dfl", "lodl", "taskmet")
 
 DEFAULTS: dict[str, Any] = {
     "predictor_hidden": [],  # hidden widths of f_θ ([] = Linear; LODL's dense_nn)
@@ -60,6 +61,8 @@ DEFAULTS: dict[str, Any] = {
     "dfl_iters": 200,  # Adam steps of dfl, each on a batch of batchsize instances
     "dfl_lr": 0.1,  # Adam learning rate of θ in dfl
     "dfl_mse_weight": 1.0,  # weight of the MSE term in the dfl loss (the authors' dflalpha = 1)
+    "lodl_samples": 64,  # lodl: noisy predictions per training instance for its local loss (LODL's n_samples)
+    "lodl_noise": 0.1,  # lodl: their noise std, as a fraction of the targets' std
     "valfreq": 10,  # validate every valfreq iterations (and at the last)
     "patience": 0,  # stop after this many iterations without a better validation score (0 = never)
     "select_by": None,  # task_loss | dq | mse; None: mse for mse, task_loss for dfl and taskmet
@@ -108,6 +111,9 @@ class _Run:
         self.opt_theta = torch.optim.Adam([self.theta], lr=lr)
         self.metric: MetricNet | None = None
         self.opt_phi: torch.optim.Optimizer | None = None
+        self.lodl_A: Tensor | None = None  # lodl's fixed diag(w_n) per training instance (I, n, d, d)
+        if method == "lodl":
+            self.lodl_A = lodl_metric(task, self.train_split, int(cfg["lodl_samples"]), float(cfg["lodl_noise"]))
         if method == "taskmet":
             self.metric = build_metric(task, splits, cfg)
             self.metric_params = FlatParams(self.metric)
@@ -252,7 +258,7 @@ def _record(run: _Run, iteration: int, stats: dict[str, float], select_by: str) 
 
 
 def _iteration_count(cfg: Mapping, method: str) -> int:
-    return int(cfg[{"mse": "mse_iters", "dfl": "dfl_iters", "taskmet": "outer_iters"}[method]])
+    return int(cfg[{"mse": "mse_iters", "lodl": "mse_iters", "dfl": "dfl_iters", "taskmet": "outer_iters"}[method]])
 
 
 def _one_iteration(run: _Run, iteration: int) -> tuple[dict[str, float], Callable[[], None]]:
@@ -262,8 +268,11 @@ def _one_iteration(run: _Run, iteration: int) -> tuple[dict[str, float], Callabl
         return stats, lambda: _metric_step(run, hyper)
     if run.method == "dfl":
         return _dfl_iteration(run), lambda: None
-    steps, loss = _fit_under_metric(run, iteration, None)
-    return {"train_mse_loss": loss, "inner_steps": float(steps)}, lambda: None
+    steps, loss = _fit_under_metric(run, iteration, run.lodl_A)  # mse: A = I; lodl: its local weights
+    return {
+        "train_mse_loss" if run.lodl_A is None else "train_lodl_loss": loss,
+        "inner_steps": float(steps),
+    }, lambda: None
 
 
 def train(
@@ -274,15 +283,15 @@ def train(
     seed: int,
     checkpoint_dir: str | Path | None = None,
 ) -> TrainResult:
-    """Train ``method`` (mse | dfl | taskmet) on ``splits["train"]``, select on ``splits["val"]``.
+    """Train ``method`` (mse | dfl | lodl | taskmet) on ``splits["train"]``, select on ``splits["val"]``.
 
     Config keys (defaults in :data:`DEFAULTS`, each commented there): predictor_hidden,
     predictor_out_activation, pred_lr, prediction_batchsize, clip_norm, inner_grad_tol, inner_iters_init,
     inner_iters, metric_hidden, metric_lr, outer_iters, batchsize, implicit_batchsize, implicit_solver,
-    cg_iters, cg_ridge, mse_iters, dfl_iters, dfl_lr, dfl_mse_weight, valfreq, patience, select_by,
-    n_random, checkpoint_every. Unknown keys are an error. A run killed mid-way and restarted with the
-    same arguments resumes from its last checkpoint to the same result; the checkpoints are removed at
-    the end.
+    cg_iters, cg_ridge, mse_iters, dfl_iters, dfl_lr, dfl_mse_weight, lodl_samples, lodl_noise, valfreq,
+    patience, select_by, n_random, checkpoint_every. Unknown keys are an error. A run killed mid-way and
+    restarted with the same arguments resumes from its last checkpoint to the same result; the checkpoints are
+    removed at the end.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
