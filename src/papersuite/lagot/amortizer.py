@@ -10,6 +10,7 @@ cost integrand; no gradient reaches φ from c.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 import torch
 from torch import Tensor, nn
@@ -21,6 +22,8 @@ from .splines import spline_path
 __all__ = [
     "SplineAmortizer",
     "amortized_cost",
+    "amortized_cost_and_grad",
+    "has_closed_form_cost_grad",
     "amortized_path",
     "make_amortizer_optimizer",
     "amortizer_step",
@@ -64,6 +67,42 @@ def amortized_cost(
 ) -> Tensor:
     """c(x, y) ≈ cost of the amortizer's path, parameters detached (envelope theorem): (B,D),(B,D) -> (B,)."""
     return path_cost(geometry, amortized_path(amortizer, x, y, n_points), anneal)
+
+
+def has_closed_form_cost_grad(geometry: Geometry) -> bool:
+    """Whether `amortized_cost_and_grad` applies: a Lagrangian geometry with A = I and a `potential_and_grad`."""
+    return (
+        geometry.mode == "lagrangian"
+        and bool(getattr(geometry, "identity_metric", False))
+        and callable(getattr(geometry, "potential_and_grad", None))
+    )
+
+
+@lru_cache(maxsize=16)
+def _segment_weights(n_points: int, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """∂Δⱼ/∂y = tⱼ₊₁ − tⱼ and ∂mⱼ/∂y = (tⱼ + tⱼ₊₁)/2 on t = linspace(0, 1, n) (the path's chord weights): (n−1,)."""
+    t = torch.linspace(0.0, 1.0, n_points, dtype=dtype)
+    return (t[1:] - t[:-1]).unsqueeze(-1), (0.5 * (t[1:] + t[:-1])).unsqueeze(-1)  # (n−1, 1) each
+
+
+def amortized_cost_and_grad(
+    geometry: Geometry, amortizer: SplineAmortizer, x: Tensor, y: Tensor, anneal: float = 1.0, n_points: int = 20
+) -> tuple[Tensor, Tensor]:
+    """`amortized_cost` (B,) and its gradient in y (B, D) in closed form, for A = I (has_closed_form_cost_grad).
+
+    With the spline parameters detached the path depends on y only through the chord, pⱼ = (1 − tⱼ)x + tⱼy + sⱼ,
+    so for c = Σⱼ ½|Δⱼ|²/Δt − U(mⱼ)Δt:  ∇ᵧc = Σⱼ (tⱼ₊₁ − tⱼ) Δⱼ/Δt − Δt (tⱼ + tⱼ₊₁)/2 ∇U(mⱼ). This is the gradient
+    autograd takes through `amortized_cost` (to rounding; tests/lagot/test_lagot_amortizer.py), without its graph.
+    """
+    path = amortized_path(amortizer, x.detach(), y.detach(), n_points)  # (B, n, D)
+    dt = 1.0 / (n_points - 1)
+    steps = path[:, 1:] - path[:, :-1]  # (B, n−1, D)
+    midpoints = 0.5 * (path[:, 1:] + path[:, :-1])  # (B, n−1, D)
+    potential, potential_grad = geometry.potential_and_grad(midpoints, anneal)  # (B, n−1), (B, n−1, D)
+    cost = 0.5 * (steps * steps).sum(-1).sum(-1) / dt - potential.sum(-1) * dt  # path_cost's formula, A = I
+    w_step, w_mid = (w.to(device=y.device) for w in _segment_weights(n_points, y.dtype))
+    grad = (w_step * steps).sum(1) / dt - (w_mid * potential_grad).sum(1) * dt  # (B, D)
+    return cost, grad
 
 
 def make_amortizer_optimizer(amortizer: SplineAmortizer, lr: float = 1e-4) -> torch.optim.Adam:

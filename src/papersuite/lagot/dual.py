@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor, nn
 
-from .ctransform import Bounds, CostFn, CTransformResult, solve_ctransform
+from .ctransform import Bounds, CostFn, CostGradFn, CTransformResult, solve_ctransform
 
 __all__ = ["DualLosses", "dual_loss", "regression_amortization_loss", "refine_map", "nlot_losses", "transport_map"]
 
@@ -63,11 +63,14 @@ def transport_map(
     x: Tensor,
     bounds: Bounds,
     solver: Mapping[str, Any] | None = None,
+    cost_and_grad: CostGradFn | None = None,
 ) -> Tensor:
-    """T(x) = L-BFGS-refined argmin of c(x, ·) − g from ŷ_θ(x): (B, D) -> (B, D), detached; no ODE solver."""
+    """T(x) = L-BFGS-refined argmin of c(x, ·) − g from ŷ_θ(x): (B, D) -> (B, D), detached; no ODE solver.
+    cost_and_grad: the cost with its y-gradient in closed form, if the caller has it (solve_ctransform)."""
     with torch.no_grad():
         y0 = source_map(x)
-    return refine_map(cost_fn, potential, y0, x, bounds, **{**CTRANSFORM_DEFAULTS, **(solver or {})}).solution
+    solver = {**CTRANSFORM_DEFAULTS, **(solver or {})}
+    return refine_map(cost_fn, potential, y0, x, bounds, cost_and_grad=cost_and_grad, **solver).solution
 
 
 def nlot_losses(
@@ -79,12 +82,14 @@ def nlot_losses(
     bounds: Bounds,
     solver: Mapping[str, Any] | None = None,
     cost_grad: bool = False,
+    cost_and_grad: CostGradFn | None = None,
 ) -> tuple[DualLosses, CTransformResult]:
     """The authors' `loss_fn`: refine ŷ_θ(x) to ŷ*, then dual + regression losses. With cost_grad=False the
     cost at ŷ* is evaluated without a graph (it carries no gradient to g or θ); True keeps it for an outer step
-    on the cost's own parameters (metric learning)."""
+    on the cost's own parameters (metric learning). cost_and_grad: as in transport_map."""
     y_amortized = source_map(x)  # (B, D)
-    refined = refine_map(cost_fn, potential, y_amortized, x, bounds, **{**CTRANSFORM_DEFAULTS, **(solver or {})})
+    solver = {**CTRANSFORM_DEFAULTS, **(solver or {})}
+    refined = refine_map(cost_fn, potential, y_amortized, x, bounds, cost_and_grad=cost_and_grad, **solver)
     y_star = refined.solution  # (B, D) detached
     with torch.set_grad_enabled(cost_grad and torch.is_grad_enabled()):
         cost = cost_fn(x, y_star)  # (B,)

@@ -25,6 +25,7 @@ __all__ = [
     "Geometry",
     "MODES",
     "path_cost",
+    "squared_lengths",
     "straight_path",
     "clip_to_bounds",
     "GEOMETRIES",
@@ -58,6 +59,13 @@ def _quadratic_form(A: Tensor, v: Tensor) -> Tensor:
     return torch.einsum("...i,...ij,...j->...", v, A, v)
 
 
+def squared_lengths(geometry: Geometry, x: Tensor, v: Tensor) -> Tensor:
+    """vᵀA(x)v: (..., D), (..., D) -> (...). A geometry may define the optional `quadratic_form(x, v)` (the same
+    value in closed form, e.g. |v|² for A = I) to skip building the (..., D, D) tensors; else A comes from metric."""
+    form = getattr(geometry, "quadratic_form", None)
+    return form(x, v) if form is not None else _quadratic_form(geometry.metric(x), v)
+
+
 def path_cost(geometry: Geometry, path: Tensor, anneal: float = 1.0) -> Tensor:
     """Midpoint-rule cost of paths (B, n, D) -> (B,) in the geometry's mode (module docstring)."""
     n = path.shape[-2]
@@ -66,7 +74,7 @@ def path_cost(geometry: Geometry, path: Tensor, anneal: float = 1.0) -> Tensor:
     dt = 1.0 / (n - 1)
     steps = path[..., 1:, :] - path[..., :-1, :]  # (B, n−1, D)
     midpoints = 0.5 * (path[..., 1:, :] + path[..., :-1, :])  # (B, n−1, D)
-    sq_lengths = _quadratic_form(geometry.metric(midpoints), steps)  # (B, n−1) = Δᵀ A Δ
+    sq_lengths = squared_lengths(geometry, midpoints, steps)  # (B, n−1) = Δᵀ A Δ
     if geometry.mode == "lagrangian":
         kinetic = 0.5 * sq_lengths.sum(-1) / dt  # Σ ½ (Δ/Δt)ᵀA(Δ/Δt) Δt
         return kinetic - geometry.potential(midpoints, anneal).sum(-1) * dt

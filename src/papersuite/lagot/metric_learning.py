@@ -89,6 +89,11 @@ class PairNetworks(nn.Module):
         self.nets = nn.ModuleList(copy.deepcopy(template) for _ in range(n_pairs))
 
     def forward(self, z: Tensor, pair: Tensor) -> Tensor:
+        if pair.numel() > 1 and bool((pair[1:] >= pair[:-1]).all()):
+            # Sorted pairs (the pair-major batches and the solver's subsets of them): contiguous runs, no scatter.
+            counts = torch.bincount(pair, minlength=len(self.nets)).tolist()
+            chunks = z.split(counts)
+            return torch.cat([self.nets[p](chunk) for p, chunk in enumerate(chunks) if counts[p] > 0])
         outputs, order = [], []
         for p in torch.unique(pair).tolist():
             idx = (pair == p).nonzero().squeeze(-1)

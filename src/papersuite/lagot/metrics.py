@@ -71,6 +71,13 @@ class MetricGeometry:
         v = self.field(x)  # (..., D)
         return eye - (1.0 - self.metric_eps) * v.unsqueeze(-1) * v.unsqueeze(-2)
 
+    def quadratic_form(self, x: Tensor, v: Tensor) -> Tensor:
+        """vᵀA(x)v = |v|² − (1 − ε)(f(x)·v)²: (..., D), (..., D) -> (...) (path_cost's closed form)."""
+        sq = (v * v).sum(-1)
+        if self.field is None:
+            return sq
+        return sq - (1.0 - self.metric_eps) * (self.field(x) * v).sum(-1).pow(2)
+
     def potential(self, x: Tensor, anneal: float = 1.0) -> Tensor:
         """No potential for a Riemannian metric: (..., D) -> (...) zeros."""
         return torch.zeros_like(x[..., 0])
@@ -116,6 +123,14 @@ class LearnedMetricGeometry(nn.Module):
         row0 = torch.stack([c * c + lam * s * s, off], dim=-1)
         row1 = torch.stack([off, s * s + lam * c * c], dim=-1)
         return torch.stack([row0, row1], dim=-2)
+
+    def quadratic_form(self, x: Tensor, v: Tensor) -> Tensor:
+        """vᵀA(x)v = |R v|² weighted by diag(1, λ): (c v₁ − s v₂)² + λ(s v₁ + c v₂)² (path_cost's closed form,
+        without the (..., 2, 2) matrices): (..., 2), (..., 2) -> (...)."""
+        theta = self.angle(x)
+        c, s = torch.cos(theta), torch.sin(theta)
+        v1, v2 = v[..., 0], v[..., 1]
+        return (c * v1 - s * v2).pow(2) + self.min_eigenvalue * (s * v1 + c * v2).pow(2)
 
     def potential(self, x: Tensor, anneal: float = 1.0) -> Tensor:
         """No potential: (..., D) -> (...) zeros."""

@@ -28,12 +28,14 @@ from papersuite.core.noise import mean_se, rate_se
 from .amortizer import (
     SplineAmortizer,
     amortized_cost,
+    amortized_cost_and_grad,
     amortized_path,
     amortizer_step,
     fit_amortizer,
+    has_closed_form_cost_grad,
     make_amortizer_optimizer,
 )
-from .ctransform import half_sq_euclidean
+from .ctransform import CostGradFn, half_sq_euclidean
 from .dual import CTRANSFORM_DEFAULTS, nlot_losses, transport_map
 from .geometry import Geometry, straight_path
 from .models import PotentialMLP, ResidualMap
@@ -131,6 +133,21 @@ class _NLOTRun:
             return half_sq_euclidean(x, y)
         return amortized_cost(self.geometry, self.amortizer, x, y, self.anneal, self.cfg["amortizer"]["n_points"])
 
+    def cost_and_grad(self, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+        """cost_fn (B,) and its gradient in y (B, D) in closed form: y − x for ½|x − y|², else the amortized
+        path cost's (amortizer.amortized_cost_and_grad; only where `closed_form_grad` is set)."""
+        if self.amortizer is None:
+            return half_sq_euclidean(x, y), y - x
+        n_points = self.cfg["amortizer"]["n_points"]
+        return amortized_cost_and_grad(self.geometry, self.amortizer, x, y, self.anneal, n_points)
+
+    @property
+    def closed_form_grad(self) -> CostGradFn | None:
+        """cost_and_grad where it applies (the c-transform then skips autograd through the cost), else None."""
+        if self.amortizer is None or has_closed_form_cost_grad(self.geometry):
+            return self.cost_and_grad
+        return None
+
     def set_anneal(self, step: int) -> None:
         steps = int(self.cfg["anneal_steps"])
         self.anneal = 1.0 if steps <= 0 else min(step / steps, 1.0)
@@ -173,8 +190,9 @@ class _NLOTRun:
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(cfg["lr"], cfg["lr_final_fraction"], it, total)
         losses, refined = nlot_losses(
-            self.cost_fn, self.potential, self.source_map, x, y, self.geometry.bounds, cfg["ctransform"]
-        )
+            self.cost_fn, self.potential, self.source_map, x, y, self.geometry.bounds, cfg["ctransform"],
+            cost_and_grad=self.closed_form_grad,
+        )  # fmt: skip
         self.opt_g.zero_grad(set_to_none=True)
         self.opt_map.zero_grad(set_to_none=True)
         losses.loss.backward()
@@ -227,8 +245,9 @@ class _NLOTRun:
     def pushforward(self, x: Tensor) -> Tensor:
         """T(x): L-BFGS-refined argmin from ŷ_θ(x) under the final (annealed) cost: (B, D) -> (B, D)."""
         return transport_map(
-            self.cost_fn, self.potential, self.source_map, x, self.geometry.bounds, self.cfg["eval_ctransform"]
-        )
+            self.cost_fn, self.potential, self.source_map, x, self.geometry.bounds, self.cfg["eval_ctransform"],
+            cost_and_grad=self.closed_form_grad,
+        )  # fmt: skip
 
     def paths(self, x: Tensor, y: Tensor) -> Tensor:
         """Paths from x to T(x) (B, n, D): the amortizer's spline, or the chord under the closed-form cost."""

@@ -29,6 +29,7 @@ __all__ = [
 ORIGINAL_TO_CONTINUOUS = 19.0**2  # (n−1)² for the original's n = 20 points: its U acts as 361·U in the action
 
 BarrierFn = Callable[[Tensor, float, float], Tensor]  # (x (..., 2), M, temp) -> U (...)
+BarrierGradFn = Callable[[Tensor, float, float], tuple[Tensor, Tensor]]  # -> U (...), ∇U (..., 2)
 
 
 def anneal_fraction(progress: float) -> float:
@@ -57,6 +58,12 @@ def _window(z: Tensor, low: float, high: float, temp: float) -> Tensor:
     return torch.sigmoid((z - low) / temp) - torch.sigmoid((z - high) / temp)
 
 
+def _window_and_slope(z: Tensor, low: float, high: float, temp: float) -> tuple[Tensor, Tensor]:
+    """The window W(z) and its derivative W'(z) = [σ_low(1 − σ_low) − σ_high(1 − σ_high)]/temp."""
+    s_low, s_high = torch.sigmoid((z - low) / temp), torch.sigmoid((z - high) / temp)
+    return s_low - s_high, (s_low * (1.0 - s_low) - s_high * (1.0 - s_high)) / temp
+
+
 def box_indicator(x: Tensor, half_width: float) -> Tensor:
     """Hard indicator of the axis-aligned square [−w, w]² for points (..., 2) -> (...) bool (obstacle checks)."""
     return (x.abs() <= half_width).all(-1)
@@ -67,9 +74,23 @@ def _box(x: Tensor, M: float, temp: float) -> Tensor:
     return -M * _window(x[..., 0], -0.5, 0.5, temp) * _window(x[..., 1], -0.5, 0.5, temp)
 
 
+def _box_grad(x: Tensor, M: float, temp: float) -> tuple[Tensor, Tensor]:
+    """U of `_box` and ∇U = −M (W₁'W₂, W₁W₂'): (..., 2) -> (...), (..., 2)."""
+    w1, d1 = _window_and_slope(x[..., 0], -0.5, 0.5, temp)
+    w2, d2 = _window_and_slope(x[..., 1], -0.5, 0.5, temp)
+    return -M * w1 * w2, torch.stack([-M * d1 * w2, -M * w1 * d2], dim=-1)
+
+
 def _slit(x: Tensor, M: float, temp: float) -> Tensor:
     """NLSB slit: a wall at |x₁| < 0.1 with an opening at |x₂| < 0.25 (−M on the wall)."""
     return M * _window(x[..., 0], -0.1, 0.1, temp) * (_window(x[..., 1], -0.25, 0.25, temp) - 1.0)
+
+
+def _slit_grad(x: Tensor, M: float, temp: float) -> tuple[Tensor, Tensor]:
+    """U of `_slit` and ∇U = M (W₁'(W₂ − 1), W₁W₂'): (..., 2) -> (...), (..., 2)."""
+    w1, d1 = _window_and_slope(x[..., 0], -0.1, 0.1, temp)
+    w2, d2 = _window_and_slope(x[..., 1], -0.25, 0.25, temp)
+    return M * w1 * (w2 - 1.0), torch.stack([M * d1 * (w2 - 1.0), M * w1 * d2], dim=-1)
 
 
 def _hill(x: Tensor, M: float, temp: float) -> Tensor:
@@ -116,6 +137,11 @@ def _zero(x: Tensor, M: float, temp: float) -> Tensor:
     return torch.zeros_like(x[..., 0])
 
 
+def _zero_grad(x: Tensor, M: float, temp: float) -> tuple[Tensor, Tensor]:
+    """U = 0 and ∇U = 0: (..., 2) -> (...), (..., 2)."""
+    return torch.zeros_like(x[..., 0]), torch.zeros_like(x)
+
+
 @dataclass
 class BarrierGeometry:
     """A = I, U = barrier(x; M, temp) with (M, temp) annealed from start to end values (paper Fig. 2 settings)."""
@@ -127,16 +153,33 @@ class BarrierGeometry:
     temp_bounds: tuple[float, float]
     dim: int = 2
     mode: str = "lagrangian"
+    barrier_grad: BarrierGradFn | None = None  # closed-form (U, ∇U); None: ∇U by autograd through `barrier`
+    identity_metric = True  # A = I: amortizer.amortized_cost_and_grad's closed-form gradient applies
 
     def metric(self, x: Tensor) -> Tensor:
         """Identity metric: (..., D) -> (..., D, D)."""
         eye = torch.eye(self.dim, dtype=x.dtype, device=x.device)
         return eye.expand(*x.shape[:-1], self.dim, self.dim)
 
+    def quadratic_form(self, x: Tensor, v: Tensor) -> Tensor:
+        """vᵀA(x)v = |v|² for A = I: (..., D), (..., D) -> (...) (path_cost's closed form)."""
+        return (v * v).sum(-1)
+
     def potential(self, x: Tensor, anneal: float = 1.0) -> Tensor:
         """U(x) at schedule progress anneal ∈ [0, 1]: (..., D) -> (...)."""
         M, temp = annealed_barrier(anneal, self.M_bounds, self.temp_bounds)
         return self.barrier(x, M, temp)
+
+    def potential_and_grad(self, x: Tensor, anneal: float = 1.0) -> tuple[Tensor, Tensor]:
+        """U(x) and ∇U(x), detached: (..., D) -> (...), (..., D) (closed form where the barrier has one)."""
+        M, temp = annealed_barrier(anneal, self.M_bounds, self.temp_bounds)
+        if self.barrier_grad is not None:
+            return self.barrier_grad(x, M, temp)
+        with torch.enable_grad():
+            xr = x.detach().requires_grad_(True)
+            value = self.barrier(xr, M, temp)
+            (grad,) = torch.autograd.grad(value.sum(), xr)  # U is per point: the sum's gradient is ∇U at each
+        return value.detach(), grad
 
 
 # name: (barrier, half-width of the square bounds or per-dim bounds, original M_end, (temp_start, temp_end))
@@ -153,6 +196,9 @@ _SPECS: dict[str, tuple[BarrierFn, tuple[tuple[float, float], ...], float, tuple
 }
 
 
+_BARRIER_GRADS: dict[str, BarrierGradFn] = {"euclidean_lagrangian": _zero_grad, "box": _box_grad, "slit": _slit_grad}
+
+
 def _factory(name: str) -> Callable[..., BarrierGeometry]:
     """Factory for a named obstacle; M_end is in continuous units (default: original M_end × 361)."""
     barrier, bounds, original_M_end, temps = _SPECS[name]
@@ -162,7 +208,7 @@ def _factory(name: str) -> Callable[..., BarrierGeometry]:
     ) -> BarrierGeometry:
         M = original_M_end * ORIGINAL_TO_CONTINUOUS if M_end is None else float(M_end)
         temp_bounds = (temps[0] if temp_start is None else temp_start, temps[1] if temp_end is None else temp_end)
-        return BarrierGeometry(name, barrier, bounds, (0.0, M), temp_bounds)
+        return BarrierGeometry(name, barrier, bounds, (0.0, M), temp_bounds, barrier_grad=_BARRIER_GRADS.get(name))
 
     return build
 
