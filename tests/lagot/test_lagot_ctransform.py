@@ -62,3 +62,59 @@ def test_zero_iterations_returns_the_amortized_guess():
     result = solve_ctransform(half_sq_euclidean, lambda y: y.sum(-1), x, y0, ((-1.0, 1.0), (-1.0, 1.0)), max_iter=0)
     torch.testing.assert_close(result.solution, y0.clamp(-1.0, 1.0))
     assert int(result.num_iter.sum()) == 0
+
+
+def _bent_box_cost(dtype):
+    """The box's amortized path cost (a random amortizer with enlarged last layer: bent paths) and its closed form."""
+    from papersuite.lagot import amortizer as amo
+    from papersuite.lagot.geometry import make_geometry
+
+    torch.manual_seed(0)
+    box, net = make_geometry("box"), amo.SplineAmortizer(2, 10, (32, 32)).to(dtype)
+    with torch.no_grad():
+        net.net[-1].weight.mul_(10.0)
+    return (
+        box,
+        lambda x, y: amo.amortized_cost(box, net, x, y, 1.0, 20),
+        lambda x, y: amo.amortized_cost_and_grad(box, net, x, y, 1.0, 20),
+    )
+
+
+def test_closed_form_objective_gradient_equals_autograd_through_the_clip():
+    """ctransform_value_and_grad (the cost's closed-form gradient, autograd through g alone) equals autograd through
+    ctransform_objective, clip included: points inside, outside and exactly on the bounds (where autograd gives
+    the clip's slope ½). Measured in float64: values identical, gradients within 3.6e-15 (max |∇f| 12.1)."""
+    from papersuite.lagot.ctransform import ctransform_value_and_grad
+    from papersuite.lagot.models import PotentialMLP
+
+    box, cost, cost_and_grad = _bent_box_cost(D64)
+    potential = PotentialMLP(2, [16, 16]).double()
+    g = torch.Generator().manual_seed(3)
+    x, y = 3 * torch.rand(64, 2, generator=g, dtype=D64) - 1.5, 4 * torch.rand(64, 2, generator=g, dtype=D64) - 2
+    y[:4, 0], y[4:8, 1] = 1.5, -1.5  # on the bounds
+    assert (y.abs() > 1.5).any()  # and outside them
+    yr = y.clone().requires_grad_(True)
+    value = ctransform_objective(cost, potential, x, yr, box.bounds)
+    (grad,) = torch.autograd.grad(value.sum(), yr)
+    value_cf, grad_cf = ctransform_value_and_grad(cost_and_grad, potential, x, y, box.bounds)
+    torch.testing.assert_close(value_cf, value.detach(), atol=1e-13, rtol=0)
+    torch.testing.assert_close(grad_cf, grad, atol=1e-12, rtol=0)
+
+
+def test_solver_with_closed_form_cost_gradient_matches_autograd():
+    """solve_ctransform with cost_and_grad (its trials evaluated with gradients) reaches the autograd solver's
+    argmins and iteration counts (float64, box geometry, 10 L-BFGS iterations: measured max difference 4.9e-15,
+    195 iterations in all, the same count per sample)."""
+    from papersuite.lagot.models import PotentialMLP
+
+    box, cost, cost_and_grad = _bent_box_cost(D64)
+    potential = PotentialMLP(2, [16, 16]).double()
+    g = torch.Generator().manual_seed(4)
+    x = 0.25 * torch.rand(128, 2, generator=g, dtype=D64) - 1.25
+    start = x + torch.tensor([2.25, 0.0], dtype=D64) + 0.1 * torch.randn(128, 2, generator=g, dtype=D64)
+    kwargs = {"max_iter": 10, "max_linesearch": 8}
+    auto = solve_ctransform(cost, potential, x, start, box.bounds, **kwargs)
+    closed = solve_ctransform(cost, potential, x, start, box.bounds, cost_and_grad=cost_and_grad, **kwargs)
+    assert int(auto.num_iter.sum()) > 128  # the solver moved (measured 195 iterations, up to 0.59 from the start)
+    torch.testing.assert_close(closed.solution, auto.solution, atol=1e-10, rtol=0)
+    torch.testing.assert_close(closed.num_iter, auto.num_iter)
