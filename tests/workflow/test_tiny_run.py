@@ -28,9 +28,9 @@ def tiny_run(tmp_path_factory):
     core another wing's serial tail leaves idle. Each paper's own target then has nothing left to do."""
     repo = copy_repo(tmp_path_factory.mktemp("tiny") / "repo")
     snakemake("--cores", "2", cwd=repo, timeout=4800)
-    for paper in PAPERS:
-        again = snakemake("--cores", "2", paper, cwd=repo, timeout=600)
-        assert "Nothing to be done" in again.stdout, paper
+    # every paper's own target at once (one workflow parse instead of ten); a job left would be listed by name
+    again = snakemake("--cores", "2", *PAPERS, cwd=repo, timeout=600)
+    assert "Nothing to be done" in again.stdout, again.stdout[-2000:]
     return repo
 
 
