@@ -353,7 +353,8 @@ def _apply_requires(
         pre_status, pre_evidence, pre_reason = evaluate_check(pre, frame, f"{claim['id']}.requires[{i}]")
         if pre_status != PASS:
             unmet = f"precondition requires[{i}] is {pre_status}: {pre_reason}"
-            return UNDECIDED, {**evidence, "requires": pre_evidence}, f"{unmet}; own check {status}: {reason}"
+            pre = {f"requires {key}": value for key, value in pre_evidence.items()}  # flat: tables format each
+            return UNDECIDED, {**evidence, **pre}, f"{unmet}; own check {status}: {reason}"
     return status, evidence, reason
 
 
