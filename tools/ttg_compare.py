@@ -5,7 +5,7 @@
     .venv/bin/python tools/ttg_compare.py train --renderer v1 --tokenizer wordpiece --seed 0
 
 Needs results/tiny/ttg/data/{requests.jsonl,world/} (`snakemake --cores 2 results/tiny/ttg/data/requests.jsonl`).
-`train` writes <out>/<renderer>-<tokenizer>-v<vocab>-s<seed>.json: training CPU s (process time) and wall s,
+`train` writes <out>/<renderer>-<tokenizer>-s<seed>.json: training CPU s (process time) and wall s,
 exact match on the in-template split of its own renderer and on the held-out split of both renderers (greedy and
 grammar-constrained), and the free-English result of tools/ttg_free_english.py (constrained, as the planner reads).
 """
@@ -78,7 +78,7 @@ def _em(translator, rows: list[dict], cities: list[str], base_date: str, constra
     return hits / len(rows)
 
 
-def train(out: Path, renderer: str, tokenizer: str, vocab: int, seed: int, source_len: int) -> dict:
+def train(out: Path, renderer: str, tokenizer: str, seed: int, source_len: int) -> dict:
     """Train one translator on the renderer's pairs and score it (one thread)."""
     import torch
     import ttg_free_english
@@ -88,8 +88,8 @@ def train(out: Path, renderer: str, tokenizer: str, vocab: int, seed: int, sourc
 
     torch.set_num_threads(1)
     cfg = yaml.safe_load((REPO / "config" / "ttg.yaml").read_text())["tiny"]
-    model = {**cfg["translator"], "tokenizer": tokenizer, "vocab_size": vocab, "max_source_len": source_len}
-    name = f"{renderer}-{tokenizer}-v{vocab}-s{seed}"
+    model = {**cfg["translator"], "tokenizer": tokenizer, "max_source_len": source_len}
+    name = f"{renderer}-{tokenizer}-s{seed}"
     run = out / name
     from papersuite.ttg.translator import train_translator
 
@@ -141,14 +141,13 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=REPO / "results" / "tiny" / "ttg_compare")
     parser.add_argument("--renderer", choices=["v0", "v1"], default="v1")
     parser.add_argument("--tokenizer", choices=["word", "wordpiece"], default="word")
-    parser.add_argument("--vocab", type=int, default=300)
     parser.add_argument("--source-len", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     if args.what == "render":
         render(args.out)
     else:
-        train(args.out, args.renderer, args.tokenizer, args.vocab, args.seed, args.source_len)
+        train(args.out, args.renderer, args.tokenizer, args.seed, args.source_len)
     return 0
 
 

@@ -99,3 +99,30 @@ def test_rendering_is_deterministic_by_seed(tmp_path, tables):
     assert outs[0] == outs[1] and outs[0] != outs[2]
     train = [json.loads(line) for line in (tmp_path / "a" / "train.jsonl").read_text().splitlines()]
     assert len(train) == 2 * 10 and all(r["target"] == linearize(r["request"]) for r in train)
+
+
+def test_round_trip_renderings_use_every_family(tables, monkeypatch):
+    """The 400 + 400 renderings of the round-trip test use every clause template, order suffix and value
+    format of the widened renderer (issue #19 item 2), so the parser's EM of 1 covers every family."""
+    import papersuite.ttg.render as render
+
+    used: set = set()
+    pick, pick_format = render._pick, render._pick_format
+
+    def spy_pick(rng, options, held, held_of):
+        used.add(chosen := pick(rng, options, held, held_of))
+        return chosen
+
+    def spy_format(rng, formats, held, kind=None):
+        used.add(chosen := pick_format(rng, formats, held, kind))
+        return chosen
+
+    monkeypatch.setattr(render, "_pick", spy_pick)
+    monkeypatch.setattr(render, "_pick_format", spy_format)
+    for held in (False, True):
+        for i, req in enumerate(_requests(tables, 400, seed=1 + held)):
+            render_request(req, np.random.default_rng([7, i]), held=held)
+    templates = [t for ts in [*CLAUSES.values(), *render.ORDER_SUFFIXES.values()] for t in ts]
+    formats = [*render.DATE_FORMATS, *render.MONEY_FORMATS, *render.RANGE_FORMATS]
+    assert [t.text for t in templates if t not in used] == []
+    assert [f for f in formats if f not in used] == []

@@ -74,7 +74,7 @@ def test_wordpiece_reads_unseen_words_as_pieces_and_keeps_target_words_whole():
     """Issue #19 item 1: no word becomes [UNK]; a target's words (city, month, keys) are single tokens."""
     texts = ["I want to visit Rome for two nights in June.", "Keep the total under $1,500 please."] * 3
     targets = ["from paris leave jun 5 back jun 9 to rome 2 2 order any"]
-    tok = build_tokenizer(texts + targets, "wordpiece", 60, keep=targets)
+    tok = build_tokenizer(texts + targets, "wordpiece", keep=targets)
     assert tok.tokenize("under $1,500.")[-7:] == ["$", "1", ",", "5", "0", "0", "."]
     for word in ("zanzibar", "journey", "Zürich"):
         pieces = tok.tokenize(word)
@@ -87,7 +87,7 @@ def test_wordpiece_reads_unseen_words_as_pieces_and_keeps_target_words_whole():
 def test_train_save_load_translate(pairs_file, tmp_path, tables, tokenizer):
     meta = train_translator(
         pairs_file,
-        {**MICRO_MODEL, "tokenizer": tokenizer, "vocab_size": 80},
+        {**MICRO_MODEL, "tokenizer": tokenizer},
         MICRO_TRAIN,
         seed=0,
         n_pairs=24,

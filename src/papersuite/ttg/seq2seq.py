@@ -88,42 +88,36 @@ class WordTokenizer:
 ALPHABET = list("abcdefghijklmnopqrstuvwxyz0123456789$€£.,:;!?'()+-/&")
 
 
-def build_tokenizer(texts: Sequence[str], kind: str = "word", vocab_size: int = 1000, keep=()) -> WordTokenizer:
-    """A ``tokenizers`` tokenizer trained on ``texts``, lower-cased, digits one per token.
+def build_tokenizer(texts: Sequence[str], kind: str = "word", keep=()) -> WordTokenizer:
+    """A ``tokenizers`` tokenizer of ``texts``, lower-cased, digits one per token.
 
-    ``word``: one token per word seen in ``texts``; any other word is [UNK]. ``wordpiece``
-    (issue #19, item 1): a WordPiece vocabulary of about ``vocab_size`` words and pieces plus every
-    word of ``keep`` whole (the targets' words: cities, months, keys), so an unseen word is read
-    as pieces ("journey" -> "jour ##ney") and a city or month is one token in source and target.
+    ``word``: one token per word seen in ``texts``; any other word is [UNK]. ``wordpiece`` (issue #19,
+    item 1): a WordPiece model whose vocabulary is every word of ``texts`` and ``keep`` (the targets'
+    words: cities, months, keys) whole, plus the alphabet alone and as "##" continuations, so an unseen
+    word is spelt in pieces ("zanzibar" -> "z ##a ##n ...") instead of [UNK] and a city or month is one
+    token in source and target. Built, not trained: ``tokenizers``' WordPiece trainer picks different
+    pieces in different processes, and the vocabulary must be a function of the text.
     """
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
 
     specials = list(SPECIALS.values())
-    if kind == "word":
-        tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
-        trainer = trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1, show_progress=False)
-    elif kind == "wordpiece":
-        tok = Tokenizer(models.WordPiece(unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64))
-        trainer = trainers.WordPieceTrainer(
-            vocab_size=int(vocab_size),
-            special_tokens=specials,
-            initial_alphabet=ALPHABET,
-            min_frequency=2,
-            show_progress=False,
-        )
-    else:
-        raise ValueError(f"tokenizer must be 'word' or 'wordpiece', got {kind!r}")
-    tok.normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
+    normalizer = normalizers.Sequence([normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase()])
+    pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)]
     )
-    tok.train_from_iterator(list(texts), trainer=trainer)
-    if kind == "wordpiece":
-        vocab = tok.get_vocab()
-        extra = sorted({w for text in keep for w in text.split()} - set(vocab))
-        extra += [f"##{c}" for c in ALPHABET if f"##{c}" not in vocab and c not in extra]
-        vocab.update({w: len(vocab) + i for i, w in enumerate(extra)})
-        tok.model = models.WordPiece(vocab, unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64)
+    if kind == "word":
+        tok = Tokenizer(models.WordLevel(unk_token=SPECIALS["unk_token"]))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+        trainer = trainers.WordLevelTrainer(special_tokens=specials, min_frequency=1, show_progress=False)
+        tok.train_from_iterator(list(texts), trainer=trainer)
+    elif kind == "wordpiece":
+        words = {w for text in texts for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))}
+        words |= {w for text in keep for w in text.split()} | set(ALPHABET) | {f"##{c}" for c in ALPHABET}
+        vocab = {w: i for i, w in enumerate(specials + sorted(words - set(specials)))}
+        tok = Tokenizer(models.WordPiece(vocab, unk_token=SPECIALS["unk_token"], max_input_chars_per_word=64))
+        tok.normalizer, tok.pre_tokenizer = normalizer, pre_tokenizer
+    else:
+        raise ValueError(f"tokenizer must be 'word' or 'wordpiece', got {kind!r}")
     return WordTokenizer(tok)
 
 
@@ -228,7 +222,7 @@ def train_seq2seq(
     texts = [p["text"] for p in pairs]
     targets = [p["target"] for p in pairs]
     kind = str(mcfg.get("tokenizer", "word"))
-    tokenizer = build_tokenizer(texts + targets, kind, int(mcfg.get("vocab_size", 1000)), keep=targets)
+    tokenizer = build_tokenizer(texts + targets, kind, keep=targets)
     src = encode(tokenizer, texts, int(mcfg["max_source_len"]))
     tgt = encode(tokenizer, targets, int(mcfg["max_target_len"]), eos=True)
     model = build_seq2seq(tokenizer, mcfg).to(device)

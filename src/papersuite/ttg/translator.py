@@ -55,7 +55,6 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "max_source_len": 160,
     "max_target_len": 64,
     "tokenizer": "word",  # word | wordpiece (seq2seq only; seq2seq.build_tokenizer)
-    "vocab_size": 1000,  # WordPiece words and pieces, besides the targets' words
     # hub_lora only
     "hub_model": None,
     "lora_r": 16,
