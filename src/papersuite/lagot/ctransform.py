@@ -14,6 +14,7 @@ The solution is clipped to the bounds and detached: gradients never flow through
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 import torch
@@ -49,12 +50,25 @@ def half_sq_euclidean(x: Tensor, y: Tensor) -> Tensor:
     return 0.5 * (x - y).pow(2).sum(-1)
 
 
+@lru_cache(maxsize=32)
+def _bound_tensors(bounds: tuple[tuple[float, float], ...], dtype: torch.dtype, device: torch.device):
+    """(low (D,), high (D,)) as tensors, cached: the solver clips at every evaluation (read-only)."""
+    low = torch.tensor([b[0] for b in bounds], dtype=dtype, device=device)
+    high = torch.tensor([b[1] for b in bounds], dtype=dtype, device=device)
+    return low, high
+
+
+def _bounds_like(bounds: Sequence[tuple[float, float]], y: Tensor) -> tuple[Tensor, Tensor]:
+    """Low and high bounds (D,) in y's dtype and device."""
+    key = tuple((float(lo), float(hi)) for lo, hi in bounds)
+    return _bound_tensors(key, y.dtype, y.device)
+
+
 def clip_to_bounds(y: Tensor, bounds: Bounds) -> Tensor:
     """Clamp each coordinate of y (..., D) to its (low, high) bounds; None leaves y unchanged."""
     if bounds is None:
         return y
-    low = torch.tensor([b[0] for b in bounds], dtype=y.dtype, device=y.device)  # (D,)
-    high = torch.tensor([b[1] for b in bounds], dtype=y.dtype, device=y.device)  # (D,)
+    low, high = _bounds_like(bounds, y)  # (D,), (D,)
     return torch.maximum(torch.minimum(y, high), low)
 
 
@@ -63,8 +77,7 @@ def clip_slope(y: Tensor, bounds: Bounds) -> Tensor | None:
     a bound (torch.minimum/maximum split a tie's gradient): (B, D), or None without bounds."""
     if bounds is None:
         return None
-    low = torch.tensor([b[0] for b in bounds], dtype=y.dtype, device=y.device)  # (D,)
-    high = torch.tensor([b[1] for b in bounds], dtype=y.dtype, device=y.device)  # (D,)
+    low, high = _bounds_like(bounds, y)  # (D,), (D,)
     inside = ((y > low) & (y < high)).to(y.dtype)
     on_bound = ((y == low) | (y == high)).to(y.dtype)
     return inside + 0.5 * on_bound

@@ -102,17 +102,25 @@ def _basis_at64(n_params: int, n_points: int, derivative: int) -> Tensor:
     return torch.einsum("np,npk->nk", feats, basis[seg])
 
 
+@lru_cache(maxsize=64)
 def basis_at(
     n_params: int, n_points: int, dtype: torch.dtype, device: torch.device | str, derivative: int = 0
 ) -> Tensor:
-    """Evaluation matrix Φ (n, K): s(t_i) = Σ_k Φ[i, k] params[k] on t = linspace(0, 1, n)."""
+    """Evaluation matrix Φ (n, K): s(t_i) = Σ_k Φ[i, k] params[k] on t = linspace(0, 1, n). Cached per
+    arguments (the solvers evaluate paths thousands of times): treat it as read-only."""
     return _basis_at64(n_params, n_points, derivative).to(dtype=dtype, device=device)
+
+
+@lru_cache(maxsize=64)
+def _times(n_points: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """t = linspace(0, 1, n) as (1, n, 1), cached (read-only)."""
+    return torch.linspace(0.0, 1.0, n_points, dtype=dtype, device=device).view(1, -1, 1)
 
 
 def spline_path(x: Tensor, y: Tensor, params: Tensor, n_points: int) -> Tensor:
     """Path (1 − t)x + t y + s(t) on n points: (B, D), (B, D), (B, K, D) -> (B, n, D); exact ends (spline paths)."""
     phi = basis_at(params.shape[1], n_points, params.dtype, params.device)  # (n, K)
-    t = torch.linspace(0.0, 1.0, n_points, dtype=x.dtype, device=x.device).view(1, -1, 1)  # (1, n, 1)
+    t = _times(n_points, x.dtype, x.device)  # (1, n, 1)
     chord = (1.0 - t) * x.unsqueeze(-2) + t * y.unsqueeze(-2)  # (B, n, D)
     deviation = torch.einsum("nk,bkd->bnd", phi, params)  # (B, n, D)
     path = chord + deviation
